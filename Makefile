@@ -1,0 +1,38 @@
+# genrekit: `make demo` sets up and runs the main job; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   ?= ../shared/data/gtzan
+
+.PHONY: setup demo test benchmarks bundled-model clean
+
+$(BIN)/genrekit: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[test]"
+	@touch $@
+
+setup: $(BIN)/genrekit
+
+demo: setup
+	$(BIN)/python examples/demo.py --data $(DATA)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+# The exact recipe of the bundled model: gknet on the Kaggle-image features of all 999 GTZAN images.
+bundled-model: setup
+	$(BIN)/python benchmarks/bundled_model.py --data $(DATA)
+
+benchmarks: setup
+	$(BIN)/python benchmarks/features_speed.py --data $(DATA)
+	$(BIN)/python benchmarks/render_pixels.py
+	$(BIN)/python benchmarks/images_protocols.py --data $(DATA)
+	$(BIN)/python benchmarks/audio_cv.py --data $(DATA)
+	$(BIN)/python benchmarks/bridge.py --data $(DATA)
+	$(BIN)/python benchmarks/predict_speed.py --data $(DATA)
+	$(BIN)/python benchmarks/web_load.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

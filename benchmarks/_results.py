@@ -1,0 +1,48 @@
+"""Shared helpers for benchmark scripts: write JSON + markdown, update summary.json."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SUMMARY = RESULTS / "summary.json"
+SHARED_DATA = Path(os.environ.get("GENREKIT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan"))
+
+
+def machine() -> dict:
+    """Describe the machine a figure was measured on."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def update_summary(values: dict) -> None:
+    """Merge ``values`` into the flat ``summary.json`` shared by all benchmarks."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    summary = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
+    summary.update(values)
+    SUMMARY.write_text(json.dumps(dict(sorted(summary.items())), indent=2) + "\n")
+
+
+def write_results(name: str, data: dict, markdown: str) -> None:
+    """Write ``results/<name>.json`` and ``results/<name>.md``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {"machine": machine(), **data}
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n")
+
+
+def md_table(header: list[str], rows: list[list]) -> str:
+    """Render a markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,198 @@
+"""Decoding audio files into mono float32 signals at a fixed sample rate.
+
+soundfile (libsndfile) reads wav, au, flac, ogg and mp3; anything else (m4a, aac, opus, wma,
+video containers...) goes through PyAV (FFmpeg). Decoding is block-wise with a streaming
+resampler, so a long file never has to sit in memory whole and the blocks join exactly.
+Every failure becomes one :class:`AudioError` that names the file and the reason.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+SAMPLE_RATE = 22050
+
+AUDIO_EXTENSIONS = frozenset(
+    ".wav .wave .au .snd .aif .aiff .aifc .flac .ogg .oga .mp3 .m4a .mp4 .aac .opus .wma .webm "
+    ".mka .mkv .caf .ac3 .amr .3gp .mov".split()
+)
+
+# libsndfile reports unreadable files with these exception types
+_SF_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError)
+
+
+class GenrekitError(Exception):
+    """Base class of errors a user can fix; the CLI prints the message without a traceback."""
+
+
+class AudioError(GenrekitError):
+    """A file could not be decoded as audio."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read audio from '{self.path}': {reason}")
+
+
+def is_audio_path(path: str | os.PathLike) -> bool:
+    """True if the file name has an extension genrekit treats as audio."""
+    return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise AudioError(path, "no such file; check the path")
+    if path.is_dir():
+        raise AudioError(path, "this is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "the file is empty")
+
+
+def _soundfile_blocks(f: sf.SoundFile, block_seconds: float) -> Iterator[np.ndarray]:
+    block = max(1, int(block_seconds * f.samplerate))
+    with f:
+        for data in f.blocks(blocksize=block, dtype="float32", always_2d=True):
+            yield data.mean(axis=1)
+
+
+def _pyav_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray], int]:
+    import av  # lazily: most files never need FFmpeg
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise AudioError(path, f"not a recognised audio format ({exc.__class__.__name__})") from None
+    if not container.streams.audio:
+        container.close()
+        raise AudioError(path, "the file holds no audio stream")
+    stream = container.streams.audio[0]
+    rate = stream.rate or SAMPLE_RATE
+
+    def blocks() -> Iterator[np.ndarray]:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        pending: list[np.ndarray] = []
+        target = int(block_seconds * rate)
+        with container:
+            try:
+                for frame in container.decode(stream):
+                    pending += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+                    if sum(p.size for p in pending) >= target:
+                        yield np.concatenate(pending)
+                        pending = []
+                pending += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+            except av.error.FFmpegError as exc:
+                raise AudioError(path, f"the audio data is corrupt or truncated ({exc})") from None
+        if pending:
+            yield np.concatenate(pending)
+
+    return blocks(), rate
+
+
+def _open_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray], int]:
+    try:
+        f = sf.SoundFile(str(path))
+    except _SF_ERRORS:
+        return _pyav_blocks(path, block_seconds)
+    return _soundfile_blocks(f, block_seconds), f.samplerate
+
+
+def stream_audio(
+    path: str | os.PathLike,
+    *,
+    sr: int = SAMPLE_RATE,
+    block_seconds: float = 30.0,
+    max_seconds: float | None = None,
+) -> Iterator[np.ndarray]:
+    """Decode ``path`` block by block, mono at ``sr`` Hz.
+
+    Concatenating the blocks gives exactly :func:`load_audio`'s result.
+
+    Parameters
+    ----------
+    path : path of any audio file
+    sr : target sample rate; other rates are resampled with soxr
+    block_seconds : approximate length of each block
+    max_seconds : stop after this many seconds (``None``: whole file)
+
+    Yields
+    ------
+    np.ndarray, float32, 1-D
+
+    Raises
+    ------
+    AudioError
+        the file is missing, empty, truncated, corrupt or not audio
+    """
+    path = Path(path)
+    _check_path(path)
+    blocks, orig_sr = _open_blocks(path, block_seconds)
+    resampler = None if orig_sr == sr else soxr.ResampleStream(orig_sr, sr, 1, dtype="float32")
+    limit = None if max_seconds is None else int(round(max_seconds * sr))
+    emitted = 0
+    try:
+        for block in blocks:
+            if resampler is not None:
+                block = resampler.resample_chunk(np.ascontiguousarray(block, dtype=np.float32))
+            if limit is not None:
+                block = block[: limit - emitted]
+            if not np.all(np.isfinite(block)):
+                raise AudioError(path, "it contains non-finite samples (corrupt data)")
+            if block.size:
+                emitted += block.size
+                yield block
+            if limit is not None and emitted >= limit:
+                return
+        if resampler is not None:
+            tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            if limit is not None:
+                tail = tail[: limit - emitted]
+            if tail.size:
+                emitted += tail.size
+                yield tail
+    except _SF_ERRORS as exc:
+        raise AudioError(path, f"the audio data is corrupt or truncated ({exc})") from None
+    if emitted == 0:
+        raise AudioError(path, "it contains no audio samples")
+
+
+def load_audio(
+    path: str | os.PathLike, *, sr: int = SAMPLE_RATE, max_seconds: float | None = None
+) -> np.ndarray:
+    """Load an audio file as a mono float32 signal at ``sr`` Hz.
+
+    Parameters
+    ----------
+    path : path of a wav, au, flac, ogg, mp3, m4a, aac, opus, wma... file
+    sr : target sample rate; other rates are resampled with soxr
+    max_seconds : stop decoding after this many seconds (``None``: whole file)
+
+    Returns
+    -------
+    np.ndarray, float32, shape (n_samples,)
+
+    Raises
+    ------
+    AudioError
+        the file is missing, empty, truncated, corrupt or not audio
+    """
+    return np.concatenate(list(stream_audio(path, sr=sr, max_seconds=max_seconds)))
+
+
+def duration_seconds(path: str | os.PathLike) -> float | None:
+    """Duration read from the file header, or ``None`` when the header does not say."""
+    try:
+        return sf.info(str(path)).duration
+    except _SF_ERRORS:
+        pass
+    try:
+        import av
+
+        with av.open(str(path)) as c:
+            return c.duration / 1e6 if c.duration else None
+    except Exception:  # noqa: BLE001 - any failure means "unknown"
+        return None

@@ -1,0 +1,84 @@
+"""A checkpoint is one file: weights, model name and hyper-parameters, labels, feature config and
+training metadata. It loads with ``torch.load(weights_only=True)``: plain data only, no pickled code."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from genrekit.audio import GenrekitError
+from genrekit.features import FeatureConfig
+from genrekit.models import build_model
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """Everything needed to rebuild a trained model and feed it as in training."""
+
+    model_name: str
+    model_params: dict
+    labels: list[str]
+    feature_config: FeatureConfig
+    state_dict: dict
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return (self.feature_config.n_bins, self.feature_config.segment_frames)
+
+    def build(self) -> nn.Module:
+        """The model in eval mode with its trained weights."""
+        model = build_model(
+            self.model_name, n_classes=len(self.labels), input_shape=self.input_shape, **self.model_params
+        )
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format_version": FORMAT_VERSION,
+            "model_name": self.model_name,
+            "model_params": self.model_params,
+            "labels": list(self.labels),
+            "feature_config": self.feature_config.to_dict(),
+            "metadata": self.metadata,
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict.items()},
+        }
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+        return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint written by :meth:`Checkpoint.save`.
+
+    Raises
+    ------
+    GenrekitError
+        the file is missing or is not a genrekit checkpoint
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GenrekitError(f"model file '{path}' not found; give a checkpoint written by 'genrekit train'")
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+        if d.get("format_version") != FORMAT_VERSION:
+            raise KeyError("format_version")
+        return Checkpoint(
+            model_name=d["model_name"],
+            model_params=d["model_params"],
+            labels=list(d["labels"]),
+            feature_config=FeatureConfig.from_dict(d["feature_config"]),
+            state_dict=d["state_dict"],
+            metadata=d.get("metadata", {}),
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure means "not our checkpoint"
+        raise GenrekitError(f"'{path}' is not a genrekit checkpoint ({exc.__class__.__name__}: {exc})") from None

@@ -1,0 +1,193 @@
+"""The one feature definition: log-mel spectrograms cut into fixed windows.
+
+A :class:`FeatureConfig` is stored in every checkpoint and applied from there at inference, so a
+model always sees features computed exactly as in training. Two kinds exist:
+
+``"logmel"``
+    log-mel power spectrogram of the audio (torch.stft + librosa's Slaney mel filterbank).
+``"kaggle-image"``
+    the matrix shown by the Kaggle GTZAN spectrogram images: decoded from a PNG, or rendered
+    from audio (see :mod:`genrekit.kaggle_image`).
+
+Windows are normalised one by one (:func:`normalize_windows`): the loudest bin becomes 0 dB and
+the range is clipped to ``top_db``, so the gain of a recording does not change its features.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import librosa
+import numpy as np
+import torch
+from torch import nn
+
+FEATURE_KINDS = ("logmel", "kaggle-image")
+# each Kaggle image shows one 30-s GTZAN clip across its width
+KAGGLE_CLIP_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Parameters of the features a model is trained on."""
+
+    kind: str = "logmel"
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float | None = None
+    top_db: float = 80.0
+    segment_seconds: float = 3.0
+    segment_overlap: float = 0.5
+
+    def __post_init__(self):
+        if self.kind not in FEATURE_KINDS:
+            raise ValueError(f"unknown feature kind '{self.kind}'; choose one of {FEATURE_KINDS}")
+        if not 0 <= self.segment_overlap < 1:
+            raise ValueError("segment_overlap must be in [0, 1)")
+
+    @property
+    def frames_per_second(self) -> float:
+        """Feature frames per second of audio."""
+        if self.kind == "kaggle-image":
+            from genrekit.kaggle_image import BOX_SHAPE
+
+            return BOX_SHAPE[1] / KAGGLE_CLIP_SECONDS
+        return self.sample_rate / self.hop_length
+
+    @property
+    def n_bins(self) -> int:
+        """Feature rows (mel bands, or image rows)."""
+        if self.kind == "kaggle-image":
+            from genrekit.kaggle_image import N_MELS
+
+            return N_MELS
+        return self.n_mels
+
+    @property
+    def segment_frames(self) -> int:
+        """Frames in one window."""
+        return max(1, int(round(self.segment_seconds * self.frames_per_second)))
+
+    @property
+    def hop_frames(self) -> int:
+        """Frames between the starts of two windows."""
+        return max(1, int(round(self.segment_frames * (1 - self.segment_overlap))))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+class LogMel(nn.Module):
+    """Batched log-mel spectrogram in dB (reference power 1, floor 1e-10).
+
+    Matches ``librosa.power_to_db(librosa.feature.melspectrogram(y, ...), ref=1.0, top_db=None)``
+    with librosa's defaults (Hann window, centred frames, zero padding, Slaney mel scale and norm).
+
+    Parameters
+    ----------
+    config : the feature parameters (sample rate, n_fft, hop, mels, fmin, fmax)
+    """
+
+    def __init__(self, config: FeatureConfig = FeatureConfig()):
+        super().__init__()
+        self.n_fft = config.n_fft
+        self.hop_length = config.hop_length
+        mel = librosa.filters.mel(
+            sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax
+        )
+        self.register_buffer("mel_fb", torch.from_numpy(mel).float(), persistent=False)
+        self.register_buffer("window", torch.hann_window(config.n_fft, periodic=True), persistent=False)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """``wave`` (batch, samples) or (samples,) → dB (batch, n_mels, frames)."""
+        squeeze = wave.dim() == 1
+        wave = wave.reshape(1, -1) if squeeze else wave
+        spec = torch.stft(
+            wave,
+            self.n_fft,
+            self.hop_length,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+        power = spec.real.square() + spec.imag.square()
+        db = 10.0 * torch.log10(torch.clamp(self.mel_fb @ power, min=1e-10))
+        return db[0] if squeeze else db
+
+
+def frame_starts(n_frames: int, config: FeatureConfig) -> np.ndarray:
+    """Start frames of the windows covering ``n_frames`` frames.
+
+    A track shorter than one window gets one (padded) window; the last window is aligned to the
+    end of the track so that no tail longer than one hop is left out.
+    """
+    seg, hop = config.segment_frames, config.hop_frames
+    if n_frames <= seg:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, n_frames - seg + 1, hop)
+    if starts[-1] + seg < n_frames:
+        starts = np.append(starts, n_frames - seg)
+    return starts
+
+
+def segment(spec: np.ndarray | torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """Cut a (bins, frames) spectrogram into windows (n_windows, bins, segment_frames).
+
+    A spectrogram shorter than one window is padded with its minimum value.
+    """
+    spec = torch.as_tensor(spec, dtype=torch.float32)
+    seg = config.segment_frames
+    if spec.shape[-1] < seg:
+        pad = seg - spec.shape[-1]
+        spec = torch.nn.functional.pad(spec, (0, pad), value=float(spec.min()) if spec.numel() else 0.0)
+    starts = frame_starts(spec.shape[-1], config)
+    return torch.stack([spec[:, s : s + seg] for s in starts])
+
+
+def normalize_windows(windows: torch.Tensor, top_db: float) -> torch.Tensor:
+    """Reference each window to its own maximum and scale ``[-top_db, 0]`` dB to ``[0, 1]``."""
+    peak = windows.amax(dim=(-2, -1), keepdim=True)
+    return torch.clamp(windows - peak, min=-top_db) / top_db + 1.0
+
+
+def image_matrix_features(matrix: np.ndarray) -> np.ndarray:
+    """Features of a decoded Kaggle image matrix (216, 334): one row per mel band (128, 334)."""
+    from genrekit.kaggle_image import band_rows
+
+    return np.asarray(matrix, dtype=np.float32)[band_rows()]
+
+
+def _kaggle_image_features(y: np.ndarray, sr: int) -> np.ndarray:
+    # A GTZAN-length clip is rendered whole, as the Kaggle images were; longer audio in 30-s
+    # pieces (the last one padded with silence, its padded columns dropped) so that every
+    # column spans the same time as in the images.
+    from genrekit.kaggle_image import BOX_SHAPE, render_matrix
+
+    clip = int(KAGGLE_CLIP_SECONDS * sr)
+    if len(y) <= clip * 31 // 30:
+        return image_matrix_features(render_matrix(y, sr))
+    pieces = []
+    for start in range(0, len(y), clip):
+        piece = y[start : start + clip]
+        keep = int(np.ceil(len(piece) / clip * BOX_SHAPE[1]))
+        if len(piece) < clip:
+            piece = np.pad(piece, (0, clip - len(piece)))
+        pieces.append(image_matrix_features(render_matrix(piece, sr))[:, :keep])
+    return np.concatenate(pieces, axis=1)
+
+
+def compute_features(y: np.ndarray, config: FeatureConfig, logmel: LogMel | None = None) -> np.ndarray:
+    """Features of one whole signal: (bins, frames) float32, un-normalised dB."""
+    if config.kind == "kaggle-image":
+        return _kaggle_image_features(y, config.sample_rate)
+    logmel = logmel or LogMel(config)
+    with torch.inference_mode():
+        return logmel(torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))).numpy()

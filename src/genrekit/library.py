@@ -1,0 +1,174 @@
+"""Tagging many files: collect inputs, predict in parallel, write rows as they come.
+
+With an output file the run is resumable: each row is flushed and fsynced as soon as its file is
+done (a killed run loses nothing already reported), and a rerun skips the files already there (errors included: each file gets exactly one row).
+A file that cannot be decoded gets a row with an ``error`` and the run goes on.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from tqdm.auto import tqdm
+
+from genrekit.audio import GenrekitError, is_audio_path
+from genrekit.predict import Prediction, Predictor
+
+CSV_FIELDS = ["path", "genre", "probability", "top", "duration_s", "segments", "timeline", "error"]
+
+
+@dataclass
+class LibrarySummary:
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def collect_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
+    """Audio files named directly or found recursively in the folders given (sorted, no duplicates).
+
+    Raises
+    ------
+    GenrekitError
+        an input does not exist, or the folders hold no audio file
+    """
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.is_file() and is_audio_path(p) and not p.name.startswith("."))
+            if not found:
+                raise GenrekitError(f"no audio file found in folder '{item}' (searched recursively)")
+            files += found
+        elif item.exists():
+            files.append(item)
+        else:
+            raise GenrekitError(f"'{item}' does not exist; give audio files or folders")
+    seen: set[Path] = set()
+    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+
+
+def prediction_row(path: str, result: Prediction | GenrekitError) -> dict:
+    """One flat output row (CSV/JSON) for a file's result or error."""
+    if isinstance(result, Exception):
+        return {"path": path, "genre": "", "probability": "", "top": "", "duration_s": "", "segments": "",
+                "timeline": "", "error": str(result)}  # fmt: skip
+    return {
+        "path": path,
+        "genre": result.genre,
+        "probability": result.top[0][1],
+        "top": ";".join(f"{g}:{p:.4f}" for g, p in result.top),
+        "duration_s": result.duration_s,
+        "segments": len(result.timeline),
+        "timeline": ";".join(f"{s.start_s:g}-{s.end_s:g}:{s.label}" for s in result.timeline),
+        "error": "",
+    }
+
+
+def _done_paths(output: Path, fmt: str) -> set[str]:
+    if not output.exists() or output.stat().st_size == 0:
+        return set()
+    with open(output, newline="") as f:
+        if fmt == "csv":
+            return {row["path"] for row in csv.DictReader(f) if row.get("path")}
+        done = set()
+        for line in f:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill is redone
+            done.add(row["path"])
+        return done
+
+
+class _Writer:
+    """Appends rows to a file (CSV or JSON lines) or prints them, flushing each one."""
+
+    def __init__(self, fmt: str, output: Path | None, timeline: bool):
+        self.fmt, self.output, self.timeline = fmt, output, timeline
+        self.stream: TextIO = sys.stdout
+        if output is not None:
+            fresh = not output.exists() or output.stat().st_size == 0
+            output.parent.mkdir(parents=True, exist_ok=True)
+            self.stream = open(output, "a", newline="")
+            if fmt == "csv" and fresh:
+                csv.writer(self.stream).writerow(CSV_FIELDS)
+        elif fmt == "csv":
+            csv.writer(self.stream).writerow(CSV_FIELDS)
+
+    def write(self, path: str, result: Prediction | GenrekitError) -> None:
+        if self.fmt == "csv":
+            row = prediction_row(path, result)
+            csv.writer(self.stream).writerow([row[k] for k in CSV_FIELDS])
+        elif self.fmt == "json":
+            d = {"path": path, "error": str(result)} if isinstance(result, Exception) else result.to_dict()
+            self.stream.write(json.dumps(d) + "\n")
+        else:
+            self.stream.write(_table_text(path, result, self.timeline))
+        self.stream.flush()
+        if self.output is not None:
+            os.fsync(self.stream.fileno())
+
+    def close(self) -> None:
+        if self.output is not None:
+            self.stream.close()
+
+
+def _table_text(path: str, result: Prediction | GenrekitError, timeline: bool) -> str:
+    if isinstance(result, Exception):
+        return f"{path}\n  error: {result}\n"
+    tops = "  ".join(f"{g} {p:.0%}" for g, p in result.top)
+    text = f"{path}  ({result.duration_s:.1f} s)\n  {tops}\n"
+    if timeline:
+        text += "".join(
+            f"    {s.start_s:7.1f}-{s.end_s:7.1f} s  {s.label:<10} {s.probabilities[s.label]:.0%}\n" for s in result.timeline
+        )
+    return text
+
+
+def run_library(
+    inputs: list[str | os.PathLike],
+    *,
+    model: str | os.PathLike | None = None,
+    top_k: int = 3,
+    fmt: str = "table",
+    output: str | os.PathLike | None = None,
+    workers: int = 2,
+    timeline: bool = False,
+    progress: bool = True,
+) -> LibrarySummary:
+    """Predict every audio file in ``inputs`` and write one row per file (see module doc)."""
+    files = collect_inputs(inputs)
+    out = Path(output) if output else None
+    if out is not None and fmt == "table":
+        fmt = "csv"  # a file output must be machine-readable to be resumable
+    done = _done_paths(out, fmt) if out is not None else set()
+    todo = [f for f in files if str(f) not in done]
+    summary = LibrarySummary(skipped=len(files) - len(todo))
+    predictor = Predictor.load(model)
+    writer = _Writer(fmt, out, timeline)
+    try:
+        bar = tqdm(total=len(todo), unit="file", desc="predict", disable=not progress or len(todo) < 2, file=sys.stderr)
+        for path, result in predictor.predict_files(todo, top_k=top_k, workers=workers):
+            writer.write(path, result)
+            if isinstance(result, Exception):
+                summary.failed += 1
+                summary.errors[path] = str(result)
+            else:
+                summary.done += 1
+            bar.update()
+        bar.close()
+    finally:
+        writer.close()
+    print(
+        f"done {summary.done}, skipped {summary.skipped} (already in {out}), failed {summary.failed}"
+        if out is not None
+        else f"done {summary.done}, failed {summary.failed}",
+        file=sys.stderr,
+    )
+    return summary
