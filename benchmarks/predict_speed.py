@@ -1,0 +1,132 @@
+"""Issue 4 targets: latency of one 30-s file, library throughput, peak memory on a 10-minute file,
+and robustness of the top genre to how a file was made (sample rate, channels, MP3, gain)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile as sf
+import soxr
+from tqdm import tqdm
+
+from _common import parser
+from _results import md_table, update_summary, write_results
+
+from genrekit.audio import load_audio
+from genrekit.datasets import load_dataset
+from genrekit.predict import Predictor
+
+
+def write_mp3(path: Path, y: np.ndarray, sr: int, bitrate: int = 128_000) -> None:
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libmp3lame", rate=sr)
+        s.bit_rate = bitrate
+        s.layout = "mono"
+        for start in range(0, len(y), 1152 * 64):
+            frame = av.AudioFrame.from_ndarray(y[None, start : start + 1152 * 64].astype(np.float32), format="fltp", layout="mono")
+            frame.sample_rate = sr
+            for pkt in s.encode(frame):
+                c.mux(pkt)
+        for pkt in s.encode(None):
+            c.mux(pkt)
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--robustness-clips", type=int, default=328)
+    p.add_argument("--tagging-files", type=int, default=40)
+    a = p.parse_args()
+    predictor = Predictor.load()
+    tracks = load_dataset(a.data, input_kind="audio")
+    tmp = Path(tempfile.mkdtemp(prefix="genrekit-bench-"))
+
+    # latency: one 30-s file end to end (decode + features + model), median of 10
+    wav = tmp / "clip.wav"
+    sf.write(wav, load_audio(tracks[0].path), 22050)
+    predictor.predict_file(wav)
+    lat = []
+    for _ in range(10):
+        t = time.perf_counter()
+        predictor.predict_file(wav)
+        lat.append(time.perf_counter() - t)
+    latency_ms = float(np.median(lat) * 1e3)
+
+    # throughput: library tagging of 30-s files with parallel decoding
+    lib = tmp / "library"
+    lib.mkdir()
+    chosen = tracks[:: max(1, len(tracks) // a.tagging_files)][: a.tagging_files]
+    for t in chosen:
+        sf.write(lib / f"{t.id}.wav", load_audio(t.path), 22050)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "genrekit.cli", "predict", str(lib), "-o", str(tmp / "tags.csv"),
+                          "--no-progress"], capture_output=True, text=True, check=True)  # fmt: skip
+    files_per_s = len(chosen) / (time.perf_counter() - t0)
+
+    # memory: a 10-minute file through the CLI in a fresh process
+    long = tmp / "long.wav"
+    y = np.concatenate([load_audio(t.path) for t in tracks[:20]])[: 600 * 22050]
+    sf.write(long, y, 22050)
+    code = (
+        "import resource, sys; from genrekit.cli import main; sys.argv=['genrekit','predict',sys.argv[1],'--format','json'];"
+        "\ntry: main()\nexcept SystemExit: pass\n"
+        "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(long)], capture_output=True, text=True, check=True)
+    rss_mb = int(run.stderr.strip().split("RSS")[-1]) / 1024
+    long_result = json.loads(run.stdout.strip().splitlines()[-1])
+
+    # robustness: the same clip as 22.05 kHz wav, 44.1 kHz stereo, 128 kbps MP3 and at -12 dB
+    agree, rows = 0, []
+    subset = tracks[:: max(1, len(tracks) // a.robustness_clips)][: a.robustness_clips]
+    for t in tqdm(subset, desc="robustness", disable=a.no_progress):
+        y = load_audio(t.path)
+        base = tmp / "v.wav"
+        sf.write(base, y, 22050)
+        st = tmp / "v44.wav"
+        y44 = soxr.resample(y, 22050, 44100)
+        sf.write(st, np.stack([y44, y44], axis=1), 44100)
+        mp3 = tmp / "v.mp3"
+        write_mp3(mp3, y, 22050)
+        quiet = tmp / "vq.wav"
+        sf.write(quiet, y * 10 ** (-12 / 20), 22050)
+        tops = [predictor.predict_file(f).genre for f in (base, st, mp3, quiet)]
+        same = all(g == tops[0] for g in tops)
+        agree += same
+        rows.append({"id": t.id, "tops": tops, "agree": same})
+    agreement = agree / len(subset)
+
+    res = {
+        "model": predictor.name,
+        "latency_ms_30s": latency_ms,
+        "tagging_files_per_s": files_per_s,
+        "tagging_files": len(chosen),
+        "long_file_seconds": 600,
+        "long_file_peak_rss_mb": rss_mb,
+        "long_file_segments": len(long_result["timeline"]),
+        "robustness_clips": len(subset),
+        "robustness_agreement": agreement,
+        "robustness_disagreements": [r for r in rows if not r["agree"]],
+    }
+    md = f"# Prediction speed, memory and robustness (model {predictor.name})\n\n" + md_table(
+        ["measure", "value", "target"],
+        [["latency, one 30-s WAV, end to end (median of 10)", f"{latency_ms:.0f} ms", "≤ 100 ms"],
+         ["library tagging, 30-s WAVs, CLI incl. start-up", f"{files_per_s:.1f} files/s ({len(chosen)} files)", "≥ 10 files/s"],
+         ["peak RSS, 10-minute WAV, CLI process", f"{rss_mb:.0f} MB", "≤ 500 MB (goal)"],
+         ["same top genre: 22.05 kHz wav / 44.1 kHz stereo / 128 kbps MP3 / -12 dB",
+          f"{agreement:.3f} ({agree}/{len(subset)} clips)", "≥ 0.95"]],
+    )  # fmt: skip
+    write_results("predict_speed", res, md)
+    update_summary({"predict_latency_ms_30s": round(latency_ms, 1), "tagging_files_per_s": round(files_per_s, 2),
+                    "long_file_peak_rss_mb": round(rss_mb, 1), "robustness_agreement": round(agreement, 4),
+                    "bundled_model_name": predictor.name})  # fmt: skip
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
