@@ -15,7 +15,7 @@ from _results import RESULTS, update_summary
 
 from genrekit.experiment import fit, prepare
 from genrekit.features import FeatureConfig
-from genrekit.predict import bundled_model_path
+from genrekit.predictor import bundled_model_path
 from genrekit.train import TrainConfig
 
 

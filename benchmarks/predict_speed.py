@@ -20,7 +20,7 @@ from _results import md_table, update_summary, write_results
 
 from genrekit.audio import load_audio
 from genrekit.datasets import load_dataset
-from genrekit.predict import Predictor
+from genrekit.predictor import Predictor
 
 
 def write_mp3(path: Path, y: np.ndarray, sr: int, bitrate: int = 128_000) -> None:

@@ -14,7 +14,7 @@ import soundfile as sf
 
 from genrekit.datasets import load_dataset
 from genrekit.library import run_library
-from genrekit.predict import Predictor
+from genrekit.predictor import Predictor
 
 
 def generated_examples(folder: Path) -> list[Path]:

@@ -60,6 +60,11 @@ def _soundfile_blocks(f: sf.SoundFile, block_seconds: float) -> Iterator[np.ndar
             yield data.mean(axis=1)
 
 
+def _mono(frame, channels: int) -> np.ndarray:
+    """Average the channels of a packed float frame."""
+    return frame.to_ndarray().reshape(-1, channels).mean(axis=1)
+
+
 def _pyav_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray], int]:
     import av  # lazily: most files never need FFmpeg
 
@@ -74,17 +79,18 @@ def _pyav_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray]
     rate = stream.rate or SAMPLE_RATE
 
     def blocks() -> Iterator[np.ndarray]:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        channels = stream.codec_context.channels or 1
+        resampler = av.AudioResampler(format="flt", rate=rate)  # packed, the file's own layout
         pending: list[np.ndarray] = []
         target = int(block_seconds * rate)
         with container:
             try:
                 for frame in container.decode(stream):
-                    pending += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+                    pending += [_mono(f, channels) for f in resampler.resample(frame)]
                     if sum(p.size for p in pending) >= target:
                         yield np.concatenate(pending)
                         pending = []
-                pending += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+                pending += [_mono(f, channels) for f in resampler.resample(None)]
             except av.error.FFmpegError as exc:
                 raise AudioError(path, f"the audio data is corrupt or truncated ({exc})") from None
         if pending:
@@ -97,6 +103,9 @@ def _open_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray]
     try:
         f = sf.SoundFile(str(path))
     except _SF_ERRORS:
+        return _pyav_blocks(path, block_seconds)
+    if f.format == "RAW":  # libsndfile reads any headerless .au/.snd as raw 8 kHz audio
+        f.close()
         return _pyav_blocks(path, block_seconds)
     return _soundfile_blocks(f, block_seconds), f.samplerate
 

@@ -81,4 +81,5 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             metadata=d.get("metadata", {}),
         )
     except Exception as exc:  # noqa: BLE001 - any failure means "not our checkpoint"
-        raise GenrekitError(f"'{path}' is not a genrekit checkpoint ({exc.__class__.__name__}: {exc})") from None
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise GenrekitError(f"'{path}' is not a genrekit checkpoint ({exc.__class__.__name__}: {first_line})") from None

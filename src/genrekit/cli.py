@@ -89,6 +89,9 @@ def _print_metrics(rep: dict, header: str) -> None:
 def cmd_train(a) -> None:
     import numpy as np
 
+    from genrekit.models import model_spec
+
+    model_spec(a.model)  # fail before any feature is computed
     from genrekit.experiment import evaluate, fit, protocol_folds, write_report
 
     data = _prepare(a, _feature_config(a))
@@ -173,10 +176,12 @@ def cmd_evaluate(a) -> None:
 
 def cmd_compare(a) -> None:
     from genrekit.experiment import comparison_markdown, protocol_folds, run_protocol
-    from genrekit.models import model_names
+    from genrekit.models import model_names, model_spec
     from genrekit.plots import comparison_png
 
     names = model_names() if a.models == "all" else [m.strip() for m in a.models.split(",") if m.strip()]
+    for name in names:
+        model_spec(name)  # fail before any training
     data = _prepare(a, _feature_config(a))
     folds, notes = protocol_folds(
         data, a.split, seeds=a.seeds, folds=a.folds, test_size=a.test_size,
@@ -211,7 +216,7 @@ def cmd_predict(a) -> None:
 def cmd_models(a) -> None:
     from genrekit.checkpoint import load_checkpoint
     from genrekit.models import DEFAULT_MODEL, model_names, model_spec
-    from genrekit.predict import bundled_model_path
+    from genrekit.predictor import bundled_model_path
 
     paths = [bundled_model_path()] + [Path(p) for p in a.model]
     print("Trained models:")

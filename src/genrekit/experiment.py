@@ -77,7 +77,15 @@ def carve_validation(train_idx: np.ndarray, y: np.ndarray, *, fraction: float = 
     """Split a training side into (fit, validation), stratified, at track level."""
     if fraction <= 0:
         return train_idx, None
-    fit, val = random_split(list(y[train_idx]), test_size=fraction, seed=seed)
+    labels = list(y[train_idx])
+    n_classes, n = len(set(labels)), len(labels)
+    n_val = max(int(round(fraction * n)), n_classes)
+    if n_val >= n - n_classes:  # too few tracks to stratify both sides
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(n)
+        n_val = max(1, int(round(fraction * n)))
+        return np.sort(train_idx[order[n_val:]]), np.sort(train_idx[order[:n_val]])
+    fit, val = random_split(labels, test_size=n_val, seed=seed)
     return train_idx[fit], train_idx[val]
 
 

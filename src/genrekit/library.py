@@ -17,7 +17,7 @@ from typing import TextIO
 from tqdm.auto import tqdm
 
 from genrekit.audio import GenrekitError, is_audio_path
-from genrekit.predict import Prediction, Predictor
+from genrekit.predictor import Prediction, Predictor
 
 CSV_FIELDS = ["path", "genre", "probability", "top", "duration_s", "segments", "timeline", "error"]
 
@@ -68,6 +68,16 @@ def prediction_row(path: str, result: Prediction | GenrekitError) -> dict:
         "timeline": ";".join(f"{s.start_s:g}-{s.end_s:g}:{s.label}" for s in result.timeline),
         "error": "",
     }
+
+
+def _drop_partial_last_line(output: Path) -> None:
+    """Cut a last line left unfinished by a killed run, so it is redone rather than glued to."""
+    if not output.exists() or output.stat().st_size == 0:
+        return
+    with open(output, "rb+") as f:
+        data = f.read()
+        if not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
 
 
 def _done_paths(output: Path, fmt: str) -> set[str]:
@@ -147,6 +157,8 @@ def run_library(
     out = Path(output) if output else None
     if out is not None and fmt == "table":
         fmt = "csv"  # a file output must be machine-readable to be resumable
+    if out is not None:
+        _drop_partial_last_line(out)
     done = _done_paths(out, fmt) if out is not None else set()
     todo = [f for f in files if str(f) not in done]
     summary = LibrarySummary(skipped=len(files) - len(todo))

@@ -5,16 +5,20 @@ All functions return index arrays into the list of tracks, never into windows.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from genrekit.audio import is_audio_path
 from genrekit.datasets import DatasetError
 
+_GTZAN_ID = re.compile(r"^[a-z]+\.\d{5}$")
 
-def random_split(labels: list[str], *, test_size: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+
+def random_split(labels: list[str], *, test_size: float | int = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Stratified random (train, test) split of tracks."""
     idx = np.arange(len(labels))
     train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
@@ -40,9 +44,12 @@ class ListSplit:
 
 
 def clip_id(line: str) -> str:
-    """Clip id of a split-list line: ``blues/blues.00012.wav`` → ``blues.00012``."""
-    name = line.strip().split("/")[-1]
-    return name.rsplit(".", 1)[0] if name.count(".") >= 2 else name
+    """Track id of a split-list line: ``blues/blues.00012.wav`` → ``blues.00012`` (GTZAN names),
+    ``bass/bass_00.wav`` → ``bass/bass_00`` (ids of ``<label>/<file>`` datasets)."""
+    path = line.strip().replace("\\", "/")
+    stem = path.rsplit(".", 1)[0] if is_audio_path(path) or path.endswith(".png") else path
+    name = stem.split("/")[-1]
+    return name if _GTZAN_ID.match(name) else stem
 
 
 def list_split(track_ids: list[str], split_dir: str | os.PathLike, *, parts=("train", "valid", "test")) -> ListSplit:

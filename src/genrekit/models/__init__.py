@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from genrekit.audio import GenrekitError
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -42,7 +44,7 @@ def model_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown model '{name}'; choose one of: {', '.join(model_names())}") from None
+        raise GenrekitError(f"unknown model '{name}'; choose one of: {', '.join(model_names())}") from None
 
 
 def build_model(name: str, *, n_classes: int, input_shape: tuple[int, int], **hparams) -> nn.Module:

@@ -81,6 +81,10 @@ class S002CNN(nn.Module):
 
     def __init__(self, n_classes: int, input_shape: tuple[int, int]):
         super().__init__()
+        # the two valid convolutions and (2, 4) pools need >= 34 frames; shorter windows are
+        # zero-padded on the right (the 3-s kaggle-image window has 33)
+        self.min_frames = 34
+        input_shape = (input_shape[0], max(input_shape[1], self.min_frames))
         self.block1 = nn.Sequential(nn.Conv2d(1, 64, 3), nn.ReLU(), nn.MaxPool2d((2, 4)), nn.Dropout(0.2))
         self.block2 = nn.Sequential(nn.Conv2d(64, 64, (3, 5)), nn.ReLU(), nn.MaxPool2d((2, 4)), nn.Dropout(0.2))
         n_flat = _flat_size(nn.Sequential(self.block1, self.block2), input_shape)
@@ -88,6 +92,8 @@ class S002CNN(nn.Module):
         self.output = nn.Linear(32, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] < self.min_frames:
+            x = nn.functional.pad(x, (0, self.min_frames - x.shape[-1]))
         return self.output(self.fully_connected(self.block2(self.block1(x))))
 
 

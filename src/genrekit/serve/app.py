@@ -277,6 +277,7 @@ def create_app(
     live_window_s: float = 3.0,
     live_interval_s: float = 1.0,
     workers: int = 1,
+    warmup: bool = True,
 ) -> FastAPI:
     """Build the web app around one model, loaded now.
 
@@ -288,13 +289,14 @@ def create_app(
     tmp_dir : folder for uploads in progress (``None``: the system temp folder)
     live_window_s, live_interval_s : microphone window and prediction interval in seconds
     workers : how many decode + predict jobs may run at the same time
+    warmup : run the model once on silence so that the first request is not slow
 
     Raises
     ------
     GenrekitError
         the model cannot be loaded
     """
-    from genrekit.predict import Predictor
+    from genrekit.predictor import Predictor
 
     if max_upload_mb <= 0 or max_duration_s <= 0:
         raise GenrekitError("max_upload_mb and max_duration_s must be positive")
@@ -311,6 +313,8 @@ def create_app(
     labels = list(predictor.labels)
     model_sr = _model_sample_rate(predictor)
     info = _jsonable(dict(getattr(predictor, "info", {}) or {}))
+    if warmup:  # the first forward pass is slow (allocations, kernel choice): pay it now, not on a user
+        predictor.predict_signal(np.zeros(model_sr, np.float32), model_sr, top_k=1, name="warmup")
 
     app = FastAPI(
         title="genrekit",
@@ -484,7 +488,12 @@ def create_app(
     # ------------------------------------------------------------------ live microphone
     @app.websocket("/ws/live")
     async def live(ws: WebSocket) -> None:
-        """Microphone stream in, a prediction of the last few seconds out about every second."""
+        """Microphone stream in; about every second, the prediction of the last few seconds out.
+
+        At most one prediction runs at a time; when the model is slower than real time, the
+        predictions that fall due meanwhile collapse into one on the newest audio. A text message
+        ``{"type": "stop"}`` ends the session after the last due prediction has been sent.
+        """
         await ws.accept()
         send_lock = asyncio.Lock()
 
@@ -497,14 +506,15 @@ def create_app(
                 await send({"error": error, "detail": detail})
                 await ws.close(code=code)
 
-        pending: asyncio.Task | None = None
+        state = {"buf": np.zeros(0, dtype=np.float32), "received": 0, "due": False}
+        runner: asyncio.Task | None = None
+        stopped = False
         try:
             first = await ws.receive()
             if first.get("type") == "websocket.disconnect":
                 return
             try:
-                hello = json.loads(first.get("text") or "")
-                sr = int(hello["sample_rate"])
+                sr = int(json.loads(first.get("text") or "")["sample_rate"])
                 if not 8000 <= sr <= 192000:
                     raise ValueError
             except (ValueError, KeyError, TypeError):
@@ -512,22 +522,28 @@ def create_app(
                 return
             window = int(round(config.live_window_s * sr))
             interval = max(1, int(round(config.live_interval_s * sr)))
-            buf = np.zeros(0, dtype=np.float32)
-            received = 0
             next_at = interval
             await send({"ready": True, "sample_rate": sr, "window_s": config.live_window_s, "labels": labels})
 
-            async def predict_and_send(y: np.ndarray, t: float) -> None:
-                try:
-                    pred = await run_model(
-                        lambda: predictor.predict_signal(y, sr, top_k=min(3, len(labels)), name="live")
+            def run_once(y: np.ndarray):
+                return predictor.predict_signal(y, sr, top_k=min(3, len(labels)), name="live")
+
+            async def predictions() -> None:
+                while state["due"]:
+                    state["due"] = False
+                    y, t = state["buf"].copy(), state["received"] / sr
+                    try:
+                        pred = await run_model(run_once, y)
+                    except GenrekitError as exc:
+                        await send({"error": "prediction failed", "detail": str(exc)})
+                        continue
+                    await send(
+                        {
+                            "probabilities": {k: float(v) for k, v in pred.probabilities.items()},
+                            "top": [{"genre": g, "probability": float(p)} for g, p in pred.top],
+                            "t": round(t, 3),
+                        }
                     )
-                except GenrekitError as exc:
-                    await send({"error": "prediction failed", "detail": str(exc)})
-                    return
-                probs = {k: float(v) for k, v in pred.probabilities.items()}
-                top = [{"genre": g, "probability": float(p)} for g, p in pred.top]
-                await send({"probabilities": probs, "top": top, "t": round(t, 3)})
 
             while True:
                 msg = await ws.receive()
@@ -537,25 +553,28 @@ def create_app(
                 if data is None:
                     with suppress(ValueError, TypeError, AttributeError):
                         if json.loads(msg.get("text") or "").get("type") == "stop":
+                            stopped = True
                             break
                     continue  # other text messages are ignored
                 if len(data) % 4:
                     await fail("bad audio chunk", "binary messages must hold whole float32 samples (4 bytes each)")
                     return
-                chunk = np.nan_to_num(np.frombuffer(data, dtype="<f4").astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-                received += chunk.size
-                buf = np.concatenate([buf, chunk])[-window:]
-                if received >= next_at:
-                    next_at = received + interval
-                    if pending is None or pending.done():  # skip a beat rather than queue behind a slow model
-                        pending = asyncio.create_task(predict_and_send(buf.copy(), received / sr))
-            if pending is not None:
-                with suppress(Exception):
-                    await pending
+                chunk = np.nan_to_num(np.frombuffer(data, dtype="<f4"), nan=0.0, posinf=0.0, neginf=0.0)
+                state["received"] += chunk.size
+                state["buf"] = np.concatenate([state["buf"], chunk.astype(np.float32)])[-window:]
+                if state["received"] >= next_at:
+                    next_at = state["received"] + interval
+                    state["due"] = True
+                    if runner is None or runner.done():
+                        runner = asyncio.create_task(predictions())
+            if stopped:
+                if runner is not None:
+                    await runner
+                await ws.close(code=1000)
         except WebSocketDisconnect:
             pass
         finally:
-            if pending is not None and not pending.done():
-                pending.cancel()
+            if runner is not None and not runner.done():
+                runner.cancel()
 
     return app

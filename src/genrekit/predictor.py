@@ -1,7 +1,7 @@
 """Predicting the genre of any audio file, streamed so that memory stays bounded.
 
->>> import genrekit
->>> result = genrekit.predict("song.mp3")          # bundled model
+>>> from genrekit.predictor import predict
+>>> result = predict("song.mp3")                   # bundled model
 >>> result.top[0]
 ('jazz', 0.87)
 
@@ -79,6 +79,7 @@ class _LogMelFrames:
     def _frames(self, samples: np.ndarray) -> np.ndarray:
         n = 1 + (len(samples) - self.n_fft) // self.hop if len(samples) >= self.n_fft else 0
         if n == 0:
+            self.buffer = samples  # keep a block too short for a frame: it belongs to the next one
             return np.zeros((self.logmel.mel_fb.shape[0], 0), np.float32)
         frames = torch.from_numpy(samples[: (n - 1) * self.hop + self.n_fft]).unfold(0, self.n_fft, self.hop)
         with torch.inference_mode():
@@ -296,9 +297,13 @@ class Predictor:
             except GenrekitError as exc:
                 return str(p), exc
 
-        torch.set_num_threads(max(1, torch.get_num_threads() // max(1, workers)))
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            yield from pool.map(one, paths)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, threads // max(1, workers)))
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                yield from pool.map(one, paths)
+        finally:
+            torch.set_num_threads(threads)
 
 
 def predict(path: str | os.PathLike, *, model: str | os.PathLike | None = None, top_k: int = 3) -> Prediction:

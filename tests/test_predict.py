@@ -1,0 +1,470 @@
+"""Prediction: the API, streaming equals whole-signal, CLI output formats, library mode, robustness."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import LABELS, SR, labelled_clip, noise_band, random_checkpoint, tone, write_audio
+
+from genrekit.audio import AudioError, GenrekitError, load_audio, stream_audio
+from genrekit.cli import main
+from genrekit.features import FeatureConfig, compute_features, frame_starts, segment
+from genrekit.library import CSV_FIELDS, collect_inputs, run_library
+from genrekit.predictor import Prediction, Predictor, Segment, _KaggleImageFrames, _LogMelFrames, _windows, predict
+
+
+def run_cli(argv) -> int:
+    try:
+        main([str(a) for a in argv])
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+def _music(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """Something with structure over time: a melody over band noise, with rests."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sr))
+    y = noise_band(100, 6000, seconds, sr=sr, amp=0.05, seed=seed)[:n]
+    note = int(0.5 * sr)
+    for start in range(0, n, note):
+        f = rng.choice([220.0, 277.2, 329.6, 440.0, 554.4])
+        seg = tone(f, note / sr, sr=sr, amp=rng.uniform(0.05, 0.4))[: n - start]
+        y[start : start + len(seg)] += seg
+    return y.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory) -> Path:
+    return write_audio(tmp_path_factory.mktemp("song") / "song.wav", _music(10.0))
+
+
+# ----------------------------------------------------------------------------- the API
+
+
+def _check_prediction(pred: Prediction, labels: list[str], duration: float, top_k: int = 3):
+    assert isinstance(pred, Prediction)
+    assert pred.duration_s == pytest.approx(duration, abs=1e-3)
+    # top: sorted by probability, at most top_k, summing to <= 1
+    assert len(pred.top) == min(top_k, len(labels))
+    probs = [p for _, p in pred.top]
+    assert probs == sorted(probs, reverse=True)
+    assert sum(probs) <= 1 + 1e-3
+    assert pred.genre == pred.top[0][0]
+    # probabilities over all labels
+    assert list(pred.probabilities) == labels
+    assert sum(pred.probabilities.values()) == pytest.approx(1.0, abs=2e-3)
+    assert all(0 <= p <= 1 for p in pred.probabilities.values())
+    for g, p in pred.top:
+        assert pred.probabilities[g] == p
+    # the timeline covers the whole duration
+    tl = pred.timeline
+    assert tl and all(isinstance(s, Segment) for s in tl)
+    assert tl[0].start_s == 0.0
+    assert tl[-1].end_s == pytest.approx(duration, abs=1e-3)
+    for a, b in zip(tl, tl[1:]):
+        assert a.start_s < b.start_s <= a.end_s  # increasing, no gap
+    for s in tl:
+        assert s.start_s < s.end_s <= duration + 1e-3
+        assert s.label in labels and s.label == max(s.probabilities, key=s.probabilities.get)
+        assert sum(s.probabilities.values()) == pytest.approx(1.0, abs=2e-3)
+    # JSON-serialisable
+    d = json.loads(json.dumps(pred.to_dict()))
+    assert d["top"][0] == {"genre": pred.top[0][0], "probability": pred.top[0][1]}
+
+
+def test_predict_file(random_model, song):
+    predictor = Predictor.load(random_model)
+    pred = predictor.predict_file(song)
+    _check_prediction(pred, ["a", "b", "c"], 10.0)
+    assert pred.path == str(song)
+    assert pred.model == "random.pt"
+    # 3-s windows, 50 % overlap over 431 frames: starts 0, 64, ..., 256 and the end-aligned 302
+    assert len(pred.timeline) == 6
+    assert pred.timeline[1].start_s == pytest.approx(64 * 512 / SR, abs=1e-3)
+
+
+@pytest.mark.parametrize("top_k", [1, 2, 3, 10])
+def test_top_k(random_model, song, top_k):
+    pred = Predictor.load(random_model).predict_file(song, top_k=top_k)
+    _check_prediction(pred, ["a", "b", "c"], 10.0, top_k=top_k)
+
+
+@pytest.mark.parametrize("seconds", [0.3, 2.0, 3.0, 4.7])
+def test_short_files_get_a_covering_timeline(random_model, tmp_path, seconds):
+    path = write_audio(tmp_path / "short.wav", _music(seconds))
+    pred = Predictor.load(random_model).predict_file(path)
+    _check_prediction(pred, ["a", "b", "c"], seconds)
+    if seconds < 3.0:
+        assert len(pred.timeline) == 1
+
+
+def test_max_seconds(random_model, song):
+    pred = Predictor.load(random_model).predict_file(song, max_seconds=4.0)
+    _check_prediction(pred, ["a", "b", "c"], 4.0)
+
+
+def test_predict_function_with_a_model(random_model, song):
+    a = predict(song, model=random_model, top_k=2)
+    b = Predictor.load(random_model).predict_file(song, top_k=2)
+    assert a.top == b.top and a.probabilities == b.probabilities
+    assert [s.probabilities for s in a.timeline] == [s.probabilities for s in b.timeline]
+
+
+def test_documented_top_level_predict(random_model, song):
+    import genrekit
+    import genrekit
+
+    pred = genrekit.predict(song, model=random_model)
+    assert isinstance(pred, Prediction)
+
+
+def test_predict_signal_resamples(random_model):
+    predictor = Predictor.load(random_model)
+    y44 = _music(5.0, sr=44100)
+    pred = predictor.predict_signal(y44, 44100, name="mem")
+    _check_prediction(pred, ["a", "b", "c"], 5.0)
+    assert pred.path == "mem"
+
+
+def test_predict_signal_rejects_empty(random_model):
+    with pytest.raises(GenrekitError, match="empty"):
+        Predictor.load(random_model).predict_signal(np.zeros(0, np.float32), SR)
+
+
+def test_unreadable_file_raises_audio_error(random_model, tmp_path):
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(b"\x00" * 500)
+    with pytest.raises(AudioError, match="bad.mp3"):
+        Predictor.load(random_model).predict_file(bad)
+
+
+def test_info(random_model):
+    info = Predictor.load(random_model).info
+    assert info["name"] == "random.pt" and info["architecture"] == "gknet"
+    assert info["labels"] == ["a", "b", "c"]
+    assert FeatureConfig.from_dict(info["features"]) == FeatureConfig()
+    assert info["description"] == "random weights"
+
+
+def test_load_missing_model(tmp_path):
+    with pytest.raises(GenrekitError, match="not found"):
+        Predictor.load(tmp_path / "missing.pt")
+
+
+# ----------------------------------------------------------------------------- streaming == whole signal
+
+
+@pytest.fixture(scope="module")
+def long_file(tmp_path_factory) -> Path:
+    """95 s on disk: four 30-s decoding blocks, the last one partial."""
+    return write_audio(tmp_path_factory.mktemp("long") / "long.wav", _music(95.0, seed=3))
+
+
+def test_long_file_streaming_equals_whole_signal(random_model, long_file):
+    predictor = Predictor.load(random_model)
+    assert len(list(stream_audio(long_file, block_seconds=30.0))) == 4
+    streamed = predictor.predict_file(long_file)
+    whole = predictor.predict_signal(load_audio(long_file), SR)
+    assert streamed.duration_s == whole.duration_s == pytest.approx(95.0, abs=1e-3)
+    assert [(s.start_s, s.end_s) for s in streamed.timeline] == [(s.start_s, s.end_s) for s in whole.timeline]
+    for g in streamed.probabilities:
+        assert streamed.probabilities[g] == pytest.approx(whole.probabilities[g], abs=1e-4)
+    for a, b in zip(streamed.timeline, whole.timeline):
+        for g in a.probabilities:
+            assert a.probabilities[g] == pytest.approx(b.probabilities[g], abs=1e-4 + 1e-9)
+    # unrounded window probabilities
+    s_starts, s_probs, n = predictor.window_probabilities(stream_audio(long_file, block_seconds=30.0))
+    w_starts, w_probs, m = predictor.window_probabilities([load_audio(long_file)])
+    assert n == m and len(s_starts) == len(w_starts) > 40
+    np.testing.assert_array_equal(s_starts, w_starts)
+    np.testing.assert_allclose(s_probs, w_probs, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "block,n_samples",
+    [(b, n) for n in (100, 1500, 33_333) for b in (511, 512, 2048, 5000, 22050, 10**6)] + [(7, 100), (7, 1500)],
+)
+def test_streamed_logmel_frames_equal_whole_signal_frames(block, n_samples):
+    """Blocks of any size, even shorter than one FFT frame, give the frames of the whole signal."""
+    cfg = FeatureConfig(n_mels=40)
+    y = noise_band(30, 10000, n_samples / SR, amp=0.2, seed=n_samples)[:n_samples]
+    frames = _LogMelFrames(cfg)
+    parts = [frames.push(y[i : i + block]) for i in range(0, len(y), block)]
+    parts.append(frames.finish())
+    streamed = np.concatenate(parts, axis=1)
+    whole = compute_features(y, cfg)
+    assert streamed.shape == whole.shape == (40, 1 + n_samples // cfg.hop_length)
+    np.testing.assert_allclose(streamed, whole, atol=2e-3)
+
+
+@pytest.mark.parametrize("seconds", [0.02, 0.5, 3.0, 10.0])
+def test_window_probabilities_equal_the_evaluation_path(random_model, seconds):
+    """Inference (streamed frames, streamed windows) gives what evaluation computes on whole features."""
+    from genrekit.evaluate import predict_tracks
+
+    predictor = Predictor.load(random_model)
+    y = _music(seconds, seed=5)
+    starts, probs, n = predictor.window_probabilities(iter([y[: len(y) // 3], y[len(y) // 3 :]]))
+    ref = predict_tracks(predictor.model, [compute_features(y, predictor.config)], predictor.config)
+    assert n == len(y)
+    np.testing.assert_array_equal(starts, frame_starts(max(1 + len(y) // 512, 129), predictor.config))
+    np.testing.assert_allclose(probs, ref.windows[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 129, 1000])
+@pytest.mark.parametrize("n_frames", [5, 129, 130, 300, 1293])
+@pytest.mark.parametrize("overlap", [0.0, 0.5, 0.9])
+def test_streamed_windows_equal_segment(chunk, n_frames, overlap):
+    cfg = FeatureConfig(n_mels=8, segment_overlap=overlap)
+    spec = np.random.default_rng(n_frames).normal(size=(8, n_frames)).astype(np.float32)
+    blocks = [spec[:, i : i + chunk] for i in range(0, n_frames, chunk)]
+    got = list(_windows(iter(blocks), cfg))
+    want = segment(spec, cfg)
+    assert [s for s, _ in got] == list(frame_starts(max(n_frames, cfg.segment_frames), cfg))
+    assert len(got) == len(want)
+    for (_, w), ref in zip(got, want):
+        np.testing.assert_array_equal(np.asarray(w), ref.numpy())
+
+
+@pytest.mark.parametrize("seconds", [20.0, 31.0, 45.0, 65.0, 95.0])
+@pytest.mark.parametrize("block_seconds", [7.0, 30.0])
+def test_streamed_kaggle_image_columns_equal_whole_signal(seconds, block_seconds):
+    cfg = FeatureConfig(kind="kaggle-image")
+    y = _music(seconds, seed=int(seconds))
+    frames = _KaggleImageFrames(cfg)
+    b = int(block_seconds * SR)
+    parts = [frames.push(y[i : i + b]) for i in range(0, len(y), b)]
+    parts.append(frames.finish())
+    streamed = np.concatenate(parts, axis=1)
+    whole = compute_features(y, cfg)
+    assert streamed.shape == whole.shape
+    np.testing.assert_array_equal(streamed, whole)
+
+
+def test_kaggle_image_model_streaming_equals_whole_signal(tmp_path, long_file):
+    ckpt = random_checkpoint(tmp_path / "img.pt", config=FeatureConfig(kind="kaggle-image"))
+    predictor = Predictor.load(ckpt)
+    streamed = predictor.predict_file(long_file)
+    whole = predictor.predict_signal(load_audio(long_file), SR)
+    _check_prediction(streamed, ["a", "b", "c"], 95.0)
+    assert [(s.start_s, s.end_s) for s in streamed.timeline] == [(s.start_s, s.end_s) for s in whole.timeline]
+    for g in streamed.probabilities:
+        assert streamed.probabilities[g] == pytest.approx(whole.probabilities[g], abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- CLI output formats
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    d = tmp_path / "music"
+    for i in range(4):
+        write_audio(d / ("sub" if i == 3 else "") / f"track{i}.wav", _music(2.0 + i, seed=i))
+    (d / "cover.jpg").write_bytes(b"\xff\xd8\xff")
+    return d
+
+
+def test_collect_inputs(folder, tmp_path):
+    files = collect_inputs([folder, folder / "track0.wav"])
+    assert files == sorted(files)
+    assert sorted(f.name for f in files) == ["track0.wav", "track1.wav", "track2.wav", "track3.wav"]  # no duplicate
+    with pytest.raises(GenrekitError, match="does not exist"):
+        collect_inputs([tmp_path / "nope"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GenrekitError, match="no audio file"):
+        collect_inputs([tmp_path / "empty"])
+
+
+def test_cli_csv_format(random_model, folder, capsys):
+    assert run_cli(["predict", folder, "--model", random_model, "--format", "csv", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == CSV_FIELDS
+    assert sorted(Path(r["path"]).name for r in rows) == ["track0.wav", "track1.wav", "track2.wav", "track3.wav"]
+    for r in rows:
+        assert r["genre"] in ("a", "b", "c") and r["error"] == ""
+        assert 0 < float(r["probability"]) <= 1
+        assert r["top"].split(";")[0].split(":")[0] == r["genre"]
+        assert int(r["segments"]) >= 1 and float(r["duration_s"]) >= 2.0
+
+
+def test_cli_json_format(random_model, folder, capsys):
+    assert run_cli(["predict", folder, "--model", random_model, "--format", "json", "--top-k", 2, "--no-progress"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4
+    for line in lines:
+        d = json.loads(line)
+        assert set(d) >= {"path", "duration_s", "top", "probabilities", "timeline", "model"}
+        assert len(d["top"]) == 2 and sum(d["probabilities"].values()) == pytest.approx(1, abs=2e-3)
+
+
+def test_cli_table_format(random_model, folder, capsys):
+    assert run_cli(["predict", folder / "track1.wav", folder / "sub", "--model", random_model, "--timeline",
+                    "--no-progress"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "track1.wav" in out and "track3.wav" in out and "track0.wav" not in out
+    assert "%" in out and "(3.0 s)" in out
+
+
+# ----------------------------------------------------------------------------- library mode
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_library_output_is_resumable(random_model, folder, tmp_path, capsys):
+    out = tmp_path / "res.csv"
+    argv = ["predict", folder, "--model", random_model, "--output", out, "--no-progress"]
+    assert run_cli(argv) == 0
+    rows = _csv_rows(out)
+    assert len(rows) == 4 and len({r["path"] for r in rows}) == 4
+    # simulate a kill after two rows
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:3]))
+    capsys.readouterr()
+    assert run_cli(argv) == 0
+    assert "skipped 2" in capsys.readouterr().err
+    again = _csv_rows(out)
+    assert sorted(r["path"] for r in again) == sorted(r["path"] for r in rows)  # each file exactly once
+    assert again[:2] == rows[:2]  # rows already there are kept as they were
+    assert out.read_text().count("path,genre") == 1  # one header
+    # nothing left to do
+    assert run_cli(argv) == 0
+    assert "done 0, skipped 4" in capsys.readouterr().err
+    assert len(_csv_rows(out)) == 4
+
+
+def test_library_json_lines_output_is_resumable(random_model, folder, tmp_path):
+    out = tmp_path / "res.jsonl"
+    argv = ["predict", folder, "--model", random_model, "--format", "json", "--output", out, "--no-progress"]
+    assert run_cli(argv) == 0
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:1]))
+    assert run_cli(argv) == 0
+    paths = [json.loads(line)["path"] for line in out.read_text().splitlines()]
+    assert sorted(paths) == sorted(json.loads(line)["path"] for line in lines)
+
+
+@pytest.mark.parametrize("where", ["inside the path", "after the path"])
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_library_resumes_after_a_row_cut_in_the_middle(random_model, folder, tmp_path, fmt, where):
+    out = tmp_path / f"res.{fmt}"
+    argv = ["predict", folder, "--model", random_model, "--format", fmt, "--output", out, "--no-progress"]
+    assert run_cli(argv) == 0
+    expected = sorted(str(p) for p in collect_inputs([folder]))
+    lines = out.read_text().splitlines(keepends=True)
+    keep = 3 if fmt == "csv" else 2  # CSV: header + 2 rows; JSON: 2 rows
+    row = lines[keep]
+    path_end = row.index(",") if fmt == "csv" else row.index('",') + 2
+    cut_at = path_end // 2 if where == "inside the path" else path_end + 3
+    out.write_text("".join(lines[:keep]) + row[:cut_at])
+    assert run_cli(argv) == 0
+    if fmt == "csv":
+        rows = _csv_rows(out)
+        assert all(r["genre"] in ("a", "b", "c") and r["error"] == "" and r["timeline"] for r in rows)
+        paths = [r["path"] for r in rows]
+    else:
+        paths = [json.loads(line)["path"] for line in out.read_text().splitlines()]
+    assert sorted(paths) == expected  # every file exactly once, every row whole
+
+
+def test_library_bad_file_gets_an_error_row(random_model, folder, tmp_path):
+    (folder / "bad.wav").write_bytes(np.random.default_rng(0).bytes(4000))
+    out = tmp_path / "res.csv"
+    argv = ["predict", folder, "--model", random_model, "--output", out, "--format", "csv", "--no-progress"]
+    assert run_cli(argv) == 0
+    rows = {Path(r["path"]).name: r for r in _csv_rows(out)}
+    assert len(rows) == 5
+    assert rows["bad.wav"]["error"] and "bad.wav" in rows["bad.wav"]["error"] and rows["bad.wav"]["genre"] == ""
+    for name in ("track0.wav", "track1.wav", "track2.wav", "track3.wav"):
+        assert rows[name]["error"] == "" and rows[name]["genre"] in ("a", "b", "c")
+    # the error row counts as done: a rerun does not retry it
+    summary = run_library([folder], model=random_model, fmt="csv", output=out, progress=False)
+    assert (summary.done, summary.skipped, summary.failed) == (0, 5, 0)
+
+
+def test_library_all_files_bad_exits_1(random_model, tmp_path, capsys):
+    d = tmp_path / "bad"
+    d.mkdir()
+    for i in range(2):
+        (d / f"bad{i}.mp3").write_bytes(b"\x00" * 300)
+    assert run_cli(["predict", d, "--model", random_model, "--format", "csv", "--no-progress"]) == 1
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 2 and all(r["error"] for r in rows)
+
+
+def test_library_summary(random_model, folder):
+    summary = run_library([folder], model=random_model, fmt="json", progress=False)
+    assert (summary.done, summary.skipped, summary.failed) == (4, 0, 0)
+
+
+@pytest.mark.parametrize("what", ["empty folder", "missing path"])
+def test_library_bad_input_exits_2(random_model, tmp_path, capsys, what):
+    target = tmp_path / ("empty" if what == "empty folder" else "nope")
+    if what == "empty folder":
+        target.mkdir()
+        (target / "notes.txt").write_text("x")
+    assert run_cli(["predict", target, "--model", random_model, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert str(target) in err
+
+
+def test_predicting_files_leaves_torch_threads_alone(random_model, folder):
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        list(Predictor.load(random_model).predict_files(sorted(folder.glob("*.wav")), workers=2))
+        assert torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------- robustness
+
+
+def test_pure_gain_gives_the_same_probabilities(random_model, tmp_path):
+    y = _music(6.0, seed=9)
+    loud = write_audio(tmp_path / "loud.wav", y, subtype="FLOAT")
+    quiet = write_audio(tmp_path / "quiet.wav", y * 10 ** (-12 / 20), subtype="FLOAT")
+    predictor = Predictor.load(random_model)
+    a, b = predictor.predict_file(loud), predictor.predict_file(quiet)
+    for g in a.probabilities:
+        assert a.probabilities[g] == pytest.approx(b.probabilities[g], abs=1e-4 + 1e-9)
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_rate_channels_and_gain_do_not_change_the_genre(trained_model, tmp_path, label):
+    seed = 7000 + LABELS.index(label)  # clips never seen in training
+    variants = {
+        "wav 22.05 kHz": write_audio(tmp_path / "a.wav", labelled_clip(label, seed, 6.0)),
+        "flac 44.1 kHz stereo": write_audio(
+            tmp_path / "b.flac", np.stack([labelled_clip(label, seed, 6.0, sr=44100)] * 2, axis=1), sr=44100
+        ),
+        "wav -12 dB": write_audio(tmp_path / "c.wav", labelled_clip(label, seed, 6.0) * 10 ** (-12 / 20)),
+        "m4a": write_audio(tmp_path / "d.m4a", labelled_clip(label, seed, 6.0)),
+    }
+    predictor = Predictor.load(trained_model)
+    genres = {name: predictor.predict_file(p).genre for name, p in variants.items()}
+    assert set(genres.values()) == {label}, genres
+
+
+def test_trained_model_reports_a_confident_timeline(trained_model, tmp_path):
+    """A file of one class then another: the timeline follows the change."""
+    y = np.concatenate([labelled_clip("bass", 8001, 4.0), labelled_clip("treble", 8002, 4.0)])
+    pred = Predictor.load(trained_model).predict_file(write_audio(tmp_path / "mix.wav", y))
+    first = [s.label for s in pred.timeline if s.end_s <= 3.9]
+    last = [s.label for s in pred.timeline if s.start_s >= 4.1]
+    assert first and last
+    assert set(first) == {"bass"} and set(last) == {"treble"}
+    assert math.isclose(sum(pred.probabilities.values()), 1.0, abs_tol=2e-3)
