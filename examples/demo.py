@@ -45,7 +45,8 @@ def main() -> None:
         for t in tracks:
             per_genre.setdefault(t.label, t)
         files = [t.path for t in per_genre.values()]
-        print(f"\nOne GTZAN clip per genre from {data} (file names give the true genre):\n")
+        print(f"\nOne GTZAN clip per genre from {data} (file names give the true genre; these clips were in the"
+              " bundled model's training data, so this shows the output, not the accuracy: see 'genrekit models'):\n")
     else:
         folder = Path(tempfile.mkdtemp(prefix="genrekit-demo-"))
         files = generated_examples(folder)

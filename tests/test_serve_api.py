@@ -100,6 +100,7 @@ def test_models_lists_labels_info_and_limits(client):
     assert body["model"]["name"] == "m.pt"
     assert body["model"]["architecture"] == "gknet"
     assert body["model"]["description"] == "random weights"
+    assert "path" not in body["model"]  # no server paths leak
     assert body["limits"]["max_upload_mb"] == MAX_MB
     assert body["limits"]["max_duration_s"] == MAX_S
 

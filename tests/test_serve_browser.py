@@ -129,7 +129,8 @@ def test_upload_play_live_chart_timeline_and_seek(page, song_path):
     top = page.text_content("#top-name")
     assert top == result["top"][0]["genre"]
     assert page.locator("#runner-ups li").count() == 3
-    assert "three-parts.wav" in page.text_content("#file-meta")
+    assert page.text_content("#file-name") == "three-parts.wav"
+    assert "0:15 of audio" in page.text_content("#file-meta")
 
     # timeline heatmap: one row per genre, one column per segment
     heat = js(page, "(() => { const d = document.getElementById('timeline-chart').data[0];"
@@ -192,9 +193,12 @@ def test_phone_width_has_no_horizontal_scroll(browser, server, song_path):
     pg.wait_for_function("document.getElementById('timeline-chart').data")
     assert js(pg, "document.documentElement.scrollWidth") <= 375
     # the cards stack: the chart is below the summary, both full width
-    summary = pg.locator("#summary-card").bounding_box()
-    now = pg.locator(".now-card").bounding_box()
-    assert now["y"] > summary["y"] + summary["height"] - 1 and now["width"] > 300
+    summary, now, player = js(pg, """['#summary-card', '.now-card', '#player-card'].map((s) => {
+        const r = document.querySelector(s).getBoundingClientRect();
+        return {top: r.top, bottom: r.bottom, width: r.width, height: r.height}; })""")
+    assert now["top"] >= summary["bottom"] and now["width"] > 300
+    # the player stays on screen (sticky at the bottom) with its controls visible
+    assert player["bottom"] <= 740 and player["height"] > 60
     context.close()
 
 

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import tempfile
 import time
 from contextlib import suppress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from genrekit import __version__
 from genrekit.audio import SAMPLE_RATE, AudioError, GenrekitError, duration_seconds, load_audio
 
-log = logging.getLogger("genrekit.serve")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 UPLOAD_PREFIX = "genrekit-upload-"
@@ -227,6 +227,8 @@ async def _receive_upload(request: Request, config: ServeConfig, tmp_path: Path)
                 receiver.finalize()
         except FormParserError:
             raise ApiError(400, "malformed upload", "the multipart/form-data body could not be parsed") from None
+        except ClientDisconnect:
+            raise ApiError(400, "upload interrupted", "the connection closed before the file was received") from None
     if receiver.too_large:
         raise ApiError(
             413,
@@ -254,13 +256,8 @@ def _parse_top_k(raw: str | None, n_labels: int) -> int:
 
 
 def _model_sample_rate(predictor) -> int:
-    for owner in (predictor, getattr(predictor, "checkpoint", None)):
-        for attr in ("feature_config", "config"):
-            cfg = getattr(owner, attr, None) if owner is not None else None
-            sr = getattr(cfg, "sample_rate", None)
-            if isinstance(sr, int) and sr > 0:
-                return sr
-    return SAMPLE_RATE
+    sr = getattr(getattr(predictor, "config", None), "sample_rate", None)
+    return sr if isinstance(sr, int) and sr > 0 else SAMPLE_RATE
 
 
 def _jsonable(value: Any) -> Any:
@@ -313,6 +310,7 @@ def create_app(
     labels = list(predictor.labels)
     model_sr = _model_sample_rate(predictor)
     info = _jsonable(dict(getattr(predictor, "info", {}) or {}))
+    info.pop("path", None)  # where the model sits on the server is nobody else's business
     if warmup:  # the first forward pass is slow (allocations, kernel choice): pay it now, not on a user
         predictor.predict_signal(np.zeros(model_sr, np.float32), model_sr, top_k=1, name="warmup")
 
@@ -343,10 +341,16 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException):
-        from http import HTTPStatus
-
-        phrase = HTTPStatus(exc.status_code).phrase.lower() if exc.status_code in HTTPStatus._value2member_map_ else "error"
+        try:
+            phrase = HTTPStatus(exc.status_code).phrase.lower()
+        except ValueError:
+            phrase = "error"
         return _error_response(exc.status_code, phrase, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _internal_error(_: Request, exc: Exception):
+        # logged with its traceback by the server; the user gets JSON, not a bare "Internal Server Error"
+        return _error_response(500, "internal error", f"the server failed: {exc.__class__.__name__}: {exc}")
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError):
@@ -463,6 +467,8 @@ def create_app(
                 raise ApiError(
                     422, "not a readable audio file", f"'{upload.filename}' could not be decoded: {exc.reason}"
                 ) from None
+            except GenrekitError as exc:
+                raise ApiError(422, "cannot analyse this audio", str(exc)) from None
         finally:
             with suppress(OSError):
                 tmp_path.unlink()

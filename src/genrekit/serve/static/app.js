@@ -12,8 +12,9 @@
     results: $("results"), summaryLabel: $("summary-label"), topSwatch: $("top-swatch"), topName: $("top-name"),
     topPct: $("top-pct"), runnerUps: $("runner-ups"), fileMeta: $("file-meta"),
     nowLabel: $("now-label"), liveBadge: $("live-badge"), nowChart: $("now-chart"),
-    playerCard: $("player-card"), audio: $("audio"), audioNote: $("audio-note"), time: $("time"),
-    timeline: $("timeline-chart"), intro: $("intro"),
+    playerCard: $("player-card"), timelineCard: $("timeline-card"), fileName: $("file-name"),
+    audio: $("audio"), audioNote: $("audio-note"), time: $("time"),
+    timeline: $("timeline-chart"), intro: $("intro"), inputCard: $("input-card"), dropWhat: $("drop-what"),
   };
 
   const PALETTE = ["#4f46e5", "#0ea5e9", "#f59e0b", "#ec4899", "#10b981", "#8b5cf6",
@@ -71,13 +72,16 @@
       state.labels = body.labels || [];
       state.limits = body.limits || state.limits;
       const m = body.model || {};
-      const acc = typeof m.accuracy === "number" ? ` · ${pct(m.accuracy)} accuracy` :
-        (m.accuracy && typeof m.accuracy === "object" && typeof m.accuracy.accuracy === "number"
-          ? ` · ${pct(m.accuracy.accuracy)} accuracy` : "");
-      el.badge.textContent = `Model: ${m.name || m.architecture || "unknown"}${acc}`;
-      el.badge.title = [m.description, m.trained_on && `trained on ${m.trained_on}`, m.protocol]
-        .filter(Boolean).join(" · ") || "The model this server uses";
-      el.info.textContent = `${state.labels.length} genres: ${state.labels.join(", ")}`;
+      // accuracy: a number, or named measures ({"held-out test": 0.63, ...})
+      const acc = typeof m.accuracy === "number" ? [["accuracy", m.accuracy]] :
+        Object.entries(m.accuracy && typeof m.accuracy === "object" ? m.accuracy : {})
+          .filter(([, v]) => typeof v === "number");
+      const accText = acc.map(([k, v]) => (k === "accuracy" ? pct(v) : `${pct(v)} (${k})`)).join(", ");
+      el.badge.textContent = `Model: ${m.name || m.architecture || "unknown"}`;
+      el.badge.title = [m.description, m.trained_on && `trained on ${m.trained_on}`, m.protocol,
+        accText && `accuracy: ${accText}`].filter(Boolean).join("\n") || "The model this server uses";
+      el.info.textContent = [`${state.labels.length} genres: ${state.labels.join(", ")}`,
+        accText && `measured accuracy ${accText}`].filter(Boolean).join(" · ");
       el.hint.textContent = `MP3, WAV, FLAC, OGG, M4A, Opus… up to ${state.limits.max_upload_mb} MB and ` +
         `${Math.round(state.limits.max_duration_s / 60)} min`;
     } catch (err) {
@@ -121,6 +125,7 @@
     Plotly.react(el.timeline, [{
       type: "heatmap", x: edges, y: labels, z, text, zmin: 0, zmax: 1,
       colorscale: [[0, "#f7f8fc"], [0.25, "#c7d2fe"], [0.6, "#6366f1"], [1, "#312e81"]],
+      showscale: el.timeline.clientWidth > 520, // no room for the colour bar on a phone
       colorbar: { thickness: 10, tickformat: ".0%", outlinewidth: 0, len: 0.9 },
       hovertemplate: "%{y}: %{z:.0%}<br>%{text}<extra></extra>", xgap: 1,
     }], {
@@ -250,7 +255,7 @@
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) setProgress(`Uploading ${file.name}…`, e.loaded / e.total);
     };
-    xhr.upload.onload = () => setProgress(`Listening to ${file.name}…`, null);
+    xhr.upload.onload = () => setProgress(`Analysing ${file.name}…`, null);
     xhr.onload = () => {
       state.xhr = null;
       setProgress(null);
@@ -275,13 +280,17 @@
     state.mode = "song";
     state.segment = -1;
     el.results.classList.remove("mic-only");
-    el.playerCard.hidden = false;
+    el.playerCard.hidden = el.timelineCard.hidden = false;
+    el.fileName.textContent = file.name;
+    el.fileName.title = file.name;
     el.liveBadge.hidden = true;
     el.results.hidden = false;
     el.intro.hidden = true;
+    el.inputCard.classList.add("compact");
+    el.dropWhat.textContent = "Drop another song";
     const t = res.timing || {};
     renderSummary(res.top, "Overall genre",
-      `${file.name} · ${fmtTime(res.duration_s)} · ${res.timeline.length} segments · analysed in ` +
+      `${fmtTime(res.duration_s)} of audio · ${res.timeline.length} segments · analysed in ` +
       `${Math.round((t.decode_ms || 0) + (t.predict_ms || 0))} ms`);
     drawTimeline(res);
     syncToPlayhead(true);
@@ -374,9 +383,9 @@
     el.intro.hidden = true;
     el.liveBadge.hidden = false;
     const hasSong = !!state.result;
-    el.playerCard.hidden = !hasSong;
+    el.playerCard.hidden = el.timelineCard.hidden = !hasSong;
     el.results.classList.toggle("mic-only", !hasSong);
-    renderSummary([], "Live genre · last 3 s", "Listening to the microphone…");
+    renderSummary([], "Live genre", "Listening to the microphone…");
     drawNow(Object.fromEntries(state.labels.map((g) => [g, 0])), "Listening…");
   }
 
@@ -388,7 +397,7 @@
     if (msg.ready) { mic.ready = true; return; }
     if (!msg.probabilities) return;
     drawNow(msg.probabilities, `Microphone · last ${Math.min(3, msg.t).toFixed(0)} s`);
-    renderSummary(msg.top, "Live genre · last 3 s", `Listening for ${fmtTime(msg.t)}`);
+    renderSummary(msg.top, "Live genre", `Listening for ${fmtTime(msg.t)} · the genre of the last few seconds`);
   }
 
   function stopMic(mic = state.mic) {
@@ -407,10 +416,9 @@
       state.mode = state.result ? "song" : null;
       if (state.result) {
         el.results.classList.remove("mic-only");
-        el.playerCard.hidden = false;
+        el.playerCard.hidden = el.timelineCard.hidden = false;
         const r = state.result;
-        renderSummary(r.top, "Overall genre");
-        el.fileMeta.textContent = r.file ? `${r.file.name} · ${fmtTime(r.duration_s)}` : "";
+        renderSummary(r.top, "Overall genre", `${fmtTime(r.duration_s)} of audio · ${r.timeline.length} segments`);
         syncToPlayhead(true);
       }
     }
