@@ -207,3 +207,14 @@ def test_feature_config_rejects_overlap_outside_0_1(overlap):
 def test_feature_config_is_frozen():
     with pytest.raises(AttributeError):
         FeatureConfig().n_mels = 64  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("seconds", [3.0, 15.0, 45.0])
+def test_kaggle_image_features_keep_the_images_time_scale(seconds):
+    # 334 columns always span 30 s, whatever the length of the audio (short audio is not stretched)
+    from genrekit.features import FeatureConfig, compute_features
+
+    y = (np.random.default_rng(0).standard_normal(int(seconds * 22050)) * 0.1).astype(np.float32)
+    feats = compute_features(y, FeatureConfig(kind="kaggle-image"))
+    assert feats.shape[0] == 128
+    assert abs(feats.shape[1] - seconds / 30.0 * 334) <= 2

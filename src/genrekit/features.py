@@ -165,23 +165,28 @@ def image_matrix_features(matrix: np.ndarray) -> np.ndarray:
     return np.asarray(matrix, dtype=np.float32)[band_rows()]
 
 
-def _kaggle_image_features(y: np.ndarray, sr: int) -> np.ndarray:
-    # A GTZAN-length clip is rendered whole, as the Kaggle images were; longer audio in 30-s
-    # pieces (the last one padded with silence, its padded columns dropped) so that every
-    # column spans the same time as in the images.
+def kaggle_image_piece(piece: np.ndarray, sr: int) -> np.ndarray:
+    """Kaggle-image features of at most ~31 s of audio, with the images' time scale.
+
+    A GTZAN-length piece (30 to 31 s) is rendered whole, as the Kaggle images were. A shorter one is
+    padded with silence to 30 s and its padded columns are dropped, so that every column spans
+    the same time as in the images (30 s / 334 columns) whatever the length of the audio.
+    """
     from genrekit.kaggle_image import BOX_SHAPE, render_matrix
 
     clip = int(KAGGLE_CLIP_SECONDS * sr)
+    if len(piece) >= clip:
+        return image_matrix_features(render_matrix(piece, sr))
+    keep = max(1, int(np.ceil(len(piece) / clip * BOX_SHAPE[1])))
+    return image_matrix_features(render_matrix(np.pad(piece, (0, clip - len(piece))), sr))[:, :keep]
+
+
+def _kaggle_image_features(y: np.ndarray, sr: int) -> np.ndarray:
+    # up to 31 s: one piece; longer audio: 30-s pieces, the last one shorter
+    clip = int(KAGGLE_CLIP_SECONDS * sr)
     if len(y) <= clip * 31 // 30:
-        return image_matrix_features(render_matrix(y, sr))
-    pieces = []
-    for start in range(0, len(y), clip):
-        piece = y[start : start + clip]
-        keep = int(np.ceil(len(piece) / clip * BOX_SHAPE[1]))
-        if len(piece) < clip:
-            piece = np.pad(piece, (0, clip - len(piece)))
-        pieces.append(image_matrix_features(render_matrix(piece, sr))[:, :keep])
-    return np.concatenate(pieces, axis=1)
+        return kaggle_image_piece(y, sr)
+    return np.concatenate([kaggle_image_piece(y[s : s + clip], sr) for s in range(0, len(y), clip)], axis=1)
 
 
 def compute_features(y: np.ndarray, config: FeatureConfig, logmel: LogMel | None = None) -> np.ndarray:

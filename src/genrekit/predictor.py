@@ -24,7 +24,7 @@ import torch
 
 from genrekit.audio import GenrekitError, stream_audio
 from genrekit.checkpoint import Checkpoint, load_checkpoint
-from genrekit.features import KAGGLE_CLIP_SECONDS, FeatureConfig, LogMel, image_matrix_features, normalize_windows
+from genrekit.features import KAGGLE_CLIP_SECONDS, FeatureConfig, LogMel, kaggle_image_piece, normalize_windows
 
 BUNDLED_MODEL = "gknet-gtzan.pt"
 
@@ -104,19 +104,13 @@ class _KaggleImageFrames:
     """Kaggle-image matrix columns of a stream, identical to the whole-signal features."""
 
     def __init__(self, config: FeatureConfig):
-        from genrekit.kaggle_image import render_matrix
-
-        self.render, self.sr = render_matrix, config.sample_rate
+        self.sr = config.sample_rate
         self.clip = int(KAGGLE_CLIP_SECONDS * config.sample_rate)
         self.buffer = np.zeros(0, np.float32)
         self.cut_any = False
 
     def _piece(self, piece: np.ndarray) -> np.ndarray:
-        from genrekit.kaggle_image import BOX_SHAPE
-
-        keep = int(np.ceil(len(piece) / self.clip * BOX_SHAPE[1]))
-        piece = np.pad(piece, (0, self.clip - len(piece))) if len(piece) < self.clip else piece
-        return image_matrix_features(self.render(piece, self.sr))[:, :keep]
+        return kaggle_image_piece(piece, self.sr)
 
     def push(self, block: np.ndarray) -> np.ndarray:
         self.buffer = np.concatenate([self.buffer, block])
@@ -130,7 +124,7 @@ class _KaggleImageFrames:
         if not len(self.buffer):
             return np.zeros((128, 0), np.float32)
         if not self.cut_any:
-            return image_matrix_features(self.render(self.buffer, self.sr))
+            return self._piece(self.buffer)
         pieces = [self._piece(self.buffer[s : s + self.clip]) for s in range(0, len(self.buffer), self.clip)]
         return np.concatenate(pieces, axis=1)
 
