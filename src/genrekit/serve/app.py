@@ -36,10 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import swagger_ui_bundle
 import numpy as np
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -315,6 +317,7 @@ def create_app(
         predictor.predict_signal(np.zeros(model_sr, np.float32), model_sr, top_k=1, name="warmup")
 
     app = FastAPI(
+        docs_url=None,  # served below from the installed swagger-ui-bundle: no CDN needed
         title="genrekit",
         version=__version__,
         description="Music genre classification: upload a song, get its genres over time.",
@@ -371,6 +374,17 @@ def create_app(
         return FileResponse(plotly_js, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="genrekit API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg" if (STATIC_DIR / "favicon.svg").exists() else "",
+        )
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon():
