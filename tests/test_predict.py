@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import pytest
 import torch
 from conftest import LABELS, SR, labelled_clip, noise_band, random_checkpoint, tone, write_audio
@@ -468,3 +469,35 @@ def test_trained_model_reports_a_confident_timeline(trained_model, tmp_path):
     assert first and last
     assert set(first) == {"bass"} and set(last) == {"treble"}
     assert math.isclose(sum(pred.probabilities.values()), 1.0, abs_tol=2e-3)
+
+
+def test_kaggle_image_model_predicts_a_png_like_its_audio(tmp_path):
+    # the bridge: a PNG rendered from audio and the audio itself give the same windows and result
+    from genrekit.checkpoint import Checkpoint
+    from genrekit.kaggle_image import render_image, save_png
+    from genrekit.models import build_model
+    from genrekit.predictor import Predictor
+
+    cfg = FeatureConfig(kind="kaggle-image")
+    labels = ["a", "b", "c"]
+    torch.manual_seed(0)
+    model = build_model("gknet", n_classes=3, input_shape=(cfg.n_bins, cfg.segment_frames))
+    Checkpoint("gknet", {}, labels, cfg, model.state_dict(), {}).save(tmp_path / "m.pt")
+    t = np.arange(30 * 22050) / 22050
+    y = (0.3 * np.sin(2 * np.pi * 440 * t * (1 + t / 30)) + 0.05 * np.random.default_rng(0).standard_normal(len(t)))
+    sf.write(tmp_path / "clip.wav", y.astype(np.float32), 22050)
+    save_png(render_image(y.astype(np.float32), 22050), tmp_path / "clip.png")
+    p = Predictor.load(tmp_path / "m.pt")
+    from_audio, from_png = p.predict_file(tmp_path / "clip.wav"), p.predict_file(tmp_path / "clip.png")
+    assert len(from_png.timeline) == len(from_audio.timeline)
+    for g in labels:
+        assert from_png.probabilities[g] == pytest.approx(from_audio.probabilities[g], abs=1e-3)
+
+
+def test_logmel_model_rejects_a_png_with_a_clear_error(tmp_path, random_model):
+    from genrekit.kaggle_image import render_image, save_png
+    from genrekit.predictor import Predictor
+
+    save_png(render_image(np.zeros(22050, np.float32), 22050), tmp_path / "x.png")
+    with pytest.raises(GenrekitError, match="only models trained on kaggle-image"):
+        Predictor.load(random_model).predict_file(tmp_path / "x.png")

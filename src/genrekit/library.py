@@ -30,8 +30,13 @@ class LibrarySummary:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+def _is_input(path: Path) -> bool:
+    return is_audio_path(path) or path.suffix.lower() == ".png"
+
+
 def collect_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
-    """Audio files named directly or found recursively in the folders given (sorted, no duplicates).
+    """Audio files (and Kaggle spectrogram PNGs) named directly or found recursively in the folders
+    given (sorted, no duplicates).
 
     Raises
     ------
@@ -41,7 +46,7 @@ def collect_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file() and is_audio_path(p) and not p.name.startswith("."))
+            found = sorted(p for p in item.rglob("*") if p.is_file() and _is_input(p) and not p.name.startswith("."))
             if not found:
                 raise GenrekitError(f"no audio file found in folder '{item}' (searched recursively)")
             files += found

@@ -24,7 +24,16 @@ import torch
 
 from genrekit.audio import GenrekitError, stream_audio
 from genrekit.checkpoint import Checkpoint, load_checkpoint
-from genrekit.features import KAGGLE_CLIP_SECONDS, FeatureConfig, LogMel, kaggle_image_piece, normalize_windows
+from genrekit.features import (
+    KAGGLE_CLIP_SECONDS,
+    FeatureConfig,
+    LogMel,
+    frame_starts,
+    image_matrix_features,
+    kaggle_image_piece,
+    normalize_windows,
+    segment,
+)
 
 BUNDLED_MODEL = "gknet-gtzan.pt"
 
@@ -264,9 +273,29 @@ class Predictor:
             the file cannot be decoded
         """
         t0 = time.perf_counter()
+        if Path(path).suffix.lower() == ".png":
+            return self._predict_image(Path(path), top_k, t0)
         blocks = stream_audio(path, sr=self.config.sample_rate, block_seconds=30.0, max_seconds=max_seconds)
         starts, probs, n = self.window_probabilities(blocks)
         return self._result(str(path), starts, probs, n, top_k, t0)
+
+    def _predict_image(self, path: Path, top_k: int, t0: float) -> Prediction:
+        """A Kaggle GTZAN spectrogram image, for models on ``kaggle-image`` features."""
+        from genrekit.kaggle_image import decode_image
+
+        if self.config.kind != "kaggle-image":
+            raise GenrekitError(f"'{path}' is an image; only models trained on kaggle-image features can read images")
+        try:
+            feats = image_matrix_features(decode_image(path))
+        except (ValueError, OSError) as exc:
+            raise GenrekitError(f"cannot read image '{path}': {exc}") from None
+        starts = frame_starts(feats.shape[1], self.config)
+        windows = segment(feats, self.config)
+        x = normalize_windows(windows, self.config.top_db).unsqueeze(1)
+        with torch.inference_mode():
+            probs = torch.softmax(self.model(x), dim=1).numpy()
+        samples = int(KAGGLE_CLIP_SECONDS * self.config.sample_rate)
+        return self._result(str(path), starts, probs, samples, top_k, t0)
 
     def predict_signal(self, y: np.ndarray, sr: int, *, top_k: int = 3, name: str = "signal") -> Prediction:
         """Genres of a mono signal already in memory."""
