@@ -105,22 +105,21 @@ class LogMel(nn.Module):
         self.register_buffer("mel_fb", torch.from_numpy(mel).float(), persistent=False)
         self.register_buffer("window", torch.hann_window(config.n_fft, periodic=True), persistent=False)
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        """``wave`` (batch, samples) or (samples,) → dB (batch, n_mels, frames)."""
-        squeeze = wave.dim() == 1
-        wave = wave.reshape(1, -1) if squeeze else wave
-        spec = torch.stft(
-            wave,
-            self.n_fft,
-            self.hop_length,
-            window=self.window,
-            center=True,
-            pad_mode="constant",
-            return_complex=True,
-        )
+    def frames_db(self, frames: torch.Tensor) -> torch.Tensor:
+        """Signal frames (..., n_frames, n_fft) → dB (..., n_mels, n_frames).
+
+        The one place the log-mel values are computed: whole signals (:meth:`forward`) and
+        streamed blocks (:mod:`genrekit.predictor`) both go through it.
+        """
+        spec = torch.fft.rfft(frames * self.window)
         power = spec.real.square() + spec.imag.square()
-        db = 10.0 * torch.log10(torch.clamp(self.mel_fb @ power, min=1e-10))
-        return db[0] if squeeze else db
+        return 10.0 * torch.log10(torch.clamp(self.mel_fb @ power.transpose(-1, -2), min=1e-10))
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """``wave`` (batch, samples) or (samples,) → dB (batch, n_mels, frames), centred frames."""
+        pad = self.n_fft // 2
+        padded = torch.nn.functional.pad(wave, (pad, pad))
+        return self.frames_db(padded.unfold(-1, self.n_fft, self.hop_length))
 
 
 def frame_starts(n_frames: int, config: FeatureConfig) -> np.ndarray:

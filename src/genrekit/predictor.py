@@ -92,8 +92,7 @@ class _LogMelFrames:
             return np.zeros((self.logmel.mel_fb.shape[0], 0), np.float32)
         frames = torch.from_numpy(samples[: (n - 1) * self.hop + self.n_fft]).unfold(0, self.n_fft, self.hop)
         with torch.inference_mode():
-            power = torch.fft.rfft(frames * self.logmel.window).abs().square()
-            db = 10.0 * torch.log10(torch.clamp(self.logmel.mel_fb @ power.T, min=1e-10))
+            db = self.logmel.frames_db(frames)
         self.buffer = samples[n * self.hop :]
         return db.numpy()
 
