@@ -89,10 +89,10 @@ def _print_metrics(rep: dict, header: str) -> None:
 def cmd_train(a) -> None:
     import numpy as np
 
+    from genrekit.experiment import evaluate, fit, protocol_folds, write_report
     from genrekit.models import model_spec
 
     model_spec(a.model)  # fail before any feature is computed
-    from genrekit.experiment import evaluate, fit, protocol_folds, write_report
 
     data = _prepare(a, _feature_config(a))
     config = _train_config(a)

@@ -14,6 +14,7 @@ the range is clipped to ``top_db``, so the gain of a recording does not change i
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields
 
 import librosa
@@ -162,6 +163,28 @@ def image_matrix_features(matrix: np.ndarray) -> np.ndarray:
     from genrekit.kaggle_image import band_rows
 
     return np.asarray(matrix, dtype=np.float32)[band_rows()]
+
+
+def read_image_features(path: str | os.PathLike, config: FeatureConfig) -> np.ndarray:
+    """Features of a Kaggle GTZAN spectrogram PNG (128, 334), for ``kaggle-image`` configs only.
+
+    Raises
+    ------
+    GenrekitError
+        the config is not ``kaggle-image``, or the file is not a Kaggle image
+    """
+    from genrekit.audio import GenrekitError
+    from genrekit.kaggle_image import decode_image
+
+    if config.kind != "kaggle-image":
+        raise GenrekitError(
+            f"'{path}' is a spectrogram image: only models trained on kaggle-image features can read images "
+            "(train with --features kaggle-image)"
+        )
+    try:
+        return image_matrix_features(decode_image(path))
+    except (ValueError, OSError) as exc:
+        raise GenrekitError(f"cannot read image '{path}': {exc}") from None
 
 
 def kaggle_image_piece(piece: np.ndarray, sr: int) -> np.ndarray:

@@ -24,15 +24,15 @@ import torch
 
 from genrekit.audio import GenrekitError, stream_audio
 from genrekit.checkpoint import Checkpoint, load_checkpoint
+from genrekit.evaluate import predict_tracks
 from genrekit.features import (
     KAGGLE_CLIP_SECONDS,
     FeatureConfig,
     LogMel,
     frame_starts,
-    image_matrix_features,
     kaggle_image_piece,
     normalize_windows,
-    segment,
+    read_image_features,
 )
 
 BUNDLED_MODEL = "gknet-gtzan.pt"
@@ -112,29 +112,28 @@ class _KaggleImageFrames:
     """Kaggle-image matrix columns of a stream, identical to the whole-signal features."""
 
     def __init__(self, config: FeatureConfig):
-        self.sr = config.sample_rate
+        self.sr, self.n_bins = config.sample_rate, config.n_bins
         self.clip = int(KAGGLE_CLIP_SECONDS * config.sample_rate)
         self.buffer = np.zeros(0, np.float32)
         self.cut_any = False
 
-    def _piece(self, piece: np.ndarray) -> np.ndarray:
-        return kaggle_image_piece(piece, self.sr)
+    def _pieces(self, audio: np.ndarray) -> np.ndarray:
+        pieces = [kaggle_image_piece(audio[s : s + self.clip], self.sr) for s in range(0, len(audio), self.clip)]
+        return np.concatenate(pieces, axis=1) if pieces else np.zeros((self.n_bins, 0), np.float32)
 
     def push(self, block: np.ndarray) -> np.ndarray:
         self.buffer = np.concatenate([self.buffer, block])
-        out = []
-        while len(self.buffer) > self.clip * 31 // 30:
-            out.append(self._piece(self.buffer[: self.clip]))
-            self.buffer, self.cut_any = self.buffer[self.clip :], True
-        return np.concatenate(out, axis=1) if out else np.zeros((128, 0), np.float32)
+        cut = 0
+        while len(self.buffer) - cut > self.clip * 31 // 30:  # keep up to ~31 s: it may be the whole clip
+            cut += self.clip
+        out, self.buffer = self._pieces(self.buffer[:cut]), self.buffer[cut:]
+        self.cut_any = self.cut_any or cut > 0
+        return out
 
     def finish(self) -> np.ndarray:
-        if not len(self.buffer):
-            return np.zeros((128, 0), np.float32)
-        if not self.cut_any:
-            return self._piece(self.buffer)
-        pieces = [self._piece(self.buffer[s : s + self.clip]) for s in range(0, len(self.buffer), self.clip)]
-        return np.concatenate(pieces, axis=1)
+        if not self.cut_any and len(self.buffer):
+            return kaggle_image_piece(self.buffer, self.sr)  # up to ~31 s: rendered whole
+        return self._pieces(self.buffer)
 
 
 def _windows(frame_blocks: Iterable[np.ndarray], config: FeatureConfig) -> Iterator[tuple[int, np.ndarray]]:
@@ -280,19 +279,9 @@ class Predictor:
 
     def _predict_image(self, path: Path, top_k: int, t0: float) -> Prediction:
         """A Kaggle GTZAN spectrogram image, for models on ``kaggle-image`` features."""
-        from genrekit.kaggle_image import decode_image
-
-        if self.config.kind != "kaggle-image":
-            raise GenrekitError(f"'{path}' is an image; only models trained on kaggle-image features can read images")
-        try:
-            feats = image_matrix_features(decode_image(path))
-        except (ValueError, OSError) as exc:
-            raise GenrekitError(f"cannot read image '{path}': {exc}") from None
+        feats = read_image_features(path, self.config)
         starts = frame_starts(feats.shape[1], self.config)
-        windows = segment(feats, self.config)
-        x = normalize_windows(windows, self.config.top_db).unsqueeze(1)
-        with torch.inference_mode():
-            probs = torch.softmax(self.model(x), dim=1).numpy()
+        probs = predict_tracks(self.model, [feats], self.config).windows[0]
         samples = int(KAGGLE_CLIP_SECONDS * self.config.sample_rate)
         return self._result(str(path), starts, probs, samples, top_k, t0)
 

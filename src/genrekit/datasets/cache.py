@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from genrekit.audio import GenrekitError, load_audio
 from genrekit.datasets import Track
-from genrekit.features import FeatureConfig, LogMel, compute_features, image_matrix_features
+from genrekit.features import FeatureConfig, LogMel, compute_features, read_image_features
 
 # fields that do not change a track's (bins, frames) matrix
 _WINDOW_FIELDS = ("segment_seconds", "segment_overlap", "top_db")
@@ -53,16 +53,7 @@ class FeatureSet:
 
 def _extract(track: Track, config: FeatureConfig, logmel: LogMel) -> np.ndarray:
     if track.kind == "image":
-        if config.kind != "kaggle-image":
-            raise GenrekitError(
-                f"'{track.path}' is a spectrogram image; images can only be used with --features kaggle-image"
-            )
-        from genrekit.kaggle_image import decode_image
-
-        try:
-            return image_matrix_features(decode_image(track.path))
-        except (ValueError, OSError) as exc:
-            raise GenrekitError(f"cannot read image '{track.path}': {exc}") from None
+        return read_image_features(track.path, config)
     return compute_features(load_audio(track.path, sr=config.sample_rate), config, logmel)
 
 
