@@ -1,10 +1,13 @@
 """Decoding: every format to mono float32 at 22050 Hz, resampling, streaming, and clear errors."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ALL_FORMATS, LOSSLESS, SR, dominant_frequency, noise_band, tone, write_audio
+from conftest import ALL_FORMATS, LOSSLESS, SR, dominant_frequency, labelled_clip, noise_band, tone, write_audio
 
 from genrekit.audio import (
     AUDIO_EXTENSIONS,
@@ -114,7 +117,8 @@ def test_max_seconds_longer_than_the_file_gives_the_whole_file(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "ext,orig_sr", [("wav", 22050), ("wav", 44100), ("flac", 16000), ("ogg", 22050), ("m4a", 48000)]
+    "ext,orig_sr",
+    [("wav", 22050), ("wav", 44100), ("flac", 16000), ("ogg", 22050), ("mp3", 22050), ("mp3", 44100), ("m4a", 48000)],
 )
 @pytest.mark.parametrize("block_seconds", [0.1, 0.37, 1.0, 30.0])
 def test_stream_blocks_concatenate_to_load_audio_exactly(tmp_path, ext, orig_sr, block_seconds):
@@ -130,6 +134,108 @@ def test_stream_respects_max_seconds(tmp_path):
     path = write_audio(tmp_path / "noise.wav", noise_band(50, 6000, 3.0, seed=4), sr=44100)
     blocks = list(stream_audio(path, block_seconds=0.3, max_seconds=1.1))
     assert sum(len(b) for b in blocks) == int(round(1.1 * SR))
+
+
+# ----------------------------------------------------------------------------- MP3: only what decodes
+#
+# libsndfile's frame count for an MP3 is what the header declares: an estimate, or for a truncated
+# file the length it once had. Decoding must return only the samples really decoded, the same ones
+# every time, whatever runs in other threads.
+
+MP3_CUTS = (0.1, 0.5)
+
+
+def _overdeclared(data: bytes, extra_frames: int) -> bytes:
+    """``data`` with its Xing header declaring ``extra_frames`` more MPEG frames than it holds."""
+    at = data.find(b"Xing")
+    assert at >= 0 and data[at + 7] & 1, "the encoder wrote no Xing frame count"
+    count = int.from_bytes(data[at + 8 : at + 12], "big")
+    return data[: at + 8] + (count + extra_frames).to_bytes(4, "big") + data[at + 12 :]
+
+
+@pytest.fixture(scope="module")
+def mp3s(tmp_path_factory) -> dict:
+    """name -> path: three whole MP3s (20-30 s, mono at 22050 Hz and stereo at 44100 Hz), copies cut
+    at 10 % and 50 % of their bytes, and a whole one whose header declares more than it holds."""
+    root = tmp_path_factory.mktemp("mp3")
+    stereo = np.stack([noise_band(50, 8000, 24.0, sr=44100, seed=12), noise_band(50, 8000, 24.0, sr=44100, seed=13)], 1)
+    files = {
+        "noise": write_audio(root / "noise.mp3", noise_band(50, 8000, 30.0, seed=11)),
+        "bass": write_audio(root / "bass.mp3", labelled_clip("bass", 1, 20.0)),
+        "stereo44k": write_audio(root / "stereo44k.mp3", stereo, sr=44100),
+    }
+    for name, path in list(files.items()):
+        for cut in MP3_CUTS:
+            data = path.read_bytes()
+            files[f"{name}-cut{cut}"] = root / f"{name}-cut{cut}.mp3"
+            files[f"{name}-cut{cut}"].write_bytes(data[: int(len(data) * cut)])
+    files["overdeclared"] = root / "overdeclared.mp3"
+    files["overdeclared"].write_bytes(_overdeclared(files["noise"].read_bytes(), 5))
+    return files
+
+
+def _libsndfile_decode(path) -> tuple[np.ndarray, int]:
+    """(channel mean of every frame libsndfile decodes, frames the header declares)."""
+    with sf.SoundFile(str(path)) as f:
+        data = f.read(dtype="float32", always_2d=True)  # one read: soundfile trims it to what was decoded
+        assert len(f.read(1024)) == 0, "libsndfile decodes more after the first read"
+        return data.mean(axis=1), f.frames
+
+
+@pytest.mark.parametrize(
+    "name", ["overdeclared", *(f"{n}-cut{c}" for n in ("noise", "bass", "stereo44k") for c in MP3_CUTS)]
+)
+def test_mp3_decodes_only_the_frames_it_holds(mp3s, name):
+    """A truncated or over-declared MP3 gives the frames it holds: never the declared length, never padding."""
+    decoded, declared = _libsndfile_decode(mp3s[name])
+    assert len(decoded) < declared  # the header promises more: the case under test
+    out = load_audio(mp3s[name])
+    assert np.all(np.isfinite(out))
+    if name.startswith("stereo44k"):
+        assert abs(len(out) - len(decoded) * SR / 44100) <= 1
+    else:
+        assert len(out) == len(decoded)
+        np.testing.assert_array_equal(out, decoded)
+
+
+@pytest.mark.parametrize("name", ["noise", "bass", "stereo44k"])
+@pytest.mark.parametrize("cut", MP3_CUTS)
+def test_truncated_mp3_is_a_prefix_of_the_whole_one(mp3s, name, cut):
+    """Cut at ``cut`` of its bytes, an MP3 decodes to about that share of the song: the same samples."""
+    whole, part = load_audio(mp3s[name]), load_audio(mp3s[f"{name}-cut{cut}"])
+    assert 0.5 * cut * len(whole) < len(part) <= cut * len(whole) + 1152  # at most what the bytes hold
+    edge = 256 if name == "stereo44k" else 0  # the resampler ends a truncated stream with its own tail
+    np.testing.assert_allclose(part[: len(part) - edge], whole[: len(part) - edge], atol=1e-5)
+
+
+def test_overdeclared_mp3_decodes_the_whole_song(mp3s):
+    whole, over = load_audio(mp3s["noise"]), load_audio(mp3s["overdeclared"])
+    np.testing.assert_array_equal(over[: len(whole)], whole)
+    assert len(over) - len(whole) < 1152  # the encoder's end padding, no longer known to be padding
+
+
+@pytest.mark.parametrize("block_seconds", [0.37, 2.0])
+def test_mp3_blocks_are_the_samples_of_one_read(mp3s, block_seconds):
+    """Block-wise decoding gives exactly the samples of one read of the whole file (no seek inside it)."""
+    for name in ("noise", "bass", "noise-cut0.5", "overdeclared"):
+        blocks = list(stream_audio(mp3s[name], block_seconds=block_seconds))
+        assert len(blocks) > 1
+        np.testing.assert_array_equal(np.concatenate(blocks), _libsndfile_decode(mp3s[name])[0], err_msg=name)
+
+
+def test_mp3_decodes_in_parallel_threads_are_identical(mp3s):
+    """Eight threads decoding all the MP3s at once, 12 times each: every decode is bit-identical to the
+    file's own decode, finite, and the frames it holds (one user's audio never leaks into another's)."""
+    expected = {}
+    for name, path in mp3s.items():
+        decoded = _libsndfile_decode(path)[0]
+        expected[name] = load_audio(path) if name.startswith("stereo44k") else decoded
+    names = [name for _ in range(12) for name in mp3s]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda name: load_audio(mp3s[name]), names))
+    for name, out in zip(names, results):
+        assert np.all(np.isfinite(out)), name
+        np.testing.assert_array_equal(out, expected[name], err_msg=name)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -208,6 +314,48 @@ def test_wav_cut_inside_its_data_gives_the_intact_prefix(tmp_path):
     out = load_audio(cut)
     assert 0 < len(out) < len(y)
     np.testing.assert_array_equal(out, y[: len(out)])
+
+
+class _RatelessContainer:
+    """A PyAV container whose audio stream declares no sample rate (``rate``)."""
+
+    def __init__(self, container, rate):
+        self._container = container
+        stream = container.streams.audio[0]
+        self.streams = SimpleNamespace(audio=[SimpleNamespace(rate=rate, codec_context=stream.codec_context)])
+        self._stream = stream
+
+    def decode(self, stream):
+        return self._container.decode(self._stream)
+
+    def close(self):
+        self._container.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._container.close()
+
+
+@pytest.mark.parametrize("rate", [None, 0])
+def test_pyav_file_without_sample_rate(tmp_path, monkeypatch, rate):
+    """No sample rate is assumed: the file is refused, with what to do."""
+    import av
+
+    path = write_audio(tmp_path / "song.m4a", tone(440.0, 1.0))
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: _RatelessContainer(real_open(*a, **k), rate))
+    err = _assert_audio_error(path, "declares no sample rate")
+    assert "re-encode" in err.reason
+
+
+@pytest.mark.parametrize("rate", [0, -1])
+def test_libsndfile_file_without_sample_rate(tmp_path, monkeypatch, rate):
+    path = write_audio(tmp_path / "song.wav", tone(440.0, 1.0))
+    monkeypatch.setattr(sf.SoundFile, "samplerate", property(lambda self: rate))
+    err = _assert_audio_error(path, "declares no sample rate")
+    assert "re-encode" in err.reason
 
 
 def test_error_message_is_one_line(tmp_path):

@@ -2,7 +2,8 @@
 
 soundfile (libsndfile) reads wav, au, flac, ogg and mp3; anything else (m4a, aac, opus, wma,
 video containers...) goes through PyAV (FFmpeg). Decoding is block-wise with a streaming
-resampler, so a long file never has to sit in memory whole and the blocks join exactly.
+resampler, so a long file never has to sit in memory whole and the blocks join exactly. Only the
+samples a decoder really returns are kept: a header's frame count is never trusted.
 Every failure becomes one :class:`AudioError` that names the file and the reason.
 """
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from genrekit.errors import GenrekitError
+
 SAMPLE_RATE = 22050
 
 AUDIO_EXTENSIONS = frozenset(
@@ -25,9 +28,7 @@ AUDIO_EXTENSIONS = frozenset(
 # libsndfile reports unreadable files with these exception types
 _SF_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError)
 
-
-class GenrekitError(Exception):
-    """Base class of errors a user can fix; the CLI prints the message without a traceback."""
+_NO_RATE = "the file declares no sample rate; re-encode it (e.g. convert it to wav or flac)"
 
 
 class AudioError(GenrekitError):
@@ -53,16 +54,33 @@ def _check_path(path: Path) -> None:
         raise AudioError(path, "the file is empty")
 
 
+class _StraightSoundFile(sf.SoundFile):
+    """A SoundFile read straight through, never seeking.
+
+    soundfile seeks to the current position after every read; inside an MP3 that seek restarts
+    mpg123 without its bit reservoir, and the samples after it change (by up to 0.55 on a 0.3-RMS
+    signal), so the result would depend on the block size.
+    """
+
+    def seekable(self) -> bool:
+        return False
+
+
 def _soundfile_blocks(f: sf.SoundFile, block_seconds: float) -> Iterator[np.ndarray]:
-    block = max(1, int(block_seconds * f.samplerate))
+    # Never trust the declared frame count: an MP3's is an estimate and a truncated file's is the
+    # length it once had. Keep what each read really returned, and stop at the first empty read.
+    buf = np.empty((max(1, int(block_seconds * f.samplerate)), f.channels), np.float32)
     with f:
-        for data in f.blocks(blocksize=block, dtype="float32", always_2d=True):
+        while True:
+            data = f.read(out=buf)  # a view of the frames this read filled, not of buf's stale rest
+            if not len(data):
+                return
             yield data.mean(axis=1)
 
 
-def _mono(frame, channels: int) -> np.ndarray:
-    """Average the channels of a packed float frame."""
-    return frame.to_ndarray().reshape(-1, channels).mean(axis=1)
+def _mono(frame) -> np.ndarray:
+    """Average the channels of a packed float frame (its own layout, not the stream's declared one)."""
+    return frame.to_ndarray().reshape(-1, frame.layout.nb_channels).mean(axis=1)
 
 
 def _pyav_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray], int]:
@@ -76,21 +94,23 @@ def _pyav_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray]
         container.close()
         raise AudioError(path, "the file holds no audio stream")
     stream = container.streams.audio[0]
-    rate = stream.rate or SAMPLE_RATE
+    rate = stream.rate
+    if rate is None or rate <= 0:
+        container.close()
+        raise AudioError(path, _NO_RATE)
 
     def blocks() -> Iterator[np.ndarray]:
-        channels = stream.codec_context.channels or 1
         resampler = av.AudioResampler(format="flt", rate=rate)  # packed, the file's own layout
         pending: list[np.ndarray] = []
         target = int(block_seconds * rate)
         with container:
             try:
                 for frame in container.decode(stream):
-                    pending += [_mono(f, channels) for f in resampler.resample(frame)]
+                    pending += [_mono(f) for f in resampler.resample(frame)]
                     if sum(p.size for p in pending) >= target:
                         yield np.concatenate(pending)
                         pending = []
-                pending += [_mono(f, channels) for f in resampler.resample(None)]
+                pending += [_mono(f) for f in resampler.resample(None)]
             except av.error.FFmpegError as exc:
                 raise AudioError(path, f"the audio data is corrupt or truncated ({exc})") from None
         if pending:
@@ -101,12 +121,15 @@ def _pyav_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray]
 
 def _open_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray], int]:
     try:
-        f = sf.SoundFile(str(path))
+        f = _StraightSoundFile(str(path))
     except _SF_ERRORS:
         return _pyav_blocks(path, block_seconds)
     if f.format == "RAW":  # libsndfile reads any headerless .au/.snd as raw 8 kHz audio
         f.close()
         return _pyav_blocks(path, block_seconds)
+    if f.samplerate <= 0:
+        f.close()
+        raise AudioError(path, _NO_RATE)
     return _soundfile_blocks(f, block_seconds), f.samplerate
 
 
@@ -135,7 +158,7 @@ def stream_audio(
     Raises
     ------
     AudioError
-        the file is missing, empty, truncated, corrupt or not audio
+        the file is missing, empty, truncated, corrupt, not audio or declares no sample rate
     """
     path = Path(path)
     _check_path(path)
@@ -183,11 +206,12 @@ def load_audio(
     Returns
     -------
     np.ndarray, float32, shape (n_samples,)
+        the samples the file really holds: a WAV or MP3 cut short gives its intact beginning
 
     Raises
     ------
     AudioError
-        the file is missing, empty, truncated, corrupt or not audio
+        the file is missing, empty, truncated, corrupt, not audio or declares no sample rate
     """
     return np.concatenate(list(stream_audio(path, sr=sr, max_seconds=max_seconds)))
 
