@@ -205,13 +205,13 @@ def random_checkpoint(path: Path, *, model: str = "gknet", config=None, labels=(
     import torch
 
     from genrekit.checkpoint import Checkpoint
-    from genrekit.features import FeatureConfig
+    from genrekit.features.logmel import LogMelConfig
     from genrekit.models import build_model
 
-    cfg = config or FeatureConfig()
+    cfg = config or LogMelConfig()
     torch.manual_seed(seed)
     m = build_model(model, n_classes=len(labels), input_shape=(cfg.n_bins, cfg.segment_frames))
-    Checkpoint(model, {}, list(labels), cfg, m.state_dict(), {"description": "random weights"}).save(path)
+    Checkpoint(model, {}, list(labels), cfg, m.state_dict(), metadata={"description": "random weights"}).save(path)
     return path
 
 
@@ -224,19 +224,21 @@ def random_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_config():
     """Small, fast features: 32 mels, 1-s windows."""
-    from genrekit.features import FeatureConfig
+    from genrekit.features.logmel import LogMelConfig
 
-    return FeatureConfig(n_mels=32, segment_seconds=1.0)
+    return LogMelConfig(n_mels=32, segment_seconds=1.0)
 
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory, labelled_dataset, small_config) -> Path:
     """gknet trained for a few epochs on the whole synthetic dataset (32 mels, 1-s windows)."""
+    from genrekit.config import TrainConfig
     from genrekit.experiment import fit, prepare
-    from genrekit.train import TrainConfig
+    from genrekit.splits import make_split
 
     data = prepare(
         labelled_dataset, feature_config=small_config, cache_dir=tmp_path_factory.mktemp("cache"), progress=False
     )
-    ckpt, _ = fit(data, np.arange(len(data.y)), None, TrainConfig(epochs=8, seed=0), progress=False)
+    fold = make_split("none", ids=data.ids, labels=data.track_labels, val_fraction=0).folds[0]
+    ckpt, _ = fit(data, fold, config=TrainConfig(epochs=8, seed=0), progress=False)
     return ckpt.save(tmp_path_factory.mktemp("trained_model") / "trained.pt")

@@ -14,10 +14,11 @@ from conftest import SR, labelled_clip, noise_band, tone, write_audio
 from genrekit.datasets import DatasetError, Track, load_dataset
 from genrekit.datasets.cache import default_cache_dir, load_features
 from genrekit.experiment import prepare
-from genrekit.features import FeatureConfig
+from genrekit.features.logmel import LogMelConfig
+from genrekit.kaggle_image import KaggleImageConfig
 from genrekit.splits import ListSplit, clip_id, kfold, list_split, random_split
 
-SMALL = FeatureConfig(n_mels=16, segment_seconds=1.0)
+SMALL = LogMelConfig(n_mels=16, segment_seconds=1.0)
 
 
 def _clip(seed: int, seconds: float = 0.5) -> np.ndarray:
@@ -81,7 +82,7 @@ def test_kaggle_images_layout(tmp_path, kaggle_png):
     assert [t.id for t in tracks] == ["blues.00000", "blues.00001", "disco.00000", "disco.00001"]
     assert all(t.kind == "image" for t in tracks)
     # images give kaggle-image features of the full image width
-    fs = load_features(tracks[:1], FeatureConfig(kind="kaggle-image"), cache_dir=tmp_path / "cache", progress=False)
+    fs = load_features(tracks[:1], KaggleImageConfig(), cache_dir=tmp_path / "cache", progress=False)
     assert fs.features[0].shape == (128, 334) and not fs.failed
 
 
@@ -89,11 +90,13 @@ def test_images_can_only_feed_kaggle_image_features(tmp_path, kaggle_png):
     _images_layout(tmp_path, kaggle_png, genres=("pop",), n=1)
     tracks = load_dataset(tmp_path)
     with pytest.warns(UserWarning, match="skipped 1 unreadable"):
-        fs = load_features(tracks, FeatureConfig(), cache_dir=tmp_path / "cache", progress=False)
+        fs = load_features(tracks, LogMelConfig(), cache_dir=tmp_path / "cache", progress=False)
     assert not fs.tracks and "kaggle-image" in fs.failed["pop.00000"]
-    # prepare() switches to image features by itself
+    # prepare() chooses image features by itself, and refuses audio features for images
     data = prepare(tmp_path, cache_dir=tmp_path / "cache", progress=False)
     assert data.feature_config.kind == "kaggle-image"
+    with pytest.raises(DatasetError, match="spectrogram images.*logmel"):
+        prepare(tmp_path, feature_config=LogMelConfig(), cache_dir=tmp_path / "cache", progress=False)
 
 
 def test_audio_and_images_side_by_side(tmp_path, kaggle_png):
@@ -223,11 +226,11 @@ def test_cache_is_keyed_by_the_features_but_not_the_windows(tmp_path, small_data
     tracks = load_dataset(small_dataset)
     load_features(tracks, SMALL, cache_dir=cache, progress=False)
     # window-only fields do not change a track's matrix: same entries
-    load_features(tracks, FeatureConfig(n_mels=16, segment_seconds=2.0, segment_overlap=0.0, top_db=60),
+    load_features(tracks, LogMelConfig(n_mels=16, segment_seconds=2.0, segment_overlap=0.0, top_db=60),
                   cache_dir=cache, progress=False)  # fmt: skip
     assert len(_npy(cache)) == 4
     # other mel bands do
-    fs = load_features(tracks, FeatureConfig(n_mels=24), cache_dir=cache, progress=False)
+    fs = load_features(tracks, LogMelConfig(n_mels=24), cache_dir=cache, progress=False)
     assert len(_npy(cache)) == 8 and fs.features[0].shape[0] == 24
 
 

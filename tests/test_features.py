@@ -7,15 +7,19 @@ import pytest
 import torch
 from conftest import SR, noise_band, tone
 
-from genrekit.features import (
-    FEATURE_KINDS,
-    FeatureConfig,
-    LogMel,
-    compute_features,
-    frame_starts,
-    normalize_windows,
-    segment,
-)
+from genrekit.errors import GenrekitError
+from genrekit.features import FEATURE_KINDS, FeatureConfig, extract, make_feature_config, peak_normalize
+from genrekit.features.logmel import LogMelConfig
+from genrekit.features.windows import cut_windows, window_starts
+from genrekit.kaggle_image import KaggleImageConfig
+
+
+def frame_starts(n_frames: int, cfg) -> np.ndarray:
+    return window_starts(n_frames, size=cfg.segment_frames, hop=cfg.hop_frames)
+
+
+def segment(spec: np.ndarray, cfg) -> torch.Tensor:
+    return torch.from_numpy(cut_windows(spec, size=cfg.segment_frames, hop=cfg.hop_frames)[1])
 
 
 def _test_signal(seconds: float = 1.3, seed: int = 0) -> np.ndarray:
@@ -38,8 +42,8 @@ def _test_signal(seconds: float = 1.3, seed: int = 0) -> np.ndarray:
 )
 def test_logmel_matches_librosa(n_mels, n_fft, hop, fmin, fmax):
     y = _test_signal()
-    cfg = FeatureConfig(n_mels=n_mels, n_fft=n_fft, hop_length=hop, fmin=fmin, fmax=fmax)
-    ours = LogMel(cfg)(torch.from_numpy(y)).numpy()
+    cfg = LogMelConfig(n_mels=n_mels, n_fft=n_fft, hop_length=hop, fmin=fmin, fmax=fmax)
+    ours = extract(cfg, y)
     ref = librosa.power_to_db(
         librosa.feature.melspectrogram(
             y=y, sr=SR, n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmin=fmin, fmax=fmax, power=2.0
@@ -52,34 +56,27 @@ def test_logmel_matches_librosa(n_mels, n_fft, hop, fmin, fmax):
     np.testing.assert_allclose(ours, ref, atol=0.05)
 
 
-@pytest.mark.parametrize("n_mels,hop", [(128, 512), (48, 300)])
-def test_logmel_batch_equals_items(n_mels, hop):
-    cfg = FeatureConfig(n_mels=n_mels, hop_length=hop)
-    logmel = LogMel(cfg)
-    batch = torch.from_numpy(np.stack([_test_signal(1.0, seed=s) for s in range(3)]))
-    out = logmel(batch)
-    assert out.shape == (3, n_mels, 1 + batch.shape[1] // hop)
-    for i in range(3):
-        np.testing.assert_allclose(out[i].numpy(), logmel(batch[i]).numpy(), atol=1e-3)
-
-
 def test_logmel_floor_is_minus_100_db():
-    out = LogMel(FeatureConfig(n_mels=32))(torch.zeros(4096))
-    assert torch.all(out == -100.0)
+    out = extract(LogMelConfig(n_mels=32), np.zeros(4096, np.float32))
+    assert np.all(out == -100.0)
 
 
-def test_compute_features_is_logmel_of_the_whole_signal():
-    cfg = FeatureConfig(n_mels=64)
-    y = _test_signal()
-    feats = compute_features(y, cfg)
-    assert feats.dtype == np.float32 and feats.shape == (64, 1 + len(y) // cfg.hop_length)
-    np.testing.assert_allclose(feats, LogMel(cfg)(torch.from_numpy(y)).numpy(), atol=1e-4)
+@pytest.mark.parametrize("n_fft,hop", [(2048, 512), (1024, 300), (512, 256)])
+@pytest.mark.parametrize("cuts", [(), (1,), (100, 101, 5000), (511, 1024, 2047, 2048, 9000), tuple(range(997, 28000, 997))])
+def test_logmel_stream_equals_whole_signal(n_fft, hop, cuts):
+    cfg = LogMelConfig(n_mels=40, n_fft=n_fft, hop_length=hop)
+    y = _test_signal(1.3)
+    edges = [0, *[c for c in cuts if c < len(y)], len(y)]
+    streamed = extract(cfg, [y[a:b] for a, b in zip(edges[:-1], edges[1:])])
+    whole = extract(cfg, y)
+    assert streamed.shape == whole.shape == (40, 1 + len(y) // hop)
+    np.testing.assert_allclose(streamed, whole, atol=1e-4)
 
 
 def test_gain_shifts_logmel_by_the_gain_in_db():
-    cfg = FeatureConfig(n_mels=64)
+    cfg = LogMelConfig(n_mels=64)
     y = _test_signal()
-    a, b = compute_features(y, cfg), compute_features(y * 0.25, cfg)
+    a, b = extract(cfg, y), extract(cfg, y * 0.25)
     np.testing.assert_allclose(b - a, 20 * np.log10(0.25), atol=1e-3)
 
 
@@ -92,7 +89,7 @@ LENGTHS = [1, 10, 42, 43, 44, 86, 129, 130, 258, 500, 1293]
 @pytest.mark.parametrize("seconds,overlap", SEGMENT_CASES)
 @pytest.mark.parametrize("n_frames", LENGTHS)
 def test_frame_starts_cover_every_frame(seconds, overlap, n_frames):
-    cfg = FeatureConfig(segment_seconds=seconds, segment_overlap=overlap)
+    cfg = LogMelConfig(segment_seconds=seconds, segment_overlap=overlap)
     seg, hop = cfg.segment_frames, cfg.hop_frames
     starts = frame_starts(n_frames, cfg)
     assert starts.dtype == np.int64 and starts[0] == 0
@@ -112,7 +109,7 @@ def test_frame_starts_cover_every_frame(seconds, overlap, n_frames):
 @pytest.mark.parametrize("seconds,overlap", SEGMENT_CASES)
 @pytest.mark.parametrize("n_frames", [5, 129, 300, 1000])
 def test_segment_cuts_the_windows_at_frame_starts(seconds, overlap, n_frames):
-    cfg = FeatureConfig(n_mels=16, segment_seconds=seconds, segment_overlap=overlap)
+    cfg = LogMelConfig(n_mels=16, segment_seconds=seconds, segment_overlap=overlap)
     spec = np.random.default_rng(n_frames).normal(size=(16, n_frames)).astype(np.float32)
     windows = segment(spec, cfg)
     starts = frame_starts(max(n_frames, cfg.segment_frames), cfg)
@@ -125,7 +122,7 @@ def test_segment_cuts_the_windows_at_frame_starts(seconds, overlap, n_frames):
 
 @pytest.mark.parametrize("n_frames", [1, 7, 128])
 def test_short_input_is_padded_to_one_window_with_its_minimum(n_frames):
-    cfg = FeatureConfig(n_mels=8)  # 129-frame windows
+    cfg = LogMelConfig(n_mels=8)  # 129-frame windows
     spec = np.random.default_rng(0).uniform(-60, 0, size=(8, n_frames)).astype(np.float32)
     windows = segment(spec, cfg)
     assert windows.shape == (1, 8, cfg.segment_frames)
@@ -134,11 +131,11 @@ def test_short_input_is_padded_to_one_window_with_its_minimum(n_frames):
 
 
 def test_segment_frames_of_the_two_kinds():
-    assert FeatureConfig().segment_frames == 129  # 3 s at 22050 / 512
-    assert FeatureConfig().hop_frames == 64
-    image = FeatureConfig(kind="kaggle-image")
+    assert LogMelConfig().segment_frames == 129  # 3 s at 22050 / 512
+    assert LogMelConfig().hop_frames == 64
+    image = KaggleImageConfig()
     assert (image.n_bins, image.segment_frames) == (128, 33)  # 3 s of a 334-column, 30-s image
-    assert FeatureConfig(segment_seconds=1.0).segment_frames == 43
+    assert LogMelConfig(segment_seconds=1.0).segment_frames == 43
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -149,8 +146,8 @@ def test_segment_frames_of_the_two_kinds():
 def test_normalize_windows_is_gain_invariant_and_in_unit_range(shift, top_db):
     rng = np.random.default_rng(1)
     windows = torch.from_numpy(rng.uniform(-120, 0, size=(5, 16, 20)).astype(np.float32))
-    a = normalize_windows(windows, top_db)
-    b = normalize_windows(windows + shift, top_db)
+    a = peak_normalize(windows, top_db)
+    b = peak_normalize(windows + shift, top_db)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
     assert a.shape == windows.shape
     assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
@@ -165,10 +162,10 @@ def test_normalize_windows_is_gain_invariant_and_in_unit_range(shift, top_db):
 
 
 def test_windows_of_a_quieter_recording_are_identical_after_normalisation():
-    cfg = FeatureConfig(n_mels=64, segment_seconds=1.0)
+    cfg = LogMelConfig(n_mels=64, segment_seconds=1.0)
     y = _test_signal(3.0)
-    loud = normalize_windows(segment(compute_features(y, cfg), cfg), cfg.top_db)
-    quiet = normalize_windows(segment(compute_features(y * 10 ** (-12 / 20), cfg), cfg), cfg.top_db)
+    loud = peak_normalize(segment(extract(cfg, y), cfg), cfg.top_db)
+    quiet = peak_normalize(segment(extract(cfg, y * 10 ** (-12 / 20)), cfg), cfg.top_db)
     torch.testing.assert_close(loud, quiet, atol=1e-4, rtol=0)
 
 
@@ -178,9 +175,9 @@ def test_windows_of_a_quieter_recording_are_identical_after_normalisation():
 @pytest.mark.parametrize(
     "cfg",
     [
-        FeatureConfig(),
-        FeatureConfig(kind="kaggle-image"),
-        FeatureConfig(n_mels=32, n_fft=1024, hop_length=256, fmin=20.0, fmax=8000.0, top_db=60.0,
+        LogMelConfig(),
+        KaggleImageConfig(),
+        LogMelConfig(n_mels=32, n_fft=1024, hop_length=256, fmin=20.0, fmax=8000.0, top_db=60.0,
                       segment_seconds=1.5, segment_overlap=0.25),
     ],
 )  # fmt: skip
@@ -194,27 +191,50 @@ def test_feature_config_round_trips(cfg):
 
 @pytest.mark.parametrize("kind", ["mfcc", "", "LOGMEL"])
 def test_feature_config_rejects_unknown_kind(kind):
-    with pytest.raises(ValueError, match="feature kind"):
-        FeatureConfig(kind=kind)
+    with pytest.raises(GenrekitError, match="feature kind"):
+        make_feature_config(kind)
+    with pytest.raises(GenrekitError, match="feature kind"):
+        FeatureConfig.from_dict({"kind": kind})
+
+
+def test_a_kind_refuses_settings_it_does_not_have():
+    # kaggle-image features are the images' own: n_mels=64 must not be recorded while 128 rows are used
+    with pytest.raises(GenrekitError, match="n_mels"):
+        make_feature_config("kaggle-image", n_mels=64)
+    assert make_feature_config("logmel", n_mels=64).n_bins == 64
+
+
+def test_each_kind_is_its_own_config_class():
+    for kind in FEATURE_KINDS:
+        cfg = make_feature_config(kind)
+        assert cfg.kind == kind and isinstance(cfg, FeatureConfig)
+        assert cfg.n_bins > 0 and cfg.frames_per_second > 0
+    assert "n_mels" not in KaggleImageConfig().to_dict()  # not stored, not hashed into cache keys
+    assert "n_mels" not in KaggleImageConfig().matrix_key()
+
+
+def test_a_version_1_checkpoint_config_reads_as_its_kind():
+    old = {"kind": "kaggle-image", "sample_rate": 22050, "n_fft": 2048, "hop_length": 512, "n_mels": 128,
+           "fmin": 0.0, "fmax": None, "top_db": 80.0, "segment_seconds": 3.0, "segment_overlap": 0.5}  # fmt: skip
+    assert FeatureConfig.from_dict(old) == KaggleImageConfig()
+    assert FeatureConfig.from_dict({**old, "kind": "logmel"}) == LogMelConfig()
 
 
 @pytest.mark.parametrize("overlap", [-0.1, 1.0, 1.5])
 def test_feature_config_rejects_overlap_outside_0_1(overlap):
-    with pytest.raises(ValueError, match="overlap"):
-        FeatureConfig(segment_overlap=overlap)
+    with pytest.raises(GenrekitError, match="overlap"):
+        LogMelConfig(segment_overlap=overlap)
 
 
 def test_feature_config_is_frozen():
     with pytest.raises(AttributeError):
-        FeatureConfig().n_mels = 64  # type: ignore[misc]
+        LogMelConfig().n_mels = 64  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("seconds", [3.0, 15.0, 45.0])
 def test_kaggle_image_features_keep_the_images_time_scale(seconds):
     # 334 columns always span 30 s, whatever the length of the audio (short audio is not stretched)
-    from genrekit.features import FeatureConfig, compute_features
-
     y = (np.random.default_rng(0).standard_normal(int(seconds * 22050)) * 0.1).astype(np.float32)
-    feats = compute_features(y, FeatureConfig(kind="kaggle-image"))
+    feats = extract(KaggleImageConfig(), y)
     assert feats.shape[0] == 128
     assert abs(feats.shape[1] - seconds / 30.0 * 334) <= 2

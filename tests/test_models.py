@@ -7,9 +7,9 @@ import pytest
 import torch
 from conftest import random_checkpoint
 
-from genrekit.audio import GenrekitError
+from genrekit.errors import GenrekitError
 from genrekit.checkpoint import FORMAT_VERSION, Checkpoint, load_checkpoint
-from genrekit.features import FeatureConfig
+from genrekit.features.logmel import LogMelConfig
 from genrekit.models import DEFAULT_MODEL, build_model, model_names, model_spec
 
 NAMES = model_names()
@@ -99,7 +99,7 @@ def test_hyper_parameters_reach_the_model():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_checkpoint_round_trip_reproduces_outputs_exactly(tmp_path, name):
-    cfg = FeatureConfig(n_mels=32, segment_seconds=1.0)
+    cfg = LogMelConfig(n_mels=32, segment_seconds=1.0)
     shape = (cfg.n_bins, cfg.segment_frames)
     torch.manual_seed(2)
     model = build_model(name, n_classes=4, input_shape=shape)
@@ -111,7 +111,7 @@ def test_checkpoint_round_trip_reproduces_outputs_exactly(tmp_path, name):
     model.eval()
     labels = ["w", "x", "y", "z"]
     meta = {"history": [{"epoch": 1, "train_loss": 1.5}], "note": "ünïcode"}
-    path = Checkpoint(name, {}, labels, cfg, model.state_dict(), meta).save(tmp_path / "sub" / "m.pt")
+    path = Checkpoint(name, {}, labels, cfg, model.state_dict(), metadata=meta).save(tmp_path / "sub" / "m.pt")
     assert path.is_file() and not list(tmp_path.rglob("*.tmp"))
 
     ckpt = load_checkpoint(path)
@@ -126,7 +126,7 @@ def test_checkpoint_round_trip_reproduces_outputs_exactly(tmp_path, name):
 
 
 def test_checkpoint_keeps_model_params(tmp_path):
-    cfg = FeatureConfig(n_mels=32, segment_seconds=1.0)
+    cfg = LogMelConfig(n_mels=32, segment_seconds=1.0)
     m = build_model("gknet", n_classes=2, input_shape=(32, cfg.segment_frames), width=4, dropout=0.1)
     Checkpoint("gknet", {"width": 4, "dropout": 0.1}, ["a", "b"], cfg, m.state_dict()).save(tmp_path / "m.pt")
     ckpt = load_checkpoint(tmp_path / "m.pt")
@@ -191,7 +191,7 @@ def test_load_checkpoint_error_is_one_line(tmp_path, content):
 
 
 def test_build_rejects_weights_of_another_architecture(tmp_path):
-    cfg = FeatureConfig(n_mels=32, segment_seconds=1.0)
+    cfg = LogMelConfig(n_mels=32, segment_seconds=1.0)
     m = build_model("s003_cnn", n_classes=3, input_shape=(32, cfg.segment_frames))
     Checkpoint("gknet", {}, ["a", "b", "c"], cfg, m.state_dict()).save(tmp_path / "m.pt")
     with pytest.raises(RuntimeError):

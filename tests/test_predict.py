@@ -15,9 +15,12 @@ from conftest import LABELS, SR, labelled_clip, noise_band, random_checkpoint, t
 
 from genrekit.audio import AudioError, GenrekitError, load_audio, stream_audio
 from genrekit.cli import main
-from genrekit.features import FeatureConfig, compute_features, frame_starts, segment
+from genrekit.features import FeatureConfig, extract
+from genrekit.features.logmel import LogMelConfig
+from genrekit.features.windows import cut_windows, stream_windows, window_starts
+from genrekit.kaggle_image import KaggleImageConfig
 from genrekit.library import CSV_FIELDS, collect_inputs, run_library
-from genrekit.predictor import Prediction, Predictor, Segment, _KaggleImageFrames, _LogMelFrames, _windows, predict
+from genrekit.predictor import Prediction, Predictor, Segment, predict
 
 
 def run_cli(argv) -> int:
@@ -49,18 +52,18 @@ def song(tmp_path_factory) -> Path:
 # ----------------------------------------------------------------------------- the API
 
 
-def _check_prediction(pred: Prediction, labels: list[str], duration: float, top_k: int = 3):
+def _check_prediction(pred: Prediction, labels: list[str], duration: float):
     assert isinstance(pred, Prediction)
     assert pred.duration_s == pytest.approx(duration, abs=1e-3)
-    # top: sorted by probability, at most top_k, summing to <= 1
-    assert len(pred.top) == min(top_k, len(labels))
+    # top: every genre, sorted by probability
+    assert len(pred.top) == len(labels)
     probs = [p for _, p in pred.top]
     assert probs == sorted(probs, reverse=True)
-    assert sum(probs) <= 1 + 1e-3
     assert pred.genre == pred.top[0][0]
-    # probabilities over all labels
+    # probabilities over all labels, unrounded: they sum to 1
     assert list(pred.probabilities) == labels
-    assert sum(pred.probabilities.values()) == pytest.approx(1.0, abs=2e-3)
+    assert sum(pred.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert all(type(p) is float for p in pred.probabilities.values())
     assert all(0 <= p <= 1 for p in pred.probabilities.values())
     for g, p in pred.top:
         assert pred.probabilities[g] == p
@@ -74,7 +77,8 @@ def _check_prediction(pred: Prediction, labels: list[str], duration: float, top_
     for s in tl:
         assert s.start_s < s.end_s <= duration + 1e-3
         assert s.label in labels and s.label == max(s.probabilities, key=s.probabilities.get)
-        assert sum(s.probabilities.values()) == pytest.approx(1.0, abs=2e-3)
+        assert sum(s.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+        assert type(s.start_s) is float and type(s.end_s) is float
     # JSON-serialisable
     d = json.loads(json.dumps(pred.to_dict()))
     assert d["top"][0] == {"genre": pred.top[0][0], "probability": pred.top[0][1]}
@@ -91,10 +95,31 @@ def test_predict_file(random_model, song):
     assert pred.timeline[1].start_s == pytest.approx(64 * 512 / SR, abs=1e-3)
 
 
-@pytest.mark.parametrize("top_k", [1, 2, 3, 10])
-def test_top_k(random_model, song, top_k):
-    pred = Predictor.load(random_model).predict_file(song, top_k=top_k)
-    _check_prediction(pred, ["a", "b", "c"], 10.0, top_k=top_k)
+def test_segment_prints_plain_floats(random_model, song):
+    seg = Predictor.load(random_model).predict_file(song).timeline[1]
+    assert "np.float" not in repr(seg) and "np.float" not in repr(seg.probabilities)
+
+
+def test_predict_takes_a_path_or_a_signal(random_model, song):
+    predictor = Predictor.load(random_model)
+    y = load_audio(song)
+    a, b = predictor.predict(song), predictor.predict(y, sr=SR)
+    assert a.probabilities == pytest.approx(b.probabilities, abs=1e-6)
+    with pytest.raises(GenrekitError, match="sample rate"):
+        predictor.predict(y)
+
+
+def test_a_stereo_signal_is_downmixed_not_flattened(random_model):
+    predictor = Predictor.load(random_model)
+    y = _music(5.0)
+    stereo = np.stack([y, y], axis=1)  # (n, 2), soundfile's layout
+    mono = predictor.predict_signal(y, SR)
+    for layout in (stereo, stereo.T):  # and librosa's (2, n)
+        pred = predictor.predict_signal(layout, SR)
+        assert pred.duration_s == pytest.approx(5.0, abs=1e-3)  # not 10 s of interleaved samples
+        assert pred.probabilities == pytest.approx(mono.probabilities, abs=1e-6)
+    with pytest.raises(GenrekitError, match="mono"):
+        predictor.predict_signal(np.zeros((3, 4, 5), np.float32), SR)
 
 
 @pytest.mark.parametrize("seconds", [0.3, 2.0, 3.0, 4.7])
@@ -112,8 +137,8 @@ def test_max_seconds(random_model, song):
 
 
 def test_predict_function_with_a_model(random_model, song):
-    a = predict(song, model=random_model, top_k=2)
-    b = Predictor.load(random_model).predict_file(song, top_k=2)
+    a = predict(song, model=random_model)
+    b = Predictor.load(random_model).predict_file(song)
     assert a.top == b.top and a.probabilities == b.probabilities
     assert [s.probabilities for s in a.timeline] == [s.probabilities for s in b.timeline]
 
@@ -150,7 +175,7 @@ def test_info(random_model):
     info = Predictor.load(random_model).info
     assert info["name"] == "random.pt" and info["architecture"] == "gknet"
     assert info["labels"] == ["a", "b", "c"]
-    assert FeatureConfig.from_dict(info["features"]) == FeatureConfig()
+    assert FeatureConfig.from_dict(info["features"]) == LogMelConfig()
     assert info["description"] == "random weights"
 
 
@@ -180,12 +205,12 @@ def test_long_file_streaming_equals_whole_signal(random_model, long_file):
     for a, b in zip(streamed.timeline, whole.timeline):
         for g in a.probabilities:
             assert a.probabilities[g] == pytest.approx(b.probabilities[g], abs=1e-4 + 1e-9)
-    # unrounded window probabilities
-    s_starts, s_probs, n = predictor.window_probabilities(stream_audio(long_file, block_seconds=30.0))
-    w_starts, w_probs, m = predictor.window_probabilities([load_audio(long_file)])
-    assert n == m and len(s_starts) == len(w_starts) > 40
-    np.testing.assert_array_equal(s_starts, w_starts)
-    np.testing.assert_allclose(s_probs, w_probs, atol=1e-5)
+    # window probabilities from the core
+    s = predictor.classifier.analyse(blocks=stream_audio(long_file, block_seconds=30.0))
+    w = predictor.classifier.analyse(blocks=[load_audio(long_file)])
+    assert s.n_samples == w.n_samples and len(s.starts) == len(w.starts) > 40
+    np.testing.assert_array_equal(s.starts, w.starts)
+    np.testing.assert_allclose(s.probabilities, w.probabilities, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -194,13 +219,13 @@ def test_long_file_streaming_equals_whole_signal(random_model, long_file):
 )
 def test_streamed_logmel_frames_equal_whole_signal_frames(block, n_samples):
     """Blocks of any size, even shorter than one FFT frame, give the frames of the whole signal."""
-    cfg = FeatureConfig(n_mels=40)
+    cfg = LogMelConfig(n_mels=40)
     y = noise_band(30, 10000, n_samples / SR, amp=0.2, seed=n_samples)[:n_samples]
-    frames = _LogMelFrames(cfg)
+    frames = cfg.stream()
     parts = [frames.push(y[i : i + block]) for i in range(0, len(y), block)]
     parts.append(frames.finish())
     streamed = np.concatenate(parts, axis=1)
-    whole = compute_features(y, cfg)
+    whole = extract(cfg, y)
     assert streamed.shape == whole.shape == (40, 1 + n_samples // cfg.hop_length)
     np.testing.assert_allclose(streamed, whole, atol=2e-3)
 
@@ -208,49 +233,57 @@ def test_streamed_logmel_frames_equal_whole_signal_frames(block, n_samples):
 @pytest.mark.parametrize("seconds", [0.02, 0.5, 3.0, 10.0])
 def test_window_probabilities_equal_the_evaluation_path(random_model, seconds):
     """Inference (streamed frames, streamed windows) gives what evaluation computes on whole features."""
-    from genrekit.evaluate import predict_tracks
+    from genrekit.evaluate import evaluate_tracks
 
     predictor = Predictor.load(random_model)
+    core, cfg = predictor.classifier, predictor.feature_config
     y = _music(seconds, seed=5)
-    starts, probs, n = predictor.window_probabilities(iter([y[: len(y) // 3], y[len(y) // 3 :]]))
-    ref = predict_tracks(predictor.model, [compute_features(y, predictor.config)], predictor.config)
-    assert n == len(y)
-    np.testing.assert_array_equal(starts, frame_starts(max(1 + len(y) // 512, 129), predictor.config))
-    np.testing.assert_allclose(probs, ref.windows[0], atol=1e-5)
+    w = core.analyse(blocks=iter([y[: len(y) // 3], y[len(y) // 3 :]]))
+    ref = core.analyse_tracks([extract(cfg, y)])[0]
+    assert w.n_samples == len(y)
+    n_frames = 1 + len(y) // 512
+    np.testing.assert_array_equal(w.starts, window_starts(n_frames, size=cfg.segment_frames, hop=cfg.hop_frames))
+    np.testing.assert_allclose(w.probabilities, ref, atol=1e-5)
+    rep = evaluate_tracks(core, [extract(cfg, y)], np.array([0]))
+    np.testing.assert_allclose(rep["track_probabilities"][0], w.mean, atol=1e-5)
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 129, 1000])
 @pytest.mark.parametrize("n_frames", [5, 129, 130, 300, 1293])
 @pytest.mark.parametrize("overlap", [0.0, 0.5, 0.9])
-def test_streamed_windows_equal_segment(chunk, n_frames, overlap):
-    cfg = FeatureConfig(n_mels=8, segment_overlap=overlap)
+def test_streamed_windows_equal_the_whole_matrix_windows(chunk, n_frames, overlap):
+    cfg = LogMelConfig(n_mels=8, segment_overlap=overlap)
+    size, hop = cfg.segment_frames, cfg.hop_frames
     spec = np.random.default_rng(n_frames).normal(size=(8, n_frames)).astype(np.float32)
     blocks = [spec[:, i : i + chunk] for i in range(0, n_frames, chunk)]
-    got = list(_windows(iter(blocks), cfg))
-    want = segment(spec, cfg)
-    assert [s for s, _ in got] == list(frame_starts(max(n_frames, cfg.segment_frames), cfg))
+    got = list(stream_windows(iter(blocks), size=size, hop=hop))
+    starts, want = cut_windows(spec, size=size, hop=hop)
+    assert [s for s, _ in got] == list(starts) == list(window_starts(n_frames, size=size, hop=hop))
     assert len(got) == len(want)
-    for (_, w), ref in zip(got, want):
-        np.testing.assert_array_equal(np.asarray(w), ref.numpy())
+    for (s, w), ref in zip(got, want):
+        np.testing.assert_array_equal(np.asarray(w), ref)
+        if s + size <= n_frames:
+            np.testing.assert_array_equal(ref, spec[:, s : s + size])
 
 
 @pytest.mark.parametrize("seconds", [20.0, 31.0, 45.0, 65.0, 95.0])
 @pytest.mark.parametrize("block_seconds", [7.0, 30.0])
 def test_streamed_kaggle_image_columns_equal_whole_signal(seconds, block_seconds):
-    cfg = FeatureConfig(kind="kaggle-image")
+    cfg = KaggleImageConfig()
     y = _music(seconds, seed=int(seconds))
-    frames = _KaggleImageFrames(cfg)
+    frames = cfg.stream()
     b = int(block_seconds * SR)
     parts = [frames.push(y[i : i + b]) for i in range(0, len(y), b)]
     parts.append(frames.finish())
     streamed = np.concatenate(parts, axis=1)
-    whole = compute_features(y, cfg)
-    assert streamed.shape == whole.shape
+    whole = extract(cfg, y)
+    columns = 334 if 30 <= seconds <= 31 else seconds / 30 * 334  # a GTZAN-length clip is one image
+    assert streamed.shape == whole.shape and abs(whole.shape[1] - columns) <= 2
     np.testing.assert_array_equal(streamed, whole)
 
 
 def test_kaggle_image_model_streaming_equals_whole_signal(tmp_path, long_file):
-    ckpt = random_checkpoint(tmp_path / "img.pt", config=FeatureConfig(kind="kaggle-image"))
+    ckpt = random_checkpoint(tmp_path / "img.pt", config=KaggleImageConfig())
     predictor = Predictor.load(ckpt)
     streamed = predictor.predict_file(long_file)
     whole = predictor.predict_signal(load_audio(long_file), SR)
@@ -478,7 +511,7 @@ def test_kaggle_image_model_predicts_a_png_like_its_audio(tmp_path):
     from genrekit.models import build_model
     from genrekit.predictor import Predictor
 
-    cfg = FeatureConfig(kind="kaggle-image")
+    cfg = KaggleImageConfig()
     labels = ["a", "b", "c"]
     torch.manual_seed(0)
     model = build_model("gknet", n_classes=3, input_shape=(cfg.n_bins, cfg.segment_frames))

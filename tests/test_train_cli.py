@@ -14,7 +14,7 @@ from genrekit.cli import main
 from genrekit.models import model_names
 
 # small and fast: 32 mels, 1-s windows, many windows per epoch so that 4 epochs learn the easy classes
-FAST = ["--segment-seconds", "1", "--n-mels", "32", "--windows-per-track", "16", "--no-progress"]
+FAST = ["--feature", "segment_seconds=1", "--feature", "n_mels=32", "--windows-per-track", "16", "--no-progress"]
 # the default validation share (0.1) of 19 training tracks is 2 tracks, fewer than the 3 classes
 VAL = ["--val-fraction", "0.2"]
 
@@ -88,10 +88,13 @@ def test_checkpoint_records_the_training(trained, labelled_dataset):
     ckpt = load_checkpoint(trained / "model.pt")
     assert ckpt.labels == ["bass", "hiss", "treble"]
     assert ckpt.feature_config.n_mels == 32 and ckpt.feature_config.segment_seconds == 1.0
-    meta = ckpt.metadata
-    assert len(meta["test_ids"]) == 5 and meta["protocol"] == "random"
+    meta, split = ckpt.metadata, ckpt.split
+    assert len(split["test"]) == 5 and meta["protocol"] == "random"
     assert meta["epochs_run"] == len(meta["history"]) <= 4
-    assert meta["n_train_tracks"] + meta["n_val_tracks"] + len(meta["test_ids"]) == 24
+    assert meta["n_train_tracks"] == len(split["train"]) and meta["n_val_tracks"] == len(split["val"])
+    # the three sides are disjoint and cover the data
+    assert len(set(split["train"]) | set(split["val"]) | set(split["test"])) == 24
+    assert len(split["train"]) + len(split["val"]) + len(split["test"]) == 24
     assert 0.0 <= meta["accuracy"]["track_accuracy"] <= 1.0
 
 
@@ -100,20 +103,35 @@ def test_evaluate_on_the_held_out_tracks(trained, labelled_dataset, cache, tmp_p
                     "--out", tmp_path / "eval", "--cache-dir", cache, "--no-progress"])  # fmt: skip
     assert code == 0
     rep = json.loads((tmp_path / "eval" / "report.json").read_text())
-    test_ids = load_checkpoint(trained / "model.pt").metadata["test_ids"]
+    test_ids = load_checkpoint(trained / "model.pt").split["test"]
     assert sorted(t["id"] for t in rep["tracks"]) == sorted(test_ids)
     train_rep = json.loads((trained / "report" / "report.json").read_text())
     assert rep["track"]["confusion"] == train_rep["track"]["confusion"]  # the same model on the same tracks
     assert (tmp_path / "eval" / "confusion_track.png").is_file()
 
 
-def test_evaluate_on_all_tracks(trained, labelled_dataset, cache, tmp_path):
-    code = run_cli(["evaluate", "--model", trained / "model.pt", "--data", labelled_dataset, "--subset", "all",
-                    "--out", tmp_path / "eval", "--cache-dir", cache, "--no-progress"])  # fmt: skip
-    assert code == 0
+def test_evaluate_refuses_tracks_the_model_was_trained_on(trained, labelled_dataset, cache, tmp_path, capsys):
+    argv = ["evaluate", "--model", trained / "model.pt", "--data", labelled_dataset, "--subset", "all",
+            "--out", tmp_path / "eval", "--cache-dir", cache, "--no-progress"]  # fmt: skip
+    code = run_cli(argv)
+    _assert_clean_error(capsys, code, "19 of the 24 tracks", "used to train", "--allow-seen")
+    assert not (tmp_path / "eval").exists()
+    # allowed on request, with a loud warning and the count in the report
+    assert run_cli([*argv, "--allow-seen"]) == 0
+    assert "warning: 19 of the 24 tracks" in capsys.readouterr().err  # the CLI prints warnings as one line
     rep = json.loads((tmp_path / "eval" / "report.json").read_text())
-    assert rep["track"]["n"] == 24
+    assert rep["track"]["n"] == 24 and rep["seen_tracks_evaluated"] == 19
     assert rep["track"]["balanced_accuracy"] >= 0.8
+
+
+def test_evaluate_refuses_a_test_subset_the_checkpoint_does_not_have(labelled_dataset, cache, tmp_path, capsys):
+    out = tmp_path / "all"
+    argv = ["train", "--data", labelled_dataset, "--out", out, "--epochs", 1, "--split", "none", "--cache-dir", cache,
+            *FAST, "--val-fraction", "0"]  # fmt: skip
+    assert run_cli(argv) == 0
+    code = run_cli(["evaluate", "--model", out / "model.pt", "--data", labelled_dataset, "--subset", "test",
+                    "--out", tmp_path / "eval", "--cache-dir", cache, "--no-progress"])  # fmt: skip
+    _assert_clean_error(capsys, code, "no held-out test tracks")
 
 
 def _as_gtzan_layout(dataset: Path, root: Path) -> Path:
@@ -139,13 +157,14 @@ def test_evaluate_a_split_file(trained, labelled_dataset, cache, tmp_path, capsy
 
 
 def test_evaluate_a_split_file_on_a_plain_folder_dataset(trained, labelled_dataset, cache, tmp_path):
+    held_out = sorted(load_checkpoint(trained / "model.pt").split["test"])[:2]  # e.g. bass/bass_00
     lst = tmp_path / "some.txt"
-    lst.write_text("bass/bass_00.wav\nhiss/hiss_03.wav\n")
+    lst.write_text("".join(f"{i}.wav\n" for i in held_out))
     code = run_cli(["evaluate", "--model", trained / "model.pt", "--data", labelled_dataset, "--split-file", lst,
                     "--out", tmp_path / "eval", "--cache-dir", cache, "--no-progress"])  # fmt: skip
     assert code == 0
     rep = json.loads((tmp_path / "eval" / "report.json").read_text())
-    assert sorted(t["id"] for t in rep["tracks"]) == ["bass/bass_00", "hiss/hiss_03"]
+    assert sorted(t["id"] for t in rep["tracks"]) == held_out
 
 
 def test_training_is_reproducible_with_the_same_seed(trained, labelled_dataset, cache, tmp_path):
@@ -154,7 +173,7 @@ def test_training_is_reproducible_with_the_same_seed(trained, labelled_dataset, 
     argv += [*FAST, *VAL]
     assert run_cli(argv) == 0
     a, b = load_checkpoint(trained / "model.pt"), load_checkpoint(out / "model.pt")
-    assert a.metadata["test_ids"] == b.metadata["test_ids"]
+    assert a.split == b.split
     assert a.state_dict.keys() == b.state_dict.keys()
     for k in a.state_dict:
         assert torch.equal(a.state_dict[k], b.state_dict[k]), k
@@ -163,15 +182,32 @@ def test_training_is_reproducible_with_the_same_seed(trained, labelled_dataset, 
     assert ra["tracks"] == rb["tracks"] and ra["segment"] == rb["segment"]
 
 
-def test_another_seed_gives_another_model(trained, labelled_dataset, cache, tmp_path):
-    out = tmp_path / "seed1"
-    argv = ["train", "--data", labelled_dataset, "--out", out, "--epochs", 1, "--seed", 1, "--cache-dir", cache]
-    argv += [*FAST, *VAL]
-    assert run_cli(argv) == 0
-    a, b = load_checkpoint(trained / "model.pt"), load_checkpoint(out / "model.pt")
-    assert a.metadata["test_ids"] != b.metadata["test_ids"] or any(
-        not torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict
-    )
+def test_another_seed_gives_another_split_and_model(trained, labelled_dataset, cache, tmp_path, capsys):
+    splits = []
+    for seed in (1, 2):
+        out = tmp_path / f"seed{seed}"
+        argv = ["train", "--data", labelled_dataset, "--out", out, "--epochs", 1, "--seed", seed, "--cache-dir", cache]
+        assert run_cli([*argv, *FAST, *VAL]) == 0
+        assert f"seed {seed}" in capsys.readouterr().out  # says which seed it is on
+        splits.append(load_checkpoint(out / "model.pt").split["test"])
+    a = load_checkpoint(trained / "model.pt")
+    assert len({tuple(a.split["test"]), *map(tuple, splits)}) == 3  # --seed draws the split
+    b = load_checkpoint(tmp_path / "seed1" / "model.pt")
+    assert any(not torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+
+
+def test_train_kfold_trains_the_fold_it_is_given(labelled_dataset, cache, tmp_path, capsys):
+    base = ["train", "--data", labelled_dataset, "--epochs", 1, "--split", "kfold", "--folds", 3, "--cache-dir", cache,
+            *FAST, "--val-fraction", "0.25"]  # fmt: skip
+    code = run_cli([*base, "--out", tmp_path / "o"])
+    _assert_clean_error(capsys, code, "--fold", "compare")
+    tests = []
+    for k in (0, 2):
+        assert run_cli([*base, "--fold", k, "--out", tmp_path / f"f{k}"]) == 0
+        assert f"fold{k}" in capsys.readouterr().out
+        tests.append(set(load_checkpoint(tmp_path / f"f{k}" / "model.pt").split["test"]))
+    assert len(tests[0]) == len(tests[1]) == 8 and not tests[0] & tests[1]
+    _assert_clean_error(capsys, run_cli([*base, "--fold", 3, "--out", tmp_path / "f3"]), "--fold 3")
 
 
 def test_train_on_all_data_without_a_test_split(labelled_dataset, cache, tmp_path):
@@ -181,8 +217,8 @@ def test_train_on_all_data_without_a_test_split(labelled_dataset, cache, tmp_pat
     assert run_cli(argv) == 0
     assert (out / "model.pt").is_file() and (out / "curves.png").is_file()
     assert not (out / "report").exists()
-    meta = load_checkpoint(out / "model.pt").metadata
-    assert meta["n_train_tracks"] == 24 and meta["test_ids"] == []
+    ckpt = load_checkpoint(out / "model.pt")
+    assert ckpt.metadata["n_train_tracks"] == 24 and len(ckpt.split["train"]) == 24 and ckpt.split["test"] == []
 
 
 def test_train_skips_unreadable_files_and_says_so(labelled_dataset, cache, tmp_path, capsys):
@@ -191,9 +227,9 @@ def test_train_skips_unreadable_files_and_says_so(labelled_dataset, cache, tmp_p
     (data / "hiss" / "broken.wav").write_bytes(b"RIFF" + bytes(200))
     out = tmp_path / "out"
     argv = ["train", "--data", data, "--out", out, "--epochs", 1, "--cache-dir", cache, *FAST, *VAL]
-    with pytest.warns(UserWarning, match="hiss/broken"):
-        assert run_cli(argv) == 0
+    assert run_cli(argv) == 0
     err = capsys.readouterr().err
+    assert "warning: skipped 1 unreadable" in err
     assert "hiss/broken" in err and "Traceback" not in err
     assert "hiss/broken" in load_checkpoint(out / "model.pt").metadata["skipped_unreadable"]
 
@@ -295,7 +331,31 @@ def test_unknown_model_name(labelled_dataset, cache, tmp_path, capsys):
 
 
 def test_small_dataset_with_default_validation_share(labelled_dataset, cache, tmp_path, capsys):
+    # 10 % of 19 training tracks is 2, fewer than the 3 classes: validation still gets one track per class
     code = run_cli(["train", "--data", labelled_dataset, "--out", tmp_path / "o", "--epochs", 1,
                     "--cache-dir", cache, *FAST])  # fmt: skip
-    if code != 0:  # a clean refusal would do as well as a validation side of >= 1 track per class
-        _assert_clean_error(capsys, code)
+    assert code == 0
+    val = load_checkpoint(tmp_path / "o" / "model.pt").split["val"]
+    assert sorted(v.split("/")[0] for v in val) == ["bass", "hiss", "treble"]
+
+
+def test_feature_settings_are_checked_against_the_kind(labelled_dataset, cache, tmp_path, capsys):
+    code = run_cli(["train", "--data", labelled_dataset, "--out", tmp_path / "o", "--features", "kaggle-image",
+                    "--feature", "n_mels=64", "--cache-dir", cache, "--no-progress"])  # fmt: skip
+    _assert_clean_error(capsys, code, "n_mels", "kaggle-image")
+    code = run_cli(["train", "--data", labelled_dataset, "--out", tmp_path / "o", "--feature", "n_mels",
+                    "--cache-dir", cache, "--no-progress"])  # fmt: skip
+    _assert_clean_error(capsys, code, "KEY=VALUE")
+
+
+def test_every_training_setting_has_an_option_with_its_default(capsys):
+    from dataclasses import fields
+
+    from genrekit.config import TrainConfig
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for f in fields(TrainConfig):
+        assert "--" + f.name.replace("_", "-") in text
+    assert "(default: 40)" in text and "--no-augment" in text

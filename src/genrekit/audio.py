@@ -229,3 +229,31 @@ def duration_seconds(path: str | os.PathLike) -> float | None:
             return c.duration / 1e6 if c.duration else None
     except Exception:  # noqa: BLE001 - any failure means "unknown"
         return None
+
+
+def to_mono(y: np.ndarray) -> np.ndarray:
+    """A signal in memory as mono float32: ``(n,)`` as it is, ``(n, channels)`` (soundfile's layout)
+    or ``(channels, n)`` (librosa's) averaged over its channels.
+
+    Raises
+    ------
+    GenrekitError
+        the signal is empty, has non-finite samples, or its shape is not that of audio
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim == 2 and min(y.shape) <= 8 < max(y.shape):
+        y = y.mean(axis=1 if y.shape[0] > y.shape[1] else 0)
+    if y.ndim != 1:
+        raise GenrekitError(f"a signal must be mono (n,) or (n, channels) with up to 8 channels, not {y.shape}")
+    if not y.size:
+        raise GenrekitError("the signal is empty")
+    if not np.all(np.isfinite(y)):
+        raise GenrekitError("the signal has non-finite samples (NaN or inf)")
+    return y
+
+
+def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
+    """``y`` (mono) from ``sr`` to ``target_sr`` Hz with soxr, float32."""
+    if sr <= 0:
+        raise GenrekitError(f"the sample rate must be positive, not {sr}")
+    return y if sr == target_sr else soxr.resample(y, sr, target_sr).astype(np.float32)

@@ -1,35 +1,53 @@
-"""A checkpoint is one file: weights, model name and hyper-parameters, labels, feature config and
-training metadata. It loads with ``torch.load(weights_only=True)``: plain data only, no pickled code."""
+"""A checkpoint is one file: weights, model name and hyper-parameters, labels, feature config, the
+track ids it was trained, validated and tested on, and training metadata. It loads with
+``torch.load(weights_only=True)``: plain data only, no pickled code."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from genrekit.audio import GenrekitError
+from genrekit.errors import GenrekitError
 from genrekit.features import FeatureConfig
 from genrekit.models import build_model
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 had one FeatureConfig class and no split ids
+BUNDLED_MODEL = "gknet-gtzan.pt"
+
+
+def bundled_model_path() -> Path:
+    """Path of the model shipped inside the package."""
+    return Path(str(resources.files("genrekit") / "bundled" / BUNDLED_MODEL))
 
 
 @dataclass
 class Checkpoint:
-    """Everything needed to rebuild a trained model and feed it as in training."""
+    """Everything needed to rebuild a trained model and feed it as in training.
+
+    ``split`` maps ``train``, ``val`` and ``test`` to the track ids of each side.
+    """
 
     model_name: str
     model_params: dict
     labels: list[str]
     feature_config: FeatureConfig
     state_dict: dict
+    split: dict[str, list[str]] = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
 
     @property
     def input_shape(self) -> tuple[int, int]:
         return (self.feature_config.n_bins, self.feature_config.segment_frames)
+
+    @property
+    def seen_ids(self) -> set[str]:
+        """Tracks the model learned from: its training and validation sides."""
+        return set(self.split.get("train", [])) | set(self.split.get("val", []))
 
     def build(self) -> nn.Module:
         """The model in eval mode with its trained weights."""
@@ -48,6 +66,7 @@ class Checkpoint:
             "model_params": self.model_params,
             "labels": list(self.labels),
             "feature_config": self.feature_config.to_dict(),
+            "split": {k: list(v) for k, v in self.split.items()},
             "metadata": self.metadata,
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict.items()},
         }
@@ -57,28 +76,35 @@ class Checkpoint:
         return path
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint written by :meth:`Checkpoint.save`.
+def load_checkpoint(path: str | os.PathLike | None = None) -> Checkpoint:
+    """Read a checkpoint written by :meth:`Checkpoint.save`; ``None`` reads the bundled model.
 
     Raises
     ------
     GenrekitError
         the file is missing or is not a genrekit checkpoint
     """
+    if path is None:
+        path = bundled_model_path()
+        if not path.is_file():
+            raise GenrekitError(f"the bundled model is missing at '{path}'; run 'make bundled-model' or pass --model")
     path = Path(path)
     if not path.is_file():
         raise GenrekitError(f"model file '{path}' not found; give a checkpoint written by 'genrekit train'")
     try:
         d = torch.load(path, map_location="cpu", weights_only=True)
-        if d.get("format_version") != FORMAT_VERSION:
+        if d.get("format_version") not in READABLE_VERSIONS:
             raise KeyError("format_version")
+        metadata = d.get("metadata", {})
+        split = d.get("split") or ({"test": metadata["test_ids"]} if metadata.get("test_ids") else {})
         return Checkpoint(
             model_name=d["model_name"],
             model_params=d["model_params"],
             labels=list(d["labels"]),
             feature_config=FeatureConfig.from_dict(d["feature_config"]),
             state_dict=d["state_dict"],
-            metadata=d.get("metadata", {}),
+            split={k: list(v) for k, v in split.items()},
+            metadata=metadata,
         )
     except Exception as exc:  # noqa: BLE001 - any failure means "not our checkpoint"
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -1,15 +1,46 @@
-"""The ``genrekit`` command: train, evaluate, compare, predict, models, render, serve."""
+"""The ``genrekit`` command: predict, train, evaluate, compare, models, render, serve.
+
+Only the standard library is imported here; each command imports what it needs, so
+``genrekit --help`` starts at once. Training options are derived from :class:`TrainConfig`'s
+fields, feature settings are given as ``--feature KEY=VALUE`` and checked against the kind.
+"""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 from genrekit import __version__
-from genrekit.audio import GenrekitError
+from genrekit.config import TrainConfig
+from genrekit.errors import GenrekitError
+
+
+def _literal(text: str):
+    """A KEY=VALUE value as Python data: int, float, bool, None or the string itself."""
+    low = text.strip().lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _settings(pairs: list[str], what: str) -> dict:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise GenrekitError(f"{what} '{pair}' is not KEY=VALUE")
+        out[key.strip()] = _literal(value)
+    return out
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -20,49 +51,58 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_feature_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--features", default="logmel", choices=["logmel", "kaggle-image"])
-    p.add_argument("--n-mels", type=int, default=128)
-    p.add_argument("--segment-seconds", type=float, default=3.0)
-    p.add_argument("--overlap", type=float, default=0.5, help="window overlap in [0, 1)")
+    p.add_argument("--features", default="auto",
+                   help="feature kind: logmel, kaggle-image (auto: kaggle-image for images, else logmel)")  # fmt: skip
+    p.add_argument("--feature", action="append", metavar="KEY=VALUE",
+                   help="a setting of the feature kind, e.g. n_mels=64 or segment_seconds=6 (repeatable; "
+                        "'genrekit models' lists each kind's settings and defaults)")  # fmt: skip
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
-    from genrekit.train import TrainConfig
-
-    d = TrainConfig()
-    p.add_argument("--model", default=d.model, help="architecture (see 'genrekit models')")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience (epochs)")
-    p.add_argument("--windows-per-track", type=int, default=d.windows_per_track)
-    p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--no-balance", action="store_true", help="do not balance classes")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--val-fraction", type=float, default=0.1, help="validation share of the training side")
+    p.add_argument("--model", default=None, help="architecture (default: gknet; see 'genrekit models')")
+    p.add_argument("--model-param", action="append", metavar="KEY=VALUE", help="architecture hyper-parameter (repeatable)")
+    for f in dataclasses.fields(TrainConfig):
+        name = "--" + f.name.replace("_", "-")
+        if f.type in (bool, "bool"):
+            p.add_argument(name, default=f.default, action=argparse.BooleanOptionalAction, help=f.metadata["help"])
+        else:
+            kind = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
+            p.add_argument(name, type=kind, default=f.default, help=f.metadata["help"])
+    p.add_argument("--device", help="where to train: cpu, cuda, cuda:1 ... (default: CUDA when available)")
 
 
 def _add_protocol_args(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument("--split", default=default, choices=["random", "kfold", "filtered", "none"])
-    p.add_argument("--test-size", type=float, default=0.2)
-    p.add_argument("--seeds", type=int, default=5, help="random splits for --split random (compare)")
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--split", default=default, choices=["random", "kfold", "filtered", "none"],
+                   help="track-level protocol ('none': train on every track)")  # fmt: skip
+    p.add_argument("--test-size", type=float, default=0.2, help="test share of the random protocol")
+    p.add_argument("--folds", type=int, default=5, help="folds of the kfold protocol")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="validation share of the training side")
     p.add_argument("--splits-dir", help="folder of train/valid/test_filtered.txt (default: <data>/splits)")
 
 
-def _train_config(a):
-    from genrekit.train import TrainConfig
-
-    return TrainConfig(
-        model=a.model, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, patience=a.patience,
-        windows_per_track=a.windows_per_track, augment=not a.no_augment, balance=not a.no_balance, seed=a.seed,
-    )  # fmt: skip
+def _train_config(a) -> TrainConfig:
+    return TrainConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)})
 
 
 def _feature_config(a):
-    from genrekit.features import FeatureConfig
+    """The --features/--feature choice; ``None`` lets the data choose (images: kaggle-image)."""
+    from genrekit.features import DEFAULT_KIND, make_feature_config
 
-    return FeatureConfig(kind=a.features, n_mels=a.n_mels, segment_seconds=a.segment_seconds, segment_overlap=a.overlap)
+    values = _settings(a.feature, "--feature")
+    kind = a.features
+    if kind == "auto":
+        if a.input != "images" and not values:
+            return None
+        kind = "kaggle-image" if a.input == "images" else DEFAULT_KIND
+    return make_feature_config(kind, **values)
+
+
+def _model(a) -> tuple[str, dict]:
+    from genrekit.models import DEFAULT_MODEL, model_spec
+
+    name = a.model or DEFAULT_MODEL
+    model_spec(name)  # fail before any feature is computed
+    return name, _settings(a.model_param, "--model-param")
 
 
 def _prepare(a, feature_config=None, labels=None):
@@ -74,8 +114,19 @@ def _prepare(a, feature_config=None, labels=None):
     )  # fmt: skip
 
 
-def _splits_dir(a) -> str | None:
-    return a.splits_dir or (str(Path(a.data) / "splits") if (Path(a.data) / "splits").is_dir() else None)
+def _split(a, data, seed: int):
+    from genrekit.splits import make_split
+
+    splits_dir = a.splits_dir or (str(Path(a.data) / "splits") if (Path(a.data) / "splits").is_dir() else None)
+    split = make_split(
+        a.split, ids=data.ids, labels=data.track_labels, seed=seed, folds=a.folds, test_size=a.test_size,
+        val_fraction=a.val_fraction, splits_dir=splits_dir,
+    )  # fmt: skip
+    for part, missing in split.notes.get("missing_ids", {}).items():
+        if missing:
+            print(f"note: {len(missing)} clip(s) of the {part} list are not in the data: {', '.join(missing[:5])}"
+                  + (" ..." if len(missing) > 5 else ""), file=sys.stderr)  # fmt: skip
+    return split
 
 
 def _print_metrics(rep: dict, header: str) -> None:
@@ -87,61 +138,45 @@ def _print_metrics(rep: dict, header: str) -> None:
 
 
 def cmd_train(a) -> None:
-    import numpy as np
+    from genrekit.experiment import evaluate, fit, write_report
+    from genrekit.plots import curves_png
 
-    from genrekit.experiment import evaluate, fit, protocol_folds, write_report
-    from genrekit.models import model_spec
-
-    model_spec(a.model)  # fail before any feature is computed
-
+    name, params = _model(a)
+    if a.split == "kfold" and a.fold is None:
+        raise GenrekitError(f"train --split kfold trains one fold: give --fold 0..{a.folds - 1}, "
+                            "or run 'genrekit compare --split kfold' to train and evaluate every fold")  # fmt: skip
     data = _prepare(a, _feature_config(a))
     config = _train_config(a)
-    out = Path(a.out)
-    if a.split == "none":
-        from genrekit.experiment import carve_validation
-
-        train_idx, val_idx = carve_validation(np.arange(len(data.y)), data.y, fraction=a.val_fraction, seed=a.seed)
-        test_idx = np.zeros(0, dtype=int)
-        notes = {}
-    else:
-        folds, notes = protocol_folds(
-            data, a.split, seeds=1, folds=a.folds, test_size=a.test_size,
-            splits_dir=_splits_dir(a), val_fraction=a.val_fraction,
-        )  # fmt: skip
-        fold = folds[0] if a.split != "random" else replace(folds[0], name=f"seed{a.seed}")
-        train_idx, val_idx, test_idx = fold.train, fold.val, fold.test
-        for part, missing in notes.get("missing_ids", {}).items():
-            if missing:
-                print(f"note: {len(missing)} clip(s) of the {part} list are not in the data: {', '.join(missing[:5])}"
-                      + (" ..." if len(missing) > 5 else ""), file=sys.stderr)  # fmt: skip
+    folds = _split(a, data, seed=config.seed).folds
+    if a.fold is not None and not 0 <= a.fold < len(folds):
+        raise GenrekitError(f"--fold {a.fold} does not exist: the {a.split} protocol has {len(folds)} fold(s)")
+    fold = folds[a.fold or 0]
+    print(f"training {name} on {data.path} ({data.feature_config.kind}), {a.split} split {fold.name}, seed {config.seed}: "
+          f"{len(fold.train)} train / {0 if fold.val is None else len(fold.val)} validation / {len(fold.test)} test tracks")  # fmt: skip
     ckpt, result = fit(
-        data, train_idx, val_idx, config, progress=not a.no_progress,
+        data, fold, model=name, model_params=params, config=config, device=a.device, progress=not a.no_progress,
         metadata={
             "protocol": a.split if a.split != "none" else "all data",
-            "test_ids": [data.tracks[i].id for i in test_idx],
-            "trained_on": f"{len(train_idx)} tracks of {data.path} ({data.tracks[0].kind})",
+            "trained_on": f"{len(fold.train)} tracks of {data.path} ({data.tracks[0].kind})",
             "skipped_unreadable": data.failed,
-            "split_notes": {k: v for k, v in notes.items() if k != "missing_ids"},
         },
     )  # fmt: skip
-    report = None
-    if len(test_idx):
-        report = evaluate(ckpt, data, test_idx)
+    out = Path(a.out)
+    report = evaluate(ckpt, data, fold.test) if len(fold.test) else None
+    if report is not None:
         ckpt.metadata["accuracy"] = {
             "track_accuracy": report["track"]["accuracy"],
             "track_balanced_accuracy": report["track"]["balanced_accuracy"],
-            "n_test_tracks": int(len(test_idx)),
+            "n_test_tracks": int(len(fold.test)),
         }
     path = ckpt.save(out / "model.pt")
     print(f"model saved to {path} (best epoch {result.best_epoch} of {len(result.history)}, {result.seconds:.0f} s)")
     if report is not None:
-        write_report(report, out / "report", history=result.history, title=config.model)
+        write_report(report, out / "report", history=result.history, title=name)
         _print_metrics(report, "test")
         print(f"report: {out / 'report'} (report.json, confusion_*.png/csv, per_genre.csv, curves.png)")
     else:
-        from genrekit.plots import curves_png
-
-        curves_png(result.history, out / "curves.png", title=config.model)
+        curves_png(result.history, out / "curves.png", title=name)
     if data.failed:
         print(f"skipped {len(data.failed)} unreadable track(s): {', '.join(data.failed)}", file=sys.stderr)
 
@@ -158,24 +193,29 @@ def cmd_evaluate(a) -> None:
     if a.split_file:
         listed = {clip_id(line) for line in Path(a.split_file).read_text().splitlines() if line.strip()}
         idx = np.array([i for i, t in enumerate(data.ids) if t in listed], dtype=int)
-        missing = len(listed) - len(idx)
-        if missing:
-            print(f"note: {missing} clip(s) of {a.split_file} are not in the data", file=sys.stderr)
-    elif a.subset == "test" and ckpt.metadata.get("test_ids"):
-        wanted = set(ckpt.metadata["test_ids"])
+        if len(listed) > len(idx):
+            print(f"note: {len(listed) - len(idx)} clip(s) of {a.split_file} are not in the data", file=sys.stderr)
+    elif a.subset == "test":
+        wanted = set(ckpt.split.get("test", []))
+        if not wanted:
+            raise GenrekitError(f"'{a.model}' records no held-out test tracks (it was trained on all its data); "
+                                "evaluate it on other data with --subset all, or give --split-file")  # fmt: skip
         idx = np.array([i for i, t in enumerate(data.ids) if t in wanted], dtype=int)
     else:
         idx = np.arange(len(data.ids))
     if not len(idx):
         raise GenrekitError("no track to evaluate: the chosen subset matches no track of the data")
-    report = evaluate(ckpt, data, idx)
+    if not ckpt.split.get("train"):
+        print("warning: this checkpoint does not record its training tracks, so overlap with them cannot be checked",
+              file=sys.stderr)  # fmt: skip
+    report = evaluate(ckpt, data, idx, allow_seen=a.allow_seen)
     out = write_report(report, a.out, title=ckpt.model_name)
     _print_metrics(report, "evaluation")
     print(f"report: {out}")
 
 
 def cmd_compare(a) -> None:
-    from genrekit.experiment import comparison_markdown, protocol_folds, run_protocol
+    from genrekit.experiment import comparison_markdown, run_protocol
     from genrekit.models import model_names, model_spec
     from genrekit.plots import comparison_png
 
@@ -183,19 +223,21 @@ def cmd_compare(a) -> None:
     for name in names:
         model_spec(name)  # fail before any training
     data = _prepare(a, _feature_config(a))
-    folds, notes = protocol_folds(
-        data, a.split, seeds=a.seeds, folds=a.folds, test_size=a.test_size,
-        splits_dir=_splits_dir(a), val_fraction=a.val_fraction,
-    )  # fmt: skip
+    config = _train_config(a)
+    if a.split == "random":  # one split per seed
+        folds = [f for s in range(config.seed, config.seed + a.seeds) for f in _split(a, data, seed=s).folds]
+    else:
+        folds = _split(a, data, seed=config.seed).folds
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for name in names:
-        cfg = replace(_train_config(a), model=name)
-        results.append(run_protocol(data, folds, cfg, progress=not a.no_progress, out_dir=out / "runs"))
+        print(f"comparing: {name} on {len(folds)} split(s) of {data.path} ({a.split})", file=sys.stderr)
+        results.append(run_protocol(data, folds, model=name, config=config, device=a.device,
+                                    progress=not a.no_progress, out_dir=out / "runs"))  # fmt: skip
         md = comparison_markdown(results, a.split)
         (out / "compare.md").write_text(md)  # rewritten after each model: nothing computed is lost
-        (out / "compare.json").write_text(json.dumps({"protocol": a.split, "notes": notes, "results": results}, indent=2))
+        (out / "compare.json").write_text(json.dumps({"protocol": a.split, "results": results}, indent=2))
     comparison_png([r["model"] for r in results], [r["accuracy_mean"] for r in results],
                    [r["accuracy_sd"] for r in results], out / "compare.png", "track accuracy")  # fmt: skip
     print(md)
@@ -214,9 +256,9 @@ def cmd_predict(a) -> None:
 
 
 def cmd_models(a) -> None:
-    from genrekit.checkpoint import load_checkpoint
+    from genrekit.checkpoint import bundled_model_path, load_checkpoint
+    from genrekit.features import FEATURE_KINDS, feature_kind
     from genrekit.models import DEFAULT_MODEL, model_names, model_spec
-    from genrekit.predictor import bundled_model_path
 
     paths = [bundled_model_path()] + [Path(p) for p in a.model]
     print("Trained models:")
@@ -238,32 +280,39 @@ def cmd_models(a) -> None:
     print("\nArchitectures (genrekit train --model NAME):")
     for n in model_names():
         print(f"  {n:<18} {'[default] ' if n == DEFAULT_MODEL else ''}{model_spec(n).source}")
+    print("\nFeature kinds and their settings (genrekit train --features KIND --feature KEY=VALUE):")
+    for kind in FEATURE_KINDS:
+        defaults = feature_kind(kind)().to_dict()
+        defaults.pop("kind")
+        print(f"  {kind:<13} " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
 
 
 def cmd_render(a) -> None:
     from genrekit.audio import load_audio
-    from genrekit.kaggle_image import render_image, save_png
+    from genrekit.kaggle_image import SR, render_image, save_png
 
     out = Path(a.output or Path(a.audio).with_suffix(".png").name)
-    save_png(render_image(load_audio(a.audio, sr=22050), 22050), out)
+    save_png(render_image(load_audio(a.audio, sr=SR), SR), out)
     print(f"written {out}")
 
 
 def cmd_serve(a) -> None:
     from genrekit.serve import main as serve_main
 
-    serve_main(host=a.host, port=a.port, model=a.model, max_upload_mb=a.max_upload_mb, max_duration_s=a.max_duration_s)
+    serve_main(host=a.host, port=a.port, model=a.model, max_upload_mb=a.max_upload_mb,
+               max_duration_s=a.max_duration_s, workers=a.workers)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="genrekit", description="Music genre classification from audio.")
     parser.add_argument("--version", action="version", version=f"genrekit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("predict", help="genres of audio files or whole folders")
+    p = sub.add_parser("predict", help="genres of audio files or whole folders", formatter_class=fmt)
     p.add_argument("inputs", nargs="+", help="audio files and/or folders (searched recursively)")
     p.add_argument("--model", help="checkpoint to use (default: the bundled model)")
-    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--top-k", type=int, default=3, help="genres shown per file")
     p.add_argument("--format", default="table", choices=["table", "json", "csv"])
     p.add_argument("--output", "-o", help="write results to this file; a rerun skips files already in it")
     p.add_argument("--timeline", action="store_true", help="show the per-segment timeline (table format)")
@@ -271,33 +320,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("train", help="train a model and evaluate it on a held-out split")
+    p = sub.add_parser("train", help="train a model and evaluate it on a held-out split", formatter_class=fmt)
     _add_data_args(p)
     _add_feature_args(p)
     _add_train_args(p)
     _add_protocol_args(p, default="random")
+    p.add_argument("--fold", type=int, help="which fold of --split kfold to train")
     p.add_argument("--out", default="runs/train", help="output folder (model.pt, report/)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset")
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset", formatter_class=fmt)
     p.add_argument("--model", required=True, help="checkpoint (.pt)")
     _add_data_args(p)
     p.add_argument("--subset", default="test", choices=["test", "all"],
-                   help="'test': the checkpoint's held-out tracks when it recorded them")  # fmt: skip
+                   help="'test': the tracks the checkpoint held out; 'all': every track of --data")  # fmt: skip
     p.add_argument("--split-file", help="evaluate only the clips listed in this file")
+    p.add_argument("--allow-seen", action="store_true",
+                   help="measure even tracks the model was trained on (warns: that is no evaluation)")  # fmt: skip
     p.add_argument("--out", default="runs/evaluate")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("compare", help="several models under one protocol (mean ± sd)")
+    p = sub.add_parser("compare", help="several models under one protocol (mean ± sd)", formatter_class=fmt)
     _add_data_args(p)
     _add_feature_args(p)
     _add_train_args(p)
     _add_protocol_args(p, default="kfold")
+    p.add_argument("--seeds", type=int, default=5, help="random splits (seeds --seed, --seed+1, ...) for --split random")
     p.add_argument("--models", default="all", help="comma-separated names, or 'all'")
     p.add_argument("--out", default="runs/compare")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("models", help="list the bundled and given models, and the architectures")
+    p = sub.add_parser("models", help="the bundled and given models, the architectures and feature kinds")
     p.add_argument("model", nargs="*", help="checkpoint files to describe")
     p.set_defaults(func=cmd_models)
 
@@ -306,28 +359,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="PNG path (default: <audio name>.png)")
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("serve", help="web page and REST API")
+    p = sub.add_parser("serve", help="web page and REST API", formatter_class=fmt)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--model", help="checkpoint to serve (default: the bundled model)")
     p.add_argument("--max-upload-mb", type=float, default=50.0)
     p.add_argument("--max-duration-s", type=float, default=900.0)
+    p.add_argument("--workers", type=int, default=2, help="requests analysed at the same time")
     p.set_defaults(func=cmd_serve)
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    warnings.simplefilter("default")
-    warnings.formatwarning = lambda msg, cat, *_: f"warning: {msg}\n"
-    try:
-        args.func(args)
-    except GenrekitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    with warnings.catch_warnings():  # warnings as one plain line, for this command only
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        try:
+            args.func(args)
+        except GenrekitError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -5,20 +5,25 @@ import csv
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from genrekit import __version__
 from genrekit.checkpoint import Checkpoint
 from genrekit.datasets import DatasetError, Track, load_dataset
 from genrekit.datasets.cache import load_features
+from genrekit.errors import GenrekitError
 from genrekit.evaluate import evaluate_tracks
-from genrekit.features import FeatureConfig
+from genrekit.features import DEFAULT_KIND, FeatureConfig, make_feature_config
+from genrekit.inference import Classifier
+from genrekit.models import DEFAULT_MODEL, build_model
 from genrekit.plots import confusion_png, curves_png
-from genrekit.splits import random_split
-from genrekit.train import TrainConfig, TrainResult, train
+from genrekit.splits import Fold
+from genrekit.train import TrainConfig, TrainResult, seeded, train
 
 
 @dataclass
@@ -37,6 +42,10 @@ class Data:
     def ids(self) -> list[str]:
         return [t.id for t in self.tracks]
 
+    @property
+    def track_labels(self) -> list[str]:
+        return [self.labels[i] for i in self.y]
+
 
 def prepare(
     path: str | os.PathLike,
@@ -47,14 +56,25 @@ def prepare(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> Data:
-    """Load a dataset and its features. Images imply ``kind="kaggle-image"`` features.
+    """Load a dataset and its features.
 
-    ``labels`` fixes the class order (e.g. a checkpoint's); tracks of other labels are left out.
+    Without ``feature_config``, image datasets get ``kaggle-image`` features and audio the
+    default kind. ``labels`` fixes the class order (e.g. a checkpoint's); tracks of other labels
+    are left out.
+
+    Raises
+    ------
+    DatasetError
+        no readable track, or images for features that are computed from audio
     """
     tracks = load_dataset(path, input_kind=input_kind)
-    config = feature_config or FeatureConfig()
-    if tracks[0].kind == "image" and config.kind != "kaggle-image":
-        config = replace(config, kind="kaggle-image")
+    images = tracks[0].kind == "image"
+    config = feature_config or make_feature_config("kaggle-image" if images else DEFAULT_KIND)
+    if images and not config.reads_images:
+        raise DatasetError(
+            f"the tracks under '{path}' are spectrogram images, but these {config.kind} features are computed "
+            "from audio; use --input audio, or a model trained on kaggle-image features"
+        )
     fs = load_features(tracks, config, cache_dir=cache_dir, progress=progress)
     if not fs.tracks:
         raise DatasetError(f"none of the {len(tracks)} tracks under '{path}' could be read")
@@ -73,50 +93,46 @@ def prepare(
     )
 
 
-def carve_validation(train_idx: np.ndarray, y: np.ndarray, *, fraction: float = 0.1, seed: int = 0):
-    """Split a training side into (fit, validation), stratified, at track level."""
-    if fraction <= 0:
-        return train_idx, None
-    labels = list(y[train_idx])
-    n_classes, n = len(set(labels)), len(labels)
-    n_val = max(int(round(fraction * n)), n_classes)
-    if n_val >= n - n_classes:  # too few tracks to stratify both sides
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(n)
-        n_val = max(1, int(round(fraction * n)))
-        return np.sort(train_idx[order[n_val:]]), np.sort(train_idx[order[:n_val]])
-    fit, val = random_split(labels, test_size=n_val, seed=seed)
-    return train_idx[fit], train_idx[val]
-
-
 def fit(
     data: Data,
-    train_idx: np.ndarray,
-    val_idx: np.ndarray | None,
-    config: TrainConfig,
+    fold: Fold,
     *,
+    model: str = DEFAULT_MODEL,
+    model_params: dict | None = None,
+    config: TrainConfig | None = None,
+    device: str | torch.device | None = None,
     progress: bool = True,
     metadata: dict | None = None,
 ) -> tuple[Checkpoint, TrainResult]:
-    """Train on ``train_idx`` (early stopping on ``val_idx``) and wrap the result as a checkpoint."""
+    """Build the registered ``model``, train it on ``fold.train`` (early stopping on ``fold.val``)
+    and wrap the result as a checkpoint that records the ids of every side."""
+    config = config or TrainConfig()
+    params = dict(model_params or {})
+    f = data.feature_config
+    with seeded(config.seed):  # the initial weights follow the seed too
+        net = build_model(model, n_classes=len(data.labels), input_shape=(f.n_bins, f.segment_frames), **params)
     result = train(
-        data.features, data.y, data.labels, data.feature_config,
-        train_idx=train_idx, val_idx=val_idx, config=config, progress=progress,
+        net, data.features, data.y, f, train_idx=fold.train, val_idx=fold.val, config=config,
+        device=device, progress=progress, desc=f"{model} {fold.name} seed {config.seed}",
     )  # fmt: skip
+    ids = data.ids
+    split = {"train": fold.train, "val": fold.val if fold.val is not None else [], "test": fold.test}
     ckpt = Checkpoint(
-        model_name=config.model,
-        model_params=config.model_params,
+        model_name=model,
+        model_params=params,
         labels=data.labels,
-        feature_config=data.feature_config,
-        state_dict=result.model.state_dict(),
+        feature_config=f,
+        state_dict={k: v.cpu() for k, v in result.model.state_dict().items()},
+        split={k: [ids[i] for i in v] for k, v in split.items()},
         metadata={
             "genrekit_version": __version__,
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             "train_config": config.to_dict(),
+            "fold": fold.name,
             "data": str(data.path),
             "input_kind": data.tracks[0].kind,
-            "n_train_tracks": int(len(train_idx)),
-            "n_val_tracks": int(0 if val_idx is None else len(val_idx)),
+            "n_train_tracks": int(len(fold.train)),
+            "n_val_tracks": int(0 if fold.val is None else len(fold.val)),
             "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),
             "train_seconds": round(result.seconds, 1),
@@ -127,10 +143,31 @@ def fit(
     return ckpt, result
 
 
-def evaluate(ckpt: Checkpoint, data: Data, idx: np.ndarray) -> dict:
-    """Segment- and track-level report of a checkpoint on tracks ``idx`` of ``data``."""
-    model = ckpt.build()
-    rep = evaluate_tracks(model, [data.features[i] for i in idx], data.y[idx], data.labels, data.feature_config)
+def evaluate(ckpt: Checkpoint, data: Data, idx: np.ndarray, *, allow_seen: bool = False) -> dict:
+    """Segment- and track-level report of a checkpoint on tracks ``idx`` of ``data``.
+
+    Raises
+    ------
+    GenrekitError
+        some of the tracks were in the checkpoint's training or validation side (unless
+        ``allow_seen``, which warns instead), or the data's features are not the model's
+    """
+    if data.feature_config.matrix_key() != ckpt.feature_config.matrix_key():
+        raise GenrekitError(
+            f"the data's features ({data.feature_config.kind}) are not the ones this model was trained on "
+            f"({ckpt.feature_config.kind}); prepare the data with the checkpoint's feature config"
+        )
+    seen = sorted(ckpt.seen_ids.intersection(data.ids[i] for i in idx))
+    if seen:
+        listing = ", ".join(seen[:5]) + (" ..." if len(seen) > 5 else "")
+        message = f"{len(seen)} of the {len(idx)} tracks evaluated were used to train this model ({listing})"
+        if not allow_seen:
+            raise GenrekitError(
+                message + "; evaluate on held-out tracks (--subset test), or pass --allow-seen to measure anyway"
+            )
+        warnings.warn(message + ": the figures below are NOT an evaluation of unseen data", stacklevel=2)
+    classifier = Classifier(ckpt.build(), data.feature_config, data.labels)
+    rep = evaluate_tracks(classifier, [data.features[i] for i in idx], data.y[idx])
     probs = rep.pop("track_probabilities")
     rep["tracks"] = [
         {"id": data.tracks[i].id, "true": data.labels[data.y[i]], "predicted": data.labels[int(p.argmax())],
@@ -139,6 +176,7 @@ def evaluate(ckpt: Checkpoint, data: Data, idx: np.ndarray) -> dict:
     ]  # fmt: skip
     rep["model"] = ckpt.model_name
     rep["labels"] = data.labels
+    rep["seen_tracks_evaluated"] = len(seen)
     rep["skipped_unreadable"] = data.failed
     return rep
 
@@ -169,67 +207,29 @@ def write_report(report: dict, out_dir: str | os.PathLike, *, history: list[dict
     return out
 
 
-@dataclass
-class Fold:
-    """One train/test split of a protocol (validation is carved from the training side)."""
-
-    name: str
-    train: np.ndarray
-    val: np.ndarray | None
-    test: np.ndarray
-
-
-def protocol_folds(
-    data: Data, protocol: str, *, seeds: int = 5, folds: int = 5, test_size: float = 0.2,
-    splits_dir: str | os.PathLike | None = None, val_fraction: float = 0.1,
-) -> tuple[list[Fold], dict]:
-    """The splits of an evaluation protocol, at track level.
-
-    ``random``: stratified ``1 - test_size`` / ``test_size`` split, one per seed.
-    ``kfold``: stratified k-fold. ``filtered``: the list files in ``splits_dir``
-    (train/valid/test). Returns the folds and notes (e.g. listed clips missing from the data).
-    """  # fmt: skip
-    from genrekit.splits import kfold, list_split
-
-    labels = [data.labels[i] for i in data.y]
-    notes: dict = {}
-    if protocol == "random":
-        out = []
-        for s in range(seeds):
-            tr, te = random_split(labels, test_size=test_size, seed=s)
-            fit_idx, val = carve_validation(tr, data.y, fraction=val_fraction, seed=s)
-            out.append(Fold(f"seed{s}", fit_idx, val, te))
-        return out, notes
-    if protocol == "kfold":
-        out = []
-        for k, (tr, te) in enumerate(kfold(labels, k=folds, seed=0)):
-            fit_idx, val = carve_validation(tr, data.y, fraction=val_fraction, seed=k)
-            out.append(Fold(f"fold{k}", fit_idx, val, te))
-        return out, notes
-    if protocol == "filtered":
-        if splits_dir is None:
-            raise DatasetError("the filtered protocol needs --splits-dir (the folder of *_filtered.txt lists)")
-        split = list_split(data.ids, splits_dir)
-        notes["missing_from_data"] = {k: len(v) for k, v in split.missing.items()}
-        notes["missing_ids"] = split.missing
-        notes["not_in_any_list"] = len(split.unlisted)
-        if not all(len(split.parts[p]) for p in ("train", "test")):
-            raise DatasetError(f"the split lists in '{splits_dir}' match no train or test track of '{data.path}'")
-        return [Fold("filtered", split.parts["train"], split.parts["valid"], split.parts["test"])], notes
-    raise DatasetError(f"unknown protocol '{protocol}'; use random, kfold or filtered")
-
-
 def run_protocol(
-    data: Data, folds: list[Fold], config: TrainConfig, *, progress: bool = True, out_dir: str | os.PathLike | None = None
+    data: Data,
+    folds: list[Fold],
+    *,
+    model: str = DEFAULT_MODEL,
+    model_params: dict | None = None,
+    config: TrainConfig | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    out_dir: str | os.PathLike | None = None,
 ) -> dict:
-    """Train and evaluate ``config`` on every fold; mean ± sd of the track-level metrics."""
+    """Train and evaluate ``model`` on every fold (seed ``config.seed + i`` for fold i);
+    mean ± sd of the track-level metrics."""
+    config = config or TrainConfig()
     rows = []
     for fold in folds:
-        cfg = replace(config, seed=config.seed + len(rows))
-        ckpt, result = fit(data, fold.train, fold.val, cfg, progress=progress)
+        ckpt, result = fit(
+            data, fold, model=model, model_params=model_params, config=replace(config, seed=config.seed + len(rows)),
+            device=device, progress=progress,
+        )  # fmt: skip
         rep = evaluate(ckpt, data, fold.test)
         if out_dir is not None:
-            write_report(rep, Path(out_dir) / config.model / fold.name, history=result.history, title=f"{config.model} {fold.name}")
+            write_report(rep, Path(out_dir) / model / fold.name, history=result.history, title=f"{model} {fold.name}")
         rows.append({
             "fold": fold.name,
             "accuracy": rep["track"]["accuracy"],
@@ -242,7 +242,7 @@ def run_protocol(
             "train_seconds": round(result.seconds, 1),
             "n_test": int(len(fold.test)),
         })  # fmt: skip
-    summary = {"model": config.model, "folds": rows}
+    summary = {"model": model, "folds": rows}
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "segment_accuracy", "train_seconds"):
         vals = np.array([r[key] for r in rows], dtype=float)
         summary[f"{key}_mean"] = float(vals.mean())

@@ -30,13 +30,18 @@ class LibrarySummary:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _is_input(path: Path) -> bool:
-    return is_audio_path(path) or path.suffix.lower() == ".png"
+def _is_input(path: Path, images: bool) -> bool:
+    if path.suffix.lower() == ".png":  # album covers are not spectrograms: only the Kaggle geometry counts
+        from genrekit.kaggle_image import is_kaggle_image
+
+        return images and is_kaggle_image(path)
+    return is_audio_path(path)
 
 
-def collect_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
-    """Audio files (and Kaggle spectrogram PNGs) named directly or found recursively in the folders
-    given (sorted, no duplicates).
+def collect_inputs(inputs: list[str | os.PathLike], *, images: bool = False) -> list[Path]:
+    """Audio files named directly or found recursively in the folders given (sorted, no duplicates).
+
+    With ``images``, folders also yield the PNGs that have the Kaggle spectrogram geometry.
 
     Raises
     ------
@@ -46,7 +51,7 @@ def collect_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file() and _is_input(p) and not p.name.startswith("."))
+            found = sorted(p for p in item.rglob("*") if p.is_file() and _is_input(p, images) and not p.name.startswith("."))
             if not found:
                 raise GenrekitError(f"no audio file found in folder '{item}' (searched recursively)")
             files += found
@@ -58,19 +63,19 @@ def collect_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
     return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
 
 
-def prediction_row(path: str, result: Prediction | GenrekitError) -> dict:
-    """One flat output row (CSV/JSON) for a file's result or error."""
+def prediction_row(path: str, result: Prediction | GenrekitError, top_k: int = 3) -> dict:
+    """One flat output row (CSV) for a file's result or error, probabilities rounded for display."""
     if isinstance(result, Exception):
         return {"path": path, "genre": "", "probability": "", "top": "", "duration_s": "", "segments": "",
                 "timeline": "", "error": str(result)}  # fmt: skip
     return {
         "path": path,
         "genre": result.genre,
-        "probability": result.top[0][1],
-        "top": ";".join(f"{g}:{p:.4f}" for g, p in result.top),
-        "duration_s": result.duration_s,
+        "probability": round(result.top[0][1], 4),
+        "top": ";".join(f"{g}:{p:.4f}" for g, p in result.top[:top_k]),
+        "duration_s": round(result.duration_s, 3),
         "segments": len(result.timeline),
-        "timeline": ";".join(f"{s.start_s:g}-{s.end_s:g}:{s.label}" for s in result.timeline),
+        "timeline": ";".join(f"{s.start_s:.3g}-{s.end_s:.3g}:{s.label}" for s in result.timeline),
         "error": "",
     }
 
@@ -104,8 +109,8 @@ def _done_paths(output: Path, fmt: str) -> set[str]:
 class _Writer:
     """Appends rows to a file (CSV or JSON lines) or prints them, flushing each one."""
 
-    def __init__(self, fmt: str, output: Path | None, timeline: bool):
-        self.fmt, self.output, self.timeline = fmt, output, timeline
+    def __init__(self, fmt: str, output: Path | None, timeline: bool, top_k: int):
+        self.fmt, self.output, self.timeline, self.top_k = fmt, output, timeline, top_k
         self.stream: TextIO = sys.stdout
         if output is not None:
             fresh = not output.exists() or output.stat().st_size == 0
@@ -118,13 +123,15 @@ class _Writer:
 
     def write(self, path: str, result: Prediction | GenrekitError) -> None:
         if self.fmt == "csv":
-            row = prediction_row(path, result)
+            row = prediction_row(path, result, self.top_k)
             csv.writer(self.stream).writerow([row[k] for k in CSV_FIELDS])
         elif self.fmt == "json":
             d = {"path": path, "error": str(result)} if isinstance(result, Exception) else result.to_dict()
+            if "top" in d:
+                d["top"] = d["top"][: self.top_k]
             self.stream.write(json.dumps(d) + "\n")
         else:
-            self.stream.write(_table_text(path, result, self.timeline))
+            self.stream.write(_table_text(path, result, self.timeline, self.top_k))
         self.stream.flush()
         if self.output is not None:
             os.fsync(self.stream.fileno())
@@ -134,10 +141,10 @@ class _Writer:
             self.stream.close()
 
 
-def _table_text(path: str, result: Prediction | GenrekitError, timeline: bool) -> str:
+def _table_text(path: str, result: Prediction | GenrekitError, timeline: bool, top_k: int) -> str:
     if isinstance(result, Exception):
         return f"{path}\n  error: {result}\n"
-    tops = "  ".join(f"{g} {p:.0%}" for g, p in result.top)
+    tops = "  ".join(f"{g} {p:.0%}" for g, p in result.top[:top_k])
     text = f"{path}  ({result.duration_s:.1f} s)\n  {tops}\n"
     if timeline:
         text += "".join(
@@ -158,7 +165,8 @@ def run_library(
     progress: bool = True,
 ) -> LibrarySummary:
     """Predict every audio file in ``inputs`` and write one row per file (see module doc)."""
-    files = collect_inputs(inputs)
+    predictor = Predictor.load(model)
+    files = collect_inputs(inputs, images=predictor.feature_config.reads_images)
     out = Path(output) if output else None
     if out is not None and fmt == "table":
         fmt = "csv"  # a file output must be machine-readable to be resumable
@@ -167,11 +175,10 @@ def run_library(
     done = _done_paths(out, fmt) if out is not None else set()
     todo = [f for f in files if str(f) not in done]
     summary = LibrarySummary(skipped=len(files) - len(todo))
-    predictor = Predictor.load(model)
-    writer = _Writer(fmt, out, timeline)
+    writer = _Writer(fmt, out, timeline, top_k)
     try:
         bar = tqdm(total=len(todo), unit="file", desc="predict", disable=not progress or len(todo) < 2, file=sys.stderr)
-        for path, result in predictor.predict_files(todo, top_k=top_k, workers=workers):
+        for path, result in predictor.predict_files(todo, workers=workers):
             writer.write(path, result)
             if isinstance(result, Exception):
                 summary.failed += 1

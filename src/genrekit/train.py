@@ -4,43 +4,26 @@ Each epoch draws random windows from the training tracks (class-balanced: every 
 equally often whatever its number of tracks), applies SpecAugment-style masks, and trains with
 AdamW under a one-cycle learning-rate schedule. With a validation side, the weights of the epoch
 with the best track-level balanced accuracy are kept and training stops after ``patience``
-epochs without improvement.
+epochs without improvement. The model and the device are the caller's.
 """
 from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from genrekit.config import TrainConfig
 from genrekit.evaluate import evaluate_tracks
-from genrekit.features import FeatureConfig, normalize_windows
-from genrekit.models import DEFAULT_MODEL, build_model
-
-
-@dataclass
-class TrainConfig:
-    """Training hyper-parameters; the defaults are the ones genrekit's benchmarks use."""
-
-    model: str = DEFAULT_MODEL
-    model_params: dict = field(default_factory=dict)
-    epochs: int = 40
-    batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 1e-3
-    windows_per_track: int = 4
-    patience: int = 10
-    balance: bool = True
-    augment: bool = True
-    mixup: float = 0.0
-    seed: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from genrekit.features import FeatureConfig
+from genrekit.features.windows import pad_frames
+from genrekit.inference import Classifier
 
 
 @dataclass
@@ -51,93 +34,126 @@ class TrainResult:
     seconds: float
 
 
-def _crop(feature: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    frames = feature.shape[1]
-    if frames <= n:
-        out = np.full((feature.shape[0], n), feature.min(), dtype=np.float32)
-        out[:, :frames] = feature
-        return out
-    start = rng.integers(0, frames - n + 1)
-    return feature[:, start : start + n].astype(np.float32)
+def default_device() -> torch.device:
+    """CUDA when available, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _mask(x: torch.Tensor, rng: np.random.Generator, max_fraction: float = 0.15) -> torch.Tensor:
-    """Zero (= the -top_db floor) one random band of bins and one of frames in each window."""
-    x = x.clone()
-    _, bins, frames = x.shape
-    for i in range(len(x)):
-        fb = rng.integers(0, int(bins * max_fraction) + 1)
-        f0 = rng.integers(0, bins - fb + 1)
-        tb = rng.integers(0, int(frames * max_fraction) + 1)
-        t0 = rng.integers(0, frames - tb + 1)
-        x[i, f0 : f0 + fb, :] = 0.0
-        x[i, :, t0 : t0 + tb] = 0.0
-    return x
+@contextmanager
+def seeded(seed: int, device: str | torch.device = "cpu") -> Iterator[None]:
+    """Run a block with torch's random generators seeded, restoring the caller's state after it."""
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
+class WindowSampler:
+    """Random windows of a set of tracks, gathered in one indexing operation per batch.
+
+    The tracks are laid end to end in one tensor (each padded to at least one window), so a
+    batch of crops is a single gather, on the training device.
+    """
+
+    def __init__(self, features: list[np.ndarray], size: int, device: torch.device):
+        padded = [pad_frames(f, size) for f in features]
+        lengths = np.array([f.shape[1] for f in padded])
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        self.max_start = lengths - size
+        self.frames = torch.from_numpy(np.concatenate(padded, axis=1)).to(device)
+        self.steps = torch.arange(size, device=device)
+
+    def crops(self, tracks: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """One random window of each of ``tracks``: (len(tracks), bins, size) float32."""
+        starts = self.offsets[tracks] + (rng.random(len(tracks)) * (self.max_start[tracks] + 1)).astype(np.int64)
+        index = torch.from_numpy(starts).to(self.frames.device)[:, None] + self.steps
+        return self.frames[:, index].permute(1, 0, 2).float()
+
+
+def mask_bands(x: torch.Tensor, rng: np.random.Generator, max_fraction: float = 0.15) -> torch.Tensor:
+    """Zero (= the normalised floor) one random band of bins and one of frames in each window."""
+    n, bins, frames = x.shape
+
+    def band(size: int) -> torch.Tensor:  # (n, size): True inside each window's random band
+        width = (rng.random(n) * (int(size * max_fraction) + 1)).astype(np.int64)
+        start = (rng.random(n) * (size - width + 1)).astype(np.int64)
+        pos = torch.arange(size, device=x.device)
+        lo, hi = (torch.from_numpy(v).to(x.device)[:, None] for v in (start, start + width))
+        return (pos >= lo) & (pos < hi)
+
+    in_bins, in_frames = band(bins), band(frames)
+    return x.masked_fill(in_bins[:, :, None] | in_frames[:, None, :], 0.0)
 
 
 def _epoch_draw(y: np.ndarray, n: int, balance: bool, rng: np.random.Generator) -> np.ndarray:
     if not balance:
         return rng.choice(len(y), size=n, replace=True)
-    counts = np.bincount(y)
-    weights = 1.0 / counts[y]
+    weights = 1.0 / np.bincount(y)[y]
     return rng.choice(len(y), size=n, replace=True, p=weights / weights.sum())
 
 
 def train(
+    model: nn.Module,
     features: list[np.ndarray],
     y: np.ndarray,
-    labels: list[str],
     feature_config: FeatureConfig,
     *,
     train_idx: np.ndarray,
     val_idx: np.ndarray | None = None,
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig | None = None,
+    device: str | torch.device | None = None,
     progress: bool = True,
+    desc: str = "train",
 ) -> TrainResult:
-    """Train ``config.model`` on the tracks ``train_idx`` of ``features``.
+    """Train ``model`` on the tracks ``train_idx`` of ``features``.
 
     Parameters
     ----------
+    model : any genrekit model (windows ``(batch, 1, bins, frames)`` in, logits out); trained in place
     features : (bins, frames) matrix per track
     y : class index per track
-    labels : class names
     feature_config : defines the window size and normalisation
     train_idx, val_idx : track indices of the training and validation sides
-    config : training hyper-parameters
+    config : training hyper-parameters (default: :class:`TrainConfig`)
+    device : where to train (default: CUDA when available, else the CPU)
     progress : show a progress bar
+    desc : label of the progress bar (e.g. the model, seed and fold)
     """
+    config = config or TrainConfig()
+    device = torch.device(device) if device is not None else default_device()
+    with seeded(config.seed, device):
+        return _train(model, features, np.asarray(y), feature_config, train_idx, val_idx, config, device, progress, desc)
+
+
+def _train(model, features, y, feature_config, train_idx, val_idx, config, device, progress, desc) -> TrainResult:
     t0 = time.perf_counter()
-    torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    y = np.asarray(y)
-    seg = feature_config.segment_frames
-    model = build_model(
-        config.model, n_classes=len(labels), input_shape=(feature_config.n_bins, seg), **config.model_params
-    )
-    train_feats = [features[i] for i in train_idx]
+    model = model.to(device)
+    sampler = WindowSampler([features[i] for i in train_idx], feature_config.segment_frames, device)
     train_y = y[train_idx]
     n_draw = len(train_idx) * config.windows_per_track
     steps = max(1, -(-n_draw // config.batch_size))
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.epochs * steps)
     loss_fn = nn.CrossEntropyLoss()
+    n_classes = int(y.max()) + 1
+    validator = Classifier(model, feature_config, [str(i) for i in range(n_classes)], device=device)
     history, best, best_state, best_epoch = [], None, None, config.epochs
-    bar = tqdm(range(config.epochs), desc=f"train {config.model}", unit="epoch", disable=not progress)
+    bar = tqdm(range(config.epochs), desc=desc, unit="epoch", disable=not progress)
     for epoch in bar:
         model.train()
         draw = _epoch_draw(train_y, n_draw, config.balance, rng)
         total_loss, correct = 0.0, 0
         for b in range(steps):
             chosen = draw[b * config.batch_size : (b + 1) * config.batch_size]
-            x = torch.from_numpy(np.stack([_crop(train_feats[i], seg, rng) for i in chosen]))
-            x = normalize_windows(x, feature_config.top_db)
+            x = feature_config.normalize(sampler.crops(chosen, rng))
             if config.augment:
-                x = _mask(x, rng)
-            target = torch.from_numpy(train_y[chosen])
+                x = mask_bands(x, rng)
+            target = torch.from_numpy(train_y[chosen]).to(device)
             x = x.unsqueeze(1)
             if config.mixup > 0:
                 lam = float(rng.beta(config.mixup, config.mixup))
-                perm = torch.from_numpy(rng.permutation(len(chosen)))
+                perm = torch.from_numpy(rng.permutation(len(chosen))).to(device)
                 logits = model(lam * x + (1 - lam) * x[perm])
                 loss = lam * loss_fn(logits, target) + (1 - lam) * loss_fn(logits, target[perm])
             else:
@@ -156,7 +172,7 @@ def train(
             "lr": sched.get_last_lr()[0],
         }
         if val_idx is not None and len(val_idx):
-            rep = evaluate_tracks(model, [features[i] for i in val_idx], y[val_idx], labels, feature_config)
+            rep = evaluate_tracks(validator, [features[i] for i in val_idx], y[val_idx])
             probs = rep["track_probabilities"]
             row["val_loss"] = float(-np.mean(np.log(probs[np.arange(len(val_idx)), y[val_idx]] + 1e-9)))
             row["val_acc"] = rep["track"]["accuracy"]

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from genrekit.audio import GenrekitError
+from genrekit.errors import GenrekitError
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,12 +17,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from genrekit.audio import GenrekitError, load_audio
+from genrekit.audio import stream_audio
 from genrekit.datasets import Track
-from genrekit.features import FeatureConfig, LogMel, compute_features, read_image_features
-
-# fields that do not change a track's (bins, frames) matrix
-_WINDOW_FIELDS = ("segment_seconds", "segment_overlap", "top_db")
+from genrekit.errors import GenrekitError
+from genrekit.features import FeatureConfig, extract
 
 
 def default_cache_dir() -> Path:
@@ -38,8 +37,8 @@ def _file_hash(path: Path) -> str:
 
 
 def _config_hash(config: FeatureConfig, source_kind: str) -> str:
-    d = {k: v for k, v in config.to_dict().items() if k not in _WINDOW_FIELDS}
-    return hashlib.sha1(json.dumps({**d, "source": source_kind, "v": 2}, sort_keys=True).encode()).hexdigest()[:16]
+    key = {**config.matrix_key(), "source": source_kind, "v": 2}
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -51,10 +50,17 @@ class FeatureSet:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def _extract(track: Track, config: FeatureConfig, logmel: LogMel) -> np.ndarray:
-    if track.kind == "image":
-        return read_image_features(track.path, config)
-    return compute_features(load_audio(track.path, sr=config.sample_rate), config, logmel)
+def _extract(track: Track, config: FeatureConfig) -> np.ndarray:
+    if track.kind != "image":
+        return extract(config, stream_audio(track.path, sr=config.sample_rate))
+    if not config.reads_images:
+        raise GenrekitError(
+            f"'{track.path}' is a spectrogram image: {config.kind} features are computed from audio; "
+            "use --input audio, or kaggle-image features"
+        )
+    from genrekit.kaggle_image import image_features
+
+    return image_features(track.path)
 
 
 def load_features(
@@ -71,21 +77,21 @@ def load_features(
     Unreadable tracks are skipped: a warning lists them and they are returned in ``failed``.
     """
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    logmel = LogMel(config) if config.kind == "logmel" else None
 
     def one(track: Track) -> np.ndarray:
         if not use_cache:
-            return _extract(track, config, logmel).astype(np.float16)
+            return _extract(track, config).astype(np.float16)
         entry = cache / "features" / _config_hash(config, track.kind) / f"{_file_hash(track.path)}.npy"
         if entry.exists():
             try:
                 return np.load(entry)
             except (OSError, ValueError):
                 pass  # a damaged cache entry is recomputed
-        feats = _extract(track, config, logmel).astype(np.float16)
+        feats = _extract(track, config).astype(np.float16)
         entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = entry.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, feats)
+        fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp.npy")  # unique per thread and process
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, feats)
         os.replace(tmp, entry)
         return feats
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from genrekit.audio import GenrekitError
+from genrekit.errors import GenrekitError
 
 
 @dataclass(frozen=True)

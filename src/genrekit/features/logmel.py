@@ -1,0 +1,88 @@
+"""``logmel``: the log-mel power spectrogram in dB (torch.stft framing, librosa's Slaney mel filterbank).
+
+Matches ``librosa.power_to_db(librosa.feature.melspectrogram(y, ...), ref=1.0, top_db=None)`` with
+librosa's defaults (Hann window, centred frames, zero padding, Slaney mel scale and norm), computed
+block by block: a stream gives exactly the frames of the whole signal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import librosa
+import numpy as np
+import torch
+
+from genrekit.features import FeatureConfig, peak_normalize
+
+
+@dataclass(frozen=True)
+class LogMelConfig(FeatureConfig):
+    """Log-mel spectrogram parameters; windows are scaled to their own peak over ``top_db`` dB."""
+
+    kind = "logmel"
+
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float | None = None
+    top_db: float = 80.0
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_mels
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def stream(self) -> LogMelStream:
+        return LogMelStream(self)
+
+    def normalize(self, windows: torch.Tensor) -> torch.Tensor:
+        return peak_normalize(windows, self.top_db)
+
+
+class LogMelStream:
+    """Log-mel frames of a stream of sample blocks, identical to the centred frames of the whole signal.
+
+    Parameters
+    ----------
+    config : the spectrogram parameters
+    """
+
+    def __init__(self, config: LogMelConfig):
+        self.n_fft, self.hop = config.n_fft, config.hop_length
+        mel = librosa.filters.mel(
+            sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax
+        )
+        self.mel_fb = torch.from_numpy(mel).float()
+        self.window = torch.hann_window(config.n_fft, periodic=True)
+        self.buffer = np.zeros(self.n_fft // 2, dtype=np.float32)  # the centring pad
+        self.n_samples = 0
+
+    def _frames(self, samples: np.ndarray) -> np.ndarray:
+        n = 1 + (len(samples) - self.n_fft) // self.hop if len(samples) >= self.n_fft else 0
+        if n == 0:
+            self.buffer = samples  # too short for a frame: it belongs to the next block
+            return np.zeros((self.mel_fb.shape[0], 0), np.float32)
+        frames = torch.from_numpy(samples[: (n - 1) * self.hop + self.n_fft]).unfold(0, self.n_fft, self.hop)
+        with torch.inference_mode():
+            spec = torch.fft.rfft(frames * self.window)
+            power = spec.real.square() + spec.imag.square()
+            db = 10.0 * torch.log10(torch.clamp(self.mel_fb @ power.T, min=1e-10))
+        self.buffer = samples[n * self.hop :]
+        return db.numpy()
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Frames complete once ``block`` (mono float32) is appended to the stream."""
+        self.n_samples += len(block)
+        return self._frames(np.concatenate([self.buffer, np.asarray(block, dtype=np.float32)]))
+
+    def finish(self) -> np.ndarray:
+        """The last frames, over the end of the signal padded as centring pads it."""
+        total = 1 + self.n_samples // self.hop  # frames of the whole centred signal
+        done = (self.n_samples + self.n_fft // 2 - len(self.buffer)) // self.hop
+        tail = np.concatenate([self.buffer, np.zeros(self.n_fft, np.float32)])
+        return self._frames(tail)[:, : max(0, total - done)]
