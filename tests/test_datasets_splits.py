@@ -470,3 +470,47 @@ def test_list_split_real_lists_on_the_partial_audio(gtzan_root):
     n_listed = sum(len((splits / f"{p}_filtered.txt").read_text().split()) for p in ("train", "valid", "test"))
     assert sum(len(v) for v in split.missing.values()) == n_listed - sum(len(s) for s in sides.values())
     assert all(i not in ids for v in split.missing.values() for i in v)
+
+
+def test_cache_writes_of_one_entry_from_many_threads_do_not_collide(tmp_path):
+    # identical files share one cache entry: 12 threads write it at once (a per-process temp name collided)
+    y = labelled_clip("hiss", 0, 2.0)
+    for i in range(24):
+        write_audio(tmp_path / "data" / "hiss" / f"copy{i:02d}.wav", y)
+    tracks = load_dataset(tmp_path / "data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no track may fail
+        fs = load_features(tracks, SMALL, cache_dir=tmp_path / "cache", workers=12, progress=False)
+    assert len(fs.tracks) == 24 and not fs.failed
+    entries = list((tmp_path / "cache").rglob("*.npy"))
+    assert len(entries) == 1 and not list((tmp_path / "cache").rglob("*.tmp*"))
+
+
+@pytest.mark.parametrize("protocol", ["random", "kfold"])
+def test_make_split_follows_the_seed(protocol):
+    from genrekit.splits import make_split
+
+    labels = [g for g in ("a", "b", "c") for _ in range(10)]
+    ids = [f"{g}.{i:05d}" for i, g in enumerate(labels)]
+    tests = {s: [tuple(f.test) for f in make_split(protocol, ids=ids, labels=labels, seed=s).folds] for s in (0, 1, 2)}
+    assert tests[0] == [tuple(f.test) for f in make_split(protocol, ids=ids, labels=labels, seed=0).folds]
+    assert len({tuple(v) for v in tests.values()}) == 3
+    for s in (0, 1):
+        for fold in make_split(protocol, ids=ids, labels=labels, seed=s).folds:
+            sides = [set(fold.train), set(fold.val), set(fold.test)]
+            assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+            assert len(set().union(*sides)) == 30
+
+
+def test_make_split_kfold_tests_every_track_once_and_none_trains_on_all():
+    from genrekit.splits import make_split
+
+    labels = [g for g in ("a", "b") for _ in range(10)]
+    ids = [str(i) for i in range(20)]
+    folds = make_split("kfold", ids=ids, labels=labels, folds=4).folds
+    assert [f.name for f in folds] == ["fold0", "fold1", "fold2", "fold3"]
+    assert sorted(i for f in folds for i in f.test) == list(range(20))
+    everything = make_split("none", ids=ids, labels=labels, val_fraction=0).folds
+    assert len(everything) == 1 and sorted(everything[0].train) == list(range(20)) and not len(everything[0].test)
+    with pytest.raises(DatasetError, match="unknown protocol"):
+        make_split("leaky", ids=ids, labels=labels)

@@ -117,3 +117,12 @@ def test_real_pair_pixels(clip):
     box = (ki.BOX_ROWS, ki.BOX_COLS, slice(0, 3))
     mae = np.abs(rendered[box].astype(np.int16) - real[box]).mean()
     assert mae <= 2.0, f"{clip}: MAE {mae:.2f}"
+
+
+def test_band_rows_cannot_be_changed_by_a_caller():
+    from genrekit.kaggle_image import band_rows
+
+    rows = band_rows()
+    with pytest.raises(ValueError):
+        rows[0] = 5  # cached and shared: a caller's write would change every later decode
+    assert band_rows()[0] == rows[0] and len(set(band_rows())) == 128

@@ -193,6 +193,7 @@ def long_file(tmp_path_factory) -> Path:
     return write_audio(tmp_path_factory.mktemp("long") / "long.wav", _music(95.0, seed=3))
 
 
+@pytest.mark.slow
 def test_long_file_streaming_equals_whole_signal(random_model, long_file):
     predictor = Predictor.load(random_model)
     assert len(list(stream_audio(long_file, block_seconds=30.0))) == 4
@@ -314,6 +315,30 @@ def test_collect_inputs(folder, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(GenrekitError, match="no audio file"):
         collect_inputs([tmp_path / "empty"])
+
+
+def test_album_covers_in_a_library_are_not_taken_for_spectrograms(tmp_path, folder, random_model):
+    from PIL import Image
+
+    from genrekit.kaggle_image import render_image, save_png
+
+    Image.new("RGB", (500, 500), "red").save(folder / "cover.png")  # an album cover
+    save_png(render_image(_music(30.0), SR), folder / "sub" / "spectrogram.png")  # the Kaggle geometry
+    names = lambda files: sorted(f.name for f in files)  # noqa: E731
+    # an audio model takes no PNG; a kaggle-image model takes only the Kaggle-shaped one
+    assert names(collect_inputs([folder])) == ["track0.wav", "track1.wav", "track2.wav", "track3.wav"]
+    assert "spectrogram.png" in names(collect_inputs([folder], images=True))
+    assert "cover.png" not in names(collect_inputs([folder], images=True))
+    out = tmp_path / "tags.csv"
+    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 0
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == 4 and not any(r["error"] for r in rows)
+    img_model = random_checkpoint(tmp_path / "img.pt", config=KaggleImageConfig())
+    out2 = tmp_path / "tags2.csv"
+    assert run_cli(["predict", folder, "--model", img_model, "-o", out2, "--no-progress"]) == 0
+    rows = list(csv.DictReader(open(out2)))
+    assert sorted(Path(r["path"]).name for r in rows) == ["spectrogram.png", *[f"track{i}.wav" for i in range(4)]]
+    assert not any(r["error"] for r in rows)
 
 
 def test_cli_csv_format(random_model, folder, capsys):

@@ -167,6 +167,7 @@ def test_evaluate_a_split_file_on_a_plain_folder_dataset(trained, labelled_datas
     assert sorted(t["id"] for t in rep["tracks"]) == held_out
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_with_the_same_seed(trained, labelled_dataset, cache, tmp_path):
     out = tmp_path / "again"
     argv = ["train", "--data", labelled_dataset, "--out", out, "--epochs", 4, "--seed", 0, "--cache-dir", cache]
@@ -182,6 +183,7 @@ def test_training_is_reproducible_with_the_same_seed(trained, labelled_dataset, 
     assert ra["tracks"] == rb["tracks"] and ra["segment"] == rb["segment"]
 
 
+@pytest.mark.slow
 def test_another_seed_gives_another_split_and_model(trained, labelled_dataset, cache, tmp_path, capsys):
     splits = []
     for seed in (1, 2):
@@ -196,6 +198,7 @@ def test_another_seed_gives_another_split_and_model(trained, labelled_dataset, c
     assert any(not torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
 
 
+@pytest.mark.slow
 def test_train_kfold_trains_the_fold_it_is_given(labelled_dataset, cache, tmp_path, capsys):
     base = ["train", "--data", labelled_dataset, "--epochs", 1, "--split", "kfold", "--folds", 3, "--cache-dir", cache,
             *FAST, "--val-fraction", "0.25"]  # fmt: skip
@@ -234,6 +237,7 @@ def test_train_skips_unreadable_files_and_says_so(labelled_dataset, cache, tmp_p
     assert "hiss/broken" in load_checkpoint(out / "model.pt").metadata["skipped_unreadable"]
 
 
+@pytest.mark.slow
 def test_compare_two_models_by_kfold(labelled_dataset, cache, tmp_path):
     out = tmp_path / "cmp"
     argv = ["compare", "--data", labelled_dataset, "--models", "gknet,s001_ann", "--split", "kfold", "--folds", 2,
@@ -359,3 +363,12 @@ def test_every_training_setting_has_an_option_with_its_default(capsys):
     for f in fields(TrainConfig):
         assert "--" + f.name.replace("_", "-") in text
     assert "(default: 40)" in text and "--no-augment" in text
+
+
+def test_the_cli_starts_without_heavy_libraries():
+    import subprocess
+    import sys
+
+    code = "import sys, genrekit.cli; print(sorted(m for m in ('torch', 'librosa', 'sklearn', 'matplotlib') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -163,7 +163,8 @@ def evaluate(ckpt: Checkpoint, data: Data, idx: np.ndarray, *, allow_seen: bool 
         message = f"{len(seen)} of the {len(idx)} tracks evaluated were used to train this model ({listing})"
         if not allow_seen:
             raise GenrekitError(
-                message + "; evaluate on held-out tracks (--subset test), or pass --allow-seen to measure anyway"
+                message + "; evaluate on tracks it was not trained on (--subset test, --split-file or other data), "
+                "or pass --allow-seen to measure anyway"
             )
         warnings.warn(message + ": the figures below are NOT an evaluation of unseen data", stacklevel=2)
     classifier = Classifier(ckpt.build(), data.feature_config, data.labels)
