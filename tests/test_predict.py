@@ -59,7 +59,7 @@ def _check_prediction(pred: Prediction, labels: list[str], duration: float):
     assert len(pred.top) == len(labels)
     probs = [p for _, p in pred.top]
     assert probs == sorted(probs, reverse=True)
-    assert pred.genre == pred.top[0][0]
+    assert pred.genre == (pred.top[0][0] if pred.music_detected else None)
     # probabilities over all labels, unrounded: they sum to 1
     assert list(pred.probabilities) == labels
     assert sum(pred.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
@@ -93,6 +93,33 @@ def test_predict_file(random_model, song):
     # 3-s windows, 50 % overlap over 431 frames: starts 0, 64, ..., 256 and the end-aligned 302
     assert len(pred.timeline) == 6
     assert pred.timeline[1].start_s == pytest.approx(64 * 512 / SR, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "what,signal,reason",
+    [
+        ("30 s of silence", np.zeros(30 * SR, np.float32), "silence"),
+        ("near-silence", (1e-5 * np.random.default_rng(0).standard_normal(30 * SR)).astype(np.float32), "silence"),
+        ("one sample", np.full(1, 0.5, np.float32), "too short"),
+        ("1e30-valued floats", np.full(5 * SR, 1e30, np.float32), "not audio"),
+        ("white noise", (0.2 * np.random.default_rng(1).standard_normal(30 * SR)).astype(np.float32), "noise"),
+    ],
+)  # fmt: skip
+def test_no_music_gets_no_genre(random_model, tmp_path, capsys, what, signal, reason):
+    predictor = Predictor.load(random_model)
+    path = write_audio(tmp_path / "x.wav", signal, subtype="FLOAT")
+    for pred in (predictor.predict_signal(signal, SR), predictor.predict_file(path)):
+        assert pred.no_music is not None and reason in pred.no_music, what
+        assert pred.genre is None and not pred.music_detected and not pred.confident
+        d = pred.to_dict()
+        assert d["genre"] is None and d["music_detected"] is False and reason in d["no_music"]
+    assert run_cli(["predict", tmp_path / "x.wav", "--model", random_model, "--no-progress"]) == 0
+    assert f"no music detected: {reason}" in capsys.readouterr().out
+
+
+def test_music_is_detected_as_music(trained_model, tmp_path):
+    pred = Predictor.load(trained_model).predict_file(write_audio(tmp_path / "m.wav", _music(6.0)))
+    assert pred.music_detected and pred.no_music is None and pred.genre == pred.top[0][0]
 
 
 def test_segment_prints_plain_floats(random_model, song):

@@ -19,7 +19,9 @@ from tqdm.auto import tqdm
 from genrekit.audio import GenrekitError, is_audio_path
 from genrekit.predictor import Prediction, Predictor
 
-CSV_FIELDS = ["path", "genre", "probability", "top", "duration_s", "segments", "timeline", "error"]
+CSV_FIELDS = [
+    "path", "genre", "probability", "top", "duration_s", "segments", "timeline", "no_music", "confident", "error"
+]  # fmt: skip
 
 
 @dataclass
@@ -67,15 +69,17 @@ def prediction_row(path: str, result: Prediction | GenrekitError, top_k: int = 3
     """One flat output row (CSV) for a file's result or error, probabilities rounded for display."""
     if isinstance(result, Exception):
         return {"path": path, "genre": "", "probability": "", "top": "", "duration_s": "", "segments": "",
-                "timeline": "", "error": str(result)}  # fmt: skip
+                "timeline": "", "no_music": "", "confident": "", "error": str(result)}  # fmt: skip
     return {
         "path": path,
-        "genre": result.genre,
-        "probability": round(result.top[0][1], 4),
+        "genre": result.genre or "",
+        "probability": round(result.top[0][1], 4) if result.genre else "",
         "top": ";".join(f"{g}:{p:.4f}" for g, p in result.top[:top_k]),
         "duration_s": round(result.duration_s, 3),
         "segments": len(result.timeline),
         "timeline": ";".join(f"{s.start_s:.3g}-{s.end_s:.3g}:{s.label}" for s in result.timeline),
+        "no_music": result.no_music or "",
+        "confident": "yes" if result.confident else "no",
         "error": "",
     }
 
@@ -144,8 +148,11 @@ class _Writer:
 def _table_text(path: str, result: Prediction | GenrekitError, timeline: bool, top_k: int) -> str:
     if isinstance(result, Exception):
         return f"{path}\n  error: {result}\n"
+    if not result.music_detected:
+        return f"{path}  ({result.duration_s:.1f} s)\n  no music detected: {result.no_music}\n"
     tops = "  ".join(f"{g} {p:.0%}" for g, p in result.top[:top_k])
-    text = f"{path}  ({result.duration_s:.1f} s)\n  {tops}\n"
+    unsure = "" if result.confident else "  (not confident)"
+    text = f"{path}  ({result.duration_s:.1f} s)\n  {tops}{unsure}\n"
     if timeline:
         text += "".join(
             f"    {s.start_s:7.1f}-{s.end_s:7.1f} s  {s.label:<10} {s.probabilities[s.label]:.0%}\n" for s in result.timeline

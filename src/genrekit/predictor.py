@@ -25,6 +25,7 @@ from genrekit.audio import resample, stream_audio, to_mono
 from genrekit.checkpoint import Checkpoint, bundled_model_path, load_checkpoint
 from genrekit.errors import GenrekitError
 from genrekit.inference import Classifier, WindowProbabilities
+from genrekit.presence import PresenceCheck, PresenceConfig
 
 
 @dataclass
@@ -43,7 +44,12 @@ class Segment:
 
 @dataclass
 class Prediction:
-    """The genres of one input: ``probabilities`` (summing to 1) and a timeline of windows."""
+    """The genres of one input: ``probabilities`` (summing to 1) and a timeline of windows.
+
+    ``no_music`` names why there is nothing to classify (silence, noise, too short, not audio);
+    then :attr:`genre` is ``None`` whatever the probabilities say. ``confident`` tells whether the
+    top genre is probable enough to be taken at its word.
+    """
 
     path: str
     duration_s: float
@@ -51,6 +57,8 @@ class Prediction:
     timeline: list[Segment]
     model: str
     seconds: float = 0.0
+    no_music: str | None = None
+    confident: bool = True
 
     @property
     def top(self) -> list[tuple[str, float]]:
@@ -58,15 +66,22 @@ class Prediction:
         return sorted(self.probabilities.items(), key=lambda kv: -kv[1])
 
     @property
-    def genre(self) -> str:
-        """The most probable genre."""
-        return self.top[0][0]
+    def music_detected(self) -> bool:
+        return self.no_music is None
+
+    @property
+    def genre(self) -> str | None:
+        """The most probable genre, or ``None`` when no music was detected."""
+        return self.top[0][0] if self.music_detected else None
 
     def to_dict(self) -> dict:
         return {
             "path": self.path,
             "duration_s": self.duration_s,
             "genre": self.genre,
+            "music_detected": self.music_detected,
+            "no_music": self.no_music,
+            "confident": self.confident,
             "top": [{"genre": g, "probability": p} for g, p in self.top],
             "probabilities": self.probabilities,
             "timeline": [
@@ -86,10 +101,19 @@ class Predictor:
     checkpoint : the trained model
     name : how results name the model (default: its architecture)
     device : where the model runs
+    presence : when a signal counts as no music, and a prediction as confident
     """
 
-    def __init__(self, checkpoint: Checkpoint, *, name: str | None = None, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        name: str | None = None,
+        device: str | torch.device = "cpu",
+        presence: PresenceConfig | None = None,
+    ):
         self.checkpoint = checkpoint
+        self.presence = presence or PresenceConfig()
         self.classifier = Classifier(checkpoint.build(), checkpoint.feature_config, checkpoint.labels, device=device)
         self.name = name or checkpoint.model_name
 
@@ -130,7 +154,9 @@ class Predictor:
             **{k: meta[k] for k in ("description", "trained_on", "protocol", "accuracy", "created") if k in meta},
         }
 
-    def _prediction(self, name: str, w: WindowProbabilities, duration: float, t0: float) -> Prediction:
+    def _prediction(
+        self, name: str, w: WindowProbabilities, duration: float, t0: float, no_music: str | None = None
+    ) -> Prediction:
         f = self.feature_config
         fps, size = f.frames_per_second, f.segment_frames
         timeline = [
@@ -145,6 +171,8 @@ class Predictor:
             timeline=timeline,
             model=self.name,
             seconds=time.perf_counter() - t0,
+            no_music=no_music,
+            confident=no_music is None and float(np.max(mean)) >= self.presence.confident,
         )
 
     def predict_file(self, path: str | os.PathLike, *, max_seconds: float | None = None) -> Prediction:
@@ -170,8 +198,10 @@ class Predictor:
             from genrekit.kaggle_image import CLIP_SECONDS, image_features
 
             return self._prediction(str(path), self.classifier.analyse(frames=image_features(path)), CLIP_SECONDS, t0)
-        w = self.classifier.analyse(blocks=stream_audio(path, sr=f.sample_rate, max_seconds=max_seconds))
-        return self._prediction(str(path), w, w.n_samples / f.sample_rate, t0)
+        check = PresenceCheck(f.sample_rate, self.presence)
+        blocks = map(check.push, stream_audio(path, sr=f.sample_rate, max_seconds=max_seconds))
+        w = self.classifier.analyse(blocks=blocks)
+        return self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict())
 
     def predict_signal(self, y: np.ndarray, sr: int, *, name: str = "signal") -> Prediction:
         """Genres of a signal in memory: mono ``(n,)``, or ``(n, channels)`` / ``(channels, n)`` downmixed.
@@ -183,8 +213,9 @@ class Predictor:
         """
         t0 = time.perf_counter()
         y = resample(to_mono(y), sr, self.sample_rate)
-        w = self.classifier.analyse(blocks=[y])
-        return self._prediction(name, w, len(y) / self.sample_rate, t0)
+        check = PresenceCheck(self.sample_rate, self.presence)
+        w = self.classifier.analyse(blocks=[check.push(y)])
+        return self._prediction(name, w, len(y) / self.sample_rate, t0, check.verdict())
 
     def predict(
         self, source: str | os.PathLike | np.ndarray, *, sr: int | None = None, max_seconds: float | None = None

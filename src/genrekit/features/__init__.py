@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 FEATURE_KINDS: dict[str, str] = {
     "logmel": "genrekit.features.logmel:LogMelConfig",
     "kaggle-image": "genrekit.kaggle_image:KaggleImageConfig",
+    "musicnn": "genrekit.features.musicnn:MusicnnConfig",
 }
 DEFAULT_KIND = "logmel"
 

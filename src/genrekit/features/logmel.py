@@ -1,11 +1,13 @@
-"""``logmel``: the log-mel power spectrogram in dB (torch.stft framing, librosa's Slaney mel filterbank).
+"""``logmel``: the log-mel power spectrogram in dB (torch framing and FFT, librosa's Slaney mel filterbank).
 
 Matches ``librosa.power_to_db(librosa.feature.melspectrogram(y, ...), ref=1.0, top_db=None)`` with
 librosa's defaults (Hann window, centred frames, zero padding, Slaney mel scale and norm), computed
-block by block: a stream gives exactly the frames of the whole signal.
+block by block: a stream gives exactly the frames of the whole signal. :class:`MelStream` is the
+one mel core; other kinds (musicnn's front end) give it their own compression.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import librosa
@@ -13,6 +15,11 @@ import numpy as np
 import torch
 
 from genrekit.features import FeatureConfig, peak_normalize
+
+
+def power_to_db(mel_power: torch.Tensor) -> torch.Tensor:
+    """``10 log10`` of the power, floored at -100 dB (reference power 1)."""
+    return 10.0 * torch.log10(torch.clamp(mel_power, min=1e-10))
 
 
 @dataclass(frozen=True)
@@ -37,28 +44,42 @@ class LogMelConfig(FeatureConfig):
     def frames_per_second(self) -> float:
         return self.sample_rate / self.hop_length
 
-    def stream(self) -> LogMelStream:
-        return LogMelStream(self)
+    def stream(self) -> MelStream:
+        return MelStream(
+            sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
+            fmin=self.fmin, fmax=self.fmax, compress=power_to_db,
+        )  # fmt: skip
 
     def normalize(self, windows: torch.Tensor) -> torch.Tensor:
         return peak_normalize(windows, self.top_db)
 
 
-class LogMelStream:
-    """Log-mel frames of a stream of sample blocks, identical to the centred frames of the whole signal.
+class MelStream:
+    """Compressed mel-power frames of a stream of sample blocks, identical to the centred frames of
+    the whole signal.
 
     Parameters
     ----------
-    config : the spectrogram parameters
+    sample_rate, n_fft, hop_length, n_mels, fmin, fmax : the spectrogram, as librosa's
+        ``melspectrogram`` (power 2, Hann window, centred, zero padding, Slaney mel)
+    compress : mel power ``(n_mels, frames)`` → the feature values (e.g. :func:`power_to_db`)
     """
 
-    def __init__(self, config: LogMelConfig):
-        self.n_fft, self.hop = config.n_fft, config.hop_length
-        mel = librosa.filters.mel(
-            sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax
-        )
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        n_fft: int,
+        hop_length: int,
+        n_mels: int,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        compress: Callable[[torch.Tensor], torch.Tensor],
+    ):
+        self.n_fft, self.hop, self.compress = n_fft, hop_length, compress
+        mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
         self.mel_fb = torch.from_numpy(mel).float()
-        self.window = torch.hann_window(config.n_fft, periodic=True)
+        self.window = torch.hann_window(n_fft, periodic=True)
         self.buffer = np.zeros(self.n_fft // 2, dtype=np.float32)  # the centring pad
         self.n_samples = 0
 
@@ -71,9 +92,9 @@ class LogMelStream:
         with torch.inference_mode():
             spec = torch.fft.rfft(frames * self.window)
             power = spec.real.square() + spec.imag.square()
-            db = 10.0 * torch.log10(torch.clamp(self.mel_fb @ power.T, min=1e-10))
+            out = self.compress(self.mel_fb @ power.T)
         self.buffer = samples[n * self.hop :]
-        return db.numpy()
+        return out.numpy()
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Frames complete once ``block`` (mono float32) is appended to the stream."""
