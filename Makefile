@@ -32,6 +32,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/audio_cv.py --data $(DATA)
 	$(BIN)/python benchmarks/bridge.py --data $(DATA)
 	$(BIN)/python benchmarks/predict_speed.py --data $(DATA)
+	$(BIN)/python benchmarks/cli_start.py
 	$(BIN)/python benchmarks/web_load.py
 
 clean:

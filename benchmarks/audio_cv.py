@@ -7,18 +7,21 @@ import numpy as np
 from _common import parser
 from _results import md_table, update_summary, write_results
 
-from genrekit.experiment import prepare, protocol_folds, run_protocol
-from genrekit.features import FeatureConfig
-from genrekit.train import TrainConfig
+from genrekit.config import TrainConfig
+from genrekit.experiment import prepare, run_protocol
+from genrekit.features.logmel import LogMelConfig
+from genrekit.models import DEFAULT_MODEL
+from genrekit.splits import make_split
 
 
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--folds", type=int, default=5)
     a = p.parse_args()
-    data = prepare(a.data, input_kind="audio", feature_config=FeatureConfig(), progress=not a.no_progress)
-    folds, _ = protocol_folds(data, "kfold", folds=a.folds)
-    r = run_protocol(data, folds, TrainConfig(epochs=a.epochs, windows_per_track=a.windows_per_track), progress=not a.no_progress)
+    data = prepare(a.data, input_kind="audio", feature_config=LogMelConfig(), progress=not a.no_progress)
+    split = make_split("kfold", ids=data.ids, labels=data.track_labels, seed=0, folds=a.folds)
+    config = TrainConfig(epochs=a.epochs, windows_per_track=a.windows_per_track)
+    r = run_protocol(data, split.folds, model=DEFAULT_MODEL, config=config, device=a.device, progress=not a.no_progress)
     recall = {g: float(np.mean([f["per_class_recall"][g] for f in r["folds"]])) for g in data.labels}
     counts = {g: int((data.y == i).sum()) for i, g in enumerate(data.labels)}
     md = (

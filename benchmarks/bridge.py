@@ -9,23 +9,29 @@ import numpy as np
 from _common import parser
 from _results import md_table, update_summary, write_results
 
+from genrekit.config import TrainConfig
 from genrekit.datasets import load_dataset
 from genrekit.datasets.cache import load_features
 from genrekit.evaluate import evaluate_tracks
-from genrekit.experiment import fit, prepare, protocol_folds
-from genrekit.features import FeatureConfig
-from genrekit.train import TrainConfig
+from genrekit.experiment import evaluate, fit, prepare
+from genrekit.inference import Classifier
+from genrekit.kaggle_image import KaggleImageConfig
+from genrekit.models import DEFAULT_MODEL
+from genrekit.splits import make_split
 
 
 def main() -> None:
     a = parser(__doc__).parse_args()
-    config = FeatureConfig(kind="kaggle-image")
+    config = KaggleImageConfig()
     images = prepare(a.data, input_kind="images", feature_config=config, progress=not a.no_progress)
-    (fold,), notes = protocol_folds(images, "filtered", splits_dir=Path(a.data) / "splits")
-    ckpt, result = fit(images, fold.train, fold.val, TrainConfig(epochs=a.epochs, windows_per_track=a.windows_per_track),
-                       progress=not a.no_progress)  # fmt: skip
-    model = ckpt.build()
-    test = evaluate_tracks(model, [images.features[i] for i in fold.test], images.y[fold.test], images.labels, config)
+    split = make_split("filtered", ids=images.ids, labels=images.track_labels, splits_dir=Path(a.data) / "splits")
+    (fold,) = split.folds
+    ckpt, result = fit(
+        images, fold, model=DEFAULT_MODEL, config=TrainConfig(epochs=a.epochs, windows_per_track=a.windows_per_track),
+        device=a.device, progress=not a.no_progress,
+    )  # fmt: skip
+    test = evaluate(ckpt, images, fold.test)  # refuses test clips the model trained or validated on
+    classifier = Classifier(ckpt.build(), config, images.labels)
 
     # the same held-out clips, from audio: rendered to the image matrix, then the same model
     audio_tracks = {t.id: t for t in load_dataset(a.data, input_kind="audio")}
@@ -33,15 +39,15 @@ def main() -> None:
     audio = load_features([audio_tracks[images.tracks[i].id] for i in both], config, progress=not a.no_progress)
     kept = [i for i in both if images.tracks[i].id in {t.id for t in audio.tracks}]
     y = images.y[kept]
-    from_images = evaluate_tracks(model, [images.features[i] for i in kept], y, images.labels, config)
-    from_audio = evaluate_tracks(model, audio.features, y, images.labels, config)
+    from_images = evaluate_tracks(classifier, [images.features[i] for i in kept], y)
+    from_audio = evaluate_tracks(classifier, audio.features, y)
     agree = float(np.mean(from_images["track_probabilities"].argmax(1) == from_audio["track_probabilities"].argmax(1)))
 
     res = {
         "filtered_test_acc": test["track"]["accuracy"],
         "filtered_test_balanced_acc": test["track"]["balanced_accuracy"],
         "filtered_test_n": len(fold.test),
-        "filtered_missing": notes["missing_from_data"],
+        "filtered_missing": {part: len(ids) for part, ids in split.notes["missing_ids"].items()},
         "bridge_clips": len(kept),
         "bridge_image_acc": from_images["track"]["accuracy"],
         "bridge_audio_acc": from_audio["track"]["accuracy"],

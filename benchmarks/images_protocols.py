@@ -7,10 +7,11 @@ import json
 from _common import parser
 from _results import RESULTS, md_table, update_summary, write_results
 
-from genrekit.experiment import prepare, protocol_folds, run_protocol
-from genrekit.features import FeatureConfig
+from genrekit.config import TrainConfig
+from genrekit.experiment import prepare, run_protocol
+from genrekit.kaggle_image import KaggleImageConfig
 from genrekit.models import DEFAULT_MODEL, model_names
-from genrekit.train import TrainConfig
+from genrekit.splits import make_split
 
 
 def main() -> None:
@@ -20,7 +21,7 @@ def main() -> None:
     p.add_argument("--seed-model-epochs", type=int, default=None)
     p.add_argument("--models", default="all")
     a = p.parse_args()
-    data = prepare(a.data, input_kind="images", feature_config=FeatureConfig(kind="kaggle-image"), progress=not a.no_progress)
+    data = prepare(a.data, input_kind="images", feature_config=KaggleImageConfig(), progress=not a.no_progress)
     names = model_names() if a.models == "all" else a.models.split(",")
     out_json = RESULTS / "images_protocols.json"
     previous = json.loads(out_json.read_text()).get("results", {}) if out_json.exists() else {}
@@ -29,9 +30,13 @@ def main() -> None:
         is_default = name == DEFAULT_MODEL
         seeds = a.seeds if is_default else (a.seed_model_seeds or a.seeds)
         epochs = a.epochs if is_default else (a.seed_model_epochs or a.epochs)
-        folds, _ = protocol_folds(data, "random", seeds=seeds, test_size=0.2)
-        cfg = TrainConfig(model=name, epochs=epochs, windows_per_track=a.windows_per_track)
-        r = run_protocol(data, folds, cfg, progress=not a.no_progress)
+        # one stratified 80/20 split per seed 0..seeds-1 (split i trains with seed i)
+        folds = [
+            make_split("random", ids=data.ids, labels=data.track_labels, seed=s, test_size=0.2).folds[0]
+            for s in range(seeds)
+        ]
+        cfg = TrainConfig(epochs=epochs, windows_per_track=a.windows_per_track)
+        r = run_protocol(data, folds, model=name, config=cfg, device=a.device, progress=not a.no_progress)
         r["epochs_budget"] = epochs
         results[name] = r
         rows = [

@@ -45,8 +45,10 @@ def main() -> None:
         for t in tracks:
             per_genre.setdefault(t.label, t)
         files = [t.path for t in per_genre.values()]
-        print(f"\nOne GTZAN clip per genre from {data} (file names give the true genre; these clips were in the"
-              " bundled model's training data, so this shows the output, not the accuracy: see 'genrekit models'):\n")
+        seen = sum(t.id in predictor.checkpoint.seen_ids for t in per_genre.values())  # the checkpoint's training ids
+        print(f"\nOne GTZAN clip per genre from {data} (file names give the true genre; {seen} of these {len(files)}"
+              " clips were in the bundled model's training data, so this shows the output, not the accuracy:"
+              " see 'genrekit models'):\n")
     else:
         folder = Path(tempfile.mkdtemp(prefix="genrekit-demo-"))
         files = generated_examples(folder)
