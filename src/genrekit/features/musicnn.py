@@ -1,50 +1,128 @@
-"""``musicnn``: the front end of the pretrained musicnn taggers (Pons & Serra 2019).
+"""``musicnn``: embeddings of the pretrained musicnn taggers (Pons & Serra 2019), one frame per patch.
 
-16 kHz mono, n_fft 512, hop 256, 96 Slaney mel bands of the power spectrum, then
-``log10(10000 x + 1)``, in float32 (the stock code's float16 rounding overflows under numpy 2).
-Windows are musicnn's 3-s patches of 187 frames, without overlap by default; the network scales
-its input itself (batch norm), so windows are not normalised here.
+The front end is musicnn's: 16 kHz mono, n_fft 512, hop 256, 96 Slaney mel bands of the power
+spectrum, then ``log10(10000 x + 1)`` in float32 (the stock code's float16 rounding overflows
+under numpy 2). Every 3-s patch of 187 log-mel frames goes through the frozen backbone(s)
+(:mod:`genrekit.models.musicnn`, weights shipped with genrekit) and becomes one feature frame:
+the chosen embeddings side by side. A model trained on these frames is a small head; the
+expensive backbone runs once per track and its output is cached like any feature.
+
+Patches do not overlap. A last partial patch of at least ``min_tail_seconds`` (and any audio
+shorter than one patch) is completed by repeating its own frames, as musicnn was trained.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
+import numpy as np
 import torch
 
+from genrekit.errors import GenrekitError
 from genrekit.features import FeatureConfig
 from genrekit.features.logmel import MelStream
 
 PATCH_FRAMES = 187  # 3 s at 16000 / 256, as musicnn counts them
+EMBEDDING_SIZES = {"penultimate": 200, "pooled": 1506, "tags": 50}
 
 
-def _log_compress(mel_power: torch.Tensor) -> torch.Tensor:
+def log_compress(mel_power: torch.Tensor) -> torch.Tensor:
+    """musicnn's compression of the mel power, in float32."""
     return torch.log10(10000.0 * mel_power + 1.0)
+
+
+def musicnn_logmel_stream() -> MelStream:
+    """A stream of musicnn's (96, frames) log-mel input at 16 kHz."""
+    return MelStream(sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, compress=log_compress)
+
+
+@lru_cache(maxsize=None)
+def _backbone(name: str):
+    from genrekit.models.musicnn import load_pretrained
+
+    return load_pretrained(name)  # in eval mode; shared read-only by every stream of the process
 
 
 @dataclass(frozen=True)
 class MusicnnConfig(FeatureConfig):
-    """musicnn's log-mel front end; its spectrogram is fixed by the pretrained weights."""
+    """Embeddings of the frozen musicnn taggers, one frame per 3-s patch.
+
+    Parameters
+    ----------
+    backbones : ``"msd"``, ``"mtt"`` or ``"msd+mtt"``
+    embedding : what each backbone gives per patch, e.g. ``"penultimate+tags"`` (from
+        penultimate 200, pooled 1506, tags 50)
+    min_tail_seconds : a last partial patch at least this long is kept
+    """
 
     kind = "musicnn"
     sample_rate = 16000
     window_fields = ("segment_seconds", "segment_overlap")
 
     segment_overlap: float = 0.0
+    backbones: str = "msd"
+    embedding: str = "penultimate+tags"
+    min_tail_seconds: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        bad = [b for b in self.backbones.split("+") if b not in ("msd", "mtt")]
+        bad += [p for p in self.embedding.split("+") if p not in EMBEDDING_SIZES]
+        if bad:
+            raise GenrekitError(f"unknown musicnn backbone or embedding {bad}: backbones msd, mtt; "
+                                f"embeddings {', '.join(EMBEDDING_SIZES)}")  # fmt: skip
 
     @property
     def n_bins(self) -> int:
-        return 96
+        return len(self.backbones.split("+")) * sum(EMBEDDING_SIZES[p] for p in self.embedding.split("+"))
 
     @property
     def frames_per_second(self) -> float:
-        return self.sample_rate / 256
+        return self.sample_rate / 256 / PATCH_FRAMES
 
-    @property
-    def segment_frames(self) -> int:
-        return PATCH_FRAMES if self.segment_seconds == 3.0 else super().segment_frames
-
-    def stream(self) -> MelStream:
-        return MelStream(sample_rate=self.sample_rate, n_fft=512, hop_length=256, n_mels=96, compress=_log_compress)
+    def stream(self) -> MusicnnStream:
+        return MusicnnStream(self)
 
     def normalize(self, windows: torch.Tensor) -> torch.Tensor:
-        return windows
+        return windows  # the head scales its input itself (batch norm)
+
+
+class MusicnnStream:
+    """Embedding frames of a stream of 16-kHz blocks: one per complete 187-frame log-mel patch."""
+
+    def __init__(self, config: MusicnnConfig):
+        self.config = config
+        self.mel = musicnn_logmel_stream()
+        self.backbones = [_backbone(name) for name in config.backbones.split("+")]
+        self.parts = config.embedding.split("+")
+        self.pending = np.zeros((96, 0), np.float32)  # log-mel frames not yet in a patch
+        self.patches = 0
+
+    def _embed(self, patches: np.ndarray) -> np.ndarray:
+        if not len(patches):
+            return np.zeros((self.config.n_bins, 0), np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(patches)).unsqueeze(1)
+        with torch.inference_mode():
+            outs = [backbone(x) for backbone in self.backbones]
+            emb = torch.cat([getattr(o, part) for o in outs for part in self.parts], dim=1)
+        self.patches += len(patches)
+        return emb.T.contiguous().numpy()
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Embeddings of the patches complete once ``block`` is appended."""
+        self.pending = np.concatenate([self.pending, self.mel.push(block)], axis=1)
+        n = self.pending.shape[1] // PATCH_FRAMES
+        patches = self.pending[:, : n * PATCH_FRAMES].reshape(96, n, PATCH_FRAMES).transpose(1, 0, 2)
+        self.pending = self.pending[:, n * PATCH_FRAMES :]
+        return self._embed(patches)
+
+    def finish(self) -> np.ndarray:
+        """Embeddings of what is left: a long enough tail, or a signal shorter than one patch."""
+        tail = np.concatenate([self.pending, self.mel.finish()], axis=1)
+        n = tail.shape[1] // PATCH_FRAMES
+        out = [tail[:, i * PATCH_FRAMES : (i + 1) * PATCH_FRAMES] for i in range(n)]
+        rest = tail[:, n * PATCH_FRAMES :]
+        keep = rest.shape[1] >= self.config.min_tail_seconds * self.config.sample_rate / 256
+        if rest.shape[1] and (keep or not (self.patches or out)):
+            out.append(np.tile(rest, (1, -(-PATCH_FRAMES // rest.shape[1])))[:, :PATCH_FRAMES])
+        return self._embed(np.stack(out) if out else np.zeros((0, 96, PATCH_FRAMES), np.float32))
