@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= ../shared/data/gtzan
 
-.PHONY: setup demo test benchmarks bundled-model clean
+.PHONY: setup demo test benchmarks bundled-model pretrained clean
 
 $(BIN)/genrekit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: setup
 # The exact recipe of the bundled model: gknet on the Kaggle-image features of all 999 GTZAN images.
 bundled-model: setup
 	$(BIN)/python benchmarks/bundled_model.py --data $(DATA)
+
+# musicnn weights (ISC, MTG-UPF): pip-downloads the musicnn 0.1.0 wheel (never installed) and converts
+# its TensorFlow checkpoints without tensorflow into src/genrekit/pretrained/*.pt
+pretrained: setup
+	$(BIN)/python scripts/convert_musicnn.py --out src/genrekit/pretrained
 
 benchmarks: setup
 	$(BIN)/python benchmarks/features_speed.py --data $(DATA)

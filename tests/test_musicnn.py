@@ -18,15 +18,8 @@ import torch
 from conftest import GTZAN
 
 from genrekit.errors import GenrekitError
-from genrekit.models.musicnn import (
-    MSD_TAGS,
-    MTT_TAGS,
-    PATCH_FRAMES,
-    Musicnn,
-    load_pretrained,
-    musicnn_logmel,
-    musicnn_patches,
-)
+from genrekit.features.musicnn import musicnn_logmel_stream
+from genrekit.models.musicnn import MSD_TAGS, MTT_TAGS, Musicnn, load_pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "data" / "musicnn_reference.npz"
@@ -286,28 +279,14 @@ def test_eval_shortcut_equals_the_plain_layer_order(models):
 # ----------------------------------------------------------------------------- front end and patches
 
 
-def test_logmel_matches_the_stock_front_end_in_float32():
+def test_the_feature_kind_front_end_matches_the_stock_one_in_float32():
     for name, y in ref.synthetic_signals().items():
-        ours = musicnn_logmel(y)
+        stream = musicnn_logmel_stream()
+        ours = np.concatenate([stream.push(y[: len(y) // 3]), stream.push(y[len(y) // 3 :]), stream.finish()], axis=1)
         stock = ref.stock_frontend(y).T
         assert ours.dtype == np.float32 and ours.shape == stock.shape == (96, 1 + y.size // 256), name
         assert np.isfinite(ours).all()
         assert np.abs(ours - stock).max() < 1e-4, name
-
-
-def test_patches_follow_the_stock_cut_and_repeat_short_clips():
-    rep = ref.stock_frontend(ref.synthetic_signals()["chirp"])  # 626 frames: 3 patches + 68 dropped
-    patches = musicnn_patches(rep.T)
-    assert patches.shape == (3, 1, 96, PATCH_FRAMES)
-    np.testing.assert_array_equal(patches[:, 0], ref.stock_patches(rep).transpose(0, 2, 1))
-    hopped = ref.stock_patches(rep, hop=100).transpose(0, 2, 1)
-    np.testing.assert_array_equal(musicnn_patches(rep.T, hop=100)[:, 0], hopped)
-    short = rep.T[:, :80]
-    one = musicnn_patches(short)
-    assert one.shape == (1, 1, 96, PATCH_FRAMES)
-    np.testing.assert_array_equal(one[0, 0], np.concatenate([short, short, short[:, :27]], axis=1))
-    with pytest.raises(ValueError, match="empty"):
-        musicnn_patches(np.zeros((96, 0), np.float32))
 
 
 # ----------------------------------------------------------------------------- port vs TensorFlow

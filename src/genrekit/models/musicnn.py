@@ -11,11 +11,9 @@ with the weights of the ``musicnn`` 0.1.0 package (ISC licence, (c) 2019 Music T
 Universitat Pompeu Fabra; see ``LICENSES/musicnn-ISC.txt``), converted by
 ``scripts/convert_musicnn.py`` and shipped in ``genrekit/pretrained/``.
 
-Input: log-mel patches ``(batch, 1, 96, frames)`` from :func:`musicnn_logmel` (16 kHz mono,
-n_fft 512, hop 256, 96 Slaney mel bands, power, ``log10(10000 x + 1)``) cut by
-:func:`musicnn_patches` into 3-s patches of 187 frames. The stock code rounds the mel power to
-float16 before the log, and under numpy 2 ``10000 * x`` then overflows to inf (NaN tags); here
-everything is float32.
+Input: log-mel patches ``(batch, 1, 96, frames)``, 3 s = 187 frames, from the front end of the
+``musicnn`` feature kind (:mod:`genrekit.features.musicnn`: 16 kHz mono, n_fft 512, hop 256, 96
+Slaney mel bands, power, ``log10(10000 x + 1)`` in float32).
 
 Network: a front end of timbral filters (7 frames x 38 and x 67 bands, max-pooled over frequency)
 and temporal filters (128, 64 and 32 frames x 1 band, max-pooled over frequency), a mid-end of
@@ -27,21 +25,15 @@ are followed by ReLU and then batch norm (epsilon 1e-3, TensorFlow's default).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import resources
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genrekit.errors import GenrekitError
 
-SAMPLE_RATE = 16000
-N_FFT = 512
-HOP_LENGTH = 256
 N_MELS = 96
-PATCH_FRAMES = 187  # 3 s, as librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01  # TensorFlow's decay 0.99
 CPU_FRONTEND_CHUNK = 2  # patches per front-end pass on CPU in eval mode
@@ -65,79 +57,6 @@ MTT_TAGS = (
 MUSICNN_TAGS: dict[str, tuple[str, ...]] = {"msd": MSD_TAGS, "mtt": MTT_TAGS}
 PRETRAINED_FILES: dict[str, str] = {"msd": "musicnn_msd.pt", "mtt": "musicnn_mtt.pt"}
 FORMAT_VERSION = 1
-
-
-# ----------------------------------------------------------------------------- front end
-
-
-@lru_cache(maxsize=1)
-def _mel_basis() -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)
-
-
-def musicnn_logmel(y_16k: np.ndarray) -> np.ndarray:
-    """The musicnn front end of a 16-kHz mono signal, in float32.
-
-    Equals ``log10(10000 * librosa.feature.melspectrogram(y=y, sr=16000, n_fft=512,
-    hop_length=256, n_mels=96) + 1)`` (centred frames with zero padding, as librosa 0.10+ pads,
-    periodic Hann window, power 2, Slaney mel) up to float32 rounding.
-
-    Parameters
-    ----------
-    y_16k : numpy.ndarray
-        Mono signal sampled at 16 kHz, shape ``(n_samples,)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(96, 1 + n_samples // 256)`` float32.
-    """
-    y = np.asarray(y_16k, dtype=np.float32)
-    if y.ndim != 1:
-        raise ValueError(f"expected a mono signal of shape (n_samples,), got {y.shape}")
-    y = np.pad(y, N_FFT // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(y, N_FFT)[::HOP_LENGTH]
-    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
-    spec = np.fft.rfft(frames * window, axis=1)
-    power = (spec.real**2 + spec.imag**2).astype(np.float32)
-    mel = _mel_basis() @ power.T
-    return np.log10(np.float32(10000) * mel + np.float32(1)).astype(np.float32)
-
-
-def musicnn_patches(logmel: np.ndarray, *, n_frames: int = PATCH_FRAMES, hop: int | None = None) -> np.ndarray:
-    """Cut a log-mel spectrogram into the model's input patches.
-
-    As the stock extractor: patches start at frame 0 every ``hop`` frames (default ``n_frames``: no
-    overlap) and a last partial patch is dropped. Where the stock code fails (a clip shorter than
-    one patch, under ~3 s), the spectrogram is repeated to one patch, as in musicnn's training
-    ("pad_short": "repeat-pad").
-
-    Parameters
-    ----------
-    logmel : numpy.ndarray
-        ``(96, frames)`` from :func:`musicnn_logmel`.
-    n_frames : int
-        Patch length in frames (187 = 3 s, the training length).
-    hop : int, optional
-        Distance between patch starts in frames.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_patches, 1, 96, n_frames)`` float32, at least one patch.
-    """
-    logmel = np.asarray(logmel, dtype=np.float32)
-    hop = hop or n_frames
-    total = logmel.shape[1]
-    if total == 0:
-        raise ValueError("empty spectrogram: no audio")
-    if total < n_frames:
-        logmel = np.tile(logmel, (1, -(-n_frames // total)))[:, :n_frames]
-        total = n_frames
-    starts = range(0, total - n_frames + 1, hop)
-    return np.stack([logmel[None, :, s : s + n_frames] for s in starts])
 
 
 # ----------------------------------------------------------------------------- network
