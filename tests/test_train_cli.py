@@ -242,6 +242,10 @@ def test_compare_two_models_by_kfold(labelled_dataset, cache, tmp_path):
     out = tmp_path / "cmp"
     argv = ["compare", "--data", labelled_dataset, "--models", "gknet,s001_ann", "--split", "kfold", "--folds", 2,
             "--epochs", 2, "--val-fraction", "0.25", "--out", out, "--cache-dir", cache, *FAST]  # fmt: skip
+    narrow = tmp_path / "narrow"
+    assert run_cli(["compare", "--data", labelled_dataset, "--models", "gknet", "--split", "kfold", "--folds", 2,
+                    "--epochs", 1, "--val-fraction", "0.25", "--out", narrow, "--cache-dir", cache, *FAST,
+                    "--model-param", "width=4"]) == 0  # fmt: skip
     assert run_cli(argv) == 0
     md = (out / "compare.md").read_text()
     assert "gknet" in md and "s001_ann" in md and "±" in md
@@ -256,6 +260,8 @@ def test_compare_two_models_by_kfold(labelled_dataset, cache, tmp_path):
         assert 0 <= r["accuracy_mean"] <= 1 and r["accuracy_sd"] >= 0
     assert (out / "compare.png").is_file()
     assert (out / "runs" / "gknet" / "fold1" / "report.json").is_file()
+    sizes = [json.loads((d / "compare.json").read_text())["results"][0]["folds"][0]["n_parameters"] for d in (out, narrow)]
+    assert sizes[1] < sizes[0] / 4  # --model-param width=4 reached the model (default width 16)
 
 
 def test_models_command_lists_every_architecture(capsys):

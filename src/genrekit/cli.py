@@ -222,6 +222,7 @@ def cmd_compare(a) -> None:
     names = model_names() if a.models == "all" else [m.strip() for m in a.models.split(",") if m.strip()]
     for name in names:
         model_spec(name)  # fail before any training
+    params = _settings(a.model_param, "--model-param")
     data = _prepare(a, _feature_config(a))
     config = _train_config(a)
     if a.split == "random":  # one split per seed
@@ -233,7 +234,7 @@ def cmd_compare(a) -> None:
     results = []
     for name in names:
         print(f"comparing: {name} on {len(folds)} split(s) of {data.path} ({a.split})", file=sys.stderr)
-        results.append(run_protocol(data, folds, model=name, config=config, device=a.device,
+        results.append(run_protocol(data, folds, model=name, model_params=params, config=config, device=a.device,
                                     progress=not a.no_progress, out_dir=out / "runs"))  # fmt: skip
         md = comparison_markdown(results, a.split)
         (out / "compare.md").write_text(md)  # rewritten after each model: nothing computed is lost

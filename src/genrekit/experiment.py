@@ -242,8 +242,10 @@ def run_protocol(
             "epochs_run": len(result.history),
             "train_seconds": round(result.seconds, 1),
             "n_test": int(len(fold.test)),
+            "model_params": ckpt.model_params,
+            "n_parameters": sum(int(v.numel()) for v in ckpt.state_dict.values()),
         })  # fmt: skip
-    summary = {"model": model, "folds": rows}
+    summary = {"model": model, "model_params": dict(model_params or {}), "folds": rows}
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "segment_accuracy", "train_seconds"):
         vals = np.array([r[key] for r in rows], dtype=float)
         summary[f"{key}_mean"] = float(vals.mean())
