@@ -76,3 +76,28 @@ def test_the_head_reads_windows_of_any_length():
         assert head(x).shape == (6, 4)
         # the mean over frames: the order of the patches does not matter
         torch.testing.assert_close(head(x), head(x.flip(-1)))
+
+
+def test_the_bundled_default_is_the_musicnn_head_and_gknet_stays_by_name():
+    from genrekit.checkpoint import bundled_models, load_checkpoint
+    from genrekit.predictor import Predictor
+
+    default = load_checkpoint(None)
+    assert default.model_name == "embedding_head" and default.feature_config.kind == "musicnn"
+    assert len(default.split["train"]) == 328 and not default.split["test"]
+    assert [p.name for p in bundled_models()] == ["musicnn-gtzan.pt", "gknet-gtzan.pt"]
+    assert load_checkpoint("gknet-gtzan").model_name == "gknet"
+    assert Predictor.load("gknet-gtzan").feature_config.kind == "kaggle-image"
+
+
+@pytest.mark.slow
+def test_the_bundled_model_hears_a_jazz_clip_as_jazz():
+    from conftest import GTZAN
+
+    from genrekit.predictor import Predictor
+
+    clip = GTZAN / "genres_original" / "jazz" / "jazz.00000.ogg"
+    if not clip.is_file():
+        pytest.skip(f"GTZAN audio not found at {GTZAN} (set GENREKIT_DATA)")
+    pred = Predictor.load().predict_file(clip)
+    assert pred.genre == "jazz" and pred.music_detected  # the old bundled model said "classical"

@@ -17,12 +17,18 @@ from genrekit.models import build_model
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 had one FeatureConfig class and no split ids
-BUNDLED_MODEL = "gknet-gtzan.pt"
+BUNDLED_MODEL = "musicnn-gtzan.pt"
 
 
-def bundled_model_path() -> Path:
-    """Path of the model shipped inside the package."""
-    return Path(str(resources.files("genrekit") / "bundled" / BUNDLED_MODEL))
+def bundled_model_path(name: str = BUNDLED_MODEL) -> Path:
+    """Path of a model shipped inside the package (default: the default model)."""
+    return Path(str(resources.files("genrekit") / "bundled" / name))
+
+
+def bundled_models() -> list[Path]:
+    """Every model shipped inside the package, the default first."""
+    folder = bundled_model_path().parent
+    return sorted(folder.glob("*.pt"), key=lambda p: (p.name != BUNDLED_MODEL, p.name))
 
 
 @dataclass
@@ -77,7 +83,10 @@ class Checkpoint:
 
 
 def load_checkpoint(path: str | os.PathLike | None = None) -> Checkpoint:
-    """Read a checkpoint written by :meth:`Checkpoint.save`; ``None`` reads the bundled model.
+    """Read a checkpoint written by :meth:`Checkpoint.save`.
+
+    ``None`` reads the default bundled model; the name of a bundled model (``gknet-gtzan``) reads
+    that one.
 
     Raises
     ------
@@ -88,6 +97,8 @@ def load_checkpoint(path: str | os.PathLike | None = None) -> Checkpoint:
         path = bundled_model_path()
         if not path.is_file():
             raise GenrekitError(f"the bundled model is missing at '{path}'; run 'make bundled-model' or pass --model")
+    elif not Path(path).exists() and bundled_model_path(f"{Path(path).stem}.pt").is_file() and "/" not in str(path):
+        path = bundled_model_path(f"{Path(path).stem}.pt")
     path = Path(path)
     if not path.is_file():
         raise GenrekitError(f"model file '{path}' not found; give a checkpoint written by 'genrekit train'")

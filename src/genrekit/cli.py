@@ -257,12 +257,12 @@ def cmd_predict(a) -> None:
 
 
 def cmd_models(a) -> None:
-    from genrekit.checkpoint import bundled_model_path, load_checkpoint
+    from genrekit.checkpoint import bundled_model_path, bundled_models, load_checkpoint
     from genrekit.features import FEATURE_KINDS, feature_kind
     from genrekit.models import DEFAULT_MODEL, model_names, model_spec
 
-    paths = [bundled_model_path()] + [Path(p) for p in a.model]
-    print("Trained models:")
+    paths = bundled_models() + [Path(p) for p in a.model]
+    print("Trained models (bundled ones by name: genrekit predict --model gknet-gtzan ...):")
     for p in paths:
         if not p.exists():
             print(f"  {p}: missing")
@@ -270,14 +270,17 @@ def cmd_models(a) -> None:
         c = load_checkpoint(p)
         m = c.metadata
         acc = m.get("accuracy", {})
-        print(f"  {p.name}{' (bundled)' if p == bundled_model_path() else ''}: {c.model_name}, "
-              f"{len(c.labels)} genres, features {c.feature_config.kind}")  # fmt: skip
+        bundled = p.parent == bundled_model_path().parent
+        tag = " (bundled, default)" if p == bundled_model_path() else " (bundled)" if bundled else ""
+        print(f"  {p.name}{tag}: {c.model_name}, {len(c.labels)} genres, features {c.feature_config.kind}")
         print(f"      trained on: {m.get('trained_on', '?')}")
         print(f"      protocol:   {m.get('protocol', '?')}")
         if acc:
             print("      measured:   " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in acc.items()))
         if m.get("description"):
             print(f"      {m['description']}")
+    print("\nmusicnn weights: musicnn 0.1.0 (Pons & Serra 2019), ISC licence, (c) 2019 Music Technology Group, "
+          "Universitat Pompeu Fabra (LICENSES/musicnn-ISC.txt)")
     print("\nArchitectures (genrekit train --model NAME):")
     for n in model_names():
         print(f"  {n:<18} {'[default] ' if n == DEFAULT_MODEL else ''}{model_spec(n).source}")
@@ -312,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="genres of audio files or whole folders", formatter_class=fmt)
     p.add_argument("inputs", nargs="+", help="audio files and/or folders (searched recursively)")
-    p.add_argument("--model", help="checkpoint to use (default: the bundled model)")
+    p.add_argument("--model", help="checkpoint file, or a bundled model's name (default: the bundled musicnn-gtzan)")
     p.add_argument("--top-k", type=int, default=3, help="genres shown per file")
     p.add_argument("--format", default="table", choices=["table", "json", "csv"])
     p.add_argument("--output", "-o", help="write results to this file; a rerun skips files already in it")
