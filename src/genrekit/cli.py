@@ -80,6 +80,14 @@ def _add_protocol_args(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--splits-dir", help="folder of train/valid/test_filtered.txt (default: <data>/splits)")
 
 
+def _add_training_args(p: argparse.ArgumentParser, *, split: str) -> None:
+    """What train and compare share: data, features, training settings, protocol."""
+    _add_data_args(p)
+    _add_feature_args(p)
+    _add_train_args(p)
+    _add_protocol_args(p, default=split)
+
+
 def _train_config(a) -> TrainConfig:
     return TrainConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)})
 
@@ -325,10 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("train", help="train a model and evaluate it on a held-out split", formatter_class=fmt)
-    _add_data_args(p)
-    _add_feature_args(p)
-    _add_train_args(p)
-    _add_protocol_args(p, default="random")
+    _add_training_args(p, split="random")
     p.add_argument("--fold", type=int, help="which fold of --split kfold to train")
     p.add_argument("--out", default="runs/train", help="output folder (model.pt, report/)")
     p.set_defaults(func=cmd_train)
@@ -345,10 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compare", help="several models under one protocol (mean ± sd)", formatter_class=fmt)
-    _add_data_args(p)
-    _add_feature_args(p)
-    _add_train_args(p)
-    _add_protocol_args(p, default="kfold")
+    _add_training_args(p, split="kfold")
     p.add_argument("--seeds", type=int, default=5, help="random splits (seeds --seed, --seed+1, ...) for --split random")
     p.add_argument("--models", default="all", help="comma-separated names, or 'all'")
     p.add_argument("--out", default="runs/compare")
