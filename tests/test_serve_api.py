@@ -370,7 +370,8 @@ def test_probabilities_sum_to_one_unrounded():
     [
         ({"blues": 0.34, "jazz": 0.33, "rock": 0.33}, ["blues", "jazz", "rock"]),  # a song in three equal parts
         ({"blues": 0.45, "jazz": 0.40, "rock": 0.15}, ["blues", "jazz"]),
-        ({"blues": 0.55, "jazz": 0.40, "rock": 0.05}, ["blues"]),
+        ({"pop": 0.36, "blues": 0.26, "classical": 0.15}, ["pop", "blues"]),
+        ({"blues": 0.55, "jazz": 0.35, "rock": 0.10}, ["blues"]),
         ({"blues": 0.9, "jazz": 0.05, "rock": 0.05}, ["blues"]),
         ({"a": 0.2, "b": 0.2, "c": 0.2, "d": 0.2, "e": 0.2}, ["a", "b", "c"]),  # three at most
     ],

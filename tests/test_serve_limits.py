@@ -82,7 +82,6 @@ def test_too_large_declared_is_refused_before_reading():
     with stub_client() as c:
         r = c.post("/api/predict", files={"file": ("big.wav", b"\0" * int(1.2e6))})
         assert_error(r, 413, "file too large", "1 MB")
-        assert r.headers["connection"] == "close"  # the client need not send the rest
 
 
 def test_too_large_chunked_body_is_cut_off_while_streaming():

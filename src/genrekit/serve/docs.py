@@ -28,6 +28,7 @@ async def docs() -> HTMLResponse:
         swagger_js_url="/docs-assets/swagger-ui-bundle.js",
         swagger_css_url="/docs-assets/swagger-ui.css",
         swagger_favicon_url="/static/favicon.svg",
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
     )
 
 

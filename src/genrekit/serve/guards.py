@@ -5,8 +5,10 @@
 - :class:`BodyLimit`: a body larger than the limit gets 413, a body too slow to arrive 408;
   the whole body is counted as it streams, chunked or not.
 
-An error answered before the body was read closes the connection, so that the client does not
-go on sending a body nobody reads.
+A client that asked ``Expect: 100-continue`` and is answered before its body was read is told
+that the connection closes, so that it never sends that body. Other clients may still be sending
+theirs: uvicorn reads and drops it (closing at once could reset the connection before the client
+reads the answer), and :mod:`genrekit.serve.server` closes the connection if no new request follows.
 """
 from __future__ import annotations
 
@@ -126,13 +128,14 @@ class BodyLimit:
             return
         headers = Headers(scope=scope)
         declared = headers.get("content-length", "")
-        has_body = (declared.isdigit() and int(declared) > 0) or "chunked" in headers.get("transfer-encoding", "")
-        state = {"received": 0, "done": not has_body, "started": 0.0, "responded": False}
+        # the client waits for "100 Continue" (sent on the first read) before sending its body
+        waiting = headers.get("expect", "").lower() == "100-continue"
+        state = {"received": 0, "waiting": waiting, "started": 0.0, "responded": False}
 
         async def send_closing(message: Message) -> None:
             if message["type"] == "http.response.start":
                 state["responded"] = True
-                if not state["done"]:
+                if state["waiting"]:
                     message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
@@ -142,7 +145,7 @@ class BodyLimit:
 
         async def limited_receive() -> Message:
             now = time.monotonic()
-            state["started"] = state["started"] or now
+            state["started"], state["waiting"] = state["started"] or now, False
             deadline = state["started"] + self.timeout_s + state["received"] / self.rate
             try:
                 with anyio.fail_after(max(0.0, deadline - now)):
@@ -151,10 +154,10 @@ class BodyLimit:
                 raise ApiError(
                     408, "upload too slow",
                     f"the upload stalled or ran slower than {self.rate / 1000:.0f} kB/s; try again on a better connection",
+                    headers={"Connection": "close"},  # the rest of a stalled body is not worth waiting for
                 ) from None  # fmt: skip
             if message["type"] == "http.request":
                 state["received"] += len(message.get("body", b""))
-                state["done"] = not message.get("more_body", False)
                 if state["received"] > self.max_bytes:
                     raise self._too_large("the request is larger")
             return message

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# genres within this ratio of the top one are shown together: a song in three equal parts reads
-# "blues / jazz / rock", not "blues"
-MIX_RATIO = 0.8
+# genres within this many points of probability of the top one are shown with it: a song in three
+# equal parts reads "blues / jazz / rock", not "blues"
+MIX_MARGIN = 0.15
 MIX_MAX = 3
 
 
@@ -29,7 +29,7 @@ def headline(top: list[tuple[str, float]]) -> dict:
     if not top:
         return {"genres": [], "mixed": False, "label": ""}
     best = top[0][1]
-    genres = [g for g, p in top[:MIX_MAX] if p >= MIX_RATIO * best]
+    genres = [g for g, p in top[:MIX_MAX] if p >= best - MIX_MARGIN]
     return {"genres": genres, "mixed": len(genres) > 1, "label": " / ".join(genres)}
 
 
