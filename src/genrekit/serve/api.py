@@ -70,8 +70,8 @@ async def healthz(serve: ServeState = Depends(serve_state)) -> dict:
 async def models(serve: ServeState = Depends(serve_state)) -> dict:
     """The loaded model: its description, labels and the limits this server enforces."""
     c = serve.config
-    limits = ("max_upload_mb", "max_duration_s", "live_window_s", "live_interval_s", "workers", "max_queue")
-    return {"model": serve.info, "labels": serve.labels, "limits": {k: getattr(c, k) for k in limits}}
+    limits = {k: getattr(c, k) for k in ("max_upload_mb", "max_duration_s", "live_window_s", "live_interval_s", "workers")}
+    return {"model": serve.info, "labels": serve.labels, "limits": {**limits, "max_queue": c.queue_size}}
 
 
 @router.post("/api/predict", tags=["model"], openapi_extra={"requestBody": _PREDICT_BODY}, responses=_PREDICT_ERRORS)

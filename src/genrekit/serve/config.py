@@ -24,7 +24,8 @@ class ServeConfig:
     model : checkpoint path, or ``None`` for the bundled model
     host, port : where :func:`genrekit.serve.main` listens
     workers : model jobs (decode + predict) run at the same time, one thread each
-    max_queue : uploads admitted beyond the running jobs (uploading or waiting); more get 503
+    max_queue : uploads admitted beyond the running jobs (uploading or waiting); more get 503 at once
+        (``None``: 16 per worker, enough to keep the workers busy between clients' retries)
     max_upload_mb : largest accepted file (MB = 10**6 bytes); a larger file or body gets 413
     max_duration_s : longest accepted audio in seconds; longer gets 422
     max_form_fields : form fields accepted besides the file; more get 413
@@ -50,7 +51,7 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = field(default_factory=_cores)
-    max_queue: int = 8
+    max_queue: int | None = None
     max_upload_mb: float = 50.0
     max_duration_s: float = 900.0
     max_form_fields: int = 8
@@ -74,12 +75,17 @@ class ServeConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.model is not None:
             object.__setattr__(self, "model", str(self.model))
-        positive = [f.name for f in fields(self) if f.type in ("int", "float") and f.name not in ("port", "max_queue")]
+        positive = [f.name for f in fields(self) if f.type in ("int", "float") and f.name != "port"]
         bad = [n for n in positive if not getattr(self, n) > 0]
-        if bad or self.max_queue < 0:
+        if bad or self.queue_size < 0:
             from genrekit.audio import GenrekitError
 
             raise GenrekitError(f"serve settings must be positive: {', '.join(bad or ['max_queue'])}")
+
+    @property
+    def queue_size(self) -> int:
+        """``max_queue``, or its default for this many workers."""
+        return 16 * self.workers if self.max_queue is None else self.max_queue
 
     @property
     def max_upload_bytes(self) -> int:
@@ -105,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--port", type=int, help=f"port (default {d.port})")
     add("--model", help="checkpoint to serve (default: the bundled model)")
     add("--workers", type=int, help="model jobs run at the same time (default: the number of CPU cores)")
-    add("--max-queue", type=int, help=f"uploads admitted beyond the running jobs; more get 503 (default {d.max_queue})")
+    add("--max-queue", type=int, help="uploads admitted beyond the running jobs; more get 503 (default: 16 per worker)")
     add("--max-upload-mb", type=float, help=f"largest accepted file in MB (default {d.max_upload_mb:g})")
     add("--max-duration-s", type=float, help=f"longest accepted audio in seconds (default {d.max_duration_s:g})")
     add("--allowed-host", dest="allowed_hosts", action="append", metavar="NAME",
