@@ -108,6 +108,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def machine_busy_s() -> float:
+    """CPU-seconds the whole machine has spent busy (all processes), from /proc/stat."""
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -182,11 +188,13 @@ async def load(port: int, head: bytes, body: bytes, pid: int, n: int, time_limit
             return
         outcomes.append({"ok": False, "error": "gave up (time limit)", "rejected": rejected})
 
-    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+    cpu0, busy0, own0, t0 = cpu_seconds(pid), machine_busy_s(), sum(os.times()[:2]), time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(n)))
     done = [o["done_at"] for o in outcomes if o.get("ok")]
     wall = (max(done) if done else time.perf_counter()) - t0
-    return {"outcomes": outcomes, "wall_s": wall, "cpu_s": cpu_seconds(pid) - cpu0}
+    cpu, own = cpu_seconds(pid) - cpu0, sum(os.times()[:2]) - own0
+    return {"outcomes": outcomes, "wall_s": wall, "cpu_s": cpu, "client_cpu_s": own,
+            "others_cpu_s": max(0.0, machine_busy_s() - busy0 - cpu - own)}
 
 
 async def run(a: argparse.Namespace, settings: dict) -> dict:
@@ -233,6 +241,8 @@ def main() -> None:
     cpu_per = r["sequential"]["cpu_s_per_request"]
     ideal_rps = cores / cpu_per
     rps = len(ok) / r["wall_s"]
+    others = r["others_cpu_s"] / r["wall_s"]  # cores busy with other jobs during the load
+    left_rps = max(1e-9, cores - others - r["client_cpu_s"] / r["wall_s"]) / cpu_per
 
     def pct(q: float) -> float | None:
         return round(float(np.percentile(ms, q)), 1) if len(ms) else None
@@ -254,6 +264,9 @@ def main() -> None:
         "ideal_rps": round(ideal_rps, 2),
         "throughput_ratio": round(rps / ideal_rps, 3),
         "server_cpu_utilisation": round(r["cpu_s"] / r["wall_s"] / cores, 3),
+        "client_cores_busy": round(r["client_cpu_s"] / r["wall_s"], 2),
+        "other_jobs_cores_busy": round(others, 2),
+        "throughput_ratio_to_cpu_left": round(rps / left_rps, 3),
         "server_peak_rss_mb": round(r["peak_rss_mb"], 1),
         "uploads_left_on_disk": r["leftovers"],
         "identical_top_genre": len({o["top"] for o in ok}) == 1,
@@ -268,6 +281,8 @@ def main() -> None:
         [f"ideal: {cores} cores / CPU-seconds per request", out["ideal_rps"]],
         ["throughput ratio", f"{out['throughput_ratio']} (target ≥ {TARGET_RATIO})"],
         ["server CPU use during the load (of all cores)", f"{100 * out['server_cpu_utilisation']:.0f} %"],
+        ["cores busy meanwhile with this client / with other jobs", f"{out['client_cores_busy']} / {out['other_jobs_cores_busy']}"],
+        ["throughput ratio to the CPU the client and other jobs left", out["throughput_ratio_to_cpu_left"]],
         ["server peak memory (MB)", out["server_peak_rss_mb"]],
         ["uploads left on disk", len(r["leftovers"])],
         ["same top genre in every answer", out["identical_top_genre"]],
@@ -286,6 +301,10 @@ The ideal throughput is what the cores would give if every CPU-second went to re
 one request at a time on the same server (server process CPU time from /proc). Latency counts from
 the accepted attempt's first byte: the time a client waited after its 503s is not in it, but the
 time queued behind the admitted ones is.
+
+The second ratio divides by what the cores could do with the CPU that the load client and the
+machine's other jobs left (from /proc/stat): on a shared machine it tells the server's own
+efficiency apart from the competition.
 
 Machine: {m['cpu_count']} CPUs shared with other jobs (their load lowers the measured ratio), torch {m['torch']},
 Python {m['python']}, {m['date']}.

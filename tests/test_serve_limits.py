@@ -276,7 +276,6 @@ def test_silent_live_client_is_closed():
                     ws.recv(timeout=WAIT_S)
 
 
-@pytest.mark.slow
 def test_live_sessions_are_capped_with_50_clients():
     stub = StubPredictor()
     with real_server(stub, live_max_sessions=8) as (url, _):
@@ -321,3 +320,24 @@ def test_live_message_too_large_and_bad_start():
                 ws.send_text(hello)
                 msg = ws.receive_json()
                 assert msg["error"] == "bad start message" and "sample_rate" in msg["detail"]
+
+
+def test_admission_stops_when_the_expected_wait_is_too_long():
+    """Beyond the count, uploads are refused when those admitted would keep a new one waiting too long."""
+    from genrekit.serve.errors import ApiError
+    from genrekit.serve.jobs import JobPool
+
+    pool = JobPool(workers=2, max_queue=100, max_wait_s=1.0)
+    try:
+        pool.mean_job_s = 0.5  # as if the recent songs took half a second each
+        with pool.admission(), pool.admission(), pool.admission(), pool.admission():
+            assert pool.expected_wait_s() == 1.0
+            with pool.admission():  # a fifth still gets in; it will wait a second
+                with pytest.raises(ApiError) as refused:
+                    with pool.admission():
+                        pass
+                assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
+            assert pool.admitted == 4
+        assert pool.admitted == 0
+    finally:
+        pool.close()

@@ -26,6 +26,7 @@ class ServeConfig:
     workers : model jobs (decode + predict) run at the same time, one thread each
     max_queue : uploads admitted beyond the running jobs (uploading or waiting); more get 503 at once
         (``None``: 16 per worker, enough to keep the workers busy between clients' retries)
+    max_wait_s : uploads also get 503 when those admitted would keep a new one waiting longer
     max_upload_mb : largest accepted file (MB = 10**6 bytes); a larger file or body gets 413
     max_duration_s : longest accepted audio in seconds; longer gets 422
     max_form_fields : form fields accepted besides the file; more get 413
@@ -52,6 +53,7 @@ class ServeConfig:
     port: int = 8000
     workers: int = field(default_factory=_cores)
     max_queue: int | None = None
+    max_wait_s: float = 2.0
     max_upload_mb: float = 50.0
     max_duration_s: float = 900.0
     max_form_fields: int = 8

@@ -1,28 +1,28 @@
 """Model jobs on a bounded pool of threads, behind a bounded admission queue.
 
-At most ``workers + max_queue`` uploads are admitted at once (uploading, waiting or running);
-beyond that the server answers 503 at once with ``Retry-After``, before reading the upload,
-instead of letting the queue grow and every answer come late.
+At most ``workers + max_queue`` uploads are admitted at once (uploading, waiting or running), and
+fewer when the work already admitted would keep a new upload waiting longer than ``max_wait_s``
+(long songs, a busy machine); beyond that the server answers 503 at once with ``Retry-After``,
+before reading the upload, instead of letting the queue grow and every answer come late.
 """
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from genrekit.serve.errors import ApiError
 
 T = TypeVar("T")
 
 
-def _timed(fn: Callable[..., T], /, *args, **kwargs) -> tuple[T, float]:
+def _timed(fn: Callable[..., T], /, *args: Any) -> tuple[T, float]:
     t0 = time.perf_counter()
-    return fn(*args, **kwargs), time.perf_counter() - t0
+    return fn(*args), time.perf_counter() - t0
 
 
 class JobPool:
@@ -34,19 +34,20 @@ class JobPool:
     ----------
     workers : jobs run at the same time
     max_queue : requests admitted beyond the running ones
+    max_wait_s : longest expected wait of a newly admitted request
     """
 
-    def __init__(self, *, workers: int, max_queue: int):
-        self.workers, self.capacity = workers, workers + max_queue
+    def __init__(self, *, workers: int, max_queue: int, max_wait_s: float):
+        self.workers, self.capacity, self.max_wait_s = workers, workers + max_queue, max_wait_s
         self.admitted = 0
-        self.mean_job_s = 0.0
+        self.mean_job_s = 0.0  # a running mean of the recent jobs' durations (0 before the first)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genrekit-model")
 
     @contextmanager
     def admission(self) -> Iterator[None]:
         """Hold one admission slot, or raise a 503 :class:`ApiError` when none is free."""
-        if self.admitted >= self.capacity:
-            wait = max(1, min(60, math.ceil(self.admitted * self.mean_job_s / self.workers)))
+        if self.admitted >= self.capacity or self.expected_wait_s() > self.max_wait_s:
+            wait = max(1, min(60, math.ceil(self.expected_wait_s() - self.max_wait_s)))
             raise ApiError(
                 503, "server busy",
                 f"{self.admitted} songs are being analysed or waiting; try again in {wait} s",
@@ -58,11 +59,18 @@ class JobPool:
         finally:
             self.admitted -= 1
 
-    async def run(self, fn: Callable[..., T], /, *args, **kwargs) -> T:
-        """Run ``fn(*args, **kwargs)`` on a pool thread (after the jobs queued before it)."""
-        job = functools.partial(_timed, fn, *args, **kwargs)
-        result, seconds = await asyncio.get_running_loop().run_in_executor(self._executor, job)
-        self.mean_job_s += 0.2 * (seconds - self.mean_job_s)  # a running mean, for Retry-After
+    def expected_wait_s(self) -> float:
+        """How long a request admitted now would wait for the ones admitted before it."""
+        return self.admitted * self.mean_job_s / self.workers
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, upload: bool = True) -> T:
+        """Run ``fn(*args)`` on a pool thread, after the jobs queued before it.
+
+        The duration of ``upload`` jobs (not of the small live ones) sets the expected wait.
+        """
+        result, seconds = await asyncio.get_running_loop().run_in_executor(self._executor, _timed, fn, *args)
+        if upload:
+            self.mean_job_s += 0.2 * (seconds - self.mean_job_s)
         return result
 
     def close(self) -> None:
