@@ -440,3 +440,20 @@ def test_live_rejects_partial_samples(client):
         ws.receive_json()
         ws.send_bytes(b"\0" * 7)
         assert ws.receive_json()["error"] == "bad audio chunk"
+
+
+def test_command_line_options_map_to_settings():
+    import argparse
+
+    from genrekit.serve import add_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert settings_from_args(parser.parse_args([])) == {"log_level": "info"}  # ServeConfig's defaults
+    args = parser.parse_args(["--port", "9000", "--workers", "3", "--max-queue", "0", "--allowed-host", "music.lan",
+                              "--trusted-origin", "https://x.org", "--max-upload-mb", "5"])  # fmt: skip
+    settings = settings_from_args(args)
+    cfg = ServeConfig(**{k: v for k, v in settings.items() if k != "log_level"})
+    assert (cfg.port, cfg.workers, cfg.queue_size, cfg.max_upload_mb) == (9000, 3, 0, 5.0)
+    assert "music.lan" in cfg.hosts and "localhost" in cfg.hosts and cfg.trusted_origins == ("https://x.org",)
+    assert ServeConfig(workers=3).queue_size == 48

@@ -44,7 +44,7 @@ class LiveSession:
     sample_rate : the browser's sample rate
     """
 
-    def __init__(self, ws: WebSocket, serve: ServeState, sample_rate: int):
+    def __init__(self, *, ws: WebSocket, serve: ServeState, sample_rate: int):
         self.ws, self.serve, self.sr = ws, serve, sample_rate
         self.ring = np.zeros(int(round(serve.config.live_window_s * sample_rate)), np.float32)
         self.pos = 0  # where the next sample goes in the ring
@@ -139,7 +139,7 @@ async def live(ws: WebSocket, serve: ServeState = Depends(serve_state)) -> None:
     serve.live_sessions += 1
     session: LiveSession | None = None
     try:
-        session = LiveSession(ws, serve, _start(await _receive(ws, config.live_idle_timeout_s)))
+        session = LiveSession(ws=ws, serve=serve, sample_rate=_start(await _receive(ws, config.live_idle_timeout_s)))
         await session.send({"ready": True, "sample_rate": session.sr, "window_s": config.live_window_s,
                             "labels": serve.labels, "idle_timeout_s": config.live_idle_timeout_s})  # fmt: skip
         while True:
