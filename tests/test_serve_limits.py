@@ -212,6 +212,27 @@ def test_busy_answer_with_expect_100_continue_comes_before_the_body():
         holder.join(WAIT_S)
 
 
+def test_slow_uploads_hold_no_place_in_the_queue():
+    """Uploads still arriving are counted apart: they cannot keep the workers idle, up to max_uploads."""
+    stub = StubPredictor()
+    with real_server(stub, workers=1, max_queue=0, max_uploads=3) as (url, app):
+        head = (b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=gkb\r\n"
+                b"Content-Length: 100000\r\n\r\n" + multipart([])[:60])  # fmt: skip
+        slow = [raw_connection(url) for _ in range(2)]
+        for s in slow:
+            s.sendall(head)
+        wait_for(lambda: app.state.serve.pool.uploading == 2, "two uploads in progress")
+        ok = httpx.post(url + "/api/predict", files={"file": ("a.wav", b"x")}, timeout=WAIT_S)
+        assert ok.status_code == 200  # the queue (one place) was free for it
+        third = raw_connection(url)
+        third.sendall(head)
+        wait_for(lambda: app.state.serve.pool.uploading == 3, "three uploads in progress")
+        r = httpx.post(url + "/api/predict", files={"file": ("a.wav", b"x")}, timeout=WAIT_S)
+        assert_error(r, 503, "server busy", "3 arriving")
+        for s in [*slow, third]:
+            s.close()
+
+
 # ------------------------------------------------------------------ slow and idle clients
 
 
@@ -327,7 +348,7 @@ def test_admission_stops_when_the_expected_wait_is_too_long():
     from genrekit.serve.errors import ApiError
     from genrekit.serve.jobs import JobPool
 
-    pool = JobPool(workers=2, max_queue=100, max_wait_s=1.0)
+    pool = JobPool(workers=2, max_queue=100, max_wait_s=1.0, max_uploads=10)
     try:
         pool.mean_job_s = 0.5  # as if the recent songs took half a second each
         with pool.admission(), pool.admission(), pool.admission(), pool.admission():

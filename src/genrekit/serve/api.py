@@ -84,23 +84,24 @@ async def predict(request: Request, serve: ServeState = Depends(serve_state)) ->
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise ApiError(400, "not a file upload", "send the audio as multipart/form-data with the file in the field 'file'")
     config = serve.config
-    with serve.pool.admission():
+    with serve.pool.upload():  # 503 at once, before reading, when the server is busy
         form = await _read_form(request, config)
-        try:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise ApiError(422, "missing file", "send the audio in the multipart/form-data field 'file'")
-            name = os.path.basename((upload.filename or "upload").replace("\\", "/"))[:200] or "upload"
-            top_k = _top_k(form.get("top_k") or request.query_params.get("top_k"), len(serve.labels))
-            size = upload.size or 0
-            if size == 0:
-                raise ApiError(422, "empty file", f"'{name}' contains no data")
-            if size > config.max_upload_bytes:
-                raise ApiError(413, "file too large", f"this server accepts files up to {config.max_upload_mb:g} MB")
-            t_uploaded = time.perf_counter()
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(422, "missing file", "send the audio in the multipart/form-data field 'file'")
+        name = os.path.basename((upload.filename or "upload").replace("\\", "/"))[:200] or "upload"
+        top_k = _top_k(form.get("top_k") or request.query_params.get("top_k"), len(serve.labels))
+        size = upload.size or 0
+        if size == 0:
+            raise ApiError(422, "empty file", f"'{name}' contains no data")
+        if size > config.max_upload_bytes:
+            raise ApiError(413, "file too large", f"this server accepts files up to {config.max_upload_mb:g} MB")
+        t_uploaded = time.perf_counter()
+        with serve.pool.admission():
             pred, t_job, predict_s = await serve.pool.run(_analyse, upload.file, name, config, serve.predictor)
-        finally:
-            await form.close()
+    finally:
+        await form.close()
     if pred.duration_s > config.max_duration_s + 0.5:
         raise ApiError(
             422, "audio too long",

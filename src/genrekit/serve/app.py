@@ -60,7 +60,12 @@ def create_app(config: ServeConfig | None = None, *, predictor: Any = None) -> F
         if config.warmup:  # the first forward pass is slow (allocations, kernel choice): pay it now
             sr = sample_rate(model)
             model.predict_signal(np.zeros(sr, np.float32), sr)
-        pool = JobPool(workers=config.workers, max_queue=config.queue_size, max_wait_s=config.max_wait_s)
+        pool = JobPool(
+            workers=config.workers,
+            max_queue=config.queue_size,
+            max_wait_s=config.max_wait_s,
+            max_uploads=config.max_uploads,
+        )
         app.state.serve = ServeState(config=config, predictor=model, pool=pool)
         try:
             yield
