@@ -41,6 +41,23 @@ SONG_S = 30.0
 BOUNDARY = "genrekitbench"
 TARGET_RATIO = 0.8
 TARGET_P95_MS = 3000
+# earlier designs, measured with this script on the same shared 2-core machine (2026-11-22, another
+# job using about one core), or quoted from issue 9
+TRIED = [
+    "before this work: one model job at a time, unbounded queue: 0 errors, p50 13-21 s, p95 23-38 s",
+    "2 model threads, queue of 8 counting uploads in progress: p95 1.6 s but ratio 0.50 and the server's CPU "
+    "40 % busy: the queue drained while the refused clients waited their Retry-After (at least 1 s)",
+    "queue of 30: ratio 0.44, p95 4.0 s (the other job took the CPU the queue was sized for)",
+    "queue of 16 per worker, and refused when the songs queued would make a new one wait over 2 s: "
+    "ratio 0.55, p95 2.95-3.05 s",
+    "the same with 1.5 s: ratio 0.58-0.62, p95 2.2 s; uploads in progress counted apart (max_uploads)",
+    "on a quiet moment of the machine: ratio 0.88, p95 1.6 s, 20 requests/s, but the server's CPU per request "
+    "was inflated: numpy's BLAS threads spun beside each prediction (88 ms of CPU for 46 ms of wall time)",
+    "BLAS threads limited with torch's in serve.main (kept): 42-46 ms of CPU per request, 30-31 requests/s "
+    "(+50 %) but ratio 0.65-0.68 against the now doubled ideal, the server's CPU 74-80 % busy; queue of "
+    "32 per worker (kept) and waits of 2.5 s, 16 uploads at once, 0-0.5 s of client jitter or none, "
+    "Python's GIL switch interval of 0.5-5 ms: no clear change (the machine's other jobs came and went)",
+]
 
 
 def song() -> bytes:
@@ -163,13 +180,13 @@ async def sequential(port: int, head: bytes, body: bytes, pid: int, n: int) -> d
     return {"requests": n, "wall_ms_per_request": 1000 * wall / n, "cpu_s_per_request": cpu / n}
 
 
-async def load(port: int, head: bytes, body: bytes, pid: int, n: int, time_limit_s: float) -> dict:
+async def load(port: int, head: bytes, body: bytes, pid: int, n: int, time_limit_s: float, jitter_s: float = 0.5) -> dict:
     rng = random.Random(0)
     outcomes: list[dict] = []
     deadline = time.monotonic() + time_limit_s
 
     async def client(i: int) -> None:
-        rejected = 0
+        rejected, first = 0, time.perf_counter()
         while time.monotonic() < deadline:
             t0 = time.perf_counter()
             try:
@@ -179,12 +196,13 @@ async def load(port: int, head: bytes, body: bytes, pid: int, n: int, time_limit
                 return
             if status == 503:
                 rejected += 1
-                await asyncio.sleep(float(headers.get("retry-after", 1)) + rng.uniform(0, 0.5))
+                await asyncio.sleep(float(headers.get("retry-after", 1)) + rng.uniform(0, jitter_s))
                 continue
             ms = (time.perf_counter() - t0) * 1000
             top = json.loads(answer)["top"][0]["genre"] if status == 200 else None
-            outcomes.append({"ok": status == 200, "error": None if status == 200 else f"HTTP {status}",
-                             "ms": ms, "rejected": rejected, "top": top, "done_at": time.perf_counter()})  # fmt: skip
+            outcomes.append({"ok": status == 200, "error": None if status == 200 else f"HTTP {status}", "ms": ms,
+                             "total_ms": (time.perf_counter() - first) * 1000, "rejected": rejected, "top": top,
+                             "done_at": time.perf_counter()})  # fmt: skip
             return
         outcomes.append({"ok": False, "error": "gave up (time limit)", "rejected": rejected})
 
@@ -206,7 +224,7 @@ async def run(a: argparse.Namespace, settings: dict) -> dict:
             await wait_ready(port, proc)
             head, body = upload_request(port, song())
             seq = await sequential(port, head, body, proc.pid, a.sequential)
-            result = await load(port, head, body, proc.pid, a.requests, a.time_limit)
+            result = await load(port, head, body, proc.pid, a.requests, a.time_limit, a.jitter)
             result.update(sequential=seq, peak_rss_mb=peak_rss_mb(proc.pid), body_bytes=len(body),
                           leftovers=sorted(p.name for p in upload_tmp.iterdir()))  # fmt: skip
             return result
@@ -225,6 +243,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, help="server model threads (default: the server's default)")
     ap.add_argument("--max-queue", type=int, help="server queue (default: the server's default)")
     ap.add_argument("--time-limit", type=float, default=300.0, help="seconds before the clients give up")
+    ap.add_argument("--jitter", type=float, default=0.5, help="random seconds a client adds to Retry-After")
     ap.add_argument("--no-write", action="store_true", help="print the results only (trial runs)")
     a = ap.parse_args()
     settings = {k: v for k, v in {"workers": a.workers, "max_queue": a.max_queue}.items() if v is not None}
@@ -236,6 +255,7 @@ def main() -> None:
     outcomes = r["outcomes"]
     ok = [o for o in outcomes if o["ok"]]
     ms = np.array([o["ms"] for o in ok])
+    total_ms = np.array([o["total_ms"] for o in ok])
     errors = Counter(o["error"] for o in outcomes if not o["ok"])
     cores = os.cpu_count() or 1
     cpu_per = r["sequential"]["cpu_s_per_request"]
@@ -244,20 +264,21 @@ def main() -> None:
     others = r["others_cpu_s"] / r["wall_s"]  # cores busy with other jobs during the load
     left_rps = max(1e-9, cores - others - r["client_cpu_s"] / r["wall_s"]) / cpu_per
 
-    def pct(q: float) -> float | None:
-        return round(float(np.percentile(ms, q)), 1) if len(ms) else None
+    def pct(q: float, values: np.ndarray = ms) -> float | None:
+        return round(float(np.percentile(values, q)), 1) if len(values) else None
 
     out = {
         "model": "bundled (default)",
         "server": {"workers": server.workers, "max_queue": server.queue_size},
         "requests": a.requests,
         "song": {"seconds": SONG_S, "format": "WAV PCM_16 mono 22.05 kHz", "body_bytes": r["body_bytes"]},
-        "client": "raw HTTP/1.1, Expect: 100-continue, a new connection per attempt; 503: wait Retry-After + 0-0.5 s",
+        "client": f"raw HTTP/1.1, Expect: 100-continue, a new connection per attempt; 503: wait Retry-After + 0-{a.jitter:g} s",
         "errors": sum(errors.values()),
         "error_kinds": dict(errors),
         "accepted": len(ok),
         "rejected_503": sum(o["rejected"] for o in outcomes),
         "latency_ms_accepted": {"p50": pct(50), "p95": pct(95), "max": pct(100)},
+        "latency_ms_per_client": {"p50": pct(50, total_ms), "p95": pct(95, total_ms), "max": pct(100, total_ms)},
         "sequential": {k: round(v, 4) for k, v in r["sequential"].items()},
         "wall_s": round(r["wall_s"], 2),
         "throughput_rps": round(rps, 2),
@@ -270,12 +291,15 @@ def main() -> None:
         "server_peak_rss_mb": round(r["peak_rss_mb"], 1),
         "uploads_left_on_disk": r["leftovers"],
         "identical_top_genre": len({o["top"] for o in ok}) == 1,
+        "tried": TRIED,
     }
     rows = [
         ["clients, all at once", a.requests],
         ["errors (not 200, not 503)", out["errors"]],
         ["503 answers (retried after Retry-After)", out["rejected_503"]],
         ["latency of accepted requests p50 / p95 / max (ms)", f"{pct(50)} / {pct(95)} / {pct(100)} (target p95 ≤ {TARGET_P95_MS})"],
+        ["time each client waited for its answer, 503s included, p50 / p95 / max (ms)",
+         f"{pct(50, total_ms)} / {pct(95, total_ms)} / {pct(100, total_ms)}"],
         ["one request alone: wall / server CPU (ms)", f"{r['sequential']['wall_ms_per_request']:.0f} / {1000 * cpu_per:.0f}"],
         ["throughput (requests/s)", out["throughput_rps"]],
         [f"ideal: {cores} cores / CPU-seconds per request", out["ideal_rps"]],
@@ -302,6 +326,10 @@ one request at a time on the same server (server process CPU time from /proc). L
 the accepted attempt's first byte: the time a client waited after its 503s is not in it, but the
 time queued behind the admitted ones is.
 
+What was tried:
+
+{chr(10).join("- " + t for t in TRIED)}
+
 The second ratio divides by what the cores could do with the CPU that the load client and the
 machine's other jobs left (from /proc/stat): on a shared machine it tells the server's own
 efficiency apart from the competition.
@@ -319,6 +347,9 @@ Python {m['python']}, {m['date']}.
         "web_rejected_503": out["rejected_503"],
         "web_throughput_ratio": out["throughput_ratio"],
         "web_p95_ms_accepted": out["latency_ms_accepted"]["p95"],
+        # as before this work: the time until each client has its answer (now 503 waits included)
+        "web_p50_ms": out["latency_ms_per_client"]["p50"],
+        "web_p95_ms": out["latency_ms_per_client"]["p95"],
     })  # fmt: skip
 
 

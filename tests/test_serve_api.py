@@ -456,4 +456,4 @@ def test_command_line_options_map_to_settings():
     cfg = ServeConfig(**{k: v for k, v in settings.items() if k != "log_level"})
     assert (cfg.port, cfg.workers, cfg.queue_size, cfg.max_upload_mb) == (9000, 3, 0, 5.0)
     assert "music.lan" in cfg.hosts and "localhost" in cfg.hosts and cfg.trusted_origins == ("https://x.org",)
-    assert ServeConfig(workers=3).queue_size == 48
+    assert ServeConfig(workers=3).queue_size == 96

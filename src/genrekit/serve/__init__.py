@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
@@ -28,7 +29,7 @@ def main(config: ServeConfig | None = None, /, *, log_level: str = "info", **set
     """Load the model and serve the app with uvicorn until interrupted.
 
     This is the server's entry point: the only place that changes process-wide settings
-    (torch's thread count).
+    (the thread counts of torch and of numpy's BLAS).
 
     Parameters
     ----------
@@ -51,8 +52,14 @@ def main(config: ServeConfig | None = None, /, *, log_level: str = "info", **set
     from genrekit.serve.server import uvicorn_config
 
     config = replace(config or ServeConfig(), **{k: v for k, v in settings.items() if v is not None})
-    # the workers run one job each in parallel: each gets its share of the cores, not all of them
-    torch.set_num_threads(max(1, torch.get_num_threads() // config.workers))
+    # the workers run one job each in parallel: each gets its share of the cores, not all of them;
+    # numpy's BLAS threads too (left at one per core, they spin and double the CPU of a prediction)
+    threads = max(1, torch.get_num_threads() // config.workers)
+    torch.set_num_threads(threads)
+    with suppress(ImportError):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
     predictor = Predictor.load(config.model)  # here, so that a bad model is a clear error, not a traceback
     app = create_app(config, predictor=predictor)
     host = config.host

@@ -25,7 +25,7 @@ class ServeConfig:
     host, port : where :func:`genrekit.serve.main` listens
     workers : model jobs (decode + predict) run at the same time, one thread each
     max_queue : songs queued beyond the running jobs; more get 503 at once
-        (``None``: 16 per worker, enough to keep the workers busy between clients' retries)
+        (``None``: 32 per worker, enough to keep the workers busy between clients' retries)
     max_wait_s : uploads also get 503 when the songs queued would keep a new one waiting longer
     max_uploads : uploads arriving at the same time (they hold no place in the queue); more get 503
     max_upload_mb : largest accepted file (MB = 10**6 bytes); a larger file or body gets 413
@@ -54,7 +54,7 @@ class ServeConfig:
     port: int = 8000
     workers: int = field(default_factory=_cores)
     max_queue: int | None = None
-    max_wait_s: float = 2.0
+    max_wait_s: float = 1.5
     max_uploads: int = 64
     max_upload_mb: float = 50.0
     max_duration_s: float = 900.0
@@ -89,7 +89,7 @@ class ServeConfig:
     @property
     def queue_size(self) -> int:
         """``max_queue``, or its default for this many workers."""
-        return 16 * self.workers if self.max_queue is None else self.max_queue
+        return 32 * self.workers if self.max_queue is None else self.max_queue
 
     @property
     def max_upload_bytes(self) -> int:
@@ -115,7 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--port", type=int, help=f"port (default {d.port})")
     add("--model", help="checkpoint to serve (default: the bundled model)")
     add("--workers", type=int, help="model jobs run at the same time (default: the number of CPU cores)")
-    add("--max-queue", type=int, help="songs queued beyond the running jobs; more get 503 (default: 16 per worker)")
+    add("--max-queue", type=int, help="songs queued beyond the running jobs; more get 503 (default: 32 per worker)")
     add("--max-upload-mb", type=float, help=f"largest accepted file in MB (default {d.max_upload_mb:g})")
     add("--max-duration-s", type=float, help=f"longest accepted audio in seconds (default {d.max_duration_s:g})")
     add("--allowed-host", dest="allowed_hosts", action="append", metavar="NAME",
