@@ -457,3 +457,22 @@ def test_command_line_options_map_to_settings():
     assert (cfg.port, cfg.workers, cfg.queue_size, cfg.max_upload_mb) == (9000, 3, 0, 5.0)
     assert "music.lan" in cfg.hosts and "localhost" in cfg.hosts and cfg.trusted_origins == ("https://x.org",)
     assert ServeConfig(workers=3).queue_size == 96
+
+
+def test_kaggle_png_upload_is_read_as_the_command_line_reads_it(gtzan_root):
+    """A GTZAN spectrogram .png goes through predict_file as on the command line (bundled model)."""
+    from genrekit.predictor import Predictor, bundled_model_path
+
+    if not bundled_model_path().exists():
+        pytest.skip("the bundled model is not built")
+    png = gtzan_root / "images_original" / "blues" / "blues00000.png"
+    if not png.exists():
+        pytest.skip(f"no {png}")
+    predictor = Predictor.load()
+    expected = predictor.predict_file(png)
+    with TestClient(create_app(config(warmup=False, max_upload_mb=5, max_duration_s=60), predictor=predictor),
+                    base_url=BASE) as c:  # fmt: skip
+        r = c.post("/api/predict", files={"file": ("blues00000.png", png.read_bytes(), "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.json()["duration_s"] == pytest.approx(expected.duration_s)
+    assert r.json()["probabilities"] == {g: float(p) for g, p in expected.probabilities.items()}
