@@ -147,8 +147,9 @@ async def slow_clients(port: int, n_headers: int, n_bodies: int, limit_s: float,
 
 def summarise(times: list[float | None], answers: list[str]) -> dict:
     closed = [t for t in times if t is not None]
-    return {"connections": len(times), "dropped": len(closed), "still_open": len(times) - len(closed), "answers": answers,
-            "dropped_after_s": {"min": round(min(closed), 1), "max": round(max(closed), 1)} if closed else None}  # fmt: skip
+    span = {"min": round(min(closed), 1), "max": round(max(closed), 1)} if closed else None
+    return {"connections": len(times), "dropped": len(closed), "still_open": len(times) - len(closed),
+            "answers": answers, "dropped_after_s": span}  # fmt: skip
 
 
 def span(times: dict | None) -> str:
@@ -222,12 +223,13 @@ def main() -> None:
         [f"{bodies['connections']} uploads trickling 16 bytes/s", bodies["dropped"], bodies["still_open"],
          span(bodies["dropped_after_s"]), "; ".join(bodies["answers"])],
     ]  # fmt: skip
+    answered = ", ".join(f"{x['status']} in {x['ms']} ms" for x in meanwhile)
     m = machine()
     md = f"""# Web server under hostile clients
 
 `genrekit serve` (bundled model, default settings: headers within {cfg.header_timeout_s:g} s, upload body
-allowed {cfg.body_timeout_s:g} s + 1 s per {cfg.min_upload_bytes_per_s / 1000:g} kB, at most {cfg.max_form_fields} form fields of
-{cfg.max_field_bytes // 1024} KB) on loopback, attacked one way after another.
+allowed {cfg.body_timeout_s:g} s + 1 s per {cfg.min_upload_bytes_per_s / 1000:g} kB, at most {cfg.max_form_fields}
+form fields of {cfg.max_field_bytes // 1024} KB) on loopback, attacked one way after another.
 
 ## Memory
 
@@ -247,7 +249,7 @@ allowed {cfg.body_timeout_s:g} s + 1 s per {cfg.min_upload_bytes_per_s / 1000:g}
 
 {md_table(["clients", "dropped by the server", "still open at the end", "dropped after (s)", "answer"], slow_rows)}
 
-Ordinary uploads while the slow clients held their connections: {", ".join(f"{x['status']} in {x['ms']} ms" for x in meanwhile)}.
+Ordinary uploads while the slow clients held their connections: {answered}.
 An ordinary upload after everything: {r['ordinary_after']}.
 
 What was tried: {" ".join(TRIED)}.

@@ -147,7 +147,8 @@ def free_port() -> int:
 def start_server(port: int, upload_tmp: Path, settings: dict) -> subprocess.Popen:
     code = f"from genrekit.serve import main; main(host='127.0.0.1', port={port}, log_level='warning', **{settings!r})"
     src = str(Path(__file__).resolve().parents[1] / "src")
-    env = {**os.environ, "TMPDIR": str(upload_tmp), "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    path = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "TMPDIR": str(upload_tmp), "PYTHONPATH": path}
     return subprocess.Popen([sys.executable, "-c", code], env=env)
 
 
@@ -180,7 +181,9 @@ async def sequential(port: int, head: bytes, body: bytes, pid: int, n: int) -> d
     return {"requests": n, "wall_ms_per_request": 1000 * wall / n, "cpu_s_per_request": cpu / n}
 
 
-async def load(port: int, head: bytes, body: bytes, pid: int, n: int, time_limit_s: float, jitter_s: float = 0.5) -> dict:
+async def load(
+    port: int, head: bytes, body: bytes, pid: int, n: int, time_limit_s: float, jitter_s: float = 0.5
+) -> dict:
     rng = random.Random(0)
     outcomes: list[dict] = []
     deadline = time.monotonic() + time_limit_s
@@ -272,7 +275,8 @@ def main() -> None:
         "server": {"workers": server.workers, "max_queue": server.queue_size},
         "requests": a.requests,
         "song": {"seconds": SONG_S, "format": "WAV PCM_16 mono 22.05 kHz", "body_bytes": r["body_bytes"]},
-        "client": f"raw HTTP/1.1, Expect: 100-continue, a new connection per attempt; 503: wait Retry-After + 0-{a.jitter:g} s",
+        "client": "raw HTTP/1.1, Expect: 100-continue, a new connection per attempt; "
+        f"503: wait Retry-After + 0-{a.jitter:g} s",
         "errors": sum(errors.values()),
         "error_kinds": dict(errors),
         "accepted": len(ok),
@@ -297,15 +301,18 @@ def main() -> None:
         ["clients, all at once", a.requests],
         ["errors (not 200, not 503)", out["errors"]],
         ["503 answers (retried after Retry-After)", out["rejected_503"]],
-        ["latency of accepted requests p50 / p95 / max (ms)", f"{pct(50)} / {pct(95)} / {pct(100)} (target p95 ≤ {TARGET_P95_MS})"],
+        ["latency of accepted requests p50 / p95 / max (ms)",
+         f"{pct(50)} / {pct(95)} / {pct(100)} (target p95 ≤ {TARGET_P95_MS})"],
         ["time each client waited for its answer, 503s included, p50 / p95 / max (ms)",
          f"{pct(50, total_ms)} / {pct(95, total_ms)} / {pct(100, total_ms)}"],
-        ["one request alone: wall / server CPU (ms)", f"{r['sequential']['wall_ms_per_request']:.0f} / {1000 * cpu_per:.0f}"],
+        ["one request alone: wall / server CPU (ms)",
+         f"{r['sequential']['wall_ms_per_request']:.0f} / {1000 * cpu_per:.0f}"],
         ["throughput (requests/s)", out["throughput_rps"]],
         [f"ideal: {cores} cores / CPU-seconds per request", out["ideal_rps"]],
         ["throughput ratio", f"{out['throughput_ratio']} (target ≥ {TARGET_RATIO})"],
         ["server CPU use during the load (of all cores)", f"{100 * out['server_cpu_utilisation']:.0f} %"],
-        ["cores busy meanwhile with this client / with other jobs", f"{out['client_cores_busy']} / {out['other_jobs_cores_busy']}"],
+        ["cores busy meanwhile with this client / with other jobs",
+         f"{out['client_cores_busy']} / {out['other_jobs_cores_busy']}"],
         ["throughput ratio to the CPU the client and other jobs left", out["throughput_ratio_to_cpu_left"]],
         ["server peak memory (MB)", out["server_peak_rss_mb"]],
         ["uploads left on disk", len(r["leftovers"])],

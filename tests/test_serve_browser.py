@@ -75,7 +75,7 @@ def open_page(browser, server, **context_options):
     pg.errors = []
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
     # (a 4xx answer is logged as "Failed to load resource"; the page shows those itself)
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" and "Failed to load" not in m.text else None)
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" and "Failed to load" not in m.text else 0)
     pg.on("request", lambda r: None if r.url.startswith((server, "blob:", "data:")) else pg.errors.append(r.url))
     pg.goto(server + "/")
     pg.wait_for_function("document.getElementById('model-badge').textContent.startsWith('Model:')")
@@ -202,7 +202,8 @@ def test_phone_layout_keeps_the_player_first_and_in_view(phone, song_path):
     phone.wait_for_function(in_view, timeout=10_000)
     assert js(phone, "window.scrollY") == 0
     player, summary, now = js(phone, """['#player-card', '#summary-card', '.now-card'].map((s) => {
-        const r = document.querySelector(s).getBoundingClientRect(); return {top: r.top, bottom: r.bottom, width: r.width}; })""")  # fmt: skip
+        const r = document.querySelector(s).getBoundingClientRect();
+        return {top: r.top, bottom: r.bottom, width: r.width}; })""")
     assert player["bottom"] <= summary["top"] <= now["top"] and now["width"] > 300
     # scrolled down to the timeline, the player is still there (sticky)
     js(phone, "document.getElementById('timeline-card').scrollIntoView({block: 'end'})")

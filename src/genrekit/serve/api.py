@@ -70,7 +70,8 @@ async def healthz(serve: ServeState = Depends(serve_state)) -> dict:
 async def models(serve: ServeState = Depends(serve_state)) -> dict:
     """The loaded model: its description, labels and the limits this server enforces."""
     c = serve.config
-    limits = {k: getattr(c, k) for k in ("max_upload_mb", "max_duration_s", "live_window_s", "live_interval_s", "workers")}
+    names = ("max_upload_mb", "max_duration_s", "live_window_s", "live_interval_s", "workers")
+    limits = {k: getattr(c, k) for k in names}
     return {"model": serve.info, "labels": serve.labels, "limits": {**limits, "max_queue": c.queue_size}}
 
 
@@ -82,7 +83,8 @@ async def predict(request: Request, serve: ServeState = Depends(serve_state)) ->
     """
     t_start = time.perf_counter()
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise ApiError(400, "not a file upload", "send the audio as multipart/form-data with the file in the field 'file'")
+        detail = "send the audio as multipart/form-data with the file in the field 'file'"
+        raise ApiError(400, "not a file upload", detail)
     config = serve.config
     with serve.pool.upload():  # 503 at once, before reading, when the server is busy
         form = await _read_form(request, config)
@@ -145,7 +147,8 @@ def _top_k(raw: Any, n_labels: int) -> int:
     try:
         k = int(raw)
     except (TypeError, ValueError):
-        raise ApiError(422, "invalid top_k", f"top_k must be a whole number from 1 to {n_labels}, not '{raw}'") from None
+        detail = f"top_k must be a whole number from 1 to {n_labels}, not '{raw}'"
+        raise ApiError(422, "invalid top_k", detail) from None
     if not 1 <= k <= n_labels:
         raise ApiError(422, "invalid top_k", f"top_k must be from 1 to {n_labels}, not {k}")
     return k

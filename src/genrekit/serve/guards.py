@@ -140,7 +140,8 @@ class BodyLimit:
             await send(message)
 
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(f"the request is {int(declared) / 1e6:.3g} MB").response()(scope, receive, send_closing)
+            refusal = self._too_large(f"the request is {int(declared) / 1e6:.3g} MB").response()
+            await refusal(scope, receive, send_closing)
             return
 
         async def limited_receive() -> Message:
@@ -153,7 +154,8 @@ class BodyLimit:
             except TimeoutError:
                 raise ApiError(
                     408, "upload too slow",
-                    f"the upload stalled or ran slower than {self.rate / 1000:.0f} kB/s; try again on a better connection",
+                    f"the upload stalled or ran slower than {self.rate / 1000:.0f} kB/s; "
+                    "try again on a better connection",
                     headers={"Connection": "close"},  # the rest of a stalled body is not worth waiting for
                 ) from None  # fmt: skip
             if message["type"] == "http.request":

@@ -63,7 +63,8 @@ class LiveSession:
     def push(self, data: bytes) -> None:
         """Keep the newest window of audio; start a prediction when one falls due."""
         if len(data) > self.serve.config.live_max_message_bytes:
-            raise _SessionEnd(1009, "audio chunk too large", f"send at most {self.serve.config.live_max_message_bytes} bytes")
+            limit = self.serve.config.live_max_message_bytes
+            raise _SessionEnd(1009, "audio chunk too large", f"send at most {limit} bytes")
         if len(data) % 4:
             raise _SessionEnd(1003, "bad audio chunk", "binary messages must hold whole float32 samples (4 bytes each)")
         n = len(self.ring)
@@ -109,7 +110,8 @@ async def _receive(ws: WebSocket, timeout_s: float) -> dict:
     try:
         message = await asyncio.wait_for(ws.receive(), timeout_s)
     except asyncio.TimeoutError:
-        raise _SessionEnd(1008, "live session idle", f"no message for {timeout_s:g} s; start the microphone again") from None
+        detail = f"no message for {timeout_s:g} s; start the microphone again"
+        raise _SessionEnd(1008, "live session idle", detail) from None
     if message["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(message.get("code", 1000))
     return message
@@ -132,8 +134,8 @@ async def live(ws: WebSocket, serve: ServeState = Depends(serve_state)) -> None:
     config = serve.config
     if serve.live_sessions >= config.live_max_sessions:
         with suppress(Exception):
-            await ws.send_json({"error": "too many live sessions",
-                                "detail": f"{serve.live_sessions} microphones are already listening; try again later"})  # fmt: skip
+            detail = f"{serve.live_sessions} microphones are already listening; try again later"
+            await ws.send_json({"error": "too many live sessions", "detail": detail})
             await ws.close(code=1013)
         return
     serve.live_sessions += 1

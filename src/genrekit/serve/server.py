@@ -64,7 +64,9 @@ def uvicorn_config(app: Any, config: ServeConfig, *, log_level: str = "info") ->
 
 
 @contextmanager
-def serving(app: Any, config: ServeConfig, *, log_level: str = "warning", start_timeout_s: float = 60.0) -> Iterator[str]:
+def serving(
+    app: Any, config: ServeConfig, *, log_level: str = "warning", start_timeout_s: float = 60.0
+) -> Iterator[str]:
     """Serve ``app`` on a thread while the ``with`` block runs (tests, benchmarks).
 
     Yields the server's base URL; ``config.port`` 0 picks a free port.
