@@ -1,10 +1,19 @@
-"""The web app's REST API and live WebSocket, through FastAPI's TestClient (a random-weights model)."""
+"""The web app's REST API and live WebSocket through FastAPI's TestClient.
+
+Two models: a real Predictor with random weights (decoding, errors, temp files) and a stub that
+keeps the Predictor contract (labels, info, sample_rate, predict_file, predict_signal) and
+answers chosen probabilities at once, or when a test lets it (to fill the queue).
+"""
 from __future__ import annotations
 
 import io
 import json
 import os
+import threading
+import time
 import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,15 +24,15 @@ with warnings.catch_warnings():  # starlette's TestClient warns that it prefers 
     from fastapi.testclient import TestClient
 
 from genrekit.audio import GenrekitError
-from genrekit.checkpoint import Checkpoint
-from genrekit.features import FeatureConfig
-from genrekit.models import build_model
-from genrekit.serve import create_app
+from genrekit.serve import ServeConfig, create_app
+from genrekit.serve.present import headline
 
 LABELS = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 SR = 22050
 MAX_MB = 1.0
 MAX_S = 20.0
+BASE = "http://localhost"  # a Host the server answers to by default
+WS = "ws://localhost/ws/live"
 
 
 def tone(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
@@ -38,15 +47,56 @@ def encode(y: np.ndarray, sr: int = SR, fmt: str = "WAV", subtype: str | None = 
     return buf.getvalue()
 
 
+@dataclass
+class Segment:
+    start_s: float
+    end_s: float
+    label: str
+    probabilities: dict
+
+
+@dataclass
+class Prediction:
+    duration_s: float
+    probabilities: dict
+    top: list
+    timeline: list
+
+
+@dataclass
+class StubPredictor:
+    """The Predictor contract, answering ``probs``; ``gate``, when given, holds every answer."""
+
+    probs: dict = field(default_factory=lambda: dict(zip(LABELS, np.full(10, 0.1))))
+    duration_s: float = 10.0
+    gate: threading.Event | None = None
+    calls: list = field(default_factory=list)
+    labels: list = field(default_factory=lambda: list(LABELS))
+    info: dict = field(default_factory=lambda: {"name": "stub.pt", "path": "/secret/stub.pt"})
+    sample_rate: int = SR
+
+    def _prediction(self) -> Prediction:
+        if self.gate is not None:
+            assert self.gate.wait(60), "the test never released the stub"
+        top = sorted(self.probs.items(), key=lambda gp: -gp[1])
+        half = self.duration_s / 2
+        timeline = [Segment(0.0, half, top[0][0], self.probs), Segment(half, self.duration_s, top[0][0], self.probs)]
+        return Prediction(self.duration_s, dict(self.probs), top, timeline)
+
+    def predict_file(self, path, *, max_seconds=None) -> Prediction:
+        self.calls.append({"suffix": Path(path).suffix, "bytes": Path(path).read_bytes(), "max_seconds": max_seconds})
+        return self._prediction()
+
+    def predict_signal(self, y, sr) -> Prediction:
+        self.calls.append({"samples": len(y), "sr": sr})
+        return self._prediction()
+
+
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> str:
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(0)
-    cfg = FeatureConfig()
-    m = build_model("gknet", n_classes=len(LABELS), input_shape=(cfg.n_bins, cfg.segment_frames))
-    path = tmp_path_factory.mktemp("model") / "m.pt"
-    Checkpoint("gknet", {}, LABELS, cfg, m.state_dict(), {"note": "test", "description": "random weights"}).save(path)
-    return str(path)
+    from conftest import random_checkpoint
+
+    return str(random_checkpoint(tmp_path_factory.mktemp("model") / "m.pt", labels=LABELS))
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +104,22 @@ def upload_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("uploads")
 
 
+def config(**overrides) -> ServeConfig:
+    return ServeConfig(**{"max_upload_mb": MAX_MB, "max_duration_s": MAX_S, "workers": 1, **overrides})
+
+
 @pytest.fixture(scope="module")
 def client(model_path, upload_dir):
-    app = create_app(model_path, max_upload_mb=MAX_MB, max_duration_s=MAX_S, tmp_dir=upload_dir)
-    with TestClient(app) as c:
+    with TestClient(create_app(config(model=model_path, tmp_dir=str(upload_dir))), base_url=BASE) as c:
         yield c
 
 
+def stub_client(stub: StubPredictor, **overrides) -> TestClient:
+    return TestClient(create_app(config(warmup=False, **overrides), predictor=stub), base_url=BASE)
+
+
 @pytest.fixture(autouse=True)
-def no_leftover_uploads(request, upload_dir):
+def no_leftover_uploads(upload_dir):
     """Every test, whatever its outcome, leaves no upload behind in the app's temp folder."""
     yield
     leftovers = sorted(p.name for p in upload_dir.iterdir())
@@ -90,56 +147,73 @@ def assert_error(r, status: int, error: str, detail_part: str = "") -> dict:
 def test_healthz(client):
     r = client.get("/healthz")
     assert r.status_code == 200
-    assert r.json()["status"] == "ok"
-    assert r.json()["model"] == "m.pt"
+    assert r.json()["status"] == "ok" and r.json()["model"] == "m.pt"
 
 
 def test_models_lists_labels_info_and_limits(client):
     body = client.get("/api/models").json()
     assert body["labels"] == LABELS
-    assert body["model"]["name"] == "m.pt"
-    assert body["model"]["architecture"] == "gknet"
-    assert body["model"]["description"] == "random weights"
+    assert body["model"]["name"] == "m.pt" and body["model"]["description"] == "random weights"
     assert "path" not in body["model"]  # no server paths leak
-    assert body["limits"]["max_upload_mb"] == MAX_MB
-    assert body["limits"]["max_duration_s"] == MAX_S
+    assert body["limits"]["max_upload_mb"] == MAX_MB and body["limits"]["max_duration_s"] == MAX_S
 
 
 def test_page_and_static_assets_are_served_locally(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    scripts = ["/static/app.js", "/static/charts.js", "/static/mic.js", "/static/ui.js", "/static/mic-worklet.js"]
     for asset in ("/static/app.js", "/static/style.css", "/static/plotly.min.js"):
         assert f'"{asset}"' in page.text, asset
-    for asset in ("/static/app.js", "/static/style.css", "/static/plotly.min.js", "/static/mic-worklet.js"):
+    for asset in [*scripts, "/static/style.css", "/static/plotly.min.js"]:
         r = client.get(asset)
         assert r.status_code == 200 and len(r.content) > 500, asset
-    plotly = client.get("/static/plotly.min.js")
-    assert "javascript" in plotly.headers["content-type"]
-    assert b"plotly.js" in plotly.content[:2000].lower()
-    # nothing comes from the internet: no absolute URLs in the page or its assets
-    for asset in ("/", "/static/app.js", "/static/style.css", "/static/mic-worklet.js"):
+    assert b"plotly.js" in client.get("/static/plotly.min.js").content[:2000].lower()
+    for asset in ["/", *scripts, "/static/style.css"]:  # nothing comes from the internet
         text = client.get(asset).text
         assert "https://" not in text and 'src="http' not in text and "url(http" not in text, asset
+    assert client.get("/favicon.ico").status_code == 200
 
 
-def test_openapi_docs(client):
+def test_openapi_docs_work_offline(client):
     page = client.get("/docs")
-    assert page.status_code == 200
-    # the docs page works offline: its script and style come from this server, not a CDN
-    assert "https://" not in page.text
+    assert page.status_code == 200 and "https://" not in page.text
     assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
     assert client.get("/docs-assets/swagger-ui.css").status_code == 200
     spec = client.get("/openapi.json").json()
-    assert {"/api/predict", "/api/models", "/healthz"} <= set(spec["paths"])
-    body = spec["paths"]["/api/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]
-    assert "file" in body["schema"]["properties"]
+    assert spec["openapi"].startswith("3.1") and {"/api/predict", "/api/models", "/healthz"} <= set(spec["paths"])
+    docs_spec = client.get("/docs/openapi.json").json()  # what the bundled Swagger UI 4 can read
+    assert docs_spec["openapi"] == "3.0.3" and set(docs_spec["paths"]) == set(spec["paths"])
+    body = docs_spec["paths"]["/api/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert body["schema"]["properties"]["file"]["format"] == "binary"
+    assert '"null"' not in json.dumps(docs_spec)
+    assert client.get("/redoc").status_code == 404  # its script would come from a CDN
+
+
+def test_openapi_30_rewrites_31_schemas():
+    from genrekit.serve.docs import openapi_30
+
+    doc = {"openapi": "3.1.0", "components": {"schemas": {"X": {"properties": {
+        "a": {"anyOf": [{"type": "integer"}, {"type": "null"}], "title": "A"},
+        "b": {"type": ["string", "null"], "examples": ["x"]},
+        "c": {"anyOf": [{"$ref": "#/components/schemas/Y"}, {"type": "null"}]},
+        "d": {"type": "number", "exclusiveMinimum": 0},
+        "e": {"type": "string", "contentMediaType": "application/octet-stream"},
+        "f": {"const": "k"}}}}}}  # fmt: skip
+    props = openapi_30(doc)["components"]["schemas"]["X"]["properties"]
+    assert props["a"] == {"type": "integer", "nullable": True, "title": "A"}
+    assert props["b"] == {"type": "string", "nullable": True, "example": "x"}
+    assert props["c"] == {"allOf": [{"$ref": "#/components/schemas/Y"}], "nullable": True}
+    assert props["d"] == {"type": "number", "minimum": 0, "exclusiveMinimum": True}
+    assert props["e"] == {"type": "string", "format": "binary"}
+    assert props["f"] == {"enum": ["k"]}
+    assert doc["openapi"] == "3.1.0"  # the input is left alone
 
 
 def test_unknown_route_is_json_404(client):
     assert_error(client.get("/api/nope"), 404, "not found")
 
 
-# ------------------------------------------------------------------ predict
+# ------------------------------------------------------------------ predict, real model
 
 
 def test_predict_wav(client, wav5):
@@ -149,21 +223,29 @@ def test_predict_wav(client, wav5):
     assert body["file"] == {"name": "song.wav", "bytes": len(wav5)}
     assert body["duration_s"] == pytest.approx(5.0, abs=0.01)
     assert len(body["top"]) == 3
-    assert [t["genre"] for t in body["top"]][0] == max(body["probabilities"], key=body["probabilities"].get)
-    assert set(body["probabilities"]) == set(LABELS)
-    assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
-    assert body["labels"] == LABELS
-    assert body["model"]["name"] == "m.pt"
+    assert body["top"][0]["genre"] == max(body["probabilities"], key=body["probabilities"].get)
+    assert body["headline"]["genres"][0] == body["top"][0]["genre"]
+    assert set(body["probabilities"]) == set(LABELS) and body["labels"] == LABELS
+    assert body["model"]["name"] == "m.pt" and "path" not in body
     timeline = body["timeline"]
-    assert len(timeline) >= 2
-    assert timeline[0]["start_s"] == 0
+    assert len(timeline) >= 2 and timeline[0]["start_s"] == 0
     assert timeline[-1]["end_s"] == pytest.approx(5.0, abs=0.05)
     for seg in timeline:
         assert seg["label"] in LABELS and seg["end_s"] > seg["start_s"]
-        assert sum(seg["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
-    assert {"upload_ms", "decode_ms", "predict_ms", "total_ms"} <= set(body["timing"])
+    assert set(body["timing"]) == {"upload_ms", "queue_ms", "predict_ms", "total_ms"}
     assert all(v >= 0 for v in body["timing"].values())
-    assert "path" not in body  # the server's temp path is not leaked
+
+
+def test_predict_answers_the_predictors_values_unchanged(client, wav5, tmp_path):
+    """The API passes on the predictor's probabilities as they are (no rounding of its own)."""
+    path = tmp_path / "song.wav"
+    path.write_bytes(wav5)
+    expected = client.app.state.serve.predictor.predict_file(path)
+    body = client.post("/api/predict", files={"file": ("song.wav", wav5)}).json()
+    assert body["probabilities"] == {g: float(p) for g, p in expected.probabilities.items()}
+    assert [s["probabilities"] for s in body["timeline"]] == [
+        {g: float(p) for g, p in s.probabilities.items()} for s in expected.timeline
+    ]
 
 
 def test_top_k_as_form_field_and_query(client, wav5):
@@ -175,7 +257,8 @@ def test_top_k_as_form_field_and_query(client, wav5):
 
 @pytest.mark.parametrize("bad", ["0", "11", "abc"])
 def test_invalid_top_k(client, wav5, bad):
-    assert_error(client.post("/api/predict", files={"file": ("a.wav", wav5)}, data={"top_k": bad}), 422, "invalid top_k")
+    r = client.post("/api/predict", files={"file": ("a.wav", wav5)}, data={"top_k": bad})
+    assert_error(r, 422, "invalid top_k")
 
 
 def test_content_is_checked_by_decoding_not_by_name(client):
@@ -189,17 +272,20 @@ def test_content_is_checked_by_decoding_not_by_name(client):
 
 def test_non_audio(client):
     r = client.post("/api/predict", files={"file": ("song.mp3", b"this is not music\n" * 200, "audio/mpeg")})
-    assert_error(r, 422, "not a readable audio file", "'song.mp3' could not be decoded")
+    body = assert_error(r, 422, "not a readable audio file", "'song.mp3' could not be decoded")
+    assert "genrekit-upload-" not in body["detail"]  # the server's temp path does not leak
 
 
 def test_corrupt_audio(client):
     flac = encode(tone(5.0), fmt="FLAC")
     corrupt = flac[:200] + np.random.default_rng(1).integers(0, 256, len(flac) - 200, dtype=np.uint8).tobytes()
-    assert_error(client.post("/api/predict", files={"file": ("x.flac", corrupt)}), 422, "not a readable audio file", "corrupt")
+    r = client.post("/api/predict", files={"file": ("x.flac", corrupt)})
+    assert_error(r, 422, "not a readable audio file", "corrupt")
 
 
 def test_header_without_samples(client, wav5):
-    assert_error(client.post("/api/predict", files={"file": ("x.wav", wav5[:44])}), 422, "not a readable audio file", "no audio")
+    r = client.post("/api/predict", files={"file": ("x.wav", wav5[:44])})
+    assert_error(r, 422, "not a readable audio file", "no audio")
 
 
 def test_empty_file(client):
@@ -209,57 +295,14 @@ def test_empty_file(client):
 def test_too_long(client):
     long_wav = encode(tone(MAX_S + 5, sr=8000), sr=8000, subtype="PCM_16")
     assert len(long_wav) < MAX_MB * 1e6
-    assert_error(client.post("/api/predict", files={"file": ("long.wav", long_wav)}), 422, "audio too long", "20 s")
+    r = client.post("/api/predict", files={"file": ("long.wav", long_wav)})
+    assert_error(r, 422, "audio too long", "20 s")
 
 
-def test_too_large(client):
-    big = os.urandom(int(MAX_MB * 1e6) + 100_000)
-    assert_error(client.post("/api/predict", files={"file": ("big.wav", big)}), 413, "file too large", "1 MB")
-
-
-def test_too_large_is_caught_while_streaming(client):
-    """A chunked upload (no Content-Length) is cut off once it passes the limit."""
-    boundary = b"gkboundary"
-    sent = {"chunks": 0}
-
-    def body():
-        yield b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n\r\n'
-        for _ in range(40):  # 4 MB in all
-            sent["chunks"] += 1
-            yield b"\0" * 100_000
-        yield b"\r\n--" + boundary + b"--\r\n"
-
-    r = client.post(
-        "/api/predict", content=body(), headers={"content-type": "multipart/form-data; boundary=gkboundary"}
-    )
-    assert_error(r, 413, "file too large")
-
-
-def test_missing_file_field(client, wav5):
-    r = client.post("/api/predict", files={"audio": ("a.wav", wav5)})
-    assert_error(r, 422, "missing file", "'file'")
-    assert_error(client.post("/api/predict", data={"top_k": "3"}), 400, "not a file upload")
-
-
-def test_not_multipart(client):
-    assert_error(client.post("/api/predict", json={"file": "x"}), 400, "not a file upload", "multipart/form-data")
-    assert_error(client.post("/api/predict"), 400, "not a file upload")
-
-
-def test_malformed_multipart(client):
-    r = client.post(
-        "/api/predict", content=b"garbage without boundary", headers={"content-type": "multipart/form-data; boundary=zz"}
-    )
-    assert r.status_code in (400, 422)
-    assert set(r.json()) == {"error", "detail"}
-
-
-def test_temp_files_go_to_the_system_temp_dir_by_default_and_are_removed(model_path, wav5, tmp_path, monkeypatch):
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
+def test_temp_files_go_to_the_system_temp_dir_and_are_removed(model_path, wav5, tmp_path, monkeypatch):
     import tempfile
 
-    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
-    app = create_app(model_path, max_upload_mb=MAX_MB, warmup=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     seen = []
     real_mkstemp = tempfile.mkstemp
 
@@ -269,17 +312,80 @@ def test_temp_files_go_to_the_system_temp_dir_by_default_and_are_removed(model_p
         return fd, name
 
     monkeypatch.setattr(tempfile, "mkstemp", spy)
-    with TestClient(app) as c:
+    with TestClient(create_app(config(model=model_path, warmup=False)), base_url=BASE) as c:
         assert c.post("/api/predict", files={"file": ("a.wav", wav5)}).status_code == 200
         assert c.post("/api/predict", files={"file": ("a.wav", b"junk" * 100)}).status_code == 422
         assert c.post("/api/predict", files={"file": ("a.wav", os.urandom(1_200_000))}).status_code == 413
-    assert len(seen) == 3 and all(os.path.dirname(n) == str(tmp_path) for n in seen)
+    uploads = [n for n in seen if "genrekit-upload-" in n]
+    assert len(uploads) == 2 and all(os.path.dirname(n) == str(tmp_path) for n in uploads)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("genrekit-upload-")] == []
 
 
-def test_bad_model_path(tmp_path):
+def test_bad_model_path_fails_at_start(tmp_path):
+    app = create_app(ServeConfig(model=str(tmp_path / "missing.pt")))
     with pytest.raises(GenrekitError, match="not found"):
-        create_app(tmp_path / "missing.pt")
+        with TestClient(app, base_url=BASE):
+            pass
+
+
+def test_invalid_settings():
+    with pytest.raises(GenrekitError, match="max_upload_mb"):
+        ServeConfig(max_upload_mb=0)
+    with pytest.raises(GenrekitError, match="max_queue"):
+        ServeConfig(max_queue=-1)
+
+
+# ------------------------------------------------------------------ predict, stub model
+
+
+def test_upload_suffix_is_kept_sanitised_and_max_seconds_passed():
+    stub = StubPredictor()
+    with stub_client(stub) as c:
+        for name, suffix in [("cover.PNG", ".png"), ("song.mp3", ".mp3"), ("x.we ird", ""), ("noext", ""),
+                             ("../../etc/passwd.wav", ".wav")]:  # fmt: skip
+            assert c.post("/api/predict", files={"file": (name, b"abc")}).status_code == 200
+            assert stub.calls[-1]["suffix"] == suffix and stub.calls[-1]["bytes"] == b"abc"
+            assert stub.calls[-1]["max_seconds"] == pytest.approx(MAX_S + 1)
+        body = c.post("/api/predict", files={"file": ("../../etc/passwd.wav", b"abc")}).json()
+        assert body["file"]["name"] == "passwd.wav"
+
+
+def test_too_long_per_the_predictors_duration():
+    with stub_client(StubPredictor(duration_s=MAX_S + 1)) as c:
+        assert_error(c.post("/api/predict", files={"file": ("a.wav", b"x")}), 422, "audio too long")
+
+
+def test_probabilities_sum_to_one_unrounded():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(10))
+    with stub_client(StubPredictor(probs=dict(zip(LABELS, p.tolist())))) as c:
+        body = c.post("/api/predict", files={"file": ("a.wav", b"x")}).json()
+    assert abs(sum(body["probabilities"].values()) - 1) < 1e-6
+    assert body["probabilities"] == dict(zip(LABELS, p.tolist()))
+    assert [t["probability"] for t in body["top"]] == sorted(p.tolist(), reverse=True)[:3]
+
+
+@pytest.mark.parametrize(
+    ("probs", "genres"),
+    [
+        ({"blues": 0.34, "jazz": 0.33, "rock": 0.33}, ["blues", "jazz", "rock"]),  # a song in three equal parts
+        ({"blues": 0.45, "jazz": 0.40, "rock": 0.15}, ["blues", "jazz"]),
+        ({"pop": 0.36, "blues": 0.26, "classical": 0.15}, ["pop", "blues"]),
+        ({"blues": 0.55, "jazz": 0.35, "rock": 0.10}, ["blues"]),
+        ({"blues": 0.9, "jazz": 0.05, "rock": 0.05}, ["blues"]),
+        ({"a": 0.2, "b": 0.2, "c": 0.2, "d": 0.2, "e": 0.2}, ["a", "b", "c"]),  # three at most
+    ],
+)
+def test_headline_shows_the_mix_when_the_top_genres_are_close(probs, genres):
+    h = headline(sorted(probs.items(), key=lambda gp: -gp[1]))
+    assert h["genres"] == genres and h["mixed"] == (len(genres) > 1) and h["label"] == " / ".join(genres)
+
+
+def test_headline_in_the_answer():
+    probs = dict.fromkeys(LABELS, 0.0) | {"blues": 0.34, "jazz": 0.33, "rock": 0.33}
+    with stub_client(StubPredictor(probs=probs)) as c:
+        body = c.post("/api/predict", files={"file": ("a.wav", b"x")}).json()
+    assert body["headline"] == {"genres": ["blues", "jazz", "rock"], "mixed": True, "label": "blues / jazz / rock"}
 
 
 # ------------------------------------------------------------------ live WebSocket
@@ -288,7 +394,7 @@ def test_bad_model_path(tmp_path):
 def test_live_websocket_round_trip(client):
     sr = 16000
     y = tone(3.0, sr=sr).astype("<f4")
-    with client.websocket_connect("/ws/live") as ws:
+    with client.websocket_connect(WS) as ws:
         ws.send_text(json.dumps({"sample_rate": sr}))
         ready = ws.receive_json()
         assert ready["ready"] is True and ready["labels"] == LABELS and ready["window_s"] == 3.0
@@ -304,38 +410,69 @@ def test_live_websocket_round_trip(client):
     assert times == sorted(times) and times[-1] == pytest.approx(3.0)
     for m in messages:
         assert set(m["probabilities"]) == set(LABELS)
-        assert sum(m["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
         assert len(m["top"]) == 3 and m["top"][0]["genre"] in LABELS
+        assert m["headline"]["genres"][0] == m["top"][0]["genre"]
 
 
 def test_live_prediction_matches_predict_signal(client):
     """The live answer is the model's prediction of the last 3 s, resampled from the browser's rate."""
     sr = 8000
     y = tone(5.0, sr=sr, seed=3).astype("<f4")
-    with client.websocket_connect("/ws/live") as ws:
+    with client.websocket_connect(WS) as ws:
         ws.send_text(json.dumps({"sample_rate": sr}))
         ws.receive_json()
-        ws.send_bytes(y.tobytes())  # one big chunk: one prediction, on the last 3 s
+        ws.send_bytes(y[:sr].tobytes())  # the ring buffer wraps: 1 s, then 4 s in two pieces
+        ws.send_bytes(y[sr : 3 * sr].tobytes())
+        ws.send_bytes(y[3 * sr :].tobytes())
         ws.send_text(json.dumps({"type": "stop"}))
-        msg = ws.receive_json()
-    expected = client.app.state.predictor.predict_signal(y[-3 * sr :], sr).probabilities
-    assert msg["t"] == pytest.approx(5.0)
-    for g in LABELS:
-        assert msg["probabilities"][g] == pytest.approx(expected[g], abs=1e-4)
-
-
-@pytest.mark.parametrize("hello", ['{"rate": 48000}', "not json", '{"sample_rate": 100}'])
-def test_live_rejects_a_bad_start_message(client, hello):
-    with client.websocket_connect("/ws/live") as ws:
-        ws.send_text(hello)
-        msg = ws.receive_json()
-        assert msg["error"] == "bad start message" and "sample_rate" in msg["detail"]
+        messages = []
+        with pytest.raises(Exception):
+            while True:
+                messages.append(ws.receive_json())
+    expected = client.app.state.serve.predictor.predict_signal(y[-3 * sr :], sr).probabilities
+    assert messages[-1]["t"] == pytest.approx(5.0)
+    assert messages[-1]["probabilities"] == pytest.approx({g: float(p) for g, p in expected.items()}, abs=1e-6)
 
 
 def test_live_rejects_partial_samples(client):
-    with client.websocket_connect("/ws/live") as ws:
+    with client.websocket_connect(WS) as ws:
         ws.send_text('{"sample_rate": 16000}')
         ws.receive_json()
         ws.send_bytes(b"\0" * 7)
-        msg = ws.receive_json()
-        assert msg["error"] == "bad audio chunk"
+        assert ws.receive_json()["error"] == "bad audio chunk"
+
+
+def test_command_line_options_map_to_settings():
+    import argparse
+
+    from genrekit.serve import add_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert settings_from_args(parser.parse_args([])) == {"log_level": "info"}  # ServeConfig's defaults
+    args = parser.parse_args(["--port", "9000", "--workers", "3", "--max-queue", "0", "--allowed-host", "music.lan",
+                              "--trusted-origin", "https://x.org", "--max-upload-mb", "5"])  # fmt: skip
+    settings = settings_from_args(args)
+    cfg = ServeConfig(**{k: v for k, v in settings.items() if k != "log_level"})
+    assert (cfg.port, cfg.workers, cfg.queue_size, cfg.max_upload_mb) == (9000, 3, 0, 5.0)
+    assert "music.lan" in cfg.hosts and "localhost" in cfg.hosts and cfg.trusted_origins == ("https://x.org",)
+    assert ServeConfig(workers=3).queue_size == 96
+
+
+def test_kaggle_png_upload_is_read_as_the_command_line_reads_it(gtzan_root):
+    """A GTZAN spectrogram .png goes through predict_file as on the command line (bundled model)."""
+    from genrekit.predictor import Predictor, bundled_model_path
+
+    if not bundled_model_path().exists():
+        pytest.skip("the bundled model is not built")
+    png = gtzan_root / "images_original" / "blues" / "blues00000.png"
+    if not png.exists():
+        pytest.skip(f"no {png}")
+    predictor = Predictor.load()
+    expected = predictor.predict_file(png)
+    with TestClient(create_app(config(warmup=False, max_upload_mb=5, max_duration_s=60), predictor=predictor),
+                    base_url=BASE) as c:  # fmt: skip
+        r = c.post("/api/predict", files={"file": ("blues00000.png", png.read_bytes(), "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.json()["duration_s"] == pytest.approx(expected.duration_s)
+    assert r.json()["probabilities"] == {g: float(p) for g, p in expected.probabilities.items()}
