@@ -35,10 +35,12 @@ benchmarks: setup
 	$(BIN)/python benchmarks/render_pixels.py
 	$(BIN)/python benchmarks/images_protocols.py --data $(DATA)
 	$(BIN)/python benchmarks/audio_cv.py --data $(DATA)
+	$(BIN)/python benchmarks/musicnn_heads.py --data $(DATA)
 	$(BIN)/python benchmarks/bridge.py --data $(DATA)
 	$(BIN)/python benchmarks/predict_speed.py --data $(DATA)
 	$(BIN)/python benchmarks/cli_start.py
 	$(BIN)/python benchmarks/web_load.py
+	$(BIN)/python benchmarks/web_attack.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

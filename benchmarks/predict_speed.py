@@ -1,5 +1,6 @@
-"""Issue 4 targets: latency of one 30-s file, library throughput, peak memory on a 10-minute file,
-and robustness of the top genre to how a file was made (sample rate, channels, MP3, gain)."""
+"""Issues 4 and 10 targets, default (bundled) model: latency of one 30-s file, library throughput on
+3-minute songs, peak memory on a 10-minute file, and robustness of the top genre to how a file was
+made (sample rate, channels, MP3, gain)."""
 from __future__ import annotations
 
 import json
@@ -40,7 +41,8 @@ def write_mp3(path: Path, y: np.ndarray, sr: int, bitrate: int = 128_000) -> Non
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--robustness-clips", type=int, default=328)
-    p.add_argument("--tagging-files", type=int, default=40)
+    p.add_argument("--tagging-files", type=int, default=12)
+    p.add_argument("--song-seconds", type=float, default=180.0, help="length of each library song (clips joined)")
     a = p.parse_args()
     predictor = Predictor.load()
     tracks = load_dataset(a.data, input_kind="audio")
@@ -57,12 +59,13 @@ def main() -> None:
         lat.append(time.perf_counter() - t)
     latency_ms = float(np.median(lat) * 1e3)
 
-    # throughput: library tagging of 30-s files with parallel decoding
+    # throughput: library tagging of songs of --song-seconds (consecutive clips joined), parallel decoding
     lib = tmp / "library"
     lib.mkdir()
-    chosen = tracks[:: max(1, len(tracks) // a.tagging_files)][: a.tagging_files]
-    for t in chosen:
-        sf.write(lib / f"{t.id}.wav", load_audio(t.path), 22050)
+    per_song = max(1, int(round(a.song_seconds / 30)))
+    chosen = [tracks[(i * per_song) % len(tracks) : (i * per_song) % len(tracks) + per_song] for i in range(a.tagging_files)]
+    for i, clips in enumerate(chosen):
+        sf.write(lib / f"song{i:03d}.wav", np.concatenate([load_audio(t.path) for t in clips])[: int(a.song_seconds * 22050)], 22050)
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "genrekit.cli", "predict", str(lib), "-o", str(tmp / "tags.csv"),
                           "--no-progress"], capture_output=True, text=True, check=True)  # fmt: skip
@@ -112,6 +115,7 @@ def main() -> None:
         "tagging_files_per_s": files_per_s,
         "tagging_cli_files_per_s_incl_startup": cli_files_per_s,
         "tagging_files": len(chosen),
+        "tagging_song_seconds": a.song_seconds,
         "long_file_seconds": 600,
         "long_file_peak_rss_mb": rss_mb,
         "long_file_segments": len(long_result["timeline"]),
@@ -121,8 +125,9 @@ def main() -> None:
     }
     md = f"# Prediction speed, memory and robustness (model {predictor.name})\n\n" + md_table(
         ["measure", "value", "target"],
-        [["latency, one 30-s WAV, end to end (median of 10)", f"{latency_ms:.0f} ms", "≤ 100 ms"],
-         ["library tagging, 30-s WAVs, Predictor.predict_files (2 workers)", f"{files_per_s:.1f} files/s ({len(chosen)} files)", "≥ 10 files/s"],
+        [["latency, one 30-s WAV, end to end (median of 10)", f"{latency_ms:.0f} ms", "≤ 500 ms"],
+         [f"library tagging, {a.song_seconds:.0f}-s WAVs, Predictor.predict_files (2 workers)",
+          f"{files_per_s:.2f} files/s ({len(chosen)} files)", "≥ 4 files/s"],
          ["the same through the CLI, incl. ~3 s start-up", f"{cli_files_per_s:.1f} files/s", ""],
          ["peak RSS, 10-minute WAV, CLI process", f"{rss_mb:.0f} MB", "≤ 500 MB (goal)"],
          ["same top genre: 22.05 kHz wav / 44.1 kHz stereo / 128 kbps MP3 / -12 dB",

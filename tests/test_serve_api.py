@@ -460,15 +460,17 @@ def test_command_line_options_map_to_settings():
 
 
 def test_kaggle_png_upload_is_read_as_the_command_line_reads_it(gtzan_root):
-    """A GTZAN spectrogram .png goes through predict_file as on the command line (bundled model)."""
-    from genrekit.predictor import Predictor, bundled_model_path
+    """A GTZAN spectrogram .png goes through predict_file as on the command line (bundled gknet, which
+    reads images; the default musicnn model refuses them with a clear 422)."""
+    from genrekit.predictor import Predictor
 
-    if not bundled_model_path().exists():
-        pytest.skip("the bundled model is not built")
     png = gtzan_root / "images_original" / "blues" / "blues00000.png"
     if not png.exists():
         pytest.skip(f"no {png}")
-    predictor = Predictor.load()
+    with TestClient(create_app(config(warmup=False), predictor=Predictor.load()), base_url=BASE) as c:
+        r = c.post("/api/predict", files={"file": ("blues00000.png", png.read_bytes(), "image/png")})
+    assert r.status_code == 422 and "kaggle-image" in r.json()["detail"], r.text
+    predictor = Predictor.load("gknet-gtzan")
     expected = predictor.predict_file(png)
     with TestClient(create_app(config(warmup=False, max_upload_mb=5, max_duration_s=60), predictor=predictor),
                     base_url=BASE) as c:  # fmt: skip
@@ -476,3 +478,17 @@ def test_kaggle_png_upload_is_read_as_the_command_line_reads_it(gtzan_root):
     assert r.status_code == 200, r.text
     assert r.json()["duration_s"] == pytest.approx(expected.duration_s)
     assert r.json()["probabilities"] == {g: float(p) for g, p in expected.probabilities.items()}
+
+
+def test_silence_gets_no_music_not_a_genre(client):
+    silence = encode(np.zeros(10 * SR, np.float32))
+    r = client.post("/api/predict", files={"file": ("quiet.wav", silence, "audio/wav")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["music_detected"] is False and "silence" in body["no_music"] and body["confident"] is False
+    assert body["headline"]["label"] == "no music detected" and body["headline"]["genres"] == []
+
+
+def test_music_is_reported_as_music(client, wav5):
+    body = client.post("/api/predict", files={"file": ("tone.wav", wav5, "audio/wav")}).json()
+    assert body["music_detected"] is True and body["no_music"] is None and body["headline"]["genres"]

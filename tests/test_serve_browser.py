@@ -127,7 +127,7 @@ def test_upload_play_live_chart_timeline_and_seek(page, song_path, tmp_path):
     heat = js(page, "(() => { const d = document.getElementById('timeline-chart').data[0];"
                     " return {type: d.type, y: d.y, nrows: d.z.length, ncols: d.z[0].length}; })()")  # fmt: skip
     assert heat["type"] == "heatmap" and heat["y"] == labels
-    assert heat["nrows"] == len(labels) and heat["ncols"] == len(result["timeline"]) >= 8
+    assert heat["nrows"] == len(labels) and heat["ncols"] == len(result["timeline"]) >= 5  # 3-s segments of 15 s
 
     # play: the bar chart follows the segment under the playhead
     js(page, "document.getElementById('audio').play()")

@@ -310,12 +310,14 @@ def cmd_render(a) -> None:
 
 def cmd_serve(a) -> None:
     from genrekit.serve import main as serve_main
+    from genrekit.serve.config import settings_from_args
 
-    serve_main(host=a.host, port=a.port, model=a.model, max_upload_mb=a.max_upload_mb,
-               max_duration_s=a.max_duration_s, workers=a.workers)  # fmt: skip
+    serve_main(**settings_from_args(a))
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from genrekit.serve.config import add_arguments as add_serve_arguments  # light: no FastAPI, no torch
+
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="genrekit", description="Music genre classification from audio.")
     parser.add_argument("--version", action="version", version=f"genrekit {__version__}")
@@ -365,13 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="PNG path (default: <audio name>.png)")
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("serve", help="web page and REST API", formatter_class=fmt)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--model", help="checkpoint to serve (default: the bundled model)")
-    p.add_argument("--max-upload-mb", type=float, default=50.0)
-    p.add_argument("--max-duration-s", type=float, default=900.0)
-    p.add_argument("--workers", type=int, default=2, help="requests analysed at the same time")
+    p = sub.add_parser("serve", help="web page and REST API")
+    add_serve_arguments(p)
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -23,7 +23,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from genrekit import __version__
-from genrekit.audio import AudioError, GenrekitError
+from genrekit.audio import AudioError
+from genrekit.errors import GenrekitError
 from genrekit.serve.config import ServeConfig
 from genrekit.serve.errors import ApiError
 from genrekit.serve.present import prediction_body

@@ -82,7 +82,7 @@ class ServeConfig:
         positive = [f.name for f in fields(self) if f.type in ("int", "float") and f.name != "port"]
         bad = [n for n in positive if not getattr(self, n) > 0]
         if bad or self.queue_size < 0:
-            from genrekit.audio import GenrekitError
+            from genrekit.errors import GenrekitError
 
             raise GenrekitError(f"serve settings must be positive: {', '.join(bad or ['max_queue'])}")
 

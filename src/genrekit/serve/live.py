@@ -19,7 +19,7 @@ from contextlib import suppress
 import numpy as np
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
-from genrekit.audio import GenrekitError
+from genrekit.errors import GenrekitError
 from genrekit.serve.present import prediction_body
 from genrekit.serve.state import ServeState, serve_state
 

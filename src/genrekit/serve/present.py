@@ -43,11 +43,14 @@ def prediction_body(prediction: Any, *, top_k: int) -> dict:
     """
     probabilities = {str(g): float(p) for g, p in prediction.probabilities.items()}
     top = sorted(probabilities.items(), key=lambda gp: -gp[1])  # every genre, whatever top_k was
+    no_music = getattr(prediction, "no_music", None)
     return {
         "duration_s": round(float(prediction.duration_s), 3),
         "top": [{"genre": g, "probability": p} for g, p in top[:top_k]],
-        "headline": headline(top),
-        # (the predictor's "no music detected" flag will be passed on here)
+        "headline": {"genres": [], "mixed": False, "label": "no music detected"} if no_music else headline(top),
+        "music_detected": no_music is None,
+        "no_music": no_music,
+        "confident": bool(getattr(prediction, "confident", True)),
         "probabilities": probabilities,
         "timeline": [
             {
