@@ -56,6 +56,34 @@ def test_logmel_matches_librosa(n_mels, n_fft, hop, fmin, fmax):
     np.testing.assert_allclose(ours, ref, atol=0.05)
 
 
+@pytest.mark.parametrize(
+    "sr,n_fft,n_mels,fmin,fmax",
+    [(22050, 2048, 128, 0.0, None), (16000, 512, 96, 0.0, None), (22050, 1024, 40, 30.0, 8000.0),
+     (44100, 4096, 64, 0.0, 5000.0)],
+)  # fmt: skip
+def test_mel_filterbank_is_librosas(sr, n_fft, n_mels, fmin, fmax):
+    from genrekit.features.logmel import mel_filterbank
+
+    ours = mel_filterbank(sample_rate=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    assert ours.shape == ref.shape and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-9)
+
+
+def test_prediction_needs_no_librosa(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import random_checkpoint, write_audio
+
+    model = random_checkpoint(tmp_path / "m.pt")
+    wav = write_audio(tmp_path / "x.wav", tone(440.0, 4.0))
+    code = ("import sys; from genrekit.predictor import Predictor; "
+            f"Predictor.load({str(model)!r}).predict_file({str(wav)!r}); print('librosa' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
 def test_logmel_floor_is_minus_100_db():
     out = extract(LogMelConfig(n_mels=32), np.zeros(4096, np.float32))
     assert np.all(out == -100.0)

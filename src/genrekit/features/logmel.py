@@ -1,4 +1,4 @@
-"""``logmel``: the log-mel power spectrogram in dB (torch framing and FFT, librosa's Slaney mel filterbank).
+"""``logmel``: the log-mel power spectrogram in dB (torch framing and FFT, the Slaney mel filterbank).
 
 Matches ``librosa.power_to_db(librosa.feature.melspectrogram(y, ...), ref=1.0, top_db=None)`` with
 librosa's defaults (Hann window, centred frames, zero padding, Slaney mel scale and norm), computed
@@ -10,11 +10,39 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 import torch
 
 from genrekit.features import FeatureConfig, peak_normalize
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    return np.where(f < 1000.0, 3.0 * f / 200.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0))
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m < 15.0, 200.0 * m / 3.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)))
+
+
+def mel_filterbank(
+    *, sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+) -> np.ndarray:
+    """Triangular filters on Slaney's mel scale with Slaney's area norm, ``(n_mels, 1 + n_fft // 2)``.
+
+    The filterbank of ``librosa.filters.mel`` with its defaults (tested equal), computed here so
+    that prediction does not need librosa.
+    """
+    fmax = sample_rate / 2 if fmax is None else fmax
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    bins = np.linspace(0, sample_rate / 2, 1 + n_fft // 2)
+    ramps = edges[:, None] - bins[None, :]
+    widths = np.diff(edges)
+    rising, falling = -ramps[:-2] / widths[:-1, None], ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.astype(np.float32)
 
 
 def power_to_db(mel_power: torch.Tensor) -> torch.Tensor:
@@ -77,8 +105,8 @@ class MelStream:
         compress: Callable[[torch.Tensor], torch.Tensor],
     ):
         self.n_fft, self.hop, self.compress = n_fft, hop_length, compress
-        mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
-        self.mel_fb = torch.from_numpy(mel).float()
+        mel = mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+        self.mel_fb = torch.from_numpy(mel)
         self.window = torch.hann_window(n_fft, periodic=True)
         self.buffer = np.zeros(self.n_fft // 2, dtype=np.float32)  # the centring pad
         self.n_samples = 0
