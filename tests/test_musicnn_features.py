@@ -8,7 +8,7 @@ import torch
 from conftest import noise_band, tone
 
 from genrekit.features import FeatureConfig, extract, make_feature_config
-from genrekit.features.musicnn import EMBEDDING_SIZES, PATCH_FRAMES, musicnn_logmel_stream
+from genrekit.features.musicnn import EMBEDDING_SIZES, PATCH_FRAMES, level_patches, log_compress, musicnn_mel_stream
 from genrekit.models import build_model
 from genrekit.models.musicnn import load_pretrained
 
@@ -42,13 +42,14 @@ def test_frames_are_the_backbone_outputs_of_the_log_mel_patches(clip):
     cfg = make_feature_config("musicnn")
     frames = extract(cfg, clip)
     assert frames.shape == (250, 3)  # 2 patches + the 1.5-s tail, repeated to one patch
-    stream = musicnn_logmel_stream()
+    stream = musicnn_mel_stream()
     mel = np.concatenate([stream.push(clip), stream.finish()], axis=1)
     patches = [mel[:, :PATCH_FRAMES], mel[:, PATCH_FRAMES : 2 * PATCH_FRAMES]]
     tail = mel[:, 2 * PATCH_FRAMES :]
     patches.append(np.tile(tail, (1, -(-PATCH_FRAMES // tail.shape[1])))[:, :PATCH_FRAMES])
+    x = log_compress(level_patches(np.stack(patches), level_db=cfg.level_db, max_boost_db=cfg.max_boost_db))
     with torch.inference_mode():
-        out = load_pretrained("msd")(torch.from_numpy(np.stack(patches)).unsqueeze(1))
+        out = load_pretrained("msd")(torch.from_numpy(x).unsqueeze(1))
     want = torch.cat([out.penultimate, out.tags], dim=1).T.numpy()
     np.testing.assert_allclose(frames, want, atol=1e-5)
 
@@ -60,6 +61,15 @@ def test_stream_equals_whole_signal(clip, block):
     whole = extract(cfg, clip)
     streamed = extract(cfg, [clip[i : i + block] for i in range(0, len(clip), block)])
     np.testing.assert_allclose(streamed, whole, atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gain_db", [-12.0, -6.0, 6.0])
+def test_the_gain_of_a_recording_does_not_change_the_frames(clip, gain_db):
+    cfg = make_feature_config("musicnn")
+    np.testing.assert_allclose(extract(cfg, clip * 10 ** (gain_db / 20)), extract(cfg, clip), atol=2e-3, rtol=1e-3)
+    as_recorded = make_feature_config("musicnn", level_db=None)  # without levelling, it would
+    assert np.abs(extract(as_recorded, clip * 10 ** (gain_db / 20)) - extract(as_recorded, clip)).max() > 0.01
 
 
 @pytest.mark.parametrize("seconds,frames", [(0.2, 1), (2.9, 1), (3.5, 1), (4.2, 2), (6.0, 2)])

@@ -9,6 +9,10 @@ expensive backbone runs once per track and its output is cached like any feature
 
 Patches do not overlap. A last partial patch of at least ``min_tail_seconds`` (and any audio
 shorter than one patch) is completed by repeating its own frames, as musicnn was trained.
+
+The compression is not gain-invariant: the same song 12 dB quieter changed the genre of 11 % of
+the GTZAN clips. So each patch's mel power is first brought to one level (``level_db``, the median
+patch level of GTZAN: -7 dB mean mel power), boosting quiet patches by at most ``max_boost_db``.
 """
 from __future__ import annotations
 
@@ -26,14 +30,23 @@ PATCH_FRAMES = 187  # 3 s at 16000 / 256, as musicnn counts them
 EMBEDDING_SIZES = {"penultimate": 200, "pooled": 1506, "tags": 50}
 
 
-def log_compress(mel_power: torch.Tensor) -> torch.Tensor:
+def log_compress(mel_power: np.ndarray) -> np.ndarray:
     """musicnn's compression of the mel power, in float32."""
-    return torch.log10(10000.0 * mel_power + 1.0)
+    return np.log10(np.float32(10000.0) * mel_power + np.float32(1.0)).astype(np.float32)
 
 
-def musicnn_logmel_stream() -> MelStream:
-    """A stream of musicnn's (96, frames) log-mel input at 16 kHz."""
-    return MelStream(sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, compress=log_compress)
+def musicnn_mel_stream() -> MelStream:
+    """A stream of musicnn's (96, frames) mel power at 16 kHz (before :func:`log_compress`)."""
+    return MelStream(sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, compress=lambda power: power)
+
+
+def level_patches(power: np.ndarray, *, level_db: float | None, max_boost_db: float) -> np.ndarray:
+    """Patches ``(n, 96, frames)`` of mel power scaled so that each one's mean is ``level_db``."""
+    if level_db is None or not len(power):
+        return power
+    target = 10 ** (level_db / 10)
+    mean = np.maximum(power.mean(axis=(1, 2), keepdims=True), target * 10 ** (-max_boost_db / 10))
+    return (power * (target / mean)).astype(np.float32)
 
 
 @lru_cache(maxsize=None)
@@ -53,6 +66,8 @@ class MusicnnConfig(FeatureConfig):
     embedding : what each backbone gives per patch, e.g. ``"penultimate+tags"`` (from
         penultimate 200, pooled 1506, tags 50)
     min_tail_seconds : a last partial patch at least this long is kept
+    level_db : each patch's mean mel power is brought to this level (``None``: as recorded)
+    max_boost_db : the most a quiet patch is raised
     """
 
     kind = "musicnn"
@@ -63,6 +78,8 @@ class MusicnnConfig(FeatureConfig):
     backbones: str = "msd"
     embedding: str = "penultimate+tags"
     min_tail_seconds: float = 1.0
+    level_db: float | None = -7.0
+    max_boost_db: float = 20.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -92,16 +109,19 @@ class MusicnnStream:
 
     def __init__(self, config: MusicnnConfig):
         self.config = config
-        self.mel = musicnn_logmel_stream()
+        self.mel = musicnn_mel_stream()
         self.backbones = [_backbone(name) for name in config.backbones.split("+")]
         self.parts = config.embedding.split("+")
         self.pending = np.zeros((96, 0), np.float32)  # log-mel frames not yet in a patch
         self.patches = 0
 
     def _embed(self, patches: np.ndarray) -> np.ndarray:
+        """Embedding frames of mel-power patches ``(n, 96, 187)``."""
         if not len(patches):
             return np.zeros((self.config.n_bins, 0), np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(patches)).unsqueeze(1)
+        c = self.config
+        x = log_compress(level_patches(patches, level_db=c.level_db, max_boost_db=c.max_boost_db))
+        x = torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1)
         with torch.inference_mode():
             outs = [backbone(x) for backbone in self.backbones]
             emb = torch.cat([getattr(o, part) for o in outs for part in self.parts], dim=1)
