@@ -9,6 +9,7 @@ Every failure becomes one :class:`AudioError` that names the file and the reason
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from genrekit.durations import clock
 from genrekit.errors import GenrekitError
 
 SAMPLE_RATE = 22050
@@ -30,6 +32,9 @@ _SF_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError)
 
 _NO_RATE = "the file declares no sample rate; re-encode it (e.g. convert it to wav or flac)"
 
+# libsndfile's frame count for a stream of unknown length (SF_COUNT_MAX)
+_UNKNOWN_FRAMES = 2**62
+
 
 class AudioError(GenrekitError):
     """A file could not be decoded as audio."""
@@ -38,6 +43,18 @@ class AudioError(GenrekitError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"cannot read audio from '{self.path}': {reason}")
+
+
+def _too_long(path: Path, seconds: float | None, max_duration: float) -> AudioError:
+    lasts = f"it lasts {clock(seconds)}, longer" if seconds is not None else "it lasts longer"
+    limit = clock(max_duration)
+    return AudioError(path, f"{lasts} than the limit of {limit}; raise the limit (--max-duration) to tag it")
+
+
+def _sf_name(path: Path) -> str | bytes:
+    """The file name for libsndfile: bytes on POSIX, since soundfile encodes a str strictly and a
+    name that is not valid UTF-8 (held with surrogates) would not encode."""
+    return os.fsencode(path) if os.name == "posix" else str(path)
 
 
 def is_audio_path(path: str | os.PathLike) -> bool:
@@ -50,6 +67,8 @@ def _check_path(path: Path) -> None:
         raise AudioError(path, "no such file; check the path")
     if path.is_dir():
         raise AudioError(path, "this is a folder, not an audio file")
+    if not path.is_file():  # a pipe or a device: opening it could wait, or read forever
+        raise AudioError(path, "this is not a regular file (a named pipe, a device or a socket)")
     if path.stat().st_size == 0:
         raise AudioError(path, "the file is empty")
 
@@ -83,7 +102,7 @@ def _mono(frame) -> np.ndarray:
     return frame.to_ndarray().reshape(-1, frame.layout.nb_channels).mean(axis=1)
 
 
-def _pyav_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray], int]:
+def _pyav_blocks(path: Path, block_seconds: float, max_duration: float | None) -> tuple[Iterator[np.ndarray], int]:
     import av  # lazily: most files never need FFmpeg
 
     try:
@@ -98,6 +117,10 @@ def _pyav_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray]
     if rate is None or rate <= 0:
         container.close()
         raise AudioError(path, _NO_RATE)
+    declared = container.duration / 1e6 if container.duration else None
+    if max_duration is not None and declared is not None and declared > max_duration:
+        container.close()
+        raise _too_long(path, declared, max_duration)
 
     def blocks() -> Iterator[np.ndarray]:
         resampler = av.AudioResampler(format="flt", rate=rate)  # packed, the file's own layout
@@ -119,17 +142,22 @@ def _pyav_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray]
     return blocks(), rate
 
 
-def _open_blocks(path: Path, block_seconds: float) -> tuple[Iterator[np.ndarray], int]:
+def _open_blocks(path: Path, block_seconds: float, max_duration: float | None) -> tuple[Iterator[np.ndarray], int]:
+    """The blocks of ``path`` at its own rate, and that rate; a header longer than ``max_duration`` is refused."""
     try:
-        f = _StraightSoundFile(str(path))
+        f = _StraightSoundFile(_sf_name(path))
     except _SF_ERRORS:
-        return _pyav_blocks(path, block_seconds)
+        return _pyav_blocks(path, block_seconds, max_duration)
     if f.format == "RAW":  # libsndfile reads any headerless .au/.snd as raw 8 kHz audio
         f.close()
-        return _pyav_blocks(path, block_seconds)
+        return _pyav_blocks(path, block_seconds, max_duration)
     if f.samplerate <= 0:
         f.close()
         raise AudioError(path, _NO_RATE)
+    declared = f.frames / f.samplerate if 0 < f.frames < _UNKNOWN_FRAMES else None
+    if max_duration is not None and declared is not None and declared > max_duration:
+        f.close()
+        raise _too_long(path, declared, max_duration)
     return _soundfile_blocks(f, block_seconds), f.samplerate
 
 
@@ -139,6 +167,8 @@ def stream_audio(
     sr: int = SAMPLE_RATE,
     block_seconds: float = 30.0,
     max_seconds: float | None = None,
+    max_duration: float | None = None,
+    timeout_s: float | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode ``path`` block by block, mono at ``sr`` Hz.
 
@@ -150,6 +180,10 @@ def stream_audio(
     sr : target sample rate; other rates are resampled with soxr
     block_seconds : approximate length of each block
     max_seconds : stop after this many seconds (``None``: whole file)
+    max_duration : refuse a file longer than this many seconds (``None``: no limit): one whose header
+        says so at once, any other as soon as the audio decoded (at ``sr``) passes the limit
+    timeout_s : refuse a file once this many seconds have passed since the call, checked between
+        blocks, so that the time the caller spends on each block counts too (``None``: no limit)
 
     Yields
     ------
@@ -158,36 +192,49 @@ def stream_audio(
     Raises
     ------
     AudioError
-        the file is missing, empty, truncated, corrupt, not audio or declares no sample rate
+        the file is missing, empty, truncated, corrupt, not audio, declares no sample rate, is longer
+        than ``max_duration`` or takes longer than ``timeout_s``
     """
+    start = time.monotonic()
     path = Path(path)
     _check_path(path)
-    blocks, orig_sr = _open_blocks(path, block_seconds)
+    blocks, orig_sr = _open_blocks(path, block_seconds, max_duration)
     resampler = None if orig_sr == sr else soxr.ResampleStream(orig_sr, sr, 1, dtype="float32")
     limit = None if max_seconds is None else int(round(max_seconds * sr))
+    most = None if max_duration is None else int(np.ceil(max_duration * sr))
     emitted = 0
+
+    def checked(block: np.ndarray) -> np.ndarray:
+        if limit is not None:
+            block = block[: limit - emitted]
+        if not np.all(np.isfinite(block)):
+            raise AudioError(path, "it contains non-finite samples (corrupt data)")
+        if most is not None and emitted + block.size > most:
+            raise _too_long(path, None, max_duration)
+        if timeout_s is not None and time.monotonic() - start > timeout_s:
+            took = f"it took longer than {timeout_s:g} s to decode"
+            raise AudioError(path, f"{took}; raise the limit (--file-timeout) to tag it")
+        return block
+
     try:
         for block in blocks:
             if resampler is not None:
                 block = resampler.resample_chunk(np.ascontiguousarray(block, dtype=np.float32))
-            if limit is not None:
-                block = block[: limit - emitted]
-            if not np.all(np.isfinite(block)):
-                raise AudioError(path, "it contains non-finite samples (corrupt data)")
+            block = checked(block)
             if block.size:
                 emitted += block.size
                 yield block
             if limit is not None and emitted >= limit:
                 return
         if resampler is not None:
-            tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
-            if limit is not None:
-                tail = tail[: limit - emitted]
+            tail = checked(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
             if tail.size:
                 emitted += tail.size
                 yield tail
     except _SF_ERRORS as exc:
         raise AudioError(path, f"the audio data is corrupt or truncated ({exc})") from None
+    finally:
+        blocks.close()  # a file refused or left early is closed now, not when collected
     if emitted == 0:
         raise AudioError(path, "it contains no audio samples")
 
@@ -219,7 +266,7 @@ def load_audio(
 def duration_seconds(path: str | os.PathLike) -> float | None:
     """Duration read from the file header, or ``None`` when the header does not say."""
     try:
-        return sf.info(str(path)).duration
+        return sf.info(_sf_name(Path(path))).duration
     except _SF_ERRORS:
         pass
     try:

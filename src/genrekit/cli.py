@@ -254,12 +254,9 @@ def cmd_compare(a) -> None:
 
 
 def cmd_predict(a) -> None:
-    from genrekit.library import run_library
+    from genrekit.library import run_library, settings_from_args
 
-    summary = run_library(
-        a.inputs, model=a.model, top_k=a.top_k, fmt=a.format, output=a.output, workers=a.workers,
-        timeline=a.timeline, progress=not a.no_progress,
-    )  # fmt: skip
+    summary = run_library(a.inputs, **settings_from_args(a))
     if summary.failed and summary.done == 0 and summary.skipped == 0:
         sys.exit(1)
 
@@ -316,6 +313,7 @@ def cmd_serve(a) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from genrekit.library import add_arguments as add_predict_arguments  # light until a run starts
     from genrekit.serve.config import add_arguments as add_serve_arguments  # light: no FastAPI, no torch
 
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -324,14 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("predict", help="genres of audio files or whole folders", formatter_class=fmt)
-    p.add_argument("inputs", nargs="+", help="audio files and/or folders (searched recursively)")
-    p.add_argument("--model", help="checkpoint file, or a bundled model's name (default: the bundled musicnn-gtzan)")
-    p.add_argument("--top-k", type=int, default=3, help="genres shown per file")
-    p.add_argument("--format", default="table", choices=["table", "json", "csv"])
-    p.add_argument("--output", "-o", help="write results to this file; a rerun skips files already in it")
-    p.add_argument("--timeline", action="store_true", help="show the per-segment timeline (table format)")
-    p.add_argument("--workers", type=int, default=2, help="files decoded in parallel")
-    p.add_argument("--no-progress", action="store_true")
+    add_predict_arguments(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("train", help="train a model and evaluate it on a held-out split", formatter_class=fmt)

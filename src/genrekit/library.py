@@ -1,27 +1,39 @@
-"""Tagging many files: collect inputs, predict in parallel, write rows as they come.
+"""Tagging many files: collect inputs, predict in parallel, write one row per file as each is done.
 
-With an output file the run is resumable: each row is flushed and fsynced as soon as its file is
-done (a killed run loses nothing already reported), and a rerun skips the files already there (errors included: each file gets exactly one row).
-A file that cannot be decoded gets a row with an ``error`` and the run goes on.
+A batch never dies on one input: a file that cannot be decoded, is longer than ``max_duration``
+or takes longer than ``file_timeout`` gets a row with an ``error``, and so does anything in a
+folder that is not a regular file (a broken or looping symbolic link, a named pipe, a device...),
+found without opening it. Rows are keyed by the resolved path, whatever the spelling of the
+folder (relative, absolute, through a symbolic link). With an output file the run is resumable
+and locked (see :mod:`genrekit.outputs`).
+
+This module is light until a run starts, so that the command line can take its options from it.
 """
 from __future__ import annotations
 
-import csv
-import json
+import argparse
+import errno
 import os
+import stat
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING
 
-from tqdm.auto import tqdm
+from genrekit.durations import clock, parse_duration
+from genrekit.errors import GenrekitError
+from genrekit.outputs import CSV_FIELDS, FORMATS, open_output, output_lock  # noqa: F401 - CSV_FIELDS: the API
 
-from genrekit.audio import GenrekitError, is_audio_path
-from genrekit.predictor import Prediction, Predictor
+if TYPE_CHECKING:
+    from genrekit.predictor import Prediction, Predictor
 
-CSV_FIELDS = [
-    "path", "genre", "probability", "top", "duration_s", "segments", "timeline", "no_music", "confident", "error"
-]  # fmt: skip
+DEFAULT_MAX_DURATION = 2 * 3600.0
+DEFAULT_FILE_TIMEOUT = 600.0
+
+_SPECIAL = {stat.S_IFIFO: "named pipe", stat.S_IFSOCK: "socket", stat.S_IFCHR: "character device",
+            stat.S_IFBLK: "block device"}  # fmt: skip
 
 
 @dataclass
@@ -32,7 +44,18 @@ class LibrarySummary:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class LibraryItem:
+    """One input: ``path`` resolved (what its row is keyed by), and ``problem``, why it cannot be
+    read when that is known without opening it (a broken link, a pipe...)."""
+
+    path: Path
+    problem: str | None = None
+
+
 def _is_input(path: Path, images: bool) -> bool:
+    from genrekit.audio import is_audio_path
+
     if path.suffix.lower() == ".png":  # album covers are not spectrograms: only the Kaggle geometry counts
         from genrekit.kaggle_image import is_kaggle_image
 
@@ -40,128 +63,108 @@ def _is_input(path: Path, images: bool) -> bool:
     return is_audio_path(path)
 
 
-def collect_inputs(inputs: list[str | os.PathLike], *, images: bool = False) -> list[Path]:
-    """Audio files named directly or found recursively in the folders given (sorted, no duplicates).
+def _look(path: Path) -> tuple[LibraryItem, bool]:
+    """What ``path`` leads to, seen without opening it, and whether it is a folder."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        key = Path(os.path.realpath(path.parent)) / path.name  # the link itself, not where it leads
+        if exc.errno == errno.ELOOP:
+            return LibraryItem(key, f"'{key}' is a symbolic link loop; fix or remove the link"), False
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            problem = f"'{key}' is a broken symbolic link (to '{os.readlink(path)}'); fix or remove the link"
+            return LibraryItem(key, problem), False
+        return LibraryItem(key, f"cannot read '{key}' ({exc.strerror})"), False
+    key = Path(os.path.realpath(path))
+    if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+        return LibraryItem(key), stat.S_ISDIR(mode)
+    kind = _SPECIAL.get(stat.S_IFMT(mode), "special file")
+    return LibraryItem(key, f"'{key}' is not a regular file ({kind}); only audio files can be tagged"), False
+
+
+def _folder_items(folder: Path, images: bool) -> list[LibraryItem]:
+    """The audio files in ``folder`` and below, sorted by path, and whatever there is not a regular file."""
+    found: list[tuple[Path, LibraryItem]] = []
+    searched: set[Path] = set()
+
+    def search(d: Path, real: Path) -> None:
+        if real in searched:  # a link back to a folder already searched
+            return
+        searched.add(real)
+        try:
+            entries = sorted(e.name for e in os.scandir(d))
+        except OSError as exc:
+            problem = f"cannot list the folder '{real}' ({exc.strerror}); check its permissions"
+            found.append((d, LibraryItem(real, problem)))
+            return
+        for name in entries:
+            if name.startswith("."):
+                continue
+            item, is_folder = _look(d / name)
+            if is_folder:
+                search(d / name, item.path)
+            elif item.problem or _is_input(d / name, images):
+                found.append((d / name, item))
+
+    search(folder, Path(os.path.realpath(folder)))
+    return [item for _, item in sorted(found, key=lambda f: f[0])]
+
+
+def scan_inputs(inputs: list[str | bytes | os.PathLike], *, images: bool = False) -> list[LibraryItem]:
+    """Each file named, and each audio file or thing that is not a regular file found recursively in
+    the folders named (sorted, each resolved path once).
 
     With ``images``, folders also yield the PNGs that have the Kaggle spectrogram geometry.
 
     Raises
     ------
     GenrekitError
-        an input does not exist, or the folders hold no audio file
+        an input does not exist, or a folder holds nothing to tag
     """
-    files: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file() and _is_input(p, images) and not p.name.startswith("."))
+    items: list[LibraryItem] = []
+    for given in inputs:
+        path = Path(os.fsdecode(given))
+        if not os.path.lexists(path):
+            raise GenrekitError(f"'{path}' does not exist; give audio files or folders")
+        item, is_folder = _look(path)
+        if is_folder:
+            found = _folder_items(path, images)
             if not found:
-                raise GenrekitError(f"no audio file found in folder '{item}' (searched recursively)")
-            files += found
-        elif item.exists():
-            files.append(item)
+                raise GenrekitError(f"no audio file found in folder '{path}' (searched recursively)")
+            items += found
         else:
-            raise GenrekitError(f"'{item}' does not exist; give audio files or folders")
+            items.append(item)
     seen: set[Path] = set()
-    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+    return [i for i in items if not (i.path in seen or seen.add(i.path))]
 
 
-def prediction_row(path: str, result: Prediction | GenrekitError, top_k: int = 3) -> dict:
-    """One flat output row (CSV) for a file's result or error, probabilities rounded for display."""
-    if isinstance(result, Exception):
-        return {"path": path, "genre": "", "probability": "", "top": "", "duration_s": "", "segments": "",
-                "timeline": "", "no_music": "", "confident": "", "error": str(result)}  # fmt: skip
-    return {
-        "path": path,
-        "genre": result.genre or "",
-        "probability": round(result.top[0][1], 4) if result.genre else "",
-        "top": ";".join(f"{g}:{p:.4f}" for g, p in result.top[:top_k]),
-        "duration_s": round(result.duration_s, 3),
-        "segments": len(result.timeline),
-        "timeline": ";".join(f"{s.start_s:.3g}-{s.end_s:.3g}:{s.label}" for s in result.timeline),
-        "no_music": result.no_music or "",
-        "confident": "yes" if result.confident else "no",
-        "error": "",
-    }
+def collect_inputs(inputs: list[str | bytes | os.PathLike], *, images: bool = False) -> list[Path]:
+    """The resolved paths of the readable files of :func:`scan_inputs`."""
+    return [i.path for i in scan_inputs(inputs, images=images) if i.problem is None]
 
 
-def _drop_partial_last_line(output: Path) -> None:
-    """Cut a last line left unfinished by a killed run, so it is redone rather than glued to."""
-    if not output.exists() or output.stat().st_size == 0:
-        return
-    with open(output, "rb+") as f:
-        data = f.read()
-        if not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
+def _results(
+    predictor: Predictor, items: list[LibraryItem], *, workers: int, max_duration: float | None, timeout_s: float | None
+) -> Iterator[tuple[LibraryItem, Prediction | GenrekitError]]:
+    """Each item with its prediction or error, ``workers`` at a time, in order."""
 
+    def one(item: LibraryItem) -> tuple[LibraryItem, Prediction | GenrekitError]:
+        if item.problem is not None:
+            return item, GenrekitError(item.problem)
+        try:
+            return item, predictor.predict_file(item.path, max_duration=max_duration, timeout_s=timeout_s)
+        except GenrekitError as exc:
+            return item, exc
+        except Exception as exc:  # noqa: BLE001 - one file must never end the batch
+            reason = f"{type(exc).__name__}: {exc}"
+            return item, GenrekitError(f"'{item.path}' could not be tagged ({reason}); please report this bug")
 
-def _done_paths(output: Path, fmt: str) -> set[str]:
-    if not output.exists() or output.stat().st_size == 0:
-        return set()
-    with open(output, newline="") as f:
-        if fmt == "csv":
-            return {row["path"] for row in csv.DictReader(f) if row.get("path")}
-        done = set()
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill is redone
-            done.add(row["path"])
-        return done
-
-
-class _Writer:
-    """Appends rows to a file (CSV or JSON lines) or prints them, flushing each one."""
-
-    def __init__(self, fmt: str, output: Path | None, timeline: bool, top_k: int):
-        self.fmt, self.output, self.timeline, self.top_k = fmt, output, timeline, top_k
-        self.stream: TextIO = sys.stdout
-        if output is not None:
-            fresh = not output.exists() or output.stat().st_size == 0
-            output.parent.mkdir(parents=True, exist_ok=True)
-            self.stream = open(output, "a", newline="")
-            if fmt == "csv" and fresh:
-                csv.writer(self.stream).writerow(CSV_FIELDS)
-        elif fmt == "csv":
-            csv.writer(self.stream).writerow(CSV_FIELDS)
-
-    def write(self, path: str, result: Prediction | GenrekitError) -> None:
-        if self.fmt == "csv":
-            row = prediction_row(path, result, self.top_k)
-            csv.writer(self.stream).writerow([row[k] for k in CSV_FIELDS])
-        elif self.fmt == "json":
-            d = {"path": path, "error": str(result)} if isinstance(result, Exception) else result.to_dict()
-            if "top" in d:
-                d["top"] = d["top"][: self.top_k]
-            self.stream.write(json.dumps(d) + "\n")
-        else:
-            self.stream.write(_table_text(path, result, self.timeline, self.top_k))
-        self.stream.flush()
-        if self.output is not None:
-            os.fsync(self.stream.fileno())
-
-    def close(self) -> None:
-        if self.output is not None:
-            self.stream.close()
-
-
-def _table_text(path: str, result: Prediction | GenrekitError, timeline: bool, top_k: int) -> str:
-    if isinstance(result, Exception):
-        return f"{path}\n  error: {result}\n"
-    if not result.music_detected:
-        return f"{path}  ({result.duration_s:.1f} s)\n  no music detected: {result.no_music}\n"
-    tops = "  ".join(f"{g} {p:.0%}" for g, p in result.top[:top_k])
-    unsure = "" if result.confident else "  (not confident)"
-    text = f"{path}  ({result.duration_s:.1f} s)\n  {tops}{unsure}\n"
-    if timeline:
-        text += "".join(
-            f"    {s.start_s:7.1f}-{s.end_s:7.1f} s  {s.label:<10} {s.probabilities[s.label]:.0%}\n" for s in result.timeline
-        )
-    return text
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        yield from pool.map(one, items)
 
 
 def run_library(
-    inputs: list[str | os.PathLike],
+    inputs: list[str | bytes | os.PathLike],
     *,
     model: str | os.PathLike | None = None,
     top_k: int = 3,
@@ -169,33 +172,57 @@ def run_library(
     output: str | os.PathLike | None = None,
     workers: int = 2,
     timeline: bool = False,
+    windows: bool = False,
+    max_duration: float | None = DEFAULT_MAX_DURATION,
+    file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
     progress: bool = True,
 ) -> LibrarySummary:
-    """Predict every audio file in ``inputs`` and write one row per file (see module doc)."""
-    predictor = Predictor.load(model)
-    files = collect_inputs(inputs, images=predictor.feature_config.reads_images)
-    out = Path(output) if output else None
+    """Predict every input and write one row per file (see the module doc).
+
+    Parameters
+    ----------
+    inputs : audio files and folders (searched recursively)
+    model : checkpoint path or bundled model name (``None``: the default model)
+    top_k : genres written per file
+    fmt : ``table``, ``csv``, ``json`` (one array) or ``jsonl`` (one object per line); a file
+        ``output`` in ``table`` is written as ``csv``
+    output : file to write, resumable; ``None`` prints to the terminal
+    workers : files decoded in parallel
+    timeline, windows : the table shows the timeline merged into runs of one genre, or every window
+    max_duration : seconds; a longer file gets an error row (``None``: no limit)
+    file_timeout : seconds; a file taking longer to decode and predict gets an error row (``None``: no limit)
+    progress : show a progress bar on stderr
+
+    Raises
+    ------
+    GenrekitError
+        the model cannot be loaded, an input does not exist, or another run writes ``output``
+    """
+    from tqdm.auto import tqdm
+
+    from genrekit.predictor import Predictor
+
+    out = Path(os.fsdecode(output)) if output else None
     if out is not None and fmt == "table":
         fmt = "csv"  # a file output must be machine-readable to be resumable
-    if out is not None:
-        _drop_partial_last_line(out)
-    done = _done_paths(out, fmt) if out is not None else set()
-    todo = [f for f in files if str(f) not in done]
-    summary = LibrarySummary(skipped=len(files) - len(todo))
-    writer = _Writer(fmt, out, timeline, top_k)
-    try:
-        bar = tqdm(total=len(todo), unit="file", desc="predict", disable=not progress or len(todo) < 2, file=sys.stderr)
-        for path, result in predictor.predict_files(todo, workers=workers):
-            writer.write(path, result)
-            if isinstance(result, Exception):
-                summary.failed += 1
-                summary.errors[path] = str(result)
-            else:
-                summary.done += 1
-            bar.update()
-        bar.close()
-    finally:
-        writer.close()
+    with output_lock(out):
+        predictor = Predictor.load(model)
+        items = scan_inputs(inputs, images=predictor.feature_config.reads_images)
+        with open_output(fmt, out, top_k=top_k, timeline=timeline, windows=windows) as writer:
+            todo = [i for i in items if str(i.path) not in writer.done]
+            summary = LibrarySummary(skipped=len(items) - len(todo))
+            quiet = not progress or len(todo) < 2
+            bar = tqdm(total=len(todo), unit="file", desc="predict", disable=quiet, file=sys.stderr)
+            results = _results(predictor, todo, workers=workers, max_duration=max_duration, timeout_s=file_timeout)
+            for item, result in results:
+                writer.write(str(item.path), result)
+                if isinstance(result, Exception):
+                    summary.failed += 1
+                    summary.errors[str(item.path)] = str(result)
+                else:
+                    summary.done += 1
+                bar.update()
+            bar.close()
     print(
         f"done {summary.done}, skipped {summary.skipped} (already in {out}), failed {summary.failed}"
         if out is not None
@@ -203,3 +230,38 @@ def run_library(
         file=sys.stderr,
     )
     return summary
+
+
+def _duration(text: str) -> float | None:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``genrekit predict`` options."""
+    p.add_argument("inputs", nargs="+", help="audio files and/or folders (searched recursively)")
+    p.add_argument("--model", help="checkpoint file, or a bundled model's name (default: the bundled musicnn-gtzan)")
+    p.add_argument("--top-k", type=int, default=3, help="genres shown per file")
+    p.add_argument("--format", default="table", choices=FORMATS,
+                   help="json: one array; jsonl: one object per line")  # fmt: skip
+    p.add_argument("--output", "-o", help="write results to this file; a rerun skips files already in it "
+                   "(csv: the timeline goes to <name>.timeline.csv beside it)")  # fmt: skip
+    p.add_argument("--timeline", action="store_true", help="table: show the timeline, merged into runs of one genre")
+    p.add_argument("--windows", action="store_true", help="table: show every window of the timeline")
+    p.add_argument("--max-duration", type=_duration, default=clock(DEFAULT_MAX_DURATION), metavar="DURATION",
+                   help="a longer file gets an error row: seconds, h:mm:ss, or none")  # fmt: skip
+    p.add_argument("--file-timeout", type=_duration, default=f"{DEFAULT_FILE_TIMEOUT:g}", metavar="DURATION",
+                   help="a file taking longer to decode and predict gets an error row: seconds or none")  # fmt: skip
+    p.add_argument("--workers", type=int, default=2, help="files decoded in parallel")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def settings_from_args(a: argparse.Namespace) -> dict:
+    """The :func:`run_library` keyword arguments of parsed ``genrekit predict`` options."""
+    return {
+        "model": a.model, "top_k": a.top_k, "fmt": a.format, "output": a.output, "workers": a.workers,
+        "timeline": a.timeline, "windows": a.windows, "max_duration": a.max_duration,
+        "file_timeout": a.file_timeout, "progress": not a.no_progress,
+    }  # fmt: skip

@@ -175,16 +175,24 @@ class Predictor:
             confident=no_music is None and float(np.max(mean)) >= self.presence.confident,
         )
 
-    def predict_file(self, path: str | os.PathLike, *, max_seconds: float | None = None) -> Prediction:
+    def predict_file(
+        self,
+        path: str | os.PathLike,
+        *,
+        max_seconds: float | None = None,
+        max_duration: float | None = None,
+        timeout_s: float | None = None,
+    ) -> Prediction:
         """Genres of one audio file, streamed: memory does not grow with its length.
 
         A ``.png`` is read as a Kaggle GTZAN spectrogram image, for models whose features can
-        be read from images.
+        be read from images. ``max_seconds`` analyses only the beginning; ``max_duration`` and
+        ``timeout_s`` refuse a longer file, or one that takes longer (see :func:`stream_audio`).
 
         Raises
         ------
         AudioError
-            the file cannot be decoded
+            the file cannot be decoded, is longer than ``max_duration`` or takes longer than ``timeout_s``
         GenrekitError
             an image given to a model that cannot read images
         """
@@ -199,7 +207,10 @@ class Predictor:
 
             return self._prediction(str(path), self.classifier.analyse(frames=image_features(path)), CLIP_SECONDS, t0)
         check = PresenceCheck(f.sample_rate, self.presence)
-        blocks = map(check.push, stream_audio(path, sr=f.sample_rate, max_seconds=max_seconds))
+        audio = stream_audio(
+            path, sr=f.sample_rate, max_seconds=max_seconds, max_duration=max_duration, timeout_s=timeout_s
+        )
+        blocks = map(check.push, audio)
         w = self.classifier.analyse(blocks=blocks)
         return self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict())
 
@@ -228,13 +239,23 @@ class Predictor:
         return self.predict_file(source, max_seconds=max_seconds)
 
     def predict_files(
-        self, paths: Iterable[str | os.PathLike], *, workers: int = 2, max_seconds: float | None = None
+        self,
+        paths: Iterable[str | os.PathLike],
+        *,
+        workers: int = 2,
+        max_seconds: float | None = None,
+        max_duration: float | None = None,
+        timeout_s: float | None = None,
     ) -> Iterator[tuple[str, Prediction | GenrekitError]]:
-        """Predict many files, ``workers`` at a time; yields (path, result or error) in order."""
+        """Predict many files, ``workers`` at a time; yields (path, result or error) in order.
+
+        ``max_seconds``, ``max_duration`` and ``timeout_s`` apply to each file (see :meth:`predict_file`).
+        """
 
         def one(p):
             try:
-                return str(p), self.predict_file(p, max_seconds=max_seconds)
+                limits = {"max_seconds": max_seconds, "max_duration": max_duration, "timeout_s": timeout_s}
+                return str(p), self.predict_file(p, **limits)
             except GenrekitError as exc:
                 return str(p), exc
 
