@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= ../shared/data/gtzan
 
-.PHONY: setup demo test benchmarks bundled-model pretrained clean
+.PHONY: setup demo test benchmarks bundled-model onnx pretrained clean
 
 $(BIN)/genrekit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: setup
 bundled-model: setup
 	$(BIN)/python benchmarks/bundled_model.py --data $(DATA)
 
+# the bundled model's ONNX export (bundled/*.onnx + card), which predict and serve run without torch;
+# re-run after retraining the bundled model (a stale export is ignored: torch is used instead)
+onnx: setup
+	$(BIN)/python scripts/export_onnx.py
+
 # musicnn weights (ISC, MTG-UPF): pip-downloads the musicnn 0.1.0 wheel (never installed) and converts
 # its TensorFlow checkpoints without tensorflow into src/genrekit/pretrained/*.pt
 pretrained: setup
@@ -39,6 +44,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/bridge.py --data $(DATA)
 	$(BIN)/python benchmarks/predict_speed.py --data $(DATA)
 	$(BIN)/python benchmarks/cli_start.py
+	$(BIN)/python benchmarks/cold_start.py --data $(DATA)
 	$(BIN)/python benchmarks/web_load.py
 	$(BIN)/python benchmarks/web_attack.py
 

@@ -7,22 +7,19 @@ import platform
 import time
 from pathlib import Path
 
-import torch
-
 RESULTS = Path(__file__).resolve().parent / "results"
 SUMMARY = RESULTS / "summary.json"
 SHARED_DATA = Path(os.environ.get("GENREKIT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan"))
 
 
 def machine() -> dict:
-    """Describe the machine a figure was measured on."""
-    return {
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "date": time.strftime("%Y-%m-%d"),
-    }
+    """Describe the machine a figure was measured on (torch's figures only where it is installed)."""
+    out = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
+    try:
+        import torch
+    except ImportError:
+        return out
+    return {**out, "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 def update_summary(values: dict) -> None:

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from genrekit.errors import GenrekitError
 from genrekit.features import FeatureConfig
-from genrekit.models import build_model
+
+if TYPE_CHECKING:
+    from torch import nn
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 had one FeatureConfig class and no split ids
@@ -57,6 +58,8 @@ class Checkpoint:
 
     def build(self) -> nn.Module:
         """The model in eval mode with its trained weights."""
+        from genrekit.models import build_model
+
         model = build_model(
             self.model_name, n_classes=len(self.labels), input_shape=self.input_shape, **self.model_params
         )
@@ -64,6 +67,8 @@ class Checkpoint:
         return model.eval()
 
     def save(self, path: str | os.PathLike) -> Path:
+        import torch
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
@@ -82,6 +87,27 @@ class Checkpoint:
         return path
 
 
+def resolve_model_path(path: str | os.PathLike | None = None) -> Path:
+    """The checkpoint file ``path`` names: ``None`` the default bundled model, a bare bundled name
+    (``gknet-gtzan``) that one, anything else itself.
+
+    Raises
+    ------
+    GenrekitError
+        the file is missing
+    """
+    if path is None:
+        path = bundled_model_path()
+        if not path.is_file():
+            raise GenrekitError(f"the bundled model is missing at '{path}'; run 'make bundled-model' or pass --model")
+    elif not Path(path).exists() and bundled_model_path(f"{Path(path).stem}.pt").is_file() and "/" not in str(path):
+        path = bundled_model_path(f"{Path(path).stem}.pt")
+    path = Path(path)
+    if not path.is_file():
+        raise GenrekitError(f"model file '{path}' not found; give a checkpoint written by 'genrekit train'")
+    return path
+
+
 def load_checkpoint(path: str | os.PathLike | None = None) -> Checkpoint:
     """Read a checkpoint written by :meth:`Checkpoint.save`.
 
@@ -93,15 +119,9 @@ def load_checkpoint(path: str | os.PathLike | None = None) -> Checkpoint:
     GenrekitError
         the file is missing or is not a genrekit checkpoint
     """
-    if path is None:
-        path = bundled_model_path()
-        if not path.is_file():
-            raise GenrekitError(f"the bundled model is missing at '{path}'; run 'make bundled-model' or pass --model")
-    elif not Path(path).exists() and bundled_model_path(f"{Path(path).stem}.pt").is_file() and "/" not in str(path):
-        path = bundled_model_path(f"{Path(path).stem}.pt")
-    path = Path(path)
-    if not path.is_file():
-        raise GenrekitError(f"model file '{path}' not found; give a checkpoint written by 'genrekit train'")
+    import torch
+
+    path = resolve_model_path(path)
     try:
         d = torch.load(path, map_location="cpu", weights_only=True)
         if d.get("format_version") not in READABLE_VERSIONS:

@@ -7,30 +7,20 @@ blocks or from a whole feature matrix, window by window, so memory does not grow
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import islice
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import nn
 
-from genrekit.features import FeatureConfig
-from genrekit.features.windows import stream_windows
+from genrekit.features import FeatureConfig, FrameStream
+from genrekit.features.windows import WindowProbabilities, stream_windows
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-@dataclass
-class WindowProbabilities:
-    """Class probabilities of each window of one input."""
-
-    starts: np.ndarray  # (n_windows,) start frame of each window
-    probabilities: np.ndarray  # (n_windows, n_classes), rows sum to 1
-    n_samples: int  # audio samples read (0 for a feature matrix)
-    n_frames: int  # feature frames computed
-
-    @property
-    def mean(self) -> np.ndarray:
-        """The input's probabilities: the mean over its windows."""
-        return self.probabilities.mean(axis=0)
+__all__ = ["Classifier", "WindowProbabilities"]
 
 
 class Classifier:
@@ -54,27 +44,35 @@ class Classifier:
         device: str | torch.device = "cpu",
         batch_size: int = 128,
     ):
+        import torch
+
         self.device = torch.device(device)
         self.model = model.to(self.device)
         self.features = features
         self.labels = list(labels)
         self.batch_size = batch_size
 
-    @torch.inference_mode()
     def probabilities(self, windows: Iterable[np.ndarray]) -> np.ndarray:
         """Softmax probabilities ``(n_windows, n_classes)`` of un-normalised feature windows.
 
         ``windows`` may be any iterable of (bins, frames) arrays; it is consumed in batches.
         """
+        import torch
+
         was_training = self.model.training
         self.model.eval()
         out, it = [], iter(windows)
-        while batch := list(islice(it, self.batch_size)):
-            x = torch.from_numpy(np.stack(batch).astype(np.float32, copy=False)).to(self.device)
-            x = self.features.normalize(x).unsqueeze(1)
-            out.append(torch.softmax(self.model(x).float(), dim=1).cpu().numpy())
+        with torch.inference_mode():
+            while batch := list(islice(it, self.batch_size)):
+                x = torch.from_numpy(np.stack(batch).astype(np.float32, copy=False)).to(self.device)
+                x = self.features.normalize(x).unsqueeze(1)
+                out.append(torch.softmax(self.model(x).float(), dim=1).cpu().numpy())
         self.model.train(was_training)
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+    def stream(self) -> FrameStream:
+        """A fresh feature stream of this classifier's kind."""
+        return self.features.stream()
 
     def _windows(self, frame_blocks: Iterable[np.ndarray], starts: list[int]) -> Iterator[np.ndarray]:
         f = self.features
@@ -97,7 +95,7 @@ class Classifier:
                 counts["frames"] = frames.shape[1]
                 yield frames
                 return
-            stream = self.features.stream()
+            stream = self.stream()
             for block in blocks:
                 counts["samples"] += len(block)
                 out = stream.push(block)

@@ -17,15 +17,22 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from genrekit.audio import resample, stream_audio, to_mono
-from genrekit.checkpoint import Checkpoint, bundled_model_path, load_checkpoint
+from genrekit.checkpoint import Checkpoint, bundled_model_path, resolve_model_path  # noqa: F401 - re-exported
 from genrekit.errors import GenrekitError
 from genrekit.inference import Classifier, WindowProbabilities
 from genrekit.presence import PresenceCheck, PresenceConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from genrekit.runtime import OnnxModel
+
+RUNTIMES = ("auto", "onnx", "torch")
 
 
 @dataclass
@@ -98,15 +105,16 @@ class Predictor:
 
     Parameters
     ----------
-    checkpoint : the trained model
+    checkpoint : the trained model: a torch checkpoint, or its ONNX export
+        (:class:`genrekit.runtime.OnnxModel`, run without torch)
     name : how results name the model (default: its architecture)
-    device : where the model runs
+    device : where a torch model runs
     presence : when a signal counts as no music, and a prediction as confident
     """
 
     def __init__(
         self,
-        checkpoint: Checkpoint,
+        checkpoint: Checkpoint | OnnxModel,
         *,
         name: str | None = None,
         device: str | torch.device = "cpu",
@@ -114,20 +122,57 @@ class Predictor:
     ):
         self.checkpoint = checkpoint
         self.presence = presence or PresenceConfig()
-        self.classifier = Classifier(checkpoint.build(), checkpoint.feature_config, checkpoint.labels, device=device)
+        if isinstance(checkpoint, Checkpoint):
+            self.classifier = Classifier(checkpoint.build(), checkpoint.feature_config, checkpoint.labels, device=device)
+            self.runtime = "torch"
+        else:
+            self.classifier = checkpoint.classifier()
+            self.runtime = "onnx"
         self.name = name or checkpoint.model_name
 
     @classmethod
-    def load(cls, model: str | os.PathLike | None = None, *, device: str | torch.device = "cpu") -> Predictor:
+    def load(
+        cls,
+        model: str | os.PathLike | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        runtime: str = "auto",
+        threads: int | None = None,
+    ) -> Predictor:
         """Load a checkpoint file, or the bundled model when ``model`` is None.
+
+        Parameters
+        ----------
+        model : a checkpoint file or a bundled model's name
+        device : where a torch model runs
+        runtime : ``"auto"``: the checkpoint's ONNX export when it is current, onnxruntime is
+            installed and ``device`` is the CPU, else torch; ``"onnx"`` or ``"torch"`` to insist
+        threads : threads of the ONNX runtime's sessions (default: one per core)
 
         Raises
         ------
         GenrekitError
-            the file is missing or not a genrekit checkpoint
+            the file is missing or not a genrekit checkpoint, or the runtime asked for is unavailable
         """
-        name = Path(model).name if model is not None else bundled_model_path().name
-        return cls(load_checkpoint(model), name=name, device=device)
+        from genrekit.runtime import OnnxModel, current_card, onnx_available
+
+        if runtime not in RUNTIMES:
+            raise GenrekitError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
+        path = resolve_model_path(model)
+        name = Path(model).name if model is not None else path.name
+        if runtime != "torch" and str(device) == "cpu":
+            card = current_card(path) if onnx_available() else None
+            if card is not None:
+                return cls(OnnxModel(card, threads=threads), name=name)
+            if runtime == "onnx":
+                raise GenrekitError(f"'{path}' has no current ONNX export, or onnxruntime is not installed")
+        try:
+            from genrekit.checkpoint import load_checkpoint
+
+            checkpoint = load_checkpoint(path)
+        except ModuleNotFoundError as exc:
+            raise GenrekitError(f"'{path}' needs torch ({exc}): pip install 'genrekit[train]'") from None
+        return cls(checkpoint, name=name, device=device)
 
     @property
     def labels(self) -> list[str]:

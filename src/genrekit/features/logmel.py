@@ -1,19 +1,23 @@
-"""``logmel``: the log-mel power spectrogram in dB (torch framing and FFT, the Slaney mel filterbank).
+"""``logmel``: the log-mel power spectrogram in dB (torch or numpy framing and FFT, the Slaney mel filterbank).
 
 Matches ``librosa.power_to_db(librosa.feature.melspectrogram(y, ...), ref=1.0, top_db=None)`` with
 librosa's defaults (Hann window, centred frames, zero padding, Slaney mel scale and norm), computed
 block by block: a stream gives exactly the frames of the whole signal. :class:`MelStream` is the
-one mel core; other kinds (musicnn's front end) give it their own compression.
+one mel core; other kinds (musicnn's front end) give it their own compression. Its ``numpy``
+backend serves the torch-free runtime (:mod:`genrekit.runtime`); torch is imported only when used.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from genrekit.features import FeatureConfig, peak_normalize
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -47,6 +51,8 @@ def mel_filterbank(
 
 def power_to_db(mel_power: torch.Tensor) -> torch.Tensor:
     """``10 log10`` of the power, floored at -100 dB (reference power 1)."""
+    import torch
+
     return 10.0 * torch.log10(torch.clamp(mel_power, min=1e-10))
 
 
@@ -90,7 +96,9 @@ class MelStream:
     ----------
     sample_rate, n_fft, hop_length, n_mels, fmin, fmax : the spectrogram, as librosa's
         ``melspectrogram`` (power 2, Hann window, centred, zero padding, Slaney mel)
-    compress : mel power ``(n_mels, frames)`` → the feature values (e.g. :func:`power_to_db`)
+    compress : mel power ``(n_mels, frames)`` → the feature values (e.g. :func:`power_to_db`), a
+        tensor with the torch backend, an array with the numpy one
+    backend : ``"torch"`` or ``"numpy"`` (the same frames within float32 rounding; no torch needed)
     """
 
     def __init__(
@@ -102,12 +110,13 @@ class MelStream:
         n_mels: int,
         fmin: float = 0.0,
         fmax: float | None = None,
-        compress: Callable[[torch.Tensor], torch.Tensor],
+        compress: Callable,
+        backend: str = "torch",
     ):
-        self.n_fft, self.hop, self.compress = n_fft, hop_length, compress
-        mel = mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
-        self.mel_fb = torch.from_numpy(mel)
-        self.window = torch.hann_window(n_fft, periodic=True)
+        self.n_fft, self.hop, self.compress, self.backend = n_fft, hop_length, compress, backend
+        self.mel_fb = mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+        # periodic Hann, as torch.hann_window(n_fft, periodic=True) which the torch backend uses
+        self.window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
         self.buffer = np.zeros(self.n_fft // 2, dtype=np.float32)  # the centring pad
         self.n_samples = 0
 
@@ -116,13 +125,20 @@ class MelStream:
         if n == 0:
             self.buffer = samples  # too short for a frame: it belongs to the next block
             return np.zeros((self.mel_fb.shape[0], 0), np.float32)
-        frames = torch.from_numpy(samples[: (n - 1) * self.hop + self.n_fft]).unfold(0, self.n_fft, self.hop)
-        with torch.inference_mode():
-            spec = torch.fft.rfft(frames * self.window)
-            power = spec.real.square() + spec.imag.square()
-            out = self.compress(self.mel_fb @ power.T)
+        used = samples[: (n - 1) * self.hop + self.n_fft]
         self.buffer = samples[n * self.hop :]
-        return out.numpy()
+        if self.backend == "numpy":
+            frames = np.lib.stride_tricks.sliding_window_view(used, self.n_fft)[:: self.hop]
+            spec = np.fft.rfft(frames * self.window)
+            power = (spec.real**2 + spec.imag**2).astype(np.float32)
+            return np.asarray(self.compress(self.mel_fb @ power.T), dtype=np.float32)
+        import torch
+
+        frames = torch.from_numpy(used).unfold(0, self.n_fft, self.hop)
+        with torch.inference_mode():
+            spec = torch.fft.rfft(frames * torch.hann_window(self.n_fft, periodic=True))
+            power = spec.real.square() + spec.imag.square()
+            return self.compress(torch.from_numpy(self.mel_fb) @ power.T).numpy()
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Frames complete once ``block`` (mono float32) is appended to the stream."""

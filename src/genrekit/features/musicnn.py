@@ -16,15 +16,19 @@ patch level of GTZAN: -7 dB mean mel power), boosting quiet patches by at most `
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from genrekit.errors import GenrekitError
 from genrekit.features import FeatureConfig
 from genrekit.features.logmel import MelStream
+
+if TYPE_CHECKING:
+    import torch
 
 PATCH_FRAMES = 187  # 3 s at 16000 / 256, as musicnn counts them
 EMBEDDING_SIZES = {"penultimate": 200, "pooled": 1506, "tags": 50}
@@ -35,9 +39,11 @@ def log_compress(mel_power: np.ndarray) -> np.ndarray:
     return np.log10(np.float32(10000.0) * mel_power + np.float32(1.0)).astype(np.float32)
 
 
-def musicnn_mel_stream() -> MelStream:
+def musicnn_mel_stream(*, backend: str = "torch") -> MelStream:
     """A stream of musicnn's (96, frames) mel power at 16 kHz (before :func:`log_compress`)."""
-    return MelStream(sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, compress=lambda power: power)
+    return MelStream(
+        sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, compress=lambda power: power, backend=backend
+    )
 
 
 def level_patches(power: np.ndarray, *, level_db: float | None, max_boost_db: float) -> np.ndarray:
@@ -54,6 +60,21 @@ def _backbone(name: str):
     from genrekit.models.musicnn import load_pretrained
 
     return load_pretrained(name)  # in eval mode; shared read-only by every stream of the process
+
+
+def torch_embedder(config: MusicnnConfig) -> Callable[[np.ndarray], np.ndarray]:
+    """The frozen torch backbones of ``config``: log-mel patches ``(n, 96, 187)`` → embeddings ``(n, n_bins)``."""
+    import torch
+
+    backbones = [_backbone(name) for name in config.backbones.split("+")]
+    parts = config.embedding.split("+")
+
+    def embed(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            outs = [backbone(torch.from_numpy(x).unsqueeze(1)) for backbone in backbones]
+            return torch.cat([getattr(o, part) for o in outs for part in parts], dim=1).numpy()
+
+    return embed
 
 
 @dataclass(frozen=True)
@@ -105,13 +126,22 @@ class MusicnnConfig(FeatureConfig):
 
 
 class MusicnnStream:
-    """Embedding frames of a stream of 16-kHz blocks: one per complete 187-frame log-mel patch."""
+    """Embedding frames of a stream of 16-kHz blocks: one per complete 187-frame log-mel patch.
 
-    def __init__(self, config: MusicnnConfig):
+    Parameters
+    ----------
+    config : the kind's settings
+    embed : log-mel patches ``(n, 96, 187)`` → embeddings ``(n, n_bins)`` (default: the torch
+        backbones, :func:`torch_embedder`; :mod:`genrekit.runtime` gives ONNX ones)
+    backend : the mel front end's, ``"torch"`` or ``"numpy"``
+    """
+
+    def __init__(
+        self, config: MusicnnConfig, *, embed: Callable[[np.ndarray], np.ndarray] | None = None, backend: str = "torch"
+    ):
         self.config = config
-        self.mel = musicnn_mel_stream()
-        self.backbones = [_backbone(name) for name in config.backbones.split("+")]
-        self.parts = config.embedding.split("+")
+        self.mel = musicnn_mel_stream(backend=backend)
+        self.embed = embed or torch_embedder(config)
         self.pending = np.zeros((96, 0), np.float32)  # log-mel frames not yet in a patch
         self.patches = 0
 
@@ -121,12 +151,9 @@ class MusicnnStream:
             return np.zeros((self.config.n_bins, 0), np.float32)
         c = self.config
         x = log_compress(level_patches(patches, level_db=c.level_db, max_boost_db=c.max_boost_db))
-        x = torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1)
-        with torch.inference_mode():
-            outs = [backbone(x) for backbone in self.backbones]
-            emb = torch.cat([getattr(o, part) for o in outs for part in self.parts], dim=1)
+        emb = self.embed(np.ascontiguousarray(x))
         self.patches += len(patches)
-        return emb.T.contiguous().numpy()
+        return np.ascontiguousarray(emb.T)
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Embeddings of the patches complete once ``block`` is appended."""

@@ -8,6 +8,7 @@ with its own minimum, so padding reads as the quietest part of the track.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,3 +69,18 @@ def cut_windows(frames: np.ndarray, *, size: int, hop: int) -> tuple[np.ndarray,
     if not starts:
         return np.zeros(0, np.int64), np.zeros((0, frames.shape[0], size), frames.dtype)
     return np.array(starts), np.stack(windows)
+
+
+@dataclass
+class WindowProbabilities:
+    """Class probabilities of each window of one input."""
+
+    starts: np.ndarray  # (n_windows,) start frame of each window
+    probabilities: np.ndarray  # (n_windows, n_classes), rows sum to 1
+    n_samples: int  # audio samples read (0 for a feature matrix)
+    n_frames: int  # feature frames computed
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The input's probabilities: the mean over its windows."""
+        return self.probabilities.mean(axis=0)

@@ -153,6 +153,8 @@ class Musicnn(nn.Module):
         self.dense_bn = nn.BatchNorm1d(backend_units, eps=BN_EPS, momentum=BN_MOMENTUM)
         self.out = nn.Linear(backend_units, n_tags)
         self.dropout = nn.Dropout(0.5)
+        # patches per front-end pass on CPU in eval mode (None: the whole batch, as an ONNX export needs)
+        self.frontend_chunk: int | None = CPU_FRONTEND_CHUNK
         self.tags: tuple[str, ...] = ()  # both set by load_pretrained
         self.source = ""
 
@@ -163,11 +165,11 @@ class Musicnn(nn.Module):
     def forward(self, x: torch.Tensor) -> MusicnnOutput:
         """Tags and features of a batch of log-mel patches ``(batch, 1, n_mels, frames)``."""
         x = self.input_bn(x)
-        if self.training or x.device.type != "cpu":
+        if self.training or x.device.type != "cpu" or not self.frontend_chunk:
             features = [self._frontend(x)]
         else:
             # the front-end maps of a large batch overflow the CPU caches: ~1.8x slower per patch
-            features = [torch.cat([self._frontend(chunk) for chunk in x.split(CPU_FRONTEND_CHUNK)])]
+            features = [torch.cat([self._frontend(chunk) for chunk in x.split(self.frontend_chunk)])]
         h = self.midend[0](features[0])
         features.append(h)
         for block in self.midend[1:]:

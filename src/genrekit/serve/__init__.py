@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import os
+
 from contextlib import suppress
 from dataclasses import replace
 from typing import Any
@@ -43,7 +45,6 @@ def main(config: ServeConfig | None = None, /, *, log_level: str = "info", **set
     GenrekitError
         the settings are invalid or the model cannot be loaded
     """
-    import torch
     import uvicorn
 
     from genrekit.predictor import Predictor
@@ -54,13 +55,16 @@ def main(config: ServeConfig | None = None, /, *, log_level: str = "info", **set
     config = replace(config or ServeConfig(), **{k: v for k, v in settings.items() if v is not None})
     # the workers run one job each in parallel: each gets its share of the cores, not all of them;
     # numpy's BLAS threads too (left at one per core, they spin and double the CPU of a prediction)
-    threads = max(1, torch.get_num_threads() // config.workers)
-    torch.set_num_threads(threads)
+    threads = max(1, (os.cpu_count() or 1) // config.workers)
+    with suppress(ImportError):  # torch only runs models without an ONNX export
+        import torch
+
+        torch.set_num_threads(threads)
     with suppress(ImportError):
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(threads)
-    predictor = Predictor.load(config.model)  # here, so that a bad model is a clear error, not a traceback
+    predictor = Predictor.load(config.model, threads=threads)  # here, so that a bad model is a clear error, not a traceback
     app = create_app(config, predictor=predictor)
     host = config.host
     shown = "127.0.0.1" if host in WILDCARD_HOSTS else (f"[{host}]" if ":" in host else host)

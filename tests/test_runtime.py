@@ -1,0 +1,122 @@
+"""The torch-free ONNX runtime: same front end, same probabilities, same genres as the torch path."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from genrekit.checkpoint import Checkpoint, bundled_model_path
+from genrekit.features import make_feature_config
+from genrekit.features.musicnn import log_compress, musicnn_mel_stream
+from genrekit.models import build_model
+from genrekit.onnx_export import export_onnx
+from genrekit.predictor import Predictor
+from genrekit.runtime import current_card
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+LABELS = ["a", "b", "c", "d"]
+SR = 16000
+
+
+def _signals() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    t = np.arange(int(7.4 * SR)) / SR
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t))
+    chirp = 0.2 * np.sin(2 * np.pi * (100 + 400 * t) * t)
+    beats = 0.5 * rng.standard_normal(len(t)) * (np.sin(2 * np.pi * 3 * t) > 0.9)
+    return [x.astype(np.float32) for x in (tone, chirp + beats, tone[: int(2.2 * SR)] * 0.01)]
+
+
+def _mel(backend: str, y: np.ndarray) -> np.ndarray:
+    stream = musicnn_mel_stream(backend=backend)
+    blocks = [stream.push(b) for b in np.array_split(y, 5)]
+    return log_compress(np.concatenate([*blocks, stream.finish()], axis=1))
+
+
+def test_numpy_mel_front_end_equals_torch():
+    for y in _signals():
+        a, b = _mel("numpy", y), _mel("torch", y)
+        assert a.shape == b.shape and a.dtype == np.float32
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    features = make_feature_config("musicnn")
+    model = build_model("embedding_head", n_classes=len(LABELS), input_shape=(features.n_bins, features.segment_frames))
+    bn = model.net[0]
+    bn.running_mean.uniform_(-0.5, 0.5)
+    bn.running_var.uniform_(0.5, 2.0)
+    path = tmp_path_factory.mktemp("onnx") / "random.pt"
+    Checkpoint("embedding_head", {}, LABELS, features, model.state_dict()).save(path)
+    export_onnx(model=path)
+    return path
+
+
+def test_onnx_export_gives_the_torch_probabilities(random_model):
+    onnx, torch_ = Predictor.load(random_model), Predictor.load(random_model, runtime="torch")
+    assert (onnx.runtime, torch_.runtime) == ("onnx", "torch")
+    assert onnx.labels == LABELS and onnx.feature_config == torch_.feature_config
+    for y in _signals():
+        a, b = onnx.predict(y, sr=SR), torch_.predict(y, sr=SR)
+        assert a.genre == b.genre and len(a.timeline) == len(b.timeline) > 0
+        np.testing.assert_allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=1e-3)
+        for s, t in zip(a.timeline, b.timeline):
+            assert (s.start_s, s.end_s) == (t.start_s, t.end_s)
+            np.testing.assert_allclose(list(s.probabilities.values()), list(t.probabilities.values()), atol=1e-3)
+
+
+def test_a_stale_export_is_not_used(random_model, tmp_path):
+    copy = tmp_path / random_model.name
+    copy.write_bytes(random_model.read_bytes() + b"\0")  # another checkpoint than the export's
+    for name in ("random.onnx", "random.onnx.json", "musicnn_msd.onnx"):
+        (tmp_path / name).write_bytes((random_model.parent / name).read_bytes())
+    assert current_card(copy) is None
+    with pytest.raises(Exception, match="no current ONNX export"):
+        Predictor.load(copy, runtime="onnx")
+
+
+def test_bundled_model_has_a_current_export():
+    assert current_card(bundled_model_path()) is not None
+    assert Predictor.load().runtime == "onnx"
+
+
+def test_onnx_path_imports_no_torch(tmp_path):
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, _signals()[1], SR)
+    code = (
+        "import sys, json; from genrekit.cli import main\n"
+        f"sys.argv = ['genrekit', 'predict', {str(wav)!r}, '--format', 'json', '-o', {str(tmp_path / 'o.json')!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "import genrekit\ng = genrekit.predict(sys.argv[2]).genre\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'genre': g}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["torch"] is False and result["genre"]
+    assert json.loads((tmp_path / "o.json").read_text())[0]["genre"] == result["genre"]
+
+
+@pytest.mark.slow
+def test_bundled_onnx_agrees_with_torch_on_gtzan():
+    root = Path(os.environ.get("GENREKIT_DATA", "../shared/data/gtzan")) / "genres_original"
+    clips = sorted(root.glob("*/*.*"))[::33]
+    if not clips:
+        pytest.skip("GTZAN audio not found (set GENREKIT_DATA)")
+    onnx, torch_ = Predictor.load(runtime="onnx"), Predictor.load(runtime="torch")
+    for clip in clips:
+        a, b = onnx.predict_file(clip), torch_.predict_file(clip)
+        assert a.top[0][0] == b.top[0][0], clip
+        np.testing.assert_allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=1e-3)
