@@ -91,22 +91,47 @@ def test_bundled_model_has_a_current_export():
     assert Predictor.load().runtime == "onnx"
 
 
-def test_onnx_path_imports_no_torch(tmp_path):
+BLOCK_TRAIN_MODULES = """
+import importlib.abc, sys
+from genrekit.cli import TRAIN_MODULES
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in TRAIN_MODULES:
+            raise ModuleNotFoundError(f'blocked {name}', name=name.split('.')[0])
+sys.meta_path.insert(0, Block())
+"""
+
+
+def _run_without_train_modules(code: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    return subprocess.run([sys.executable, "-c", BLOCK_TRAIN_MODULES + code], capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+
+
+def test_predict_and_serve_need_no_torch_nor_training_extras(tmp_path):
     wav = tmp_path / "clip.wav"
     sf.write(wav, _signals()[1], SR)
     code = (
-        "import sys, json; from genrekit.cli import main\n"
-        f"sys.argv = ['genrekit', 'predict', {str(wav)!r}, '--format', 'json', '-o', {str(tmp_path / 'o.json')!r}]\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "import genrekit\ng = genrekit.predict(sys.argv[2]).genre\n"
-        "print(json.dumps({'torch': 'torch' in sys.modules, 'genre': g}))\n"
+        "import json; from genrekit.cli import main\n"
+        f"wav, out = {str(wav)!r}, {str(tmp_path / 'o.json')!r}\n"
+        "try:\n    main(['predict', wav, '--format', 'json', '-o', out])\nexcept SystemExit:\n    pass\n"
+        "import genrekit\ng = genrekit.predict(wav).genre\n"
+        "from fastapi.testclient import TestClient\nfrom genrekit.serve.app import create_app\n"
+        "from genrekit.serve.config import ServeConfig\n"
+        "with TestClient(create_app(ServeConfig(workers=1)), base_url='http://localhost') as client:\n"
+        "    r = client.post('/api/predict', files={'file': ('clip.wav', open(wav, 'rb'), 'audio/wav')})\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'genre': g, 'served': r.json()['top'][0]['genre']}))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    out = _run_without_train_modules(code)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["torch"] is False and result["genre"]
+    assert result["torch"] is False and result["genre"] and result["served"] == result["genre"]
     assert json.loads((tmp_path / "o.json").read_text())[0]["genre"] == result["genre"]
+
+
+def test_training_commands_without_the_extras_say_what_to_install():
+    out = _run_without_train_modules("from genrekit.cli import main\nmain(['models'])\n")
+    assert out.returncode == 2 and "pip install 'genrekit[train]'" in out.stderr, out.stderr
 
 
 @pytest.mark.slow

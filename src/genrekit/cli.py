@@ -17,6 +17,9 @@ from genrekit import __version__
 from genrekit.config import TrainConfig
 from genrekit.errors import GenrekitError
 
+# what the [train] extra installs: predict and serve of a model with an ONNX export need none of it
+TRAIN_MODULES = ("torch", "librosa", "sklearn", "matplotlib", "PIL", "onnx")
+
 
 def _literal(text: str):
     """A KEY=VALUE value as Python data: int, float, bool, None or the string itself."""
@@ -377,6 +380,11 @@ def main(argv: list[str] | None = None) -> None:
             args.func(args)
         except GenrekitError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        except ModuleNotFoundError as exc:
+            if exc.name not in TRAIN_MODULES:
+                raise
+            print(f"error: 'genrekit {args.command}' needs {exc.name}: pip install 'genrekit[train]'", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
