@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from itertools import islice
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -61,14 +60,23 @@ class Classifier:
 
         was_training = self.model.training
         self.model.eval()
-        out, it = [], iter(windows)
+        out = []
         with torch.inference_mode():
-            while batch := list(islice(it, self.batch_size)):
-                x = torch.from_numpy(np.stack(batch).astype(np.float32, copy=False)).to(self.device)
-                x = self.features.normalize(x).unsqueeze(1)
+            for batch in self._batches(windows):
+                x = self.features.normalize(torch.from_numpy(batch).to(self.device)).unsqueeze(1)
                 out.append(torch.softmax(self.model(x).float(), dim=1).cpu().numpy())
         self.model.train(was_training)
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+        return self._joined(out)
+
+    def _batches(self, windows: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """``windows`` stacked ``batch_size`` at a time, float32."""
+        it = iter(windows)
+        while batch := list(islice(it, self.batch_size)):
+            yield np.stack(batch).astype(np.float32, copy=False)
+
+    def _joined(self, probabilities: list[np.ndarray]) -> np.ndarray:
+        """The batches' probabilities as one array, ``(0, n_classes)`` when there were none."""
+        return np.concatenate(probabilities) if probabilities else np.zeros((0, len(self.labels)), np.float32)
 
     def stream(self) -> FrameStream:
         """A fresh feature stream of this classifier's kind."""

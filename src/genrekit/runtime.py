@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 from collections.abc import Callable, Iterable
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -80,11 +79,7 @@ class OnnxClassifier(Classifier):
 
     def probabilities(self, windows: Iterable[np.ndarray]) -> np.ndarray:
         """Softmax probabilities ``(n_windows, n_classes)`` of un-normalised feature windows."""
-        out, it = [], iter(windows)
-        while batch := list(islice(it, self.batch_size)):
-            x = np.stack(batch).astype(np.float32, copy=False)
-            out.append(self.head.run(None, {"windows": x})[0])
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+        return self._joined([self.head.run(None, {"windows": x})[0] for x in self._batches(windows)])
 
     def stream(self) -> FrameStream:
         from genrekit.features.musicnn import MusicnnStream
@@ -93,13 +88,15 @@ class OnnxClassifier(Classifier):
 
 
 def _embedder(sessions: list, parts: list[str]) -> Callable[[np.ndarray], np.ndarray]:
+    names = [[o.name for o in session.get_outputs()] for session in sessions]
+
     def embed(x: np.ndarray) -> np.ndarray:
         patches = x[:, None].astype(np.float32, copy=False)
         outs = []
-        for session in sessions:
-            names = [o.name for o in session.get_outputs()]
-            runs = [session.run(None, {"patches": patches[i : i + PATCH_CHUNK]}) for i in range(0, len(x), PATCH_CHUNK)]
-            values = {name: np.concatenate([r[k] for r in runs]) for k, name in enumerate(names)}
+        for session, outputs in zip(sessions, names):
+            chunks = range(0, len(x), PATCH_CHUNK)
+            runs = [session.run(None, {"patches": patches[i : i + PATCH_CHUNK]}) for i in chunks]
+            values = {name: np.concatenate([r[k] for r in runs]) for k, name in enumerate(outputs)}
             outs += [values[part] for part in parts]
         return np.concatenate(outs, axis=1)
 

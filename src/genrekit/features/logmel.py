@@ -115,7 +115,7 @@ class MelStream:
     ):
         self.n_fft, self.hop, self.compress, self.backend = n_fft, hop_length, compress, backend
         self.mel_fb = mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
-        # periodic Hann, as torch.hann_window(n_fft, periodic=True) which the torch backend uses
+        # periodic Hann (torch.hann_window(n_fft, periodic=True)), for both backends
         self.window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
         self.buffer = np.zeros(self.n_fft // 2, dtype=np.float32)  # the centring pad
         self.n_samples = 0
@@ -136,7 +136,7 @@ class MelStream:
 
         frames = torch.from_numpy(used).unfold(0, self.n_fft, self.hop)
         with torch.inference_mode():
-            spec = torch.fft.rfft(frames * torch.hann_window(self.n_fft, periodic=True))
+            spec = torch.fft.rfft(frames * torch.from_numpy(self.window))
             power = spec.real.square() + spec.imag.square()
             return self.compress(torch.from_numpy(self.mel_fb) @ power.T).numpy()
 

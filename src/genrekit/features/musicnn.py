@@ -142,7 +142,7 @@ class MusicnnStream:
         self.config = config
         self.mel = musicnn_mel_stream(backend=backend)
         self.embed = embed or torch_embedder(config)
-        self.pending = np.zeros((96, 0), np.float32)  # log-mel frames not yet in a patch
+        self.pending = np.zeros((96, 0), np.float32)  # mel-power frames not yet in a patch
         self.patches = 0
 
     def _embed(self, patches: np.ndarray) -> np.ndarray:
