@@ -37,6 +37,9 @@ onnx: setup
 pretrained: setup
 	$(BIN)/python scripts/convert_musicnn.py --out src/genrekit/pretrained
 
+# the seeds' protocols at the budget 2 CPU cores afforded; SEED_BUDGET= runs their full budgets (GPU)
+SEED_BUDGET ?= --max-epochs seed003=4,seed000=20 --repetitions seed003=2 --precision bf16
+
 benchmarks: setup
 	$(BIN)/python benchmarks/features_speed.py --data $(DATA)
 	$(BIN)/python benchmarks/render_pixels.py
@@ -44,6 +47,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/audio_cv.py --data $(DATA)
 	$(BIN)/python benchmarks/musicnn_heads.py --data $(DATA)
 	$(BIN)/python benchmarks/bridge.py --data $(DATA)
+	$(BIN)/python benchmarks/seed_protocols.py --data $(DATA) $(SEED_BUDGET)
 	$(BIN)/python benchmarks/predict_speed.py --data $(DATA)
 	$(BIN)/python benchmarks/cli_start.py
 	$(BIN)/python benchmarks/cold_start.py --data $(DATA)

@@ -70,7 +70,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
             p.add_argument(name, default=f.default, action=argparse.BooleanOptionalAction, help=f.metadata["help"])
         else:
             kind = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
-            p.add_argument(name, type=kind, default=f.default, help=f.metadata["help"])
+            p.add_argument(name, type=kind, default=f.default, choices=f.metadata["choices"], help=f.metadata["help"])
     p.add_argument("--device", help="where to train: cpu, cuda, cuda:1 ... (default: CUDA when available)")
 
 
@@ -226,6 +226,8 @@ def cmd_evaluate(a) -> None:
 
 
 def cmd_compare(a) -> None:
+    if a.protocol:
+        return _compare_seed_protocol(a)
     from genrekit.experiment import comparison_markdown, run_protocol
     from genrekit.models import model_names, model_spec
     from genrekit.plots import comparison_png
@@ -254,6 +256,24 @@ def cmd_compare(a) -> None:
                    [r["accuracy_sd"] for r in results], out / "compare.png", "track accuracy")  # fmt: skip
     print(md)
     print(f"written: {out / 'compare.md'}, {out / 'compare.json'}, {out / 'compare.png'}")
+
+
+def _compare_seed_protocol(a) -> None:
+    from genrekit.seed_protocols import SEED_PROTOCOLS, markdown, on_images, run_seed_protocol
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def save(result: dict) -> None:  # after every run: nothing computed is lost
+        (out / "compare.json").write_text(json.dumps(result, indent=2))
+        (out / "compare.md").write_text(markdown({a.protocol: result}))
+
+    protocol = SEED_PROTOCOLS[a.protocol]
+    run_seed_protocol(
+        on_images(protocol) if a.input == "images" else protocol, a.data, splits_dir=a.splits_dir, repetitions=a.repetitions, max_epochs=a.max_epochs,
+        precision=a.precision, device=a.device, cache_dir=a.cache_dir, progress=not a.no_progress, on_result=save,
+    )  # fmt: skip
+    print((out / "compare.md").read_text() + f"written: {out / 'compare.md'}, {out / 'compare.json'}")
 
 
 def cmd_predict(a) -> None:
@@ -349,6 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_args(p, split="kfold")
     p.add_argument("--seeds", type=int, default=5, help="random splits (seeds --seed, --seed+1, ...) for --split random")
     p.add_argument("--models", default="all", help="comma-separated names, or 'all'")
+    p.add_argument("--protocol", choices=[f"seed00{i}" for i in range(5)],
+                   help="a seed document's own protocol and model(s), beside the honest ones (--data: the GTZAN root)")
+    p.add_argument("--max-epochs", type=int, help="--protocol: cap the seed's epochs (recorded)")
+    p.add_argument("--repetitions", type=int, help="--protocol: random splits per variant (default: the seed's)")
     p.add_argument("--out", default="runs/compare")
     p.set_defaults(func=cmd_compare)
 

@@ -2,9 +2,10 @@
 
 Each epoch draws random windows from the training tracks (class-balanced: every genre is drawn
 equally often whatever its number of tracks), applies SpecAugment-style masks, and trains with
-AdamW under a one-cycle learning-rate schedule. With a validation side, the weights of the epoch
-with the best track-level balanced accuracy are kept and training stops after ``patience``
-epochs without improvement. The model and the device are the caller's.
+AdamW under a one-cycle learning-rate schedule (other optimisers and schedules on request, for
+the seed documents' own protocols). With a validation side, training stops after ``patience``
+epochs without a better track-level balanced accuracy, and the weights of the best epoch are
+kept. The model and the device are the caller's.
 """
 from __future__ import annotations
 
@@ -86,10 +87,37 @@ def mask_bands(x: torch.Tensor, rng: np.random.Generator, max_fraction: float = 
 
 
 def _epoch_draw(y: np.ndarray, n: int, balance: bool, rng: np.random.Generator) -> np.ndarray:
-    if not balance:
-        return rng.choice(len(y), size=n, replace=True)
+    if not balance:  # a shuffled pass: every track equally often
+        return rng.permutation(np.resize(np.arange(len(y)), n))
     weights = 1.0 / np.bincount(y)[y]
     return rng.choice(len(y), size=n, replace=True, p=weights / weights.sum())
+
+
+def _forward(model: nn.Module, x: torch.Tensor, target: torch.Tensor, loss_fn, mixup: float, rng: np.random.Generator):
+    """Logits and loss of one batch (with mixup when ``mixup`` > 0)."""
+    if mixup <= 0:
+        logits = model(x)
+        return logits, loss_fn(logits, target)
+    lam = float(rng.beta(mixup, mixup))
+    perm = torch.from_numpy(rng.permutation(len(x))).to(x.device)
+    logits = model(lam * x + (1 - lam) * x[perm])
+    return logits, lam * loss_fn(logits, target) + (1 - lam) * loss_fn(logits, target[perm])
+
+
+def _optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
+    """The optimiser and its per-step learning-rate schedule."""
+    params, lr, decay = model.parameters(), config.lr, config.weight_decay
+    opt = {
+        "adamw": lambda: torch.optim.AdamW(params, lr=lr, weight_decay=decay),
+        "adam": lambda: torch.optim.Adam(params, lr=lr, weight_decay=decay),
+        "nadam": lambda: torch.optim.NAdam(params, lr=lr, weight_decay=decay),
+        "sgd": lambda: torch.optim.SGD(params, lr=lr, weight_decay=decay),
+    }[config.optimizer]()
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "onecycle":
+        return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total)
+    rate = 1.0 / total if config.schedule == "decay" else 0.0  # inverse time: lr / (1 + step / total)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + rate * step))
 
 
 def train(
@@ -129,12 +157,13 @@ def _train(model, features, y, feature_config, train_idx, val_idx, config, devic
     t0 = time.perf_counter()
     rng = np.random.default_rng(config.seed)
     model = model.to(device)
+    if config.precision == "bf16":  # oneDNN's bfloat16 convolutions want channels-last tensors
+        model = model.to(memory_format=torch.channels_last)
     sampler = WindowSampler([features[i] for i in train_idx], feature_config.segment_frames, device)
     train_y = y[train_idx]
     n_draw = len(train_idx) * config.windows_per_track
     steps = max(1, -(-n_draw // config.batch_size))
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.epochs * steps)
+    opt, sched = _optimizer(model, config, steps)
     loss_fn = nn.CrossEntropyLoss()
     n_classes = int(y.max()) + 1
     validator = Classifier(model, feature_config, [str(i) for i in range(n_classes)], device=device)
@@ -151,14 +180,10 @@ def _train(model, features, y, feature_config, train_idx, val_idx, config, devic
                 x = mask_bands(x, rng)
             target = torch.from_numpy(train_y[chosen]).to(device)
             x = x.unsqueeze(1)
-            if config.mixup > 0:
-                lam = float(rng.beta(config.mixup, config.mixup))
-                perm = torch.from_numpy(rng.permutation(len(chosen))).to(device)
-                logits = model(lam * x + (1 - lam) * x[perm])
-                loss = lam * loss_fn(logits, target) + (1 - lam) * loss_fn(logits, target[perm])
-            else:
-                logits = model(x)
-                loss = loss_fn(logits, target)
+            if config.precision == "bf16":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+                logits, loss = _forward(model, x, target, loss_fn, config.mixup, rng)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -188,6 +213,8 @@ def _train(model, features, y, feature_config, train_idx, val_idx, config, devic
         history.append(row)
         if best_state is not None and epoch + 1 - best_epoch >= config.patience:
             break
-    if best_state is not None:
+    if best_state is not None and config.restore_best:
         model.load_state_dict(best_state)
+    else:  # the weights are the last epoch's
+        best_epoch = len(history)
     return TrainResult(model.eval(), history, best_epoch, time.perf_counter() - t0)
