@@ -375,6 +375,6 @@ def test_the_cli_starts_without_heavy_libraries():
     import subprocess
     import sys
 
-    code = "import sys, genrekit.cli; print(sorted(m for m in ('torch', 'librosa', 'sklearn', 'matplotlib') if m in sys.modules))"
+    code = "import sys, genrekit.cli; print(sorted(m for m in ('torch', 'librosa', 'sklearn', 'matplotlib', 'ray', 'pyarrow') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
