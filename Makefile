@@ -45,6 +45,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/musicnn_heads.py --data $(DATA)
 	$(BIN)/python benchmarks/bridge.py --data $(DATA)
 	$(BIN)/python benchmarks/predict_speed.py --data $(DATA)
+	$(BIN)/python benchmarks/ray_scaling.py --data $(DATA)
 	$(BIN)/python benchmarks/cli_start.py
 	$(BIN)/python benchmarks/cold_start.py --data $(DATA)
 	$(BIN)/python benchmarks/web_load.py

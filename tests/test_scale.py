@@ -121,7 +121,7 @@ def test_cluster_run_one_row_per_file_then_rerun_skips(cluster, library, tmp_pat
     root, model, expected = library
     out = tmp_path / "out"
     argv = [str(root / "music"), str(root / "list.txt"), "--engine", "ray", "--address", address, "--model", str(model),
-            "-o", str(out)]  # fmt: skip
+            "-o", str(out), "--batch-size", "2"]  # fmt: skip
     r = _predict(argv, env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"done 6, skipped 0 (already in {out}), failed 3" in r.stderr
@@ -136,7 +136,8 @@ def test_cluster_run_one_row_per_file_then_rerun_skips(cluster, library, tmp_pat
 def test_local_run_resumes_after_a_lost_partition(library, tmp_path):
     root, model, expected = library
     out, env = tmp_path / "out", _env()
-    argv = [str(root / "music"), str(root / "list.txt"), "--engine", "ray", "--model", str(model), "-o", str(out)]
+    argv = [str(root / "music"), str(root / "list.txt"), "--engine", "ray", "--model", str(model), "-o", str(out),
+            "--batch-size", "3"]
     r = _predict(argv, env)
     assert r.returncode == 0, r.stderr[-3000:]
     _check_output(out, expected)

@@ -261,6 +261,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "Parquet partitions and tags.csv, and inputs may be manifests (.txt, one path per line)")  # fmt: skip
     p.add_argument("--address", help="ray: the cluster to run on (host:port, ray://host:10001 or auto; "
                    "default: a local one)")  # fmt: skip
+    p.add_argument("--batch-size", type=int, default=32, help="ray: files per batch, and per Parquet partition")
 
 
 def run_from_args(a: argparse.Namespace) -> LibrarySummary:
@@ -275,14 +276,15 @@ def run_from_args(a: argparse.Namespace) -> LibrarySummary:
         if a.address:
             raise GenrekitError("--address is for --engine ray")
         return run_library(a.inputs, **settings_from_args(a))
-    from genrekit.scale import run_ray
-
     if not a.output:
         raise GenrekitError("--engine ray writes a folder: give it with --output")
     if a.format not in ("table", "csv") or a.timeline or a.windows:
         raise GenrekitError("--engine ray writes Parquet partitions and tags.csv: leave out --format, --timeline, --windows")
-    return run_ray(a.inputs, output_dir=a.output, model=a.model, address=a.address, workers=a.workers, top_k=a.top_k,
-                   max_duration=a.max_duration, file_timeout=a.file_timeout, progress=not a.no_progress)  # fmt: skip
+    from genrekit.scale import run_ray
+
+    return run_ray(a.inputs, output_dir=a.output, model=a.model, address=a.address, workers=a.workers,
+                   batch_size=a.batch_size, top_k=a.top_k, max_duration=a.max_duration, file_timeout=a.file_timeout,
+                   progress=not a.no_progress)  # fmt: skip
 
 
 def settings_from_args(a: argparse.Namespace) -> dict:

@@ -168,7 +168,7 @@ def run_ray(
     model: str | os.PathLike | None = None,
     address: str | None = None,
     workers: int = 2,
-    batch_size: int = 4,
+    batch_size: int = 32,
     top_k: int = 3,
     max_duration: float | None = DEFAULT_MAX_DURATION,
     file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
