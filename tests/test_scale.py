@@ -19,7 +19,7 @@ from conftest import labelled_clip, random_checkpoint, write_audio
 
 from genrekit.cli import main
 from genrekit.errors import GenrekitError
-from genrekit.scale import list_items
+from genrekit.scale import list_items, row_key
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 RAY = shutil.which("ray", path=os.path.dirname(sys.executable))
@@ -45,10 +45,12 @@ def library(tmp_path_factory) -> tuple[Path, Path, list[str]]:
     music = root / "music"
     for i in range(6):
         write_audio(music / ("sub" if i == 5 else "") / f"t{i}.wav", labelled_clip(("bass", "hiss", "treble")[i % 3], i, 2.0))
+    write_audio(music / "x.wav", labelled_clip("bass", 9, 2.0))
+    os.rename(os.fsencode(music / "x.wav"), os.fsencode(music) + b"/caf\xe9.wav")  # a name that is not UTF-8
     (music / "bad.wav").write_bytes(b"not audio")
     os.symlink(root / "gone.wav", music / "broken.wav")
     (root / "list.txt").write_text("# a manifest\nmusic/t0.wav\n\nmusic/missing.wav\n")
-    expected = sorted(str(p) for p in [*music.rglob("*.wav"), root / "music" / "missing.wav"])
+    expected = sorted(row_key(p) for p in [*music.rglob("*.wav"), root / "music" / "missing.wav"])
     return root, random_checkpoint(root / "random.pt"), expected
 
 
@@ -60,7 +62,7 @@ def _predict(argv: list[str], env: dict, timeout: float = 240) -> subprocess.Com
 def _check_output(out: Path, expected: list[str]) -> None:
     import pyarrow.parquet as pq
 
-    with open(out / "tags.csv", newline="") as f:
+    with open(out / "tags.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [r["path"] for r in rows] == expected
     errors = {Path(r["path"]).name for r in rows if r["error"]}
@@ -124,10 +126,10 @@ def test_cluster_run_one_row_per_file_then_rerun_skips(cluster, library, tmp_pat
             "-o", str(out), "--batch-size", "2"]  # fmt: skip
     r = _predict(argv, env)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert f"done 6, skipped 0 (already in {out}), failed 3" in r.stderr
+    assert f"done 7, skipped 0 (already in {out}), failed 3" in r.stderr
     _check_output(out, expected)
     again = _predict(argv, env)
-    assert again.returncode == 0 and "done 0, skipped 9" in again.stderr, again.stderr[-3000:]
+    assert again.returncode == 0 and "done 0, skipped 10" in again.stderr, again.stderr[-3000:]
     _check_output(out, expected)
 
 
@@ -147,7 +149,7 @@ def test_local_run_resumes_after_a_lost_partition(library, tmp_path):
     (out / ".part-killed.parquet.tmp").write_bytes(b"half")  # what a killed run leaves
     again = _predict(argv, env)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "skipped" in again.stderr and f"skipped {9 - lost} " in again.stderr
+    assert "skipped" in again.stderr and f"skipped {10 - lost} " in again.stderr
     _check_output(out, expected)
 
 

@@ -43,15 +43,20 @@ def _schema():
     ])  # fmt: skip
 
 
+def _utf8(text: str) -> str:
+    """``text`` as valid UTF-8 (Parquet and Arrow hold nothing else): the bytes of a file name that
+    are not UTF-8 are written as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def row_key(path: Path | str) -> str:
-    """The ``path`` cell of a file: Parquet holds UTF-8 only, so bytes of a name that are not
-    UTF-8 are written as ``\\xNN``."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """The ``path`` cell of a file (see :func:`_utf8`)."""
+    return _utf8(os.fsdecode(path))
 
 
 def _row(path: str, result, top_k: int) -> dict:
     if isinstance(result, Exception):
-        return {"path": row_key(path), "error": str(result)}
+        return {"path": row_key(path), "error": _utf8(str(result))}
     return {
         "path": row_key(path),
         "genre": result.genre,
@@ -59,7 +64,7 @@ def _row(path: str, result, top_k: int) -> dict:
         "top": ";".join(f"{g}:{p:.4f}" for g, p in result.top[:top_k]),
         "duration_s": round(result.duration_s, 3),
         "segments": len(result.timeline),
-        "no_music": result.no_music,
+        "no_music": result.no_music and _utf8(result.no_music),
         "confident": result.confident,
     }
 
@@ -90,7 +95,7 @@ class _Tagger:
     def __call__(self, batch: dict):
         import pyarrow as pa
 
-        rows = [self.one(str(p), pr) for p, pr in zip(batch["path"], batch["problem"])]
+        rows = [self.one(os.fsdecode(p), pr) for p, pr in zip(batch["path"], batch["problem"])]
         return pa.Table.from_pylist(rows, schema=_schema())
 
 
@@ -213,15 +218,18 @@ def run_ray(
         for stale in out.glob(".part-*.tmp"):  # a partition a killed run did not finish: redone
             stale.unlink()
         items = list_items(inputs)
+        if model is not None:  # a checkpoint file: by its absolute path, as actors do not start where we do
+            model = os.path.abspath(model) if os.path.exists(model) else os.fsdecode(model)
         done = done_paths(out)
         todo = [i for i in items if row_key(i.path) not in done]
         summary = LibrarySummary(skipped=len(items) - len(todo))
         if todo:
             _start_ray(address, workers)
             try:
-                ds = ray.data.from_items([{"path": str(i.path), "problem": i.problem or ""} for i in todo])
+                items = [{"path": os.fsencode(i.path), "problem": _utf8(i.problem or "")} for i in todo]  # any name: bytes
+                ds = ray.data.from_items(items)
                 ds = ds.map_batches(
-                    _Tagger, fn_constructor_args=(None if model is None else str(model), top_k, max_duration, file_timeout),
+                    _Tagger, fn_constructor_args=(model, top_k, max_duration, file_timeout),
                     batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
                 )  # fmt: skip
                 run = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"  # never the name of an earlier part
