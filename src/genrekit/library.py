@@ -257,8 +257,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="files decoded in parallel (ray: actors, one core each)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="ray: run on Ray Data (pip install 'genrekit[scale]'); --output is then a folder of "
-                   "Parquet partitions and tags.csv, and inputs may be manifests (.txt, one path per line)")  # fmt: skip
+                   help="ray: run on Ray Data (pip install 'genrekit[scale]'); --output is then a folder of Parquet "
+                   "partitions and tags.csv, and inputs may be manifests (.txt, one path per line)")  # fmt: skip
     p.add_argument("--address", help="ray: the cluster to run on (host:port, ray://host:10001 or auto; "
                    "default: a local one)")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=32, help="ray: files per batch, and per Parquet partition")
@@ -279,7 +279,8 @@ def run_from_args(a: argparse.Namespace) -> LibrarySummary:
     if not a.output:
         raise GenrekitError("--engine ray writes a folder: give it with --output")
     if a.format not in ("table", "csv") or a.timeline or a.windows:
-        raise GenrekitError("--engine ray writes Parquet partitions and tags.csv: leave out --format, --timeline, --windows")
+        raise GenrekitError("--engine ray writes Parquet partitions and tags.csv: "
+                            "leave out --format, --timeline, --windows")  # fmt: skip
     from genrekit.scale import run_ray
 
     return run_ray(a.inputs, output_dir=a.output, model=a.model, address=a.address, workers=a.workers,

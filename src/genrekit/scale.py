@@ -5,8 +5,10 @@ The same pipeline as :mod:`genrekit.library`, spread over a Ray cluster (a local
 - inputs are folders, audio files, or manifests (``.txt``: one path per line, relative to the
   manifest's folder); they are listed by :func:`genrekit.library.scan_inputs`, so a broken link,
   a pipe or a path of a manifest that does not exist gets an error row;
-- each actor of the pool loads the model once and predicts the paths of its batches one by one;
-  any failure of one file becomes that file's error row, never the batch's;
+- each actor of the pool loads the model once, through :meth:`genrekit.Predictor.load` as the local
+  engine does (on onnxruntime when the model's ONNX export is current, else torch), on one core,
+  and predicts the paths of its batches one by one; any failure of one file becomes that file's
+  error row, never the batch's;
 - the driver writes each batch it receives as one Parquet partition ``part-<run>-<n>.parquet``
   (written under a temporary name, then renamed: a partition is whole or absent), and when the run
   ends, ``tags.csv``, all partitions in one CSV file (replaced atomically);
@@ -16,6 +18,11 @@ The same pipeline as :mod:`genrekit.library`, spread over a Ray cluster (a local
 Every node reads the audio files and the model at the paths the driver gives (a shared file
 system, or the same layout on every machine) and has genrekit installed; the results come back
 to the driver, which alone writes the output folder. Ray is imported only when a run starts.
+
+Network: Ray picks the machine's address for a local run too (it turns ``127.0.0.1`` into the
+address of the default route), and a starting head probes cloud metadata servers whatever its
+usage-stats setting; a run that must stay on loopback runs in a network namespace with only ``lo``
+(docs/scale.md), as the tests and the benchmark do.
 """
 from __future__ import annotations
 
@@ -73,12 +80,17 @@ class _Tagger:
     """One actor of the pool: the model loaded once, then batches of ``{"path", "problem"}``."""
 
     def __init__(self, model: str | None, top_k: int, max_duration: float | None, timeout_s: float | None):
-        import torch
+        from threadpoolctl import threadpool_limits
 
         from genrekit.predictor import Predictor
 
-        torch.set_num_threads(1)  # one core per actor: the pool, not torch, spreads the work
-        self.predictor = Predictor.load(model)
+        # one core per actor: the pool, not the runtime, spreads the work
+        threadpool_limits(1)  # numpy's BLAS (the mel front end)
+        self.predictor = Predictor.load(model, threads=1)  # the ONNX export when current, as predict and serve
+        if self.predictor.runtime == "torch":
+            import torch
+
+            torch.set_num_threads(1)
         self.top_k, self.limits = top_k, {"max_duration": max_duration, "timeout_s": timeout_s}
 
     def one(self, path: str, problem: str | None) -> dict:
@@ -89,8 +101,8 @@ class _Tagger:
         except GenrekitError as exc:
             return _row(path, exc, self.top_k)
         except Exception as exc:  # noqa: BLE001 - one file must never end the batch
-            reason = f"{type(exc).__name__}: {exc}"
-            return _row(path, GenrekitError(f"'{path}' could not be tagged ({reason}); please report this bug"), self.top_k)
+            reason = f"'{path}' could not be tagged ({type(exc).__name__}: {exc}); please report this bug"
+            return _row(path, GenrekitError(reason), self.top_k)
 
     def __call__(self, batch: dict):
         import pyarrow as pa
@@ -128,7 +140,8 @@ def done_paths(output_dir: Path) -> set[str]:
     """The ``path`` cells of the partitions already written in ``output_dir``."""
     import pyarrow.parquet as pq
 
-    return {p for f in sorted(output_dir.glob("part-*.parquet")) for p in pq.read_table(f, columns=["path"])["path"].to_pylist()}
+    parts = sorted(output_dir.glob("part-*.parquet"))
+    return {p for f in parts for p in pq.read_table(f, columns=["path"])["path"].to_pylist()}
 
 
 def _write_atomic(table, path: Path, write) -> None:
@@ -152,6 +165,29 @@ def export_csv(output_dir: Path) -> Path:
     return output_dir / CSV_NAME
 
 
+def _model_for_actors(model: str | os.PathLike | None) -> str | None:
+    """What the actors load: a bundled model by its name (each node has its own copy of genrekit), a
+    checkpoint file by its absolute path (actors do not start in our folder).
+
+    Raises
+    ------
+    GenrekitError
+        the model does not exist here: the actors would fail to load it
+    """
+    from genrekit.checkpoint import resolve_model_path
+
+    resolve_model_path(model)
+    if model is not None and os.path.exists(model):
+        return os.path.abspath(model)
+    return None if model is None else os.fsdecode(model)
+
+
+def _last_line(text: str) -> str:
+    """The last line of a traceback, without the class path of a genrekit error."""
+    line = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), text)
+    return line.removeprefix("genrekit.errors.GenrekitError: ")
+
+
 def _start_ray(address: str | None, workers: int) -> None:
     import logging
 
@@ -159,8 +195,8 @@ def _start_ray(address: str | None, workers: int) -> None:
 
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-    else:  # a private cluster on this machine, reachable on loopback only
-        ray.init(num_cpus=workers, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False,
+    else:  # a new private cluster on this machine ("local": never one found in RAY_ADDRESS or /tmp/ray)
+        ray.init(address="local", num_cpus=workers, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False,
                  _node_ip_address="127.0.0.1", logging_level=logging.WARNING, log_to_driver=False)  # fmt: skip
     ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts files
     logging.getLogger("ray.data").setLevel(logging.WARNING)
@@ -200,7 +236,8 @@ def run_ray(
     Raises
     ------
     GenrekitError
-        ray is not installed, an input does not exist, or another run writes ``output_dir``
+        ray is not installed, an input or the model does not exist, the actors cannot load the model,
+        or another run writes ``output_dir``
     """
     from tqdm.auto import tqdm
 
@@ -218,19 +255,20 @@ def run_ray(
         for stale in out.glob(".part-*.tmp"):  # a partition a killed run did not finish: redone
             stale.unlink()
         items = list_items(inputs)
-        if model is not None:  # a checkpoint file: by its absolute path, as actors do not start where we do
-            model = os.path.abspath(model) if os.path.exists(model) else os.fsdecode(model)
+        model = _model_for_actors(model)
         done = done_paths(out)
         todo = [i for i in items if row_key(i.path) not in done]
         summary = LibrarySummary(skipped=len(items) - len(todo))
         if todo:
             _start_ray(address, workers)
             try:
-                items = [{"path": os.fsencode(i.path), "problem": _utf8(i.problem or "")} for i in todo]  # any name: bytes
-                ds = ray.data.from_items(items)
+                # paths as bytes: any file name gets through
+                rows = [{"path": os.fsencode(i.path), "problem": _utf8(i.problem or "")} for i in todo]
+                ds = ray.data.from_items(rows)
                 ds = ds.map_batches(
                     _Tagger, fn_constructor_args=(model, top_k, max_duration, file_timeout),
-                    batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
+                    batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers),
+                    num_cpus=1,
                 )  # fmt: skip
                 run = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"  # never the name of an earlier part
                 bar = tqdm(total=len(todo), unit="file", desc="predict", disable=not progress, file=sys.stderr)
@@ -244,6 +282,10 @@ def run_ray(
                             summary.done += 1
                     bar.update(table.num_rows)
                 bar.close()
+            except ray.exceptions.RayActorError as exc:
+                if not getattr(exc, "actor_init_failed", False):
+                    raise
+                raise GenrekitError(f"the actors could not load the model: {_last_line(str(exc))}") from None
             finally:
                 ray.shutdown()
         csv_path = export_csv(out)
