@@ -10,7 +10,7 @@ $(BIN)/genrekit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[train,test]"
+	$(BIN)/pip install -q -e ".[train,test,scale]"
 	@touch $@
 
 setup: $(BIN)/genrekit
@@ -49,6 +49,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/bridge.py --data $(DATA)
 	$(BIN)/python benchmarks/seed_protocols.py --data $(DATA) $(SEED_BUDGET)
 	$(BIN)/python benchmarks/predict_speed.py --data $(DATA)
+	$(BIN)/python benchmarks/ray_scaling.py --data $(DATA)
 	$(BIN)/python benchmarks/cli_start.py
 	$(BIN)/python benchmarks/cold_start.py --data $(DATA)
 	$(BIN)/python benchmarks/web_load.py

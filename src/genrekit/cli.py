@@ -277,9 +277,9 @@ def _compare_seed_protocol(a) -> None:
 
 
 def cmd_predict(a) -> None:
-    from genrekit.library import run_library, settings_from_args
+    from genrekit.library import run_from_args
 
-    summary = run_library(a.inputs, **settings_from_args(a))
+    summary = run_from_args(a)
     if summary.failed and summary.done == 0 and summary.skipped == 0:
         sys.exit(1)
 

@@ -254,8 +254,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a longer file gets an error row: seconds, h:mm:ss, or none")  # fmt: skip
     p.add_argument("--file-timeout", type=_duration, default=f"{DEFAULT_FILE_TIMEOUT:g}", metavar="DURATION",
                    help="a file taking longer to decode and predict gets an error row: seconds or none")  # fmt: skip
-    p.add_argument("--workers", type=int, default=2, help="files decoded in parallel")
+    p.add_argument("--workers", type=int, default=2, help="files decoded in parallel (ray: actors, one core each)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="ray: run on Ray Data (pip install 'genrekit[scale]'); --output is then a folder of Parquet "
+                   "partitions and tags.csv, and inputs may be manifests (.txt, one path per line)")  # fmt: skip
+    p.add_argument("--address", help="ray: the cluster to run on (host:port, ray://host:10001 or auto; "
+                   "default: a local one)")  # fmt: skip
+    p.add_argument("--batch-size", type=int, default=32, help="ray: files per batch, and per Parquet partition")
+
+
+def run_from_args(a: argparse.Namespace) -> LibrarySummary:
+    """Run parsed ``genrekit predict`` options with their engine.
+
+    Raises
+    ------
+    GenrekitError
+        an option does not fit the engine, or the run fails (see :func:`run_library`)
+    """
+    if a.engine == "local":
+        if a.address:
+            raise GenrekitError("--address is for --engine ray")
+        return run_library(a.inputs, **settings_from_args(a))
+    if not a.output:
+        raise GenrekitError("--engine ray writes a folder: give it with --output")
+    if a.format not in ("table", "csv") or a.timeline or a.windows:
+        raise GenrekitError("--engine ray writes Parquet partitions and tags.csv: "
+                            "leave out --format, --timeline, --windows")  # fmt: skip
+    from genrekit.scale import run_ray
+
+    return run_ray(a.inputs, output_dir=a.output, model=a.model, address=a.address, workers=a.workers,
+                   batch_size=a.batch_size, top_k=a.top_k, max_duration=a.max_duration, file_timeout=a.file_timeout,
+                   progress=not a.no_progress)  # fmt: skip
 
 
 def settings_from_args(a: argparse.Namespace) -> dict:
