@@ -76,18 +76,19 @@ def main() -> None:
         pass
     files_per_s = len(chosen) / (time.perf_counter() - t0)
 
-    # memory: a 10-minute file through the CLI in a fresh process
+    # memory: a 10-minute file through the CLI in a fresh process; its own peak (VmHWM), since
+    # ru_maxrss keeps, across exec, the RSS of the fork of this (large) process
     long = tmp / "long.wav"
     y = np.concatenate([load_audio(t.path) for t in tracks[:20]])[: 600 * 22050]
     sf.write(long, y, 22050)
     code = (
-        "import resource, sys; from genrekit.cli import main; sys.argv=['genrekit','predict',sys.argv[1],'--format','json'];"
+        "import sys; from genrekit.cli import main; sys.argv=['genrekit','predict',sys.argv[1],'--format','json'];"
         "\ntry: main()\nexcept SystemExit: pass\n"
-        "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+        "print('RSS', [int(v.split()[1]) for v in open('/proc/self/status') if v.startswith('VmHWM')][0], file=sys.stderr)"
     )
     run = subprocess.run([sys.executable, "-c", code, str(long)], capture_output=True, text=True, check=True)
     rss_mb = int(run.stderr.strip().split("RSS")[-1]) / 1024
-    long_result = json.loads(run.stdout.strip().splitlines()[-1])
+    long_result = json.loads(run.stdout)[0]  # --format json: one array, one object per file
 
     # robustness: the same clip as 22.05 kHz wav, 44.1 kHz stereo, 128 kbps MP3 and at -12 dB
     agree, rows = 0, []

@@ -180,15 +180,22 @@ def test_an_unknown_protocol_is_refused(labelled_dataset):
 
 def test_compare_protocol_from_the_command_line(labelled_dataset, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, "-m", "genrekit.cli", "compare", "--protocol", "seed002", "--data", str(labelled_dataset),
-         "--input", "audio", "--max-epochs", "1", "--no-progress", "--cache-dir", str(tmp_path / "cache"),
-         "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    command = [
+        sys.executable, "-m", "genrekit.cli", "compare", "--protocol", "seed002", "--data", str(labelled_dataset),
+        "--max-epochs", "1", "--no-progress", "--cache-dir", str(tmp_path / "cache"), "--out", str(out),
+    ]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
     # the synthetic data has no split lists: the reproduced run is kept, then one clear error
     assert proc.returncode != 0
-    assert "split lists" in proc.stderr and "Traceback" not in proc.stderr
+    assert "split lists" in proc.stderr and "--splits-dir" in proc.stderr and "Traceback" not in proc.stderr
     saved = json.loads((out / "compare.json").read_text())
     assert saved["models"]["s002_cnn"]["reproduced"]["runs"][0]["epochs_run"] == 1
     assert "| seed002 | s002_cnn | audio, 24 clips | 0.48 |" in (out / "compare.md").read_text()
+
+    ids = sorted(prepare(labelled_dataset, feature_config=SMALL, progress=False).ids)
+    for part, chosen in (("train", ids[::2]), ("valid", ids[1::4]), ("test", ids[3::4])):
+        (tmp_path / f"{part}_filtered.txt").write_text("\n".join(f"{i}.wav" for i in chosen))
+    proc = subprocess.run(command + ["--splits-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert f"written: {out / 'compare.md'}" in proc.stdout
+    assert set(json.loads((out / "compare.json").read_text())["models"]["s002_cnn"]) == {"reproduced", "filtered"}

@@ -259,21 +259,15 @@ def cmd_compare(a) -> None:
 
 
 def _compare_seed_protocol(a) -> None:
-    from genrekit.seed_protocols import SEED_PROTOCOLS, markdown, on_images, run_seed_protocol
-
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    def save(result: dict) -> None:  # after every run: nothing computed is lost
-        (out / "compare.json").write_text(json.dumps(result, indent=2))
-        (out / "compare.md").write_text(markdown({a.protocol: result}))
+    from genrekit.seed_protocols import SEED_PROTOCOLS, on_images, run_seed_protocol, writer
 
     protocol = SEED_PROTOCOLS[a.protocol]
-    run_seed_protocol(
-        on_images(protocol) if a.input == "images" else protocol, a.data, splits_dir=a.splits_dir, repetitions=a.repetitions, max_epochs=a.max_epochs,
-        precision=a.precision, device=a.device, cache_dir=a.cache_dir, progress=not a.no_progress, on_result=save,
-    )  # fmt: skip
-    print((out / "compare.md").read_text() + f"written: {out / 'compare.md'}, {out / 'compare.json'}")
+    md, js = run_seed_protocol(
+        on_images(protocol) if a.input == "images" else protocol, a.data, splits_dir=a.splits_dir,
+        repetitions=a.repetitions, max_epochs=a.max_epochs, precision=a.precision, device=a.device,
+        cache_dir=a.cache_dir, progress=not a.no_progress, on_result=writer(a.out),
+    )["written"]  # fmt: skip
+    print(Path(md).read_text() + f"written: {md}, {js}")
 
 
 def cmd_predict(a) -> None:

@@ -18,6 +18,7 @@ clip accuracy (mean of the clip's window probabilities).
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 from dataclasses import asdict, dataclass, field, replace
@@ -328,6 +329,20 @@ def run_seed_protocol(
                 if on_result:
                     on_result(result)
     return result
+
+
+def writer(out_dir: str | os.PathLike):
+    """An ``on_result`` callback keeping ``compare.json`` and ``compare.md`` in ``out_dir`` up to
+    date; it records their paths in the result under ``written``."""
+    out = Path(out_dir)
+
+    def save(result: dict) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        result["written"] = [str(out / "compare.md"), str(out / "compare.json")]
+        (out / "compare.json").write_text(json.dumps(result, indent=2))
+        (out / "compare.md").write_text(markdown({result["protocol"]["key"]: result}))
+
+    return save
 
 
 def hardware(device: torch.device) -> dict:
