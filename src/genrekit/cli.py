@@ -261,13 +261,13 @@ def cmd_compare(a) -> None:
 def _compare_seed_protocol(a) -> None:
     from genrekit.seed_protocols import SEED_PROTOCOLS, on_images, run_seed_protocol, writer
 
-    protocol = SEED_PROTOCOLS[a.protocol]
-    md, js = run_seed_protocol(
+    protocol, out = SEED_PROTOCOLS[a.protocol], Path(a.out)
+    run_seed_protocol(
         on_images(protocol) if a.input == "images" else protocol, a.data, splits_dir=a.splits_dir,
         repetitions=a.repetitions, max_epochs=a.max_epochs, precision=a.precision, device=a.device,
-        cache_dir=a.cache_dir, progress=not a.no_progress, on_result=writer(a.out),
-    )["written"]  # fmt: skip
-    print(Path(md).read_text() + f"written: {md}, {js}")
+        cache_dir=a.cache_dir, progress=not a.no_progress, on_result=writer(out),
+    )  # fmt: skip
+    print((out / "compare.md").read_text() + f"written: {out / 'compare.md'}, {out / 'compare.json'}")
 
 
 def cmd_predict(a) -> None:

@@ -213,8 +213,9 @@ def split_samples(
 def _run(protocol, variant, model, data, samples, *, seed, config, splits_dir, device, progress) -> dict:
     train_idx, val_idx, test_idx = split_samples(protocol, variant, data, samples, seed=seed, splits_dir=splits_dir)
     # the seed's figure is read on its validation side (S001): that side then takes no part in training
-    watched = val_idx if len(val_idx) and not (variant == "reproduced" and protocol.reported == "validation") else None
-    measured = val_idx if variant == "reproduced" and protocol.reported == "validation" else test_idx
+    on_validation = variant == "reproduced" and protocol.reported == "validation"
+    measured = val_idx if on_validation else test_idx
+    watched = val_idx if len(val_idx) and not on_validation else None
     f = data.feature_config
     with seeded(seed):
         net = build_model(model, n_classes=len(data.labels), input_shape=(f.n_bins, f.segment_frames))
@@ -224,7 +225,7 @@ def _run(protocol, variant, model, data, samples, *, seed, config, splits_dir, d
     )  # fmt: skip
     classifier = Classifier(result.model, f, data.labels, device=device)
     probs = np.stack([w.mean(axis=0) for w in classifier.analyse_tracks([samples.features[i] for i in measured])])
-    level = "segment" if f.segment_frames < max(m.shape[1] for m in data.features) else "clip"
+    level = "segment" if len(samples.y) > len(data.y) else "clip"  # several windows per clip
     row = {
         "variant": variant, "seed": seed, "level": level,
         "n_train": len(train_idx), "n_val": len(val_idx), "n_measured": len(measured),
@@ -332,13 +333,11 @@ def run_seed_protocol(
 
 
 def writer(out_dir: str | os.PathLike):
-    """An ``on_result`` callback keeping ``compare.json`` and ``compare.md`` in ``out_dir`` up to
-    date; it records their paths in the result under ``written``."""
+    """An ``on_result`` callback keeping ``compare.json`` and ``compare.md`` in ``out_dir`` up to date."""
     out = Path(out_dir)
 
     def save(result: dict) -> None:
         out.mkdir(parents=True, exist_ok=True)
-        result["written"] = [str(out / "compare.md"), str(out / "compare.json")]
         (out / "compare.json").write_text(json.dumps(result, indent=2))
         (out / "compare.md").write_text(markdown({result["protocol"]["key"]: result}))
 

@@ -205,15 +205,16 @@ def _train(model, features, y, feature_config, train_idx, val_idx, config, devic
             score = (row["val_balanced_acc"], -row["val_loss"])
             if best is None or score > best:
                 best, best_epoch = score, epoch + 1
-                best_state = copy.deepcopy(model.state_dict())
+                if config.restore_best:
+                    best_state = copy.deepcopy(model.state_dict())
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_bacc=f"{row['val_balanced_acc']:.3f}")
         else:
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.3f}")
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
-        if best_state is not None and epoch + 1 - best_epoch >= config.patience:
+        if best is not None and epoch + 1 - best_epoch >= config.patience:
             break
-    if best_state is not None and config.restore_best:
+    if best_state is not None:
         model.load_state_dict(best_state)
     else:  # the weights are the last epoch's
         best_epoch = len(history)
