@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,27 @@ _NO_RATE = "the file declares no sample rate; re-encode it (e.g. convert it to w
 _UNKNOWN_FRAMES = 2**62
 
 
+# a file is truncated when it ends this much before its header says (MP3 headers hold estimates)
+_TRUNCATED_SHARE = 0.05
+_TRUNCATED_MIN_S = 1.0
+
+
+@dataclass
+class DecodeReport:
+    """What decoding a file found, filled in as :func:`stream_audio` goes.
+
+    Attributes
+    ----------
+    declared_s : the duration the header declares (``None`` when it does not say)
+    decoded_s : the seconds of audio really decoded
+    truncated : the file ended clearly before its declared duration: what decoded is what it holds
+    """
+
+    declared_s: float | None = None
+    decoded_s: float = 0.0
+    truncated: bool = False
+
+
 class AudioError(GenrekitError):
     """A file could not be decoded as audio."""
 
@@ -46,7 +68,7 @@ class AudioError(GenrekitError):
 
 
 def _too_long(path: Path, seconds: float | None, max_duration: float) -> AudioError:
-    lasts = f"it lasts {clock(seconds)}, longer" if seconds is not None else "it lasts longer"
+    lasts = f"its header says it lasts {clock(seconds)}, longer" if seconds is not None else "it lasts longer"
     limit = clock(max_duration)
     return AudioError(path, f"{lasts} than the limit of {limit}; raise the limit (--max-duration) to tag it")
 
@@ -102,7 +124,9 @@ def _mono(frame) -> np.ndarray:
     return frame.to_ndarray().reshape(-1, frame.layout.nb_channels).mean(axis=1)
 
 
-def _pyav_blocks(path: Path, block_seconds: float, max_duration: float | None) -> tuple[Iterator[np.ndarray], int]:
+def _pyav_blocks(
+    path: Path, block_seconds: float, max_duration: float | None
+) -> tuple[Iterator[np.ndarray], int, float | None]:
     import av  # lazily: most files never need FFmpeg
 
     try:
@@ -139,11 +163,14 @@ def _pyav_blocks(path: Path, block_seconds: float, max_duration: float | None) -
         if pending:
             yield np.concatenate(pending)
 
-    return blocks(), rate
+    return blocks(), rate, declared
 
 
-def _open_blocks(path: Path, block_seconds: float, max_duration: float | None) -> tuple[Iterator[np.ndarray], int]:
-    """The blocks of ``path`` at its own rate, and that rate; a header longer than ``max_duration`` is refused."""
+def _open_blocks(
+    path: Path, block_seconds: float, max_duration: float | None
+) -> tuple[Iterator[np.ndarray], int, float | None]:
+    """The blocks of ``path`` at its own rate, that rate and the header's duration; a header longer
+    than ``max_duration`` is refused."""
     try:
         f = _StraightSoundFile(_sf_name(path))
     except _SF_ERRORS:
@@ -158,7 +185,7 @@ def _open_blocks(path: Path, block_seconds: float, max_duration: float | None) -
     if max_duration is not None and declared is not None and declared > max_duration:
         f.close()
         raise _too_long(path, declared, max_duration)
-    return _soundfile_blocks(f, block_seconds), f.samplerate
+    return _soundfile_blocks(f, block_seconds), f.samplerate, declared
 
 
 def stream_audio(
@@ -169,6 +196,7 @@ def stream_audio(
     max_seconds: float | None = None,
     max_duration: float | None = None,
     timeout_s: float | None = None,
+    report: DecodeReport | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode ``path`` block by block, mono at ``sr`` Hz.
 
@@ -184,6 +212,8 @@ def stream_audio(
         says so at once, any other as soon as the audio decoded (at ``sr``) passes the limit
     timeout_s : refuse a file once this many seconds have passed since the call, checked between
         blocks, so that the time the caller spends on each block counts too (``None``: no limit)
+    report : filled in with the header's duration, the seconds decoded and whether the file ended
+        clearly before its header says (see :class:`DecodeReport`)
 
     Yields
     ------
@@ -198,7 +228,9 @@ def stream_audio(
     start = time.monotonic()
     path = Path(path)
     _check_path(path)
-    blocks, orig_sr = _open_blocks(path, block_seconds, max_duration)
+    blocks, orig_sr, declared = _open_blocks(path, block_seconds, max_duration)
+    report = report if report is not None else DecodeReport()
+    report.declared_s = declared
     resampler = None if orig_sr == sr else soxr.ResampleStream(orig_sr, sr, 1, dtype="float32")
     limit = None if max_seconds is None else int(round(max_seconds * sr))
     most = None if max_duration is None else int(np.ceil(max_duration * sr))
@@ -223,6 +255,7 @@ def stream_audio(
             block = checked(block)
             if block.size:
                 emitted += block.size
+                report.decoded_s = emitted / sr
                 yield block
             if limit is not None and emitted >= limit:
                 return
@@ -230,6 +263,7 @@ def stream_audio(
             tail = checked(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
             if tail.size:
                 emitted += tail.size
+                report.decoded_s = emitted / sr
                 yield tail
     except _SF_ERRORS as exc:
         raise AudioError(path, f"the audio data is corrupt or truncated ({exc})") from None
@@ -237,6 +271,8 @@ def stream_audio(
         blocks.close()  # a file refused or left early is closed now, not when collected
     if emitted == 0:
         raise AudioError(path, "it contains no audio samples")
+    if limit is None and declared is not None:
+        report.truncated = declared - report.decoded_s > max(_TRUNCATED_MIN_S, _TRUNCATED_SHARE * declared)
 
 
 def load_audio(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from genrekit.audio import resample, stream_audio, to_mono
+from genrekit.audio import DecodeReport, resample, stream_audio, to_mono
 from genrekit.checkpoint import Checkpoint, bundled_model_path, resolve_model_path  # noqa: F401 - re-exported
 from genrekit.errors import GenrekitError
 from genrekit.inference import Classifier, WindowProbabilities
@@ -55,7 +55,8 @@ class Prediction:
 
     ``no_music`` names why there is nothing to classify (silence, noise, too short, not audio);
     then :attr:`genre` is ``None`` whatever the probabilities say. ``confident`` tells whether the
-    top genre is probable enough to be taken at its word.
+    top genre is probable enough to be taken at its word. ``truncated`` tells that the file ended
+    clearly before the ``declared_s`` seconds its header says: ``duration_s`` is what it holds.
     """
 
     path: str
@@ -66,6 +67,8 @@ class Prediction:
     seconds: float = 0.0
     no_music: str | None = None
     confident: bool = True
+    truncated: bool = False
+    declared_s: float | None = None
 
     @property
     def top(self) -> list[tuple[str, float]]:
@@ -81,23 +84,11 @@ class Prediction:
         """The most probable genre, or ``None`` when no music was detected."""
         return self.top[0][0] if self.music_detected else None
 
-    def to_dict(self) -> dict:
-        return {
-            "path": self.path,
-            "duration_s": self.duration_s,
-            "genre": self.genre,
-            "music_detected": self.music_detected,
-            "no_music": self.no_music,
-            "confident": self.confident,
-            "top": [{"genre": g, "probability": p} for g, p in self.top],
-            "probabilities": self.probabilities,
-            "timeline": [
-                {"start_s": s.start_s, "end_s": s.end_s, "label": s.label, "probabilities": s.probabilities}
-                for s in self.timeline
-            ],
-            "model": self.model,
-            "seconds": self.seconds,
-        }
+    def to_dict(self, *, top_k: int = 3, windows: bool = True) -> dict:
+        """The JSON object of this prediction (:func:`genrekit.schema.prediction_json`)."""
+        from genrekit.schema import prediction_json
+
+        return prediction_json(self, top_k=top_k, windows=windows)
 
 
 class Predictor:
@@ -200,7 +191,13 @@ class Predictor:
         }
 
     def _prediction(
-        self, name: str, w: WindowProbabilities, duration: float, t0: float, no_music: str | None = None
+        self,
+        name: str,
+        w: WindowProbabilities,
+        duration: float,
+        t0: float,
+        no_music: str | None = None,
+        report: DecodeReport | None = None,
     ) -> Prediction:
         f = self.feature_config
         fps, size = f.frames_per_second, f.segment_frames
@@ -218,6 +215,8 @@ class Predictor:
             seconds=time.perf_counter() - t0,
             no_music=no_music,
             confident=no_music is None and float(np.max(mean)) >= self.presence.confident,
+            truncated=bool(report and report.truncated),
+            declared_s=report.declared_s if report else None,
         )
 
     def predict_file(
@@ -251,13 +250,14 @@ class Predictor:
             from genrekit.kaggle_image import CLIP_SECONDS, image_features
 
             return self._prediction(str(path), self.classifier.analyse(frames=image_features(path)), CLIP_SECONDS, t0)
-        check = PresenceCheck(f.sample_rate, self.presence)
+        check, report = PresenceCheck(f.sample_rate, self.presence), DecodeReport()
         audio = stream_audio(
-            path, sr=f.sample_rate, max_seconds=max_seconds, max_duration=max_duration, timeout_s=timeout_s
-        )
+            path, sr=f.sample_rate, max_seconds=max_seconds, max_duration=max_duration, timeout_s=timeout_s,
+            report=report,
+        )  # fmt: skip
         blocks = map(check.push, audio)
         w = self.classifier.analyse(blocks=blocks)
-        return self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict())
+        return self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict(), report)
 
     def predict_signal(self, y: np.ndarray, sr: int, *, name: str = "signal") -> Prediction:
         """Genres of a signal in memory: mono ``(n,)``, or ``(n, channels)`` / ``(channels, n)`` downmixed.

@@ -110,11 +110,9 @@ async def predict(request: Request, serve: ServeState = Depends(serve_state)) ->
             422, "audio too long",
             f"the audio lasts more than {config.max_duration_s:g} s, the most this server accepts",
         )  # fmt: skip
-    body = prediction_body(pred, top_k=top_k)
+    body = prediction_body(pred, top_k=top_k, name=name)
     body.update(
         file={"name": name, "bytes": size},
-        labels=serve.labels,
-        model=serve.info,
         timing={
             "upload_ms": round((t_uploaded - t_start) * 1000, 1),
             "queue_ms": round((t_job - t_uploaded) * 1000, 1),

@@ -1,8 +1,9 @@
 """``WebSocket /ws/live``: the genre of what the browser's microphone hears, about once a second.
 
 The browser sends ``{"sample_rate": 48000}``, then binary float32 little-endian mono PCM; about
-once per ``live_interval_s`` of audio received the server answers ``{"probabilities": {...},
-"top": [...], "headline": {...}, "t": seconds}`` for the last ``live_window_s`` seconds. A text
+once per ``live_interval_s`` of audio received the server answers the fields of a prediction
+(:func:`genrekit.schema.prediction_json`: ``genre``, ``probability``, ``confident``, ``no_music``,
+``label``, ``genres``, ``top``, ``probabilities``) and ``t`` (seconds) for the last ``live_window_s`` seconds. A text
 message ``{"type": "stop"}`` ends the session after the last due prediction.
 
 Bounded whatever the clients do: at most ``live_max_sessions`` sessions, each keeping only its
@@ -91,9 +92,9 @@ class LiveSession:
             except GenrekitError as exc:
                 await self.send({"error": "prediction failed", "detail": str(exc)})
                 continue
-            body = prediction_body(pred, top_k=3)
-            await self.send({"probabilities": body["probabilities"], "top": body["top"], "headline": body["headline"],
-                             "t": round(t, 3)})  # fmt: skip
+            body = prediction_body(pred, top_k=3, name="microphone")
+            keys = ("genre", "probability", "confident", "no_music", "label", "genres", "top", "probabilities")
+            await self.send({**{k: body[k] for k in keys}, "t": round(t, 3)})
 
     async def finish(self) -> None:
         """Send the prediction still due, then close."""
