@@ -15,7 +15,7 @@ from genrekit.datasets.cache import load_features
 from genrekit.evaluate import evaluate_tracks
 from genrekit.experiment import evaluate, fit, prepare
 from genrekit.inference import Classifier
-from genrekit.kaggle_image import KaggleImageConfig
+from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.models import DEFAULT_MODEL
 from genrekit.splits import make_split
 

@@ -9,7 +9,7 @@ from _results import RESULTS, md_table, update_summary, write_results
 
 from genrekit.config import TrainConfig
 from genrekit.experiment import prepare, run_protocol
-from genrekit.kaggle_image import KaggleImageConfig
+from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.models import DEFAULT_MODEL, model_names
 from genrekit.splits import make_split
 

@@ -17,7 +17,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from _results import SHARED_DATA, md_table, update_summary, write_results
-from genrekit.kaggle_image import BOX_COLS, BOX_ROWS, render_image
+from genrekit.features.kaggle_image import BOX_COLS, BOX_ROWS, render_image
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 BUCKETS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, np.inf]

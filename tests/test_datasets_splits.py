@@ -15,7 +15,7 @@ from genrekit.datasets import DatasetError, Track, load_dataset
 from genrekit.datasets.cache import default_cache_dir, load_features
 from genrekit.experiment import prepare
 from genrekit.features.logmel import LogMelConfig
-from genrekit.kaggle_image import KaggleImageConfig
+from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.splits import ListSplit, clip_id, kfold, list_split, random_split
 
 SMALL = LogMelConfig(n_mels=16, segment_seconds=1.0)
@@ -59,7 +59,7 @@ def test_audio_names_outside_the_gtzan_pattern_keep_their_folder(tmp_path):
 @pytest.fixture(scope="module")
 def kaggle_png(tmp_path_factory) -> Path:
     """One Kaggle-geometry PNG rendered from a short synthetic signal."""
-    from genrekit.kaggle_image import IMAGE_HEIGHT, IMAGE_WIDTH, render_image, save_png
+    from genrekit.features.kaggle_image import IMAGE_HEIGHT, IMAGE_WIDTH, render_image, save_png
 
     rgba = render_image(labelled_clip("hiss", 0, 3.0), SR)
     assert rgba.shape == (IMAGE_HEIGHT, IMAGE_WIDTH, 4)

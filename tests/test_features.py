@@ -11,7 +11,7 @@ from genrekit.errors import GenrekitError
 from genrekit.features import FEATURE_KINDS, FeatureConfig, extract, make_feature_config, peak_normalize
 from genrekit.features.logmel import LogMelConfig
 from genrekit.features.windows import cut_windows, window_starts
-from genrekit.kaggle_image import KaggleImageConfig
+from genrekit.features.kaggle_image import KaggleImageConfig
 
 
 def frame_starts(n_frames: int, cfg) -> np.ndarray:

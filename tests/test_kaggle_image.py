@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from genrekit import kaggle_image as ki
+from genrekit.features import kaggle_image as ki
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan"
 DATA = Path(os.environ.get("GENREKIT_DATA", DEFAULT_DATA))
@@ -120,7 +120,7 @@ def test_real_pair_pixels(clip):
 
 
 def test_band_rows_cannot_be_changed_by_a_caller():
-    from genrekit.kaggle_image import band_rows
+    from genrekit.features.kaggle_image import band_rows
 
     rows = band_rows()
     with pytest.raises(ValueError):

@@ -21,7 +21,7 @@ from genrekit import audio
 from genrekit.audio import AudioError, stream_audio
 from genrekit.cli import build_parser, main
 from genrekit.library import CSV_FIELDS, run_library
-from genrekit.outputs import merged_runs
+from genrekit.schema import TimelineConfig, timeline_runs
 from genrekit.predictor import Predictor, Segment
 
 ODD_NAMES = [b"caf\xe9.wav", b"line\nbreak.wav", b'comma, "quoted".wav', b"tab\tand 'quote'.wav", "ünï.wav".encode()]
@@ -149,7 +149,7 @@ def test_links_loops_and_pipes_get_an_error_row_and_never_block(random_model, fo
     try:
         out = tmp_path / "tags.csv"
         argv = ["predict", folder, tmp_path / "named.wav", "--model", random_model, "-o", out, "--no-progress"]
-        assert run_cli(argv) == 0
+        assert run_cli(argv) == 1  # some files failed
     finally:
         watch.close()
     assert not watch.opened, "a named pipe was opened"
@@ -163,9 +163,13 @@ def test_links_loops_and_pipes_get_an_error_row_and_never_block(random_model, fo
     for name, message in expected.items():
         assert message in rows[name]["error"] and name in rows[name]["error"], rows[name]
         assert rows[name]["path"] == str(Path(os.path.realpath(rows[name]["path"])).parent / name)
-    # the error rows count as done
+    # a rerun tries the failed files again (their old rows go), and leaves the rest
     summary = run_library([folder, tmp_path / "named.wav"], model=random_model, output=out, progress=False)
-    assert (summary.done, summary.skipped, summary.failed) == (0, 9, 0)
+    assert (summary.done, summary.skipped, summary.failed, summary.retried) == (0, 4, 5, 5)
+    assert sorted(Path(r["path"]).name for r in _csv_rows(out)) == sorted(rows)  # still one row per file
+    summary = run_library([folder, tmp_path / "named.wav"], model=random_model, output=out, progress=False,
+                          retry_failed=False)  # fmt: skip
+    assert (summary.done, summary.skipped, summary.failed, summary.retried) == (0, 9, 0, 0)
 
 
 def test_a_file_failing_unexpectedly_gets_an_error_row(random_model, folder, tmp_path, monkeypatch):
@@ -178,7 +182,7 @@ def test_a_file_failing_unexpectedly_gets_an_error_row(random_model, folder, tmp
 
     monkeypatch.setattr(Predictor, "predict_file", flaky)
     out = tmp_path / "tags.csv"
-    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 0
+    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 1
     rows = {Path(r["path"]).name: r for r in _csv_rows(out)}
     assert len(rows) == 4 and "RuntimeError: a bug" in rows["track1.wav"]["error"]
     assert sum(bool(r["genre"]) for r in rows.values()) == 3
@@ -278,9 +282,9 @@ def test_a_wav_declared_at_1_hz_gets_an_error_row_at_once(random_model, folder, 
     sf.write(folder / "slow.wav", np.zeros(200_000, np.int16), 1, subtype="PCM_16")  # 400 kB: 55 h at 1 Hz
     out = tmp_path / "tags.csv"
     argv = ["predict", folder, "--model", random_model, "-o", out, "--max-duration", "2:00:00", "--no-progress"]
-    assert run_cli(argv) == 0
+    assert run_cli(argv) == 1
     rows = {Path(r["path"]).name: r for r in _csv_rows(out)}
-    assert "it lasts 55:33:20, longer than the limit of 2:00:00" in rows["slow.wav"]["error"]
+    assert "its header says it lasts 55:33:20, longer than the limit of 2:00:00" in rows["slow.wav"]["error"]
     assert "--max-duration" in rows["slow.wav"]["error"]
     assert all(rows[f"track{i}.wav"]["genre"] for i in range(4))
 
@@ -289,7 +293,7 @@ def test_the_duration_limit(random_model, tmp_path):
     song = write_audio(tmp_path / "music" / "song.flac", _clip(10.0))
     out = tmp_path / "tags.csv"
     summary = run_library([song], model=random_model, output=out, max_duration=5, progress=False)
-    assert summary.failed == 1 and "lasts 0:10, longer than the limit of 0:05" in summary.errors[str(song)]
+    assert summary.failed == 1 and "its header says it lasts 0:10, longer than the limit of 0:05" in summary.errors[str(song)]
     summary = run_library([song], model=random_model, fmt="json", max_duration=10.5, progress=False)
     assert summary.done == 1
 
@@ -395,14 +399,37 @@ def test_terminal_json_is_one_array(random_model, folder, capsys):
     assert len(json.loads(capsys.readouterr().out)) == 4
 
 
-def test_merged_runs_cover_the_audio_without_overlap():
-    def seg(start, label):
-        return Segment(start, start + 3.0, {label: 1.0, "other": 0.0})
+RAW = TimelineConfig(smooth_windows=1, min_run_s=0.0)
 
-    windows = [seg(0, "a"), seg(1.5, "a"), seg(3, "b"), seg(4.5, "b"), seg(6, "a")]
+
+def _seg(start, label, p=1.0):
+    return Segment(start, start + 3.0, {label: p, "other": 1.0 - p})
+
+
+def _runs(windows, duration, config=RAW):
+    return [(r["start_s"], r["end_s"], r["genre"]) for r in timeline_runs(windows, duration, config)]
+
+
+def test_timeline_runs_cover_the_audio_without_overlap():
+    windows = [_seg(0, "a"), _seg(1.5, "a"), _seg(3, "b"), _seg(4.5, "b"), _seg(6, "a")]
     # centres 1.5 3 | 4.5 6 | 7.5: each run ends halfway to the next run's first centre
-    assert merged_runs(windows, 9.0) == [(0.0, 3.75, "a"), (3.75, 6.75, "b"), (6.75, 9.0, "a")]
-    assert merged_runs([seg(0, "a")], 2.0) == [(0.0, 2.0, "a")]
+    assert _runs(windows, 9.0) == [(0.0, 3.75, "a"), (3.75, 6.75, "b"), (6.75, 9.0, "a")]
+    assert _runs([_seg(0, "a")], 2.0) == [(0.0, 2.0, "a")]
+    assert timeline_runs([], 0.0) == []
+
+
+def test_a_short_blip_joins_its_neighbours_and_long_runs_stay():
+    # 3-s windows: 30 s of rock, one 3-s window of country, 30 s of rock, then 30 s of jazz
+    genres = ["rock"] * 10 + ["country"] + ["rock"] * 10 + ["jazz"] * 10
+    windows = [Segment(3.0 * i, 3.0 * i + 3.0, {g: 0.8 if g == x else 0.1 for g in ("rock", "country", "jazz")})
+               for i, x in enumerate(genres)]  # fmt: skip
+    assert [r[2] for r in _runs(windows, 93.0)] == ["rock", "country", "rock", "jazz"]
+    for config in (TimelineConfig(), TimelineConfig(smooth_windows=1, min_run_s=9.0), TimelineConfig(3, 0.0)):
+        runs = _runs(windows, 93.0, config)
+        assert [r[2] for r in runs] == ["rock", "jazz"], config
+        assert runs[0][0] == 0.0 and runs[-1][1] == 93.0 and runs[0][1] == runs[1][0]
+    # a song shorter than the minimum keeps one run
+    assert len(_runs(windows[:2], 6.0, TimelineConfig(min_run_s=60.0))) == 1
 
 
 def test_the_table_timeline_shows_merged_runs_and_windows_shows_every_window(random_model, tmp_path, capsys):
@@ -412,6 +439,6 @@ def test_the_table_timeline_shows_merged_runs_and_windows_shows_every_window(ran
     assert runs and all(re.fullmatch(r"\d+:\d\d–\d+:\d\d  [abc]", line) for line in runs), runs
     assert runs[0].startswith("0:00–") and runs[-1].split("  ")[0].endswith("–0:40")
     pred = Predictor.load(random_model).predict_file(song)
-    assert len(runs) == len(merged_runs(pred.timeline, pred.duration_s)) < len(pred.timeline)
+    assert len(runs) == len(timeline_runs(pred.timeline, pred.duration_s)) < len(pred.timeline)
     assert run_cli(["predict", song, "--model", random_model, "--windows", "--no-progress"]) == 0
     assert len(capsys.readouterr().out.splitlines()[2:]) == len(pred.timeline)

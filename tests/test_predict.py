@@ -18,7 +18,7 @@ from genrekit.cli import main
 from genrekit.features import FeatureConfig, extract
 from genrekit.features.logmel import LogMelConfig
 from genrekit.features.windows import cut_windows, stream_windows, window_starts
-from genrekit.kaggle_image import KaggleImageConfig
+from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.library import CSV_FIELDS, collect_inputs, run_library
 from genrekit.predictor import Prediction, Predictor, Segment, predict
 
@@ -80,8 +80,11 @@ def _check_prediction(pred: Prediction, labels: list[str], duration: float):
         assert sum(s.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
         assert type(s.start_s) is float and type(s.end_s) is float
     # JSON-serialisable
-    d = json.loads(json.dumps(pred.to_dict()))
-    assert d["top"][0] == {"genre": pred.top[0][0], "probability": pred.top[0][1]}
+    d = json.loads(json.dumps(pred.to_dict(), allow_nan=False))
+    if pred.music_detected:
+        assert d["top"][0] == {"genre": pred.top[0][0], "probability": pred.top[0][1]}
+        assert d["genre"] == pred.genre and d["probability"] == pred.top[0][1]
+        assert [w["genre"] for w in d["windows"]] == [s.label for s in tl]
 
 
 def test_predict_file(random_model, song):
@@ -112,9 +115,22 @@ def test_no_music_gets_no_genre(random_model, tmp_path, capsys, what, signal, re
         assert pred.no_music is not None and reason in pred.no_music, what
         assert pred.genre is None and not pred.music_detected and not pred.confident
         d = pred.to_dict()
-        assert d["genre"] is None and d["music_detected"] is False and reason in d["no_music"]
+        assert d["genre"] is None and d["probability"] is None and reason in d["no_music"]
+        assert d["label"] == "no music detected" and d["top"] == [] and d["probabilities"] is None
+        assert d["timeline"] == [] and d["windows"] == [] and d["genres"] == []
     assert run_cli(["predict", tmp_path / "x.wav", "--model", random_model, "--no-progress"]) == 0
     assert f"no music detected: {reason}" in capsys.readouterr().out
+    # every output says the same, with no genre and no top list
+    for fmt in ("csv", "json", "jsonl"):
+        out = tmp_path / f"x.{fmt}"
+        assert run_cli(["predict", tmp_path / "x.wav", "--model", random_model, "-o", out]) == 0
+        text = out.read_text()
+        if fmt == "csv":
+            row = next(csv.DictReader(io.StringIO(text)))
+            assert row["genre"] == row["top"] == row["probability"] == "" and row["label"] == "no music detected"
+        else:
+            row = json.loads(text)[0] if fmt == "json" else json.loads(text.splitlines()[0])
+            assert row["genre"] is None and row["top"] == [] and row["label"] == "no music detected"
 
 
 def test_music_is_detected_as_music(trained_model, tmp_path):
@@ -347,7 +363,7 @@ def test_collect_inputs(folder, tmp_path):
 def test_album_covers_in_a_library_are_not_taken_for_spectrograms(tmp_path, folder, random_model):
     from PIL import Image
 
-    from genrekit.kaggle_image import render_image, save_png
+    from genrekit.features.kaggle_image import render_image, save_png
 
     Image.new("RGB", (500, 500), "red").save(folder / "cover.png")  # an album cover
     save_png(render_image(_music(30.0), SR), folder / "sub" / "spectrogram.png")  # the Kaggle geometry
@@ -378,7 +394,8 @@ def test_cli_csv_format(random_model, folder, capsys):
         assert r["genre"] in ("a", "b", "c") and r["error"] == ""
         assert 0 < float(r["probability"]) <= 1
         assert r["top"].split(";")[0].split(":")[0] == r["genre"]
-        assert int(r["segments"]) >= 1 and float(r["duration_s"]) >= 2.0
+        assert r["label"].split(" (")[0] in ("a", "b", "c") and float(r["duration_s"]) >= 2.0
+        assert r["confident"] in ("yes", "no") and r["truncated"] == "no"
 
 
 def test_cli_json_format(random_model, folder, capsys):
@@ -395,7 +412,7 @@ def test_cli_table_format(random_model, folder, capsys):
                     "--no-progress"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "track1.wav" in out and "track3.wav" in out and "track0.wav" not in out
-    assert "%" in out and "(3.0 s)" in out
+    assert "%" in out and "(0:03)" in out
 
 
 # ----------------------------------------------------------------------------- library mode
@@ -468,15 +485,16 @@ def test_library_bad_file_gets_an_error_row(random_model, folder, tmp_path):
     (folder / "bad.wav").write_bytes(np.random.default_rng(0).bytes(4000))
     out = tmp_path / "res.csv"
     argv = ["predict", folder, "--model", random_model, "--output", out, "--format", "csv", "--no-progress"]
-    assert run_cli(argv) == 0
+    assert run_cli(argv) == 1  # a file failed
     rows = {Path(r["path"]).name: r for r in _csv_rows(out)}
     assert len(rows) == 5
     assert rows["bad.wav"]["error"] and "bad.wav" in rows["bad.wav"]["error"] and rows["bad.wav"]["genre"] == ""
     for name in ("track0.wav", "track1.wav", "track2.wav", "track3.wav"):
         assert rows[name]["error"] == "" and rows[name]["genre"] in ("a", "b", "c")
-    # the error row counts as done: a rerun does not retry it
+    # a rerun retries it (and it fails again), and leaves the rest
     summary = run_library([folder], model=random_model, fmt="csv", output=out, progress=False)
-    assert (summary.done, summary.skipped, summary.failed) == (0, 5, 0)
+    assert (summary.done, summary.skipped, summary.failed, summary.retried) == (0, 4, 1, 1)
+    assert len(_csv_rows(out)) == 5
 
 
 def test_library_all_files_bad_exits_1(random_model, tmp_path, capsys):
@@ -560,7 +578,7 @@ def test_trained_model_reports_a_confident_timeline(trained_model, tmp_path):
 def test_kaggle_image_model_predicts_a_png_like_its_audio(tmp_path):
     # the bridge: a PNG rendered from audio and the audio itself give the same windows and result
     from genrekit.checkpoint import Checkpoint
-    from genrekit.kaggle_image import render_image, save_png
+    from genrekit.features.kaggle_image import render_image, save_png
     from genrekit.models import build_model
     from genrekit.predictor import Predictor
 
@@ -581,7 +599,7 @@ def test_kaggle_image_model_predicts_a_png_like_its_audio(tmp_path):
 
 
 def test_logmel_model_rejects_a_png_with_a_clear_error(tmp_path, random_model):
-    from genrekit.kaggle_image import render_image, save_png
+    from genrekit.features.kaggle_image import render_image, save_png
     from genrekit.predictor import Predictor
 
     save_png(render_image(np.zeros(22050, np.float32), 22050), tmp_path / "x.png")

@@ -273,8 +273,7 @@ def _compare_seed_protocol(a) -> None:
 def cmd_predict(a) -> None:
     from genrekit.library import run_from_args
 
-    summary = run_from_args(a)
-    if summary.failed and summary.done == 0 and summary.skipped == 0:
+    if run_from_args(a).failed:  # documented: 1 when any file failed
         sys.exit(1)
 
 
@@ -294,7 +293,8 @@ def cmd_models(a) -> None:
         acc = m.get("accuracy", {})
         bundled = p.parent == bundled_model_path().parent
         tag = " (bundled, default)" if p == bundled_model_path() else " (bundled)" if bundled else ""
-        print(f"  {p.name}{tag}: {c.model_name}, {len(c.labels)} genres, features {c.feature_config.kind}")
+        print(f"  {p.name}{tag}: {c.model_name}, features {c.feature_config.kind}")
+        print(f"      genres:     {', '.join(c.labels)} ({len(c.labels)})")
         print(f"      trained on: {m.get('trained_on', '?')}")
         print(f"      protocol:   {m.get('protocol', '?')}")
         if acc:
@@ -315,7 +315,7 @@ def cmd_models(a) -> None:
 
 def cmd_render(a) -> None:
     from genrekit.audio import load_audio
-    from genrekit.kaggle_image import SR, render_image, save_png
+    from genrekit.features.kaggle_image import SR, render_image, save_png
 
     out = Path(a.output or Path(a.audio).with_suffix(".png").name)
     save_png(render_image(load_audio(a.audio, sr=SR), SR), out)
@@ -329,11 +329,21 @@ def cmd_serve(a) -> None:
     serve_main(**settings_from_args(a))
 
 
+class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default in its help, once: not where the help already says it, nor for flags and unset options."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from genrekit.library import add_arguments as add_predict_arguments  # light until a run starts
     from genrekit.serve.config import add_arguments as add_serve_arguments  # light: no FastAPI, no torch
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpWithDefaults
     parser = argparse.ArgumentParser(prog="genrekit", description="Music genre classification from audio.")
     parser.add_argument("--version", action="version", version=f"genrekit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,12 +226,14 @@ class Predictor:
         max_seconds: float | None = None,
         max_duration: float | None = None,
         timeout_s: float | None = None,
+        on_decoded: Callable[[float], None] | None = None,
     ) -> Prediction:
         """Genres of one audio file, streamed: memory does not grow with its length.
 
         A ``.png`` is read as a Kaggle GTZAN spectrogram image, for models whose features can
         be read from images. ``max_seconds`` analyses only the beginning; ``max_duration`` and
         ``timeout_s`` refuse a longer file, or one that takes longer (see :func:`stream_audio`).
+        ``on_decoded(seconds)`` is called as each block of audio is decoded (for progress bars).
 
         Raises
         ------
@@ -247,7 +249,7 @@ class Predictor:
                 raise GenrekitError(
                     f"'{path}' is an image: only models trained on kaggle-image features read spectrogram images"
                 )
-            from genrekit.kaggle_image import CLIP_SECONDS, image_features
+            from genrekit.features.kaggle_image import CLIP_SECONDS, image_features
 
             return self._prediction(str(path), self.classifier.analyse(frames=image_features(path)), CLIP_SECONDS, t0)
         check, report = PresenceCheck(f.sample_rate, self.presence), DecodeReport()
@@ -256,6 +258,8 @@ class Predictor:
             report=report,
         )  # fmt: skip
         blocks = map(check.push, audio)
+        if on_decoded is not None:
+            blocks = _reporting(blocks, on_decoded, f.sample_rate)
         w = self.classifier.analyse(blocks=blocks)
         return self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict(), report)
 
@@ -306,6 +310,12 @@ class Predictor:
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             yield from pool.map(one, paths)
+
+
+def _reporting(blocks: Iterable[np.ndarray], on_decoded: Callable[[float], None], sr: int) -> Iterator[np.ndarray]:
+    for block in blocks:
+        on_decoded(len(block) / sr)
+        yield block
 
 
 def predict(path: str | os.PathLike, *, model: str | os.PathLike | None = None) -> Prediction:

@@ -58,7 +58,7 @@ def _extract(track: Track, config: FeatureConfig) -> np.ndarray:
             f"'{track.path}' is a spectrogram image: {config.kind} features are computed from audio; "
             "use --input audio, or kaggle-image features"
         )
-    from genrekit.kaggle_image import image_features
+    from genrekit.features.kaggle_image import image_features
 
     return image_features(track.path)
 

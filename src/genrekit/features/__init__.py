@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 FEATURE_KINDS: dict[str, str] = {
     "logmel": "genrekit.features.logmel:LogMelConfig",
-    "kaggle-image": "genrekit.kaggle_image:KaggleImageConfig",
+    "kaggle-image": "genrekit.features.kaggle_image:KaggleImageConfig",
     "musicnn": "genrekit.features.musicnn:MusicnnConfig",
 }
 DEFAULT_KIND = "logmel"
@@ -50,7 +50,7 @@ class FeatureConfig:
     """
 
     kind: ClassVar[str] = ""
-    # True for kinds that can also be read from an image file (see genrekit.kaggle_image)
+    # True for kinds that can also be read from an image file (see genrekit.features.kaggle_image)
     reads_images: ClassVar[bool] = False
     # fields that do not change a track's (bins, frames) matrix (left out of cache keys)
     window_fields: ClassVar[tuple[str, ...]] = ("segment_seconds", "segment_overlap", "top_db")

@@ -13,20 +13,19 @@ The Kaggle images (matplotlib 3.1.3, Agg) were made, as the 327 audio/image pair
 ``amplitude_to_db`` on power values gives ``20 log10(S / S.max())`` clipped at -80, so the
 colours span -80..0 on that scale (40 dB of power).  The plot box interior is rows 36..251,
 columns 55..388; `render_image` reproduces the pixels and `decode_image` inverts the colours.
+
+librosa, matplotlib and Pillow are imported only when an image is rendered or decoded: a folder of
+album covers is scanned (:func:`png_size`, from the PNG header) without them.
 """
 from __future__ import annotations
 
 import functools
 import os
+import struct
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 import soxr
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from PIL import Image
 
 from genrekit.errors import GenrekitError
 from genrekit.features import FeatureConfig, peak_normalize
@@ -76,6 +75,8 @@ MESH_SHAPE = (217, 335)
 @functools.lru_cache(maxsize=1)
 def _magma_lut() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the magma LUT as uint8 RGB, its packed keys sorted, and their indices."""
+    from matplotlib import colormaps
+
     rgb = np.round(colormaps["magma"](np.arange(N_COLORS))[:, :3] * 255).astype(np.uint8)
     rgb.flags.writeable = False
     packed = _pack(rgb)
@@ -128,6 +129,10 @@ def decode_image(image: str | os.PathLike | np.ndarray) -> np.ndarray:
         name, pixels = "array", image
     else:
         name = os.fspath(image)
+        if png_size(name) != (IMAGE_WIDTH, IMAGE_HEIGHT):  # decided from the header, before any pixel is decoded
+            raise ValueError(f"{name}: not a {IMAGE_WIDTH}x{IMAGE_HEIGHT} PNG (a Kaggle GTZAN spectrogram image)")
+        from PIL import Image
+
         with Image.open(name) as im:
             pixels = np.asarray(im.convert("RGBA"))
     if (
@@ -156,6 +161,8 @@ def _mel_db(y: np.ndarray, sr: int) -> np.ndarray:
         raise ValueError(f"expected mono audio of shape (n,), got {y.shape}")
     if sr != SR:
         y = soxr.resample(y, sr, SR).astype(np.float32)
+    import librosa
+
     mel = librosa.feature.melspectrogram(
         y=y, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS, pad_mode="reflect"
     )
@@ -223,6 +230,9 @@ def render_image(y: np.ndarray, sr: int = SR) -> np.ndarray:
     rgba[..., :3] = lut[_mesh_indices(y, sr)]
     rgba[..., 3] = 255
 
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=FIGSIZE, dpi=DPI)
     canvas = FigureCanvasAgg(fig)
     fig.figimage(
@@ -260,6 +270,8 @@ def save_png(rgba: np.ndarray, path: str | os.PathLike) -> None:
     rgba = np.asarray(rgba, dtype=np.uint8)
     if rgba.ndim != 3 or rgba.shape[2] != 4:
         raise ValueError(f"expected an (H, W, 4) RGBA array, got shape {rgba.shape}")
+    from PIL import Image
+
     Image.fromarray(rgba).save(os.fspath(path))
 
 
@@ -362,13 +374,24 @@ class KaggleImageStream:
         return self._pieces(self.buffer)
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) of a PNG from its header (the first 24 bytes), or ``None`` if it is not a PNG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
 def is_kaggle_image(path: str | os.PathLike) -> bool:
     """True if ``path`` is a PNG with the Kaggle images' geometry (read from its header only)."""
-    try:
-        with Image.open(os.fspath(path)) as im:
-            return im.format == "PNG" and im.size == (IMAGE_WIDTH, IMAGE_HEIGHT)
-    except (OSError, ValueError):
-        return False
+    return png_size(path) == (IMAGE_WIDTH, IMAGE_HEIGHT)
 
 
 def image_features(path: str | os.PathLike) -> np.ndarray:
