@@ -16,7 +16,7 @@ $(BIN)/genrekit: pyproject.toml
 setup: $(BIN)/genrekit
 
 demo: setup
-	$(BIN)/python examples/demo.py --data $(DATA)
+	$(BIN)/python examples/demo.py --data "$(DATA)"
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -104,6 +104,7 @@ def export_onnx(*, model: str | os.PathLike | None = None, out_dir: str | os.Pat
         "labels": list(checkpoint.labels),
         "feature_config": features.to_dict(),
         "metadata": {k: checkpoint.metadata[k] for k in CARD_METADATA if k in checkpoint.metadata},
+        "split": {k: list(v) for k, v in checkpoint.split.items()},
         "head": head_file,
         "backbones": backbones,
         "checkpoint": path.name,

@@ -170,6 +170,11 @@ class Predictor:
         return self.classifier.labels
 
     @property
+    def seen_ids(self) -> set[str]:
+        """Ids of the tracks the model was trained or early-stopped on: results on them are no evaluation."""
+        return self.checkpoint.seen_ids
+
+    @property
     def feature_config(self):
         return self.classifier.features
 

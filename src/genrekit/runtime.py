@@ -129,6 +129,7 @@ class OnnxModel:
             self.labels: list[str] = list(d["labels"])
             self.feature_config = FeatureConfig.from_dict(d["feature_config"])
             self.metadata: dict = d.get("metadata", {})
+            self.split: dict[str, list[str]] = {k: list(v) for k, v in d.get("split", {}).items()}
             options = ort.SessionOptions()
             if threads:
                 options.intra_op_num_threads = threads
@@ -142,6 +143,11 @@ class OnnxModel:
         except Exception as exc:  # noqa: BLE001 - any failure means "not a usable export"
             raise GenrekitError(f"'{card}' is not a usable ONNX export ({exc.__class__.__name__}: {exc})") from None
         self.embed = _embedder(backbones, self.feature_config.embedding.split("+"))
+
+    @property
+    def seen_ids(self) -> set[str]:
+        """Ids of the tracks the model was trained or early-stopped on (as its checkpoint records them)."""
+        return set(self.split.get("train", [])) | set(self.split.get("val", []))
 
     def classifier(self) -> OnnxClassifier:
         """The classifier running this export."""

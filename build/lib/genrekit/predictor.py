@@ -1,0 +1,331 @@
+"""Predicting the genre of any audio file, streamed so that memory stays bounded.
+
+>>> import genrekit
+>>> result = genrekit.predict("song.mp3")          # bundled model
+>>> result.top[0]
+('jazz', 0.87)
+
+The audio is decoded block by block and goes through the model's own features and windows
+(:class:`genrekit.inference.Classifier`); each window's probabilities form the timeline, and the
+song's probabilities are their mean. Values are not rounded: display is the caller's business.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from genrekit.audio import DecodeReport, resample, stream_audio, to_mono
+from genrekit.checkpoint import Checkpoint, bundled_model_path, resolve_model_path  # noqa: F401 - re-exported
+from genrekit.errors import GenrekitError
+from genrekit.inference import Classifier, WindowProbabilities
+from genrekit.presence import PresenceCheck, PresenceConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from genrekit.runtime import OnnxModel
+
+RUNTIMES = ("auto", "onnx", "torch")
+
+
+@dataclass
+class Segment:
+    """One window of the timeline."""
+
+    start_s: float
+    end_s: float
+    probabilities: dict[str, float]
+
+    @property
+    def label(self) -> str:
+        """The most probable genre of this window."""
+        return max(self.probabilities, key=self.probabilities.get)
+
+
+@dataclass
+class Prediction:
+    """The genres of one input: ``probabilities`` (summing to 1) and a timeline of windows.
+
+    ``no_music`` names why there is nothing to classify (silence, noise, too short, not audio);
+    then :attr:`genre` is ``None`` whatever the probabilities say. ``confident`` tells whether the
+    top genre is probable enough to be taken at its word. ``truncated`` tells that the file ended
+    clearly before the ``declared_s`` seconds its header says: ``duration_s`` is what it holds.
+    """
+
+    path: str
+    duration_s: float
+    probabilities: dict[str, float]
+    timeline: list[Segment]
+    model: str
+    seconds: float = 0.0
+    no_music: str | None = None
+    confident: bool = True
+    truncated: bool = False
+    declared_s: float | None = None
+
+    @property
+    def top(self) -> list[tuple[str, float]]:
+        """Every genre with its probability, most probable first."""
+        return sorted(self.probabilities.items(), key=lambda kv: -kv[1])
+
+    @property
+    def music_detected(self) -> bool:
+        return self.no_music is None
+
+    @property
+    def genre(self) -> str | None:
+        """The most probable genre, or ``None`` when no music was detected."""
+        return self.top[0][0] if self.music_detected else None
+
+    def to_dict(self, *, top_k: int = 3, windows: bool = True) -> dict:
+        """The JSON object of this prediction (:func:`genrekit.schema.prediction_json`)."""
+        from genrekit.schema import prediction_json
+
+        return prediction_json(self, top_k=top_k, windows=windows)
+
+
+class Predictor:
+    """A trained model ready to predict; load once, predict many inputs.
+
+    Parameters
+    ----------
+    checkpoint : the trained model: a torch checkpoint, or its ONNX export
+        (:class:`genrekit.runtime.OnnxModel`, run without torch)
+    name : how results name the model (default: its architecture)
+    device : where a torch model runs
+    presence : when a signal counts as no music, and a prediction as confident
+    """
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint | OnnxModel,
+        *,
+        name: str | None = None,
+        device: str | torch.device = "cpu",
+        presence: PresenceConfig | None = None,
+    ):
+        self.checkpoint = checkpoint
+        self.presence = presence or PresenceConfig()
+        if isinstance(checkpoint, Checkpoint):
+            self.classifier = Classifier(checkpoint.build(), checkpoint.feature_config, checkpoint.labels, device=device)
+            self.runtime = "torch"
+        else:
+            self.classifier = checkpoint.classifier()
+            self.runtime = "onnx"
+        self.name = name or checkpoint.model_name
+
+    @classmethod
+    def load(
+        cls,
+        model: str | os.PathLike | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        runtime: str = "auto",
+        threads: int | None = None,
+    ) -> Predictor:
+        """Load a checkpoint file, or the bundled model when ``model`` is None.
+
+        Parameters
+        ----------
+        model : a checkpoint file or a bundled model's name
+        device : where a torch model runs
+        runtime : ``"auto"``: the checkpoint's ONNX export when it is current, onnxruntime is
+            installed and ``device`` is the CPU, else torch; ``"onnx"`` or ``"torch"`` to insist
+        threads : threads of the ONNX runtime's sessions (default: one per core)
+
+        Raises
+        ------
+        GenrekitError
+            the file is missing or not a genrekit checkpoint, or the runtime asked for is unavailable
+        """
+        from genrekit.runtime import OnnxModel, current_card, onnx_available
+
+        if runtime not in RUNTIMES:
+            raise GenrekitError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
+        path = resolve_model_path(model)
+        name = Path(model).name if model is not None else path.name
+        if runtime != "torch" and str(device) == "cpu":
+            card = current_card(path) if onnx_available() else None
+            if card is not None:
+                return cls(OnnxModel(card, threads=threads), name=name)
+            if runtime == "onnx":
+                raise GenrekitError(f"'{path}' has no current ONNX export, or onnxruntime is not installed")
+        try:
+            from genrekit.checkpoint import load_checkpoint
+
+            checkpoint = load_checkpoint(path)
+        except ModuleNotFoundError as exc:
+            raise GenrekitError(f"'{path}' needs torch ({exc}): pip install 'genrekit[train]'") from None
+        return cls(checkpoint, name=name, device=device)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.classifier.labels
+
+    @property
+    def seen_ids(self) -> set[str]:
+        """Ids of the tracks the model was trained or early-stopped on: results on them are no evaluation."""
+        return self.checkpoint.seen_ids
+
+    @property
+    def feature_config(self):
+        return self.classifier.features
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate the model's features read audio at."""
+        return self.feature_config.sample_rate
+
+    @property
+    def info(self) -> dict:
+        """Model name, architecture, labels, features, training data and measured accuracy."""
+        meta = self.checkpoint.metadata
+        return {
+            "name": self.name,
+            "architecture": self.checkpoint.model_name,
+            "labels": self.labels,
+            "features": self.feature_config.to_dict(),
+            **{k: meta[k] for k in ("description", "trained_on", "protocol", "accuracy", "created") if k in meta},
+        }
+
+    def _prediction(
+        self,
+        name: str,
+        w: WindowProbabilities,
+        duration: float,
+        t0: float,
+        no_music: str | None = None,
+        report: DecodeReport | None = None,
+    ) -> Prediction:
+        f = self.feature_config
+        fps, size = f.frames_per_second, f.segment_frames
+        timeline = [
+            Segment(float(s / fps), float(min((s + size) / fps, duration)), dict(zip(self.labels, map(float, p))))
+            for s, p in zip(w.starts, w.probabilities)
+        ]
+        mean = w.mean if len(w.probabilities) else np.full(len(self.labels), np.nan)
+        return Prediction(
+            path=name,
+            duration_s=float(duration),
+            probabilities=dict(zip(self.labels, map(float, mean))),
+            timeline=timeline,
+            model=self.name,
+            seconds=time.perf_counter() - t0,
+            no_music=no_music,
+            confident=no_music is None and float(np.max(mean)) >= self.presence.confident,
+            truncated=bool(report and report.truncated),
+            declared_s=report.declared_s if report else None,
+        )
+
+    def predict_file(
+        self,
+        path: str | os.PathLike,
+        *,
+        max_seconds: float | None = None,
+        max_duration: float | None = None,
+        timeout_s: float | None = None,
+        on_decoded: Callable[[float], None] | None = None,
+    ) -> Prediction:
+        """Genres of one audio file, streamed: memory does not grow with its length.
+
+        A ``.png`` is read as a Kaggle GTZAN spectrogram image, for models whose features can
+        be read from images. ``max_seconds`` analyses only the beginning; ``max_duration`` and
+        ``timeout_s`` refuse a longer file, or one that takes longer (see :func:`stream_audio`).
+        ``on_decoded(seconds)`` is called as each block of audio is decoded (for progress bars).
+
+        Raises
+        ------
+        AudioError
+            the file cannot be decoded, is longer than ``max_duration`` or takes longer than ``timeout_s``
+        GenrekitError
+            an image given to a model that cannot read images
+        """
+        t0 = time.perf_counter()
+        f = self.feature_config
+        if Path(path).suffix.lower() == ".png":
+            if not f.reads_images:
+                raise GenrekitError(
+                    f"'{path}' is an image: only models trained on kaggle-image features read spectrogram images"
+                )
+            from genrekit.features.kaggle_image import CLIP_SECONDS, image_features
+
+            return self._prediction(str(path), self.classifier.analyse(frames=image_features(path)), CLIP_SECONDS, t0)
+        check, report = PresenceCheck(f.sample_rate, self.presence), DecodeReport()
+        audio = stream_audio(
+            path, sr=f.sample_rate, max_seconds=max_seconds, max_duration=max_duration, timeout_s=timeout_s,
+            report=report,
+        )  # fmt: skip
+        blocks = map(check.push, audio)
+        if on_decoded is not None:
+            blocks = _reporting(blocks, on_decoded, f.sample_rate)
+        w = self.classifier.analyse(blocks=blocks)
+        return self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict(), report)
+
+    def predict_signal(self, y: np.ndarray, sr: int, *, name: str = "signal") -> Prediction:
+        """Genres of a signal in memory: mono ``(n,)``, or ``(n, channels)`` / ``(channels, n)`` downmixed.
+
+        Raises
+        ------
+        GenrekitError
+            the signal is empty, not finite, or of a shape that is not audio
+        """
+        t0 = time.perf_counter()
+        y = resample(to_mono(y), sr, self.sample_rate)
+        check = PresenceCheck(self.sample_rate, self.presence)
+        w = self.classifier.analyse(blocks=[check.push(y)])
+        return self._prediction(name, w, len(y) / self.sample_rate, t0, check.verdict())
+
+    def predict(
+        self, source: str | os.PathLike | np.ndarray, *, sr: int | None = None, max_seconds: float | None = None
+    ) -> Prediction:
+        """Genres of a file path, or of a signal in memory (give its ``sr``)."""
+        if isinstance(source, np.ndarray):
+            if sr is None:
+                raise GenrekitError("give the sample rate of the signal: predict(y, sr=...)")
+            return self.predict_signal(source, sr)
+        return self.predict_file(source, max_seconds=max_seconds)
+
+    def predict_files(
+        self,
+        paths: Iterable[str | os.PathLike],
+        *,
+        workers: int = 2,
+        max_seconds: float | None = None,
+        max_duration: float | None = None,
+        timeout_s: float | None = None,
+    ) -> Iterator[tuple[str, Prediction | GenrekitError]]:
+        """Predict many files, ``workers`` at a time; yields (path, result or error) in order.
+
+        ``max_seconds``, ``max_duration`` and ``timeout_s`` apply to each file (see :meth:`predict_file`).
+        """
+
+        def one(p):
+            try:
+                limits = {"max_seconds": max_seconds, "max_duration": max_duration, "timeout_s": timeout_s}
+                return str(p), self.predict_file(p, **limits)
+            except GenrekitError as exc:
+                return str(p), exc
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            yield from pool.map(one, paths)
+
+
+def _reporting(blocks: Iterable[np.ndarray], on_decoded: Callable[[float], None], sr: int) -> Iterator[np.ndarray]:
+    for block in blocks:
+        on_decoded(len(block) / sr)
+        yield block
+
+
+def predict(path: str | os.PathLike, *, model: str | os.PathLike | None = None) -> Prediction:
+    """Genres of one audio file with the bundled model (or the checkpoint ``model``).
+
+    For many files, load a :class:`Predictor` once and call :meth:`Predictor.predict`.
+    """
+    return Predictor.load(model).predict_file(path)

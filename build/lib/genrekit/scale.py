@@ -1,0 +1,294 @@
+"""Tagging at scale on Ray Data: list → decode, features and batched inference in an actor pool → write.
+
+The same pipeline as :mod:`genrekit.library`, spread over a Ray cluster (a local one by default):
+
+- inputs are folders, audio files, or manifests (``.txt``: one path per line, relative to the
+  manifest's folder); they are listed by :func:`genrekit.library.scan_inputs`, so a broken link,
+  a pipe or a path of a manifest that does not exist gets an error row;
+- each actor of the pool loads the model once, through :meth:`genrekit.Predictor.load` as the local
+  engine does (on onnxruntime when the model's ONNX export is current, else torch), on one core,
+  and predicts the paths of its batches one by one; any failure of one file becomes that file's
+  error row, never the batch's;
+- the driver writes each batch it receives as one Parquet partition ``part-<run>-<n>.parquet``
+  (written under a temporary name, then renamed: a partition is whole or absent), and when the run
+  ends, ``tags.csv``, all partitions in one CSV file (replaced atomically);
+- a rerun skips the paths already in a partition; one run at a time writes a folder
+  (``tags.csv.lock``).
+
+Every node reads the audio files and the model at the paths the driver gives (a shared file
+system, or the same layout on every machine) and has genrekit installed; the results come back
+to the driver, which alone writes the output folder. Ray is imported only when a run starts.
+
+Network: Ray picks the machine's address for a local run too (it turns ``127.0.0.1`` into the
+address of the default route), and a starting head probes cloud metadata servers whatever its
+usage-stats setting; a run that must stay on loopback runs in a network namespace with only ``lo``
+(docs/scale.md), as the tests and the benchmark do.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from genrekit.errors import GenrekitError
+from genrekit.library import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, LibraryItem, LibrarySummary, scan_inputs
+from genrekit.outputs import output_lock
+
+CSV_NAME = "tags.csv"
+OBJECT_STORE_BYTES = 200 * 2**20  # a local cluster: batches of paths and rows are small
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema([
+        ("path", pa.string()), ("genre", pa.string()), ("probability", pa.float64()), ("top", pa.string()),
+        ("duration_s", pa.float64()), ("segments", pa.int64()), ("no_music", pa.string()),
+        ("confident", pa.bool_()), ("error", pa.string()),
+    ])  # fmt: skip
+
+
+def _utf8(text: str) -> str:
+    """``text`` as valid UTF-8 (Parquet and Arrow hold nothing else): the bytes of a file name that
+    are not UTF-8 are written as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def row_key(path: Path | str) -> str:
+    """The ``path`` cell of a file (see :func:`_utf8`)."""
+    return _utf8(os.fsdecode(path))
+
+
+def _row(path: str, result, top_k: int) -> dict:
+    if isinstance(result, Exception):
+        return {"path": row_key(path), "error": _utf8(str(result))}
+    return {
+        "path": row_key(path),
+        "genre": result.genre,
+        "probability": result.top[0][1] if result.genre else None,
+        "top": ";".join(f"{g}:{p:.4f}" for g, p in result.top[:top_k]),
+        "duration_s": round(result.duration_s, 3),
+        "segments": len(result.timeline),
+        "no_music": result.no_music and _utf8(result.no_music),
+        "confident": result.confident,
+    }
+
+
+class _Tagger:
+    """One actor of the pool: the model loaded once, then batches of ``{"path", "problem"}``."""
+
+    def __init__(self, model: str | None, top_k: int, max_duration: float | None, timeout_s: float | None):
+        from threadpoolctl import threadpool_limits
+
+        from genrekit.predictor import Predictor
+
+        # one core per actor: the pool, not the runtime, spreads the work
+        threadpool_limits(1)  # numpy's BLAS (the mel front end)
+        self.predictor = Predictor.load(model, threads=1)  # the ONNX export when current, as predict and serve
+        if self.predictor.runtime == "torch":
+            import torch
+
+            torch.set_num_threads(1)
+        self.top_k, self.limits = top_k, {"max_duration": max_duration, "timeout_s": timeout_s}
+
+    def one(self, path: str, problem: str | None) -> dict:
+        if problem:
+            return _row(path, GenrekitError(problem), self.top_k)
+        try:
+            return _row(path, self.predictor.predict_file(path, **self.limits), self.top_k)
+        except GenrekitError as exc:
+            return _row(path, exc, self.top_k)
+        except Exception as exc:  # noqa: BLE001 - one file must never end the batch
+            reason = f"'{path}' could not be tagged ({type(exc).__name__}: {exc}); please report this bug"
+            return _row(path, GenrekitError(reason), self.top_k)
+
+    def __call__(self, batch: dict):
+        import pyarrow as pa
+
+        rows = [self.one(os.fsdecode(p), pr) for p, pr in zip(batch["path"], batch["problem"])]
+        return pa.Table.from_pylist(rows, schema=_schema())
+
+
+def manifest_items(manifest: Path) -> list[LibraryItem]:
+    """The items of a manifest: one path per line (blank lines and ``#`` comments skipped), relative
+    to the manifest's folder; a path that does not exist gets an error row."""
+    items: list[LibraryItem] = []
+    for line in manifest.read_text(encoding="utf-8", errors="surrogateescape").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        path = manifest.parent / line.strip()
+        if os.path.lexists(path):
+            items += scan_inputs([path])
+        else:
+            items.append(LibraryItem(path, f"'{path}' (listed in '{manifest}') does not exist"))
+    return items
+
+
+def list_items(inputs: list[str | os.PathLike]) -> list[LibraryItem]:
+    """The items of folders, files and manifests (``.txt``), each resolved path once."""
+    items: list[LibraryItem] = []
+    for given in inputs:
+        path = Path(os.fsdecode(given))
+        items += manifest_items(path) if path.suffix == ".txt" and path.is_file() else scan_inputs([path])
+    seen: set[Path] = set()
+    return [i for i in items if not (i.path in seen or seen.add(i.path))]
+
+
+def done_paths(output_dir: Path) -> set[str]:
+    """The ``path`` cells of the partitions already written in ``output_dir``."""
+    import pyarrow.parquet as pq
+
+    parts = sorted(output_dir.glob("part-*.parquet"))
+    return {p for f in parts for p in pq.read_table(f, columns=["path"])["path"].to_pylist()}
+
+
+def _write_atomic(table, path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(table, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def export_csv(output_dir: Path) -> Path:
+    """Write ``tags.csv``: every partition's rows in one CSV file, sorted by path."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    parts = [pq.read_table(f, schema=_schema()) for f in sorted(output_dir.glob("part-*.parquet"))]
+    table = pa.concat_tables(parts) if parts else _schema().empty_table()
+    table = table.sort_by("path")
+    _write_atomic(table, output_dir / CSV_NAME, lambda t, p: pcsv.write_csv(t, p))
+    return output_dir / CSV_NAME
+
+
+def _model_for_actors(model: str | os.PathLike | None) -> str | None:
+    """What the actors load: a bundled model by its name (each node has its own copy of genrekit), a
+    checkpoint file by its absolute path (actors do not start in our folder).
+
+    Raises
+    ------
+    GenrekitError
+        the model does not exist here: the actors would fail to load it
+    """
+    from genrekit.checkpoint import resolve_model_path
+
+    resolve_model_path(model)
+    if model is not None and os.path.exists(model):
+        return os.path.abspath(model)
+    return None if model is None else os.fsdecode(model)
+
+
+def _last_line(text: str) -> str:
+    """The last line of a traceback, without the class path of a genrekit error."""
+    line = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), text)
+    return line.removeprefix("genrekit.errors.GenrekitError: ")
+
+
+def _start_ray(address: str | None, workers: int) -> None:
+    import logging
+
+    import ray
+
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    else:  # a new private cluster on this machine ("local": never one found in RAY_ADDRESS or /tmp/ray)
+        ray.init(address="local", num_cpus=workers, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False,
+                 _node_ip_address="127.0.0.1", logging_level=logging.WARNING, log_to_driver=False)  # fmt: skip
+    ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts files
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
+def run_ray(
+    inputs: list[str | os.PathLike],
+    *,
+    output_dir: str | os.PathLike,
+    model: str | os.PathLike | None = None,
+    address: str | None = None,
+    workers: int = 2,
+    batch_size: int = 32,
+    top_k: int = 3,
+    max_duration: float | None = DEFAULT_MAX_DURATION,
+    file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
+    progress: bool = True,
+) -> LibrarySummary:
+    """Tag every input on Ray and write Parquet partitions and ``tags.csv`` in ``output_dir`` (see the module doc).
+
+    Parameters
+    ----------
+    inputs : audio files, folders (searched recursively) and manifests (``.txt``, one path per line)
+    output_dir : folder of the partitions and ``tags.csv``; a rerun skips the files already there
+    model : checkpoint path (the same on every node) or bundled model name (``None``: the default model)
+    address : a Ray cluster (``ray://host:10001``, ``host:6379`` or ``auto``); ``None`` starts a local one
+    workers : actors of the pool, one core and one model each
+    batch_size : files per batch, and per Parquet partition
+    top_k : genres written per file
+    max_duration, file_timeout : seconds; a longer file, or one taking longer, gets an error row (``None``: no limit)
+    progress : show a progress bar on stderr
+
+    Returns
+    -------
+    LibrarySummary
+
+    Raises
+    ------
+    GenrekitError
+        ray is not installed, an input or the model does not exist, the actors cannot load the model,
+        or another run writes ``output_dir``
+    """
+    from tqdm.auto import tqdm
+
+    try:
+        import ray
+    except ImportError:
+        raise GenrekitError('--engine ray needs Ray: pip install "genrekit[scale]"') from None
+    out = Path(os.fsdecode(output_dir))
+    if out.exists() and not out.is_dir():
+        raise GenrekitError(f"with --engine ray, --output is a folder; '{out}' is a file")
+    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out / CSV_NAME):
+        import pyarrow.parquet as pq
+
+        for stale in out.glob(".part-*.tmp"):  # a partition a killed run did not finish: redone
+            stale.unlink()
+        items = list_items(inputs)
+        model = _model_for_actors(model)
+        done = done_paths(out)
+        todo = [i for i in items if row_key(i.path) not in done]
+        summary = LibrarySummary(skipped=len(items) - len(todo))
+        if todo:
+            _start_ray(address, workers)
+            try:
+                # paths as bytes: any file name gets through
+                rows = [{"path": os.fsencode(i.path), "problem": _utf8(i.problem or "")} for i in todo]
+                ds = ray.data.from_items(rows)
+                ds = ds.map_batches(
+                    _Tagger, fn_constructor_args=(model, top_k, max_duration, file_timeout),
+                    batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers),
+                    num_cpus=1,
+                )  # fmt: skip
+                run = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"  # never the name of an earlier part
+                bar = tqdm(total=len(todo), unit="file", desc="predict", disable=not progress, file=sys.stderr)
+                for n, table in enumerate(ds.iter_batches(batch_size=None, batch_format="pyarrow")):
+                    _write_atomic(table, out / f"part-{run}-{n:06d}.parquet", pq.write_table)
+                    for path, error in zip(table["path"].to_pylist(), table["error"].to_pylist()):
+                        if error:
+                            summary.failed += 1
+                            summary.errors[path] = error
+                        else:
+                            summary.done += 1
+                    bar.update(table.num_rows)
+                bar.close()
+            except ray.exceptions.RayActorError as exc:
+                if not getattr(exc, "actor_init_failed", False):
+                    raise
+                raise GenrekitError(f"the actors could not load the model: {_last_line(str(exc))}") from None
+            finally:
+                ray.shutdown()
+        csv_path = export_csv(out)
+    print(f"done {summary.done}, skipped {summary.skipped} (already in {out}), failed {summary.failed}; "
+          f"all rows in {csv_path}", file=sys.stderr)  # fmt: skip
+    return summary

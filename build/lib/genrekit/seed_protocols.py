@@ -1,0 +1,405 @@
+"""The seed documents' own protocols, and the same architectures under an honest one.
+
+Each seed document reports a figure under a protocol of its own: its split, its unit (whole
+images, 3-s segments, 2-s patches), its optimiser and budget. :data:`SEED_PROTOCOLS` writes each
+one down as data, and :func:`run_seed_protocol` trains the seed's architecture under it and,
+beside it, under
+
+* ``track``: the same split shares drawn over clips instead of segments (only for seeds that
+  split segments), which isolates the segment leak: every window of a clip on one side;
+* ``filtered``: the fault-filtered, artist-conscious GTZAN split (Kereliuk, Sturm & Larsen 2015),
+  the honest protocol; the figure is read on its test side, never used to train or select.
+
+The samples are what the seed trained on: fixed, non-overlapping windows of each clip (or the
+whole clip when the window spans it), each its own sample, so a segment-level split puts
+windows of one clip on both sides exactly as the seed did. Accuracy is measured at the seed's
+own level (segments, or clips for whole-image seeds); ``track``/``filtered`` runs also report
+clip accuracy (mean of the clip's window probabilities).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genrekit.config import TrainConfig
+from genrekit.datasets import DatasetError
+from genrekit.evaluate import classification_metrics
+from genrekit.experiment import Data, prepare
+from genrekit.features import make_feature_config
+from genrekit.features.windows import pad_frames
+from genrekit.inference import Classifier
+from genrekit.models import build_model
+from genrekit.splits import list_split
+from genrekit.train import default_device, seeded, train
+
+# Keras' defaults where a seed names only the optimiser: Adam/Nadam 1e-3, SGD 0.01 without
+# momentum, batch 32, no weight decay; each epoch one shuffled pass over the samples.
+_KERAS = TrainConfig(
+    optimizer="adam", schedule="constant", lr=1e-3, weight_decay=0.0, batch_size=32, windows_per_track=1,
+    balance=False, augment=False, restore_best=False,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SeedProtocol:
+    """One seed document's protocol, as stated (``notes`` says what it leaves unstated)."""
+
+    key: str
+    claimed: float | None
+    claim: str
+    models: dict[str, dict]  # architecture -> TrainConfig overrides of that model
+    input_kind: str  # GTZAN part: "images" or "audio"
+    features: dict  # make_feature_config arguments; segment_seconds is the seed's sample
+    split_by: str  # "segment" (windows drawn independently) or "track"
+    shares: tuple[float, float, float]  # train, validation, test shares of what is split
+    train: TrainConfig
+    repetitions: int = 1
+    genres: tuple[str, ...] | None = None  # None: all ten
+    reported: str = "test"  # the side the seed's figure is read on ("validation" for S001)
+    notes: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["train"] = self.train.to_dict()
+        return d
+
+
+SEED_PROTOCOLS: dict[str, SeedProtocol] = {
+    p.key: p
+    for p in (
+        SeedProtocol(
+            key="seed000", claimed=0.7085, claim="70.85 % test accuracy",
+            models={"s000_cnn": {}}, input_kind="images", features={"kind": "kaggle-image", "segment_seconds": 30.0},
+            split_by="track", shares=(0.76, 0.04, 0.2),
+            train=replace(_KERAS, optimizer="nadam", schedule="decay", epochs=150, patience=150),
+            notes="800 train (5 % of it validation) / 199 test images, 150 epochs, Nadam with learning-rate "
+                  "decay; the decay's rate is unstated (here: inverse time, half the rate at the end).",
+        ),
+        SeedProtocol(
+            key="seed001", claimed=0.3445, claim="34.45 % validation (ANN); CNN 32.33 %",
+            models={"s001_ann": {"batch_size": 700}, "s001_cnn": {"batch_size": 70}},
+            input_kind="images", features={"kind": "kaggle-image", "segment_seconds": 30.0},
+            split_by="track", shares=(0.7, 0.3, 0.0), reported="validation",
+            train=replace(_KERAS, epochs=100, patience=100),
+            notes="grey-scale whole images (here: the matrix the image encodes), 700 train / 300 validation, "
+                  "100 epochs, Adam 1e-3; mini-batches of 70 (CNN) and the whole 700 (ANN), as the layer "
+                  "sizes printed show; the figure is the validation side after the last epoch.",
+        ),
+        SeedProtocol(
+            key="seed002", claimed=0.48, claim="48 % test accuracy",
+            models={"s002_cnn": {}}, input_kind="audio",
+            features={"kind": "logmel", "n_mels": 64, "segment_seconds": 3.0, "segment_overlap": 0.0},
+            split_by="track", shares=(0.5, 0.2, 0.3),
+            train=replace(_KERAS, epochs=30, patience=5, restore_best=True),
+            notes="64 mel bands, 3-s segments, songs split 50/20/30, 30 epochs with patience 5; the "
+                  "optimiser is unstated (here: Adam 1e-3); accuracy over test segments.",
+        ),
+        SeedProtocol(
+            key="seed003", claimed=0.9461, claim="94.61 ± 0.40 % over five random splits",
+            models={"s003_cnn": {}}, input_kind="audio",
+            features={"kind": "logmel", "segment_seconds": 3.0, "segment_overlap": 0.0},
+            split_by="segment", shares=(0.8, 0.1, 0.1), repetitions=5,
+            train=replace(_KERAS, epochs=30, patience=5, restore_best=True),
+            notes="3-s segments drawn at random 80/20 (the 20 % is validation and test), five repetitions; "
+                  "mel bands, optimiser and epochs unstated (here: 128 bands, Adam 1e-3, at most 30 "
+                  "epochs with patience 5).",
+        ),
+        SeedProtocol(
+            key="seed004", claimed=None, claim="no figure",
+            models={"s004_parallel_cnn": {}, "s004_cnn_rnn": {}}, input_kind="audio",
+            features={"kind": "logmel", "n_mels": 80, "hop_length": 551, "segment_seconds": 2.0, "segment_overlap": 0.0},
+            split_by="segment", shares=(0.8, 0.0, 0.2),
+            genres=("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop"),
+            train=replace(_KERAS, optimizer="sgd", lr=0.01, epochs=50, patience=50),
+            notes="8 genres, 15 log-mel patches of 80 x 80 per song (here: 80 bands at ~40 frames/s, 2-s "
+                  "patches), 80 % of the data points for training, mini-batch SGD, 50 epochs; which 8 "
+                  "genres is unstated (here: the first 8 alphabetically).",
+        ),
+    )
+}  # fmt: skip
+PROTOCOL_NAMES = tuple(SEED_PROTOCOLS)
+
+
+def on_images(protocol: SeedProtocol) -> SeedProtocol:
+    """An audio protocol run on the Kaggle image matrices instead (all 999 clips), cut into windows
+    of the same length: more tracks than the audio we have, at the images' coarser resolution."""
+    if protocol.input_kind == "images":
+        return protocol
+    seconds = protocol.features.get("segment_seconds", 3.0)
+    features = {"kind": "kaggle-image", "segment_seconds": seconds, "segment_overlap": 0.0}
+    return replace(protocol, input_kind="images", features=features)
+
+
+def subset_clips(data: Data, per_genre: int, *, seed: int = 0) -> Data:
+    """At most ``per_genre`` clips of each genre, drawn at random with ``seed`` (in data order)."""
+    rng = np.random.default_rng(seed)
+    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(data.y == c))[:per_genre] for c in np.unique(data.y)]))
+    return replace(data, tracks=[data.tracks[i] for i in keep], features=[data.features[i] for i in keep], y=data.y[keep])
+
+
+@dataclass
+class Samples:
+    """The seed's samples: one fixed window each, with its class and the clip it was cut from."""
+
+    features: list[np.ndarray]
+    y: np.ndarray
+    clip: np.ndarray  # index into the data's tracks
+
+    def of_clips(self, clips: np.ndarray) -> np.ndarray:
+        """Indices of the samples cut from ``clips``."""
+        return np.flatnonzero(np.isin(self.clip, clips))
+
+
+def cut_samples(data: Data) -> Samples:
+    """Every clip cut into consecutive windows of the data's ``segment_frames``; a remainder
+    shorter than a window is dropped (a clip shorter than one window is padded to one)."""
+    size = data.feature_config.segment_frames
+    features, y, clip = [], [], []
+    for i, matrix in enumerate(data.features):
+        matrix = pad_frames(matrix, size)
+        windows = [matrix[:, k * size : (k + 1) * size] for k in range(matrix.shape[1] // size)]
+        features.extend(np.ascontiguousarray(w) for w in windows)
+        y.extend([data.y[i]] * len(windows))
+        clip.extend([i] * len(windows))
+    return Samples(features, np.array(y), np.array(clip))
+
+
+def _stratified(idx: np.ndarray, labels: np.ndarray, shares: tuple[float, float, float], rng: np.random.Generator):
+    """(train, val, test) of ``idx``: each class cut by the shares, in a random order."""
+    parts = [[], [], []]
+    total = sum(shares)
+    for c in np.unique(labels):
+        members = rng.permutation(idx[labels == c])
+        n_test = int(round(len(members) * shares[2] / total))
+        n_val = int(round(len(members) * shares[1] / total))
+        parts[2].extend(members[:n_test])
+        parts[1].extend(members[n_test : n_test + n_val])
+        parts[0].extend(members[n_test + n_val :])
+    return tuple(np.sort(np.array(p, dtype=np.int64)) for p in parts)
+
+
+def split_samples(
+    protocol: SeedProtocol, variant: str, data: Data, samples: Samples, *, seed: int, splits_dir: Path | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample indices (train, val, test) of one run.
+
+    ``variant``: ``reproduced`` (the seed's own split), ``track`` (its shares over clips) or
+    ``filtered`` (the fault-filtered lists in ``splits_dir``, over clips).
+    """
+    rng = np.random.default_rng(seed)
+    if variant == "reproduced" and protocol.split_by == "segment":
+        return _stratified(np.arange(len(samples.y)), samples.y, protocol.shares, rng)
+    if variant in ("reproduced", "track"):
+        clips = _stratified(np.arange(len(data.y)), data.y, protocol.shares, rng)
+    elif variant == "filtered":
+        if splits_dir is None or not Path(splits_dir).is_dir():
+            raise DatasetError(
+                f"the fault-filtered split lists were not found at '{splits_dir}'; give the folder of "
+                "train/valid/test_filtered.txt (--splits-dir)"
+            )
+        parts = list_split(data.ids, splits_dir).parts
+        clips = (parts["train"], parts["valid"], parts["test"])
+    else:
+        raise DatasetError(f"unknown variant '{variant}'; use reproduced, track or filtered")
+    return tuple(samples.of_clips(c) for c in clips)
+
+
+def _run(protocol, variant, model, data, samples, *, seed, config, splits_dir, device, progress) -> dict:
+    train_idx, val_idx, test_idx = split_samples(protocol, variant, data, samples, seed=seed, splits_dir=splits_dir)
+    # the seed's figure is read on its validation side (S001): that side then takes no part in training
+    on_validation = variant == "reproduced" and protocol.reported == "validation"
+    measured = val_idx if on_validation else test_idx
+    watched = val_idx if len(val_idx) and not on_validation else None
+    f = data.feature_config
+    with seeded(seed):
+        net = build_model(model, n_classes=len(data.labels), input_shape=(f.n_bins, f.segment_frames))
+    result = train(
+        net, samples.features, samples.y, f, train_idx=train_idx, val_idx=watched, config=replace(config, seed=seed),
+        device=device, progress=progress, desc=f"{protocol.key} {model} {variant} seed {seed}",
+    )  # fmt: skip
+    classifier = Classifier(result.model, f, data.labels, device=device)
+    probs = np.stack([w.mean(axis=0) for w in classifier.analyse_tracks([samples.features[i] for i in measured])])
+    level = "segment" if len(samples.y) > len(data.y) else "clip"  # several windows per clip
+    row = {
+        "variant": variant, "seed": seed, "level": level,
+        "n_train": len(train_idx), "n_val": len(val_idx), "n_measured": len(measured),
+        "epochs_run": len(result.history), "best_epoch": result.best_epoch, "train_seconds": round(result.seconds, 1),
+        "accuracy": classification_metrics(samples.y[measured], probs.argmax(1), data.labels)["accuracy"],
+        "train_accuracy": result.history[-1]["train_acc"],
+    }  # fmt: skip
+    if level == "segment" and variant != "reproduced":  # clips are whole on one side: score them too
+        clips = samples.clip[measured]
+        order = np.unique(clips)
+        clip_probs = np.stack([probs[clips == c].mean(axis=0) for c in order])
+        row["clip_accuracy"] = classification_metrics(data.y[order], clip_probs.argmax(1), data.labels)["accuracy"]
+    return row
+
+
+def _summarise(rows: list[dict]) -> dict:
+    out = {"runs": rows}
+    for key in ("accuracy", "clip_accuracy"):
+        vals = np.array([r[key] for r in rows if key in r], dtype=float)
+        if len(vals):
+            out[f"{key}_mean"] = float(vals.mean())
+            out[f"{key}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+    return out
+
+
+def run_seed_protocol(
+    protocol: str | SeedProtocol,
+    data_root: str | os.PathLike,
+    *,
+    splits_dir: str | os.PathLike | None = None,
+    variants: tuple[str, ...] | None = None,
+    repetitions: int | None = None,
+    max_epochs: int | None = None,
+    models: tuple[str, ...] | None = None,
+    clips_per_genre: int | None = None,
+    precision: str = "fp32",
+    device: str | torch.device | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    on_result=None,
+) -> dict:
+    """Train the seed's architecture(s) under its own protocol and the honest ones.
+
+    Parameters
+    ----------
+    protocol : one of :data:`PROTOCOL_NAMES`, or a :class:`SeedProtocol`
+    data_root : the GTZAN root (``genres_original``, ``images_original``)
+    splits_dir : the fault-filtered split lists (default: ``<data_root>/splits``)
+    variants : default ``reproduced``, ``track`` (segment-splitting seeds only), ``filtered``
+    repetitions : runs of the random variants (seeds 0, 1, ...; default: the seed's own); the
+        filtered split is fixed and runs once
+    max_epochs : cap on the seed's epochs where 2 cores cannot afford them (recorded)
+    models : a subset of the seed's architectures
+    clips_per_genre : train and test on at most this many clips of each genre (a smaller budget; recorded)
+    precision : ``bf16`` trains under bfloat16 autocast (recorded; for CPUs with AMX and GPUs)
+    on_result : called with the partial result after every run (nothing computed is lost)
+
+    Raises
+    ------
+    DatasetError
+        unknown protocol, or data without the tracks the protocol needs
+    """
+    if isinstance(protocol, str):
+        if protocol not in SEED_PROTOCOLS:
+            raise DatasetError(f"unknown protocol '{protocol}'; choose one of: {', '.join(PROTOCOL_NAMES)}")
+        protocol = SEED_PROTOCOLS[protocol]
+    splits_dir = Path(splits_dir) if splits_dir is not None else Path(data_root) / "splits"
+    device = torch.device(device) if device is not None else default_device()
+    if variants is None:
+        variants = ("reproduced", "track", "filtered") if protocol.split_by == "segment" else ("reproduced", "filtered")
+    repetitions = repetitions or protocol.repetitions
+    features = dict(protocol.features)
+    data = prepare(
+        data_root, input_kind=protocol.input_kind, feature_config=make_feature_config(features.pop("kind"), **features),
+        labels=list(protocol.genres) if protocol.genres else None, cache_dir=cache_dir, progress=progress,
+    )  # fmt: skip
+    if clips_per_genre:
+        data = subset_clips(data, clips_per_genre)
+    samples = cut_samples(data)
+    epochs = protocol.train.epochs if max_epochs is None else min(max_epochs, protocol.train.epochs)
+    config = replace(protocol.train, epochs=epochs, patience=min(protocol.train.patience, epochs), precision=precision)
+    result = {
+        "protocol": protocol.to_dict(),
+        "budget": {"epochs": config.epochs, "seed_epochs": protocol.train.epochs, "repetitions": repetitions,
+                   "seed_repetitions": protocol.repetitions, "precision": precision, "clips_per_genre": clips_per_genre},
+        "data": {"root": str(data_root), "input_kind": protocol.input_kind, "clips": len(data.y), "samples": len(samples.y),
+                 "window": [data.feature_config.n_bins, data.feature_config.segment_frames], "unreadable": data.failed},
+        "hardware": hardware(device),
+        "models": {},
+    }  # fmt: skip
+    for model in models or tuple(protocol.models):
+        model_config = replace(config, **protocol.models[model])
+        result["models"][model] = {}
+        for variant in variants:
+            rows = []
+            for seed in range(1 if variant == "filtered" else repetitions):  # one fixed split
+                rows.append(_run(
+                    protocol, variant, model, data, samples, seed=seed, config=model_config,
+                    splits_dir=splits_dir, device=device, progress=progress,
+                ))  # fmt: skip
+                result["models"][model][variant] = _summarise(rows)
+                if on_result:
+                    on_result(result)
+    return result
+
+
+def writer(out_dir: str | os.PathLike):
+    """An ``on_result`` callback keeping ``compare.json`` and ``compare.md`` in ``out_dir`` up to date."""
+    out = Path(out_dir)
+
+    def save(result: dict) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "compare.json").write_text(json.dumps(result, indent=2))
+        (out / "compare.md").write_text(markdown({result["protocol"]["key"]: result}))
+
+    return save
+
+
+def hardware(device: torch.device) -> dict:
+    """Where the runs trained: device, CPU and thread count."""
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {"device": str(device), "gpu": gpu, "cpu": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}  # fmt: skip
+
+
+HEADLINE_MODEL = {"seed000": "s000_cnn", "seed001": "s001_ann", "seed002": "s002_cnn", "seed003": "s003_cnn",
+                  "seed004": "s004_parallel_cnn"}  # fmt: skip
+
+
+def headline(result: dict) -> dict:
+    """The claimed figure and, for the seed's headline model, the mean accuracy under its own
+    protocol (``reproduced``), its shares drawn over clips (``track_level``, segment-splitting
+    seeds only) and the fault-filtered split (``honest``); a variant not run is None."""
+    key = result["protocol"]["key"]
+    runs = result["models"].get(HEADLINE_MODEL[key], {})
+
+    def mean(variant):
+        return round(runs[variant]["accuracy_mean"], 4) if variant in runs else None
+
+    out = {"claimed": result["protocol"]["claimed"], "reproduced": mean("reproduced"), "honest": mean("filtered")}
+    if result["protocol"]["split_by"] == "segment":
+        out["track_level"] = mean("track")
+    return {**out, "model": HEADLINE_MODEL[key], "epochs": result["budget"]["epochs"]}
+
+
+def markdown(results: dict[str, dict]) -> str:
+    """A table of every model and variant of ``results`` (protocol key -> :func:`run_seed_protocol` result)."""
+
+    def cell(v):
+        if v is None:
+            return "—"
+        n = len(v["runs"])
+        sd = f" ± {v['accuracy_sd']:.3f}" if n > 1 else ""
+        clip = f" (clips {v['clip_accuracy_mean']:.3f})" if "clip_accuracy_mean" in v else ""
+        return f"{v['accuracy_mean']:.3f}{sd}{clip}, n={n}"
+
+    lines = [
+        "| seed | model | data | claimed | reproduced (seed's protocol) | same shares, split by track "
+        "| fault-filtered (honest) | level | epochs run / seed's | train acc. (reproduced) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, r in results.items():
+        p, b = r["protocol"], r["budget"]
+        for model, v in r["models"].items():
+            rep = v.get("reproduced")
+            level = rep["runs"][0]["level"] if rep else "—"
+            train_acc = f"{np.mean([x['train_accuracy'] for x in rep['runs']]):.3f}" if rep else "—"
+            epochs = sorted({x["epochs_run"] for variant in v.values() for x in variant["runs"]})
+            run = f"{epochs[0]}–{epochs[-1]}" if len(epochs) > 1 else str(epochs[0])
+            lines.append(
+                f"| {key} | {model} | {p['input_kind']}, {r['data']['clips']} clips "
+                f"| {p['claimed'] if p['claimed'] is not None else '—'} | {cell(rep)} "
+                f"| {cell(v.get('track'))} | {cell(v.get('filtered'))} | {level} "
+                f"| {run} / {b['seed_epochs']} "
+                f"| {train_acc} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,165 @@
+"""Track-level splits: every window of a clip stays on the side of its clip.
+
+All functions return index arrays into the list of tracks, never into windows.
+:func:`make_split` is the one entry point: a protocol and a seed give the folds.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from genrekit.audio import is_audio_path
+from genrekit.datasets import DatasetError
+
+_GTZAN_ID = re.compile(r"^[a-z]+\.\d{5}$")
+
+
+def random_split(labels: list[str], *, test_size: float | int = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified random (train, test) split of tracks."""
+    idx = np.arange(len(labels))
+    train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
+    return np.sort(train), np.sort(test)
+
+
+def kfold(labels: list[str], *, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified k-fold (train, test) splits of tracks."""
+    counts = np.unique(labels, return_counts=True)[1]
+    if counts.min() < k:
+        raise DatasetError(f"{k}-fold cross-validation needs at least {k} tracks per class; the smallest has {counts.min()}")
+    skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [(tr, te) for tr, te in skf.split(np.zeros(len(labels)), labels)]
+
+
+@dataclass
+class ListSplit:
+    """A split read from list files; ``missing`` names listed clips absent from the data."""
+
+    parts: dict[str, np.ndarray]
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    unlisted: list[str] = field(default_factory=list)
+
+
+def clip_id(line: str) -> str:
+    """Track id of a split-list line: ``blues/blues.00012.wav`` → ``blues.00012`` (GTZAN names),
+    ``bass/bass_00.wav`` → ``bass/bass_00`` (ids of ``<label>/<file>`` datasets)."""
+    path = line.strip().replace("\\", "/")
+    stem = path.rsplit(".", 1)[0] if is_audio_path(path) or path.endswith(".png") else path
+    name = stem.split("/")[-1]
+    return name if _GTZAN_ID.match(name) else stem
+
+
+def list_split(track_ids: list[str], split_dir: str | os.PathLike, *, parts=("train", "valid", "test")) -> ListSplit:
+    """Split tracks by the list files ``<part>_filtered.txt`` (or ``<part>.txt``) in ``split_dir``.
+
+    Used for the fault-filtered, artist-conscious GTZAN split of Kereliuk, Sturm & Larsen (2015).
+    Clips listed but absent from ``track_ids`` are reported in ``missing``, not fatal.
+    """
+    split_dir = Path(split_dir)
+    position = {t: i for i, t in enumerate(track_ids)}
+    result = ListSplit(parts={})
+    listed = set()
+    for part in parts:
+        path = next((p for p in (split_dir / f"{part}_filtered.txt", split_dir / f"{part}.txt") if p.exists()), None)
+        if path is None:
+            raise DatasetError(f"split list for '{part}' not found in '{split_dir}' (expected {part}_filtered.txt)")
+        ids = [clip_id(line) for line in path.read_text().splitlines() if line.strip()]
+        listed.update(ids)
+        result.parts[part] = np.array(sorted(position[i] for i in ids if i in position), dtype=np.int64)
+        result.missing[part] = [i for i in ids if i not in position]
+    result.unlisted = [t for t in track_ids if t not in listed]
+    return result
+
+
+PROTOCOLS = ("random", "kfold", "filtered", "none")
+
+
+@dataclass
+class Fold:
+    """One train/test split (validation is carved from the training side)."""
+
+    name: str
+    train: np.ndarray
+    val: np.ndarray | None
+    test: np.ndarray
+
+
+@dataclass
+class Split:
+    """The folds of a protocol, and notes such as listed clips missing from the data."""
+
+    protocol: str
+    folds: list[Fold]
+    notes: dict = field(default_factory=dict)
+
+
+def carve_validation(train_idx: np.ndarray, y: np.ndarray, *, fraction: float = 0.1, seed: int = 0):
+    """Split a training side into (fit, validation), stratified, at track level."""
+    if fraction <= 0:
+        return train_idx, None
+    labels = list(y[train_idx])
+    n_classes, n = len(set(labels)), len(labels)
+    n_val = max(int(round(fraction * n)), n_classes)
+    if n_val >= n - n_classes:  # too few tracks to stratify both sides
+        order = np.random.default_rng(seed).permutation(n)
+        n_val = max(1, int(round(fraction * n)))
+        return np.sort(train_idx[order[n_val:]]), np.sort(train_idx[order[:n_val]])
+    fit, val = random_split(labels, test_size=n_val, seed=seed)
+    return train_idx[fit], train_idx[val]
+
+
+def make_split(
+    protocol: str,
+    *,
+    ids: list[str],
+    labels: list[str],
+    seed: int = 0,
+    folds: int = 5,
+    test_size: float = 0.2,
+    val_fraction: float = 0.1,
+    splits_dir: str | os.PathLike | None = None,
+) -> Split:
+    """The track-level folds of an evaluation protocol.
+
+    Parameters
+    ----------
+    protocol : ``random`` (one stratified ``1 - test_size`` / ``test_size`` split drawn with
+        ``seed``), ``kfold`` (``folds`` stratified folds shuffled with ``seed``), ``filtered``
+        (the train/valid/test list files in ``splits_dir``) or ``none`` (every track trains)
+    ids, labels : track ids and labels, in the order of the dataset
+    seed : draws the split and the validation share
+    val_fraction : share of the training side held out for early stopping (``filtered`` uses its
+        own valid list)
+
+    Raises
+    ------
+    DatasetError
+        unknown protocol, too few tracks per class, or lists that match no track
+    """
+    y = np.unique(labels, return_inverse=True)[1]
+    if protocol == "random":
+        tr, te = random_split(labels, test_size=test_size, seed=seed)
+        fit, val = carve_validation(tr, y, fraction=val_fraction, seed=seed)
+        return Split(protocol, [Fold(f"seed{seed}", fit, val, te)])
+    if protocol == "kfold":
+        out = []
+        for k, (tr, te) in enumerate(kfold(labels, k=folds, seed=seed)):
+            fit, val = carve_validation(tr, y, fraction=val_fraction, seed=seed + k)
+            out.append(Fold(f"fold{k}", fit, val, te))
+        return Split(protocol, out)
+    if protocol == "filtered":
+        if splits_dir is None:
+            raise DatasetError("the filtered protocol needs --splits-dir (the folder of *_filtered.txt lists)")
+        lists = list_split(ids, splits_dir)
+        if not all(len(lists.parts[p]) for p in ("train", "test")):
+            raise DatasetError(f"the split lists in '{splits_dir}' match no train or test track of the data")
+        notes = {"missing_ids": lists.missing, "not_in_any_list": len(lists.unlisted)}
+        return Split(protocol, [Fold("filtered", lists.parts["train"], lists.parts["valid"], lists.parts["test"])], notes)
+    if protocol == "none":
+        fit, val = carve_validation(np.arange(len(ids)), y, fraction=val_fraction, seed=seed)
+        return Split(protocol, [Fold("all", fit, val, np.zeros(0, dtype=np.int64))])
+    raise DatasetError(f"unknown protocol '{protocol}'; use one of: {', '.join(PROTOCOLS)}")

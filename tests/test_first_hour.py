@@ -1,0 +1,135 @@
+"""A new user's first hour, as they would live it: ``make demo`` with and without the data, ``genrekit
+predict FOLDER`` on a real-looking music folder with only the base install, and the wheel installed
+without torch.
+
+These run the real commands in child processes (make, the console script, a fresh virtual
+environment), so they are slow.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ALL_FORMATS, GTZAN, SR, pyav_can_encode, write_audio
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _make_demo(*args: str) -> subprocess.CompletedProcess:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    return subprocess.run(["make", "demo", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def _check_demo(out: subprocess.CompletedProcess) -> str:
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    text = out.stdout
+    assert "bundled model musicnn-gtzan" in text and "blues, classical, country" in text  # the genres, named
+    # the signals that are not music say so, with no genre
+    silence = text.split("silence.wav")[1].splitlines()[1]
+    assert silence.strip().startswith("no music detected: silence"), silence
+    noise = text.split("white-noise.wav")[1].splitlines()[1]
+    assert noise.strip().startswith("no music detected: noise"), noise
+    # one timeline, as runs m:ss–m:ss genre, covering the song
+    timeline = [line.strip() for line in text.split("3. The timeline")[1].splitlines() if "–" in line]
+    assert timeline and timeline[0].startswith("0:00–") and timeline[-1].split("  ")[0].endswith("–1:00"), timeline
+    # where to go next
+    assert "genrekit predict ~/Music" in text and "genrekit serve" in text
+    return text
+
+
+def test_make_demo_with_the_data():
+    if not (GTZAN / "genres_original").is_dir():
+        pytest.skip(f"no GTZAN audio at {GTZAN}")
+    text = _check_demo(_make_demo(f"DATA={GTZAN}"))
+    assert "GTZAN clips from" in text and "classical.00000.ogg" in text and "metal.00000.ogg" in text
+    # the joined song is classical, then metal: its timeline says so
+    runs = [line.split("  ")[-1] for line in text.split("3. The timeline")[1].splitlines() if "–" in line]
+    assert runs[0] == "classical" and runs[-1] == "metal", runs
+
+
+def test_make_demo_without_the_data(tmp_path):
+    text = _check_demo(_make_demo(f"DATA={tmp_path / 'nothing here'}"))
+    assert "GTZAN audio not found" in text and "make demo DATA=" in text
+
+
+BLOCK_TRAIN_MODULES = """
+import importlib.abc, sys
+from genrekit.cli import TRAIN_MODULES
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in TRAIN_MODULES:
+            raise ModuleNotFoundError(f'blocked {name}', name=name.split('.')[0])
+sys.meta_path.insert(0, Block())
+from genrekit.cli import main
+main(sys.argv[1:])
+"""
+
+
+def _music(seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    notes = rng.uniform(110, 880, size=int(seconds * 4) + 1)[(t * 4).astype(int)]
+    y = np.sin(2 * np.pi * notes * t) * np.exp(-4 * (t % 0.25)) + 0.05 * rng.standard_normal(t.size)
+    return (0.3 * y).astype(np.float32)
+
+
+def test_predict_a_real_music_folder_with_the_base_install_only(tmp_path):
+    """Covers, booklets, cue sheets and playlists lie beside the audio: only the audio is tagged,
+    without torch, librosa, matplotlib or Pillow (the PNGs are read by their header only)."""
+    from PIL import Image  # here, in the test: the child process below has no Pillow
+
+    album = tmp_path / "Music" / "Artist - Album"
+    album.mkdir(parents=True)
+    formats = [ext for ext in ALL_FORMATS if ext not in {"m4a", "aac", "opus", "wma"} or pyav_can_encode(ext) is None]
+    for i, ext in enumerate(formats):
+        write_audio(album / f"{i + 1:02d} - Track.{ext}", _music(4.0, seed=i))
+    Image.new("RGB", (500, 500), (200, 30, 30)).save(album / "cover.png")
+    Image.new("RGB", (432, 288), (0, 0, 0)).save(album / "kaggle-sized.png")  # the geometry of a GTZAN image
+    (album / "folder.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (album / "album.cue").write_text('FILE "01 - Track.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n')
+    (album / "notes.txt").write_text("liner notes\n")
+    (album / "playlist.m3u").write_text("01 - Track.wav\n")
+    out = tmp_path / "tags.csv"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    run = subprocess.run([sys.executable, "-c", BLOCK_TRAIN_MODULES, "predict", str(tmp_path / "Music"), "-o", str(out)],
+                         capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "needs" not in run.stderr and "Traceback" not in run.stderr
+    with open(out, newline="") as f:
+        rows = {Path(r["path"]).name: r for r in csv.DictReader(f)}
+    assert sorted(rows) == sorted(f"{i + 1:02d} - Track.{ext}" for i, ext in enumerate(formats))
+    assert all(r["error"] == "" and r["label"] for r in rows.values()), rows
+
+
+def test_the_wheel_installs_without_torch_and_predicts(tmp_path):
+    """``pip install dist/genrekit-*.whl`` in a fresh environment: no torch, and ``genrekit predict`` works."""
+    dist, venv = tmp_path / "dist", tmp_path / "venv"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            str(dist), str(ROOT)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    wheel = next(dist.glob("genrekit-*.whl"))
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], capture_output=True,
+                             text=True, timeout=900)  # fmt: skip
+    if install.returncode != 0 and "No matching distribution" in install.stderr + install.stdout:
+        pytest.skip(f"the package registry cannot be reached: {install.stderr[-300:]}")
+    assert install.returncode == 0, install.stderr
+    check = subprocess.run([str(venv / "bin" / "python"), "-c", "import importlib.util as u; print(u.find_spec('torch'))"],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert check.stdout.strip() == "None", "torch came with the wheel"
+    song = write_audio(tmp_path / "song.flac", _music(6.0, seed=3))
+    run = subprocess.run([str(venv / "bin" / "genrekit"), "predict", str(song), "-o", str(tmp_path / "tags.json")],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    row = json.loads((tmp_path / "tags.json").read_text())[0]
+    assert row["path"] == str(song) and row["label"] and row["error"] is None
