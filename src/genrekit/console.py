@@ -38,7 +38,7 @@ class AudioProgress:
 
         self._tqdm = tqdm
         self.bar = tqdm(total=0.0, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True,
-                        bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]")  # fmt: skip
+                        bar_format="{desc}{postfix} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")  # fmt: skip
         self._postfix()
         threading.Thread(target=self._read_durations, args=(list(paths),), daemon=True).start()
 

@@ -33,14 +33,12 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TextIO
 
-from genrekit.durations import clock
 from genrekit.errors import GenrekitError
-from genrekit.schema import TimelineConfig, prediction_json, timeline_runs
+from genrekit.output_rows import CSV_FIELDS, Terminal, csv_line, json_line, prediction_row
+from genrekit.schema import TimelineConfig, timeline_runs
 
 FORMATS = ("table", "csv", "json", "jsonl")
 EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-CSV_FIELDS = ["path", "genre", "probability", "confident", "label", "top", "no_music", "duration_s", "truncated",
-              "error"]  # fmt: skip
 LEGACY_CSV_FIELDS = {"timeline", "segments"}  # cells of older outputs, left empty when they are resumed
 TIMELINE_FIELDS = ["path", "start_s", "end_s", "genre"]
 _TEXT = {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
@@ -88,99 +86,6 @@ def output_error(exc: OSError, path: Path) -> GenrekitError:
 
     hint = hints.get(errno.errorcode.get(exc.errno or 0, ""), "check the path, or give another --output")
     return GenrekitError(f"cannot write '{path}' ({exc.strerror or exc}); {hint}")
-
-
-def prediction_row(path: str, result, top_k: int = 3) -> dict:
-    """One flat CSV row for a file's result or error (probabilities to 4 decimals)."""
-    if isinstance(result, Exception):
-        return {**dict.fromkeys(CSV_FIELDS, ""), "path": path, "error": str(result)}
-    d = prediction_json(result, top_k=top_k)
-    return {
-        "path": path,
-        "genre": d["genre"] or "",
-        "probability": "" if d["probability"] is None else round(d["probability"], 4),
-        "confident": "yes" if d["confident"] else "no",
-        "label": d["label"],
-        "top": ";".join(f"{t['genre']}:{t['probability']:.4f}" for t in d["top"]),
-        "no_music": d["no_music"] or "",
-        "duration_s": d["duration_s"],
-        "truncated": "yes" if d["truncated"] else "no",
-        "error": "",
-    }
-
-
-def _json_line(path: str, result, *, top_k: int, windows: bool, timeline: TimelineConfig | None) -> str:
-    """One line of JSON (ASCII: bytes of a name that are not UTF-8 are escaped, as ``\\udcXX``)."""
-    if isinstance(result, Exception):
-        return json.dumps({"path": path, "error": str(result)})
-    d = {**prediction_json(result, top_k=top_k, windows=windows, timeline=timeline), "path": path, "error": None}
-    try:
-        return json.dumps(d, allow_nan=False)
-    except ValueError:  # a NaN: never written
-        return json.dumps({"path": path, "error": f"'{path}' gave values that are not numbers; please report this bug"})
-
-
-def _csv_line(values: list) -> str:
-    buf = io.StringIO()
-    csv.writer(buf).writerow(values)
-    return buf.getvalue()
-
-
-def table_text(path: str, result, *, top_k: int, timeline: TimelineConfig | None = None, windows: bool = False,
-               show_timeline: bool = False) -> str:  # fmt: skip
-    """The lines the terminal shows for one file."""
-    if isinstance(result, Exception):
-        return f"{path}\n  error: {result}\n"
-    d = prediction_json(result, top_k=top_k, windows=windows, timeline=timeline)
-    text = f"{path}  ({clock(d['duration_s'])})\n"
-    if d["truncated"]:
-        declared = clock(d["declared_duration_s"])
-        text += f"  truncated: the file ends at {clock(d['duration_s'])} although its header says {declared}\n"
-    if d["no_music"]:
-        return text + f"  no music detected: {d['no_music']}\n"
-    tops = "  ".join(f"{t['genre']} {t['probability']:.0%}" for t in d["top"])
-    text += f"  {tops}{'' if d['confident'] else '  (unsure)'}\n"
-    if windows:
-        for w in d["windows"]:
-            text += f"    {clock(w['start_s'])}–{clock(w['end_s'])}  {w['genre']:<10} {w['probabilities'][w['genre']]:.0%}\n"
-    elif show_timeline:
-        text += "".join(f"    {clock(r['start_s'])}–{clock(r['end_s'])}  {r['genre']}\n" for r in d["timeline"])
-    return text
-
-
-class _Terminal:
-    """Rows printed as they come (the JSON array closed at the end); nothing to resume."""
-
-    def __init__(self, fmt: str, stream: TextIO, *, top_k: int, show_timeline: bool, windows: bool,
-                 timeline: TimelineConfig | None):  # fmt: skip
-        self.fmt, self.stream, self.top_k, self.windows = fmt, stream, top_k, windows
-        self.show_timeline, self.timeline = show_timeline, timeline
-        self.done: set[str] = set()
-        self.failed: set[str] = set()
-        self.first = True
-        self._print(_csv_line(CSV_FIELDS) if fmt == "csv" else "[" if fmt == "json" else "")
-
-    def _print(self, text: str) -> None:
-        # a name that is not UTF-8 would not print: its bytes are shown as \xNN
-        self.stream.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
-        self.stream.flush()
-
-    def write(self, path: str, result) -> None:
-        opts = {"top_k": self.top_k, "windows": self.windows, "timeline": self.timeline}
-        if self.fmt == "csv":
-            row = prediction_row(path, result, self.top_k)
-            self._print(_csv_line([row[k] for k in CSV_FIELDS]))
-        elif self.fmt == "json":
-            self._print(("\n" if self.first else ",\n") + _json_line(path, result, **opts))
-        elif self.fmt == "jsonl":
-            self._print(_json_line(path, result, **opts) + "\n")
-        else:
-            self._print(table_text(path, result, show_timeline=self.show_timeline, **opts))
-        self.first = False
-
-    def close(self) -> None:
-        if self.fmt == "json":
-            self._print("\n]\n")
 
 
 def _append(path: Path) -> io.TextIOWrapper:
@@ -259,7 +164,7 @@ class _CsvFile:
         self.failed = failed if retry_failed else set()
         if self.failed:  # their error rows go: they are tried again
             kept = [r for r in records if r[at["path"]] not in self.failed]
-            _replace(path, map(_csv_line, [self.fields, *kept]))
+            _replace(path, map(csv_line, [self.fields, *kept]))
             records = kept
         self.done = {r[at["path"]] for r in records}
         runs_path = timeline_path(path)
@@ -267,7 +172,7 @@ class _CsvFile:
         if runs_header not in (None, TIMELINE_FIELDS):
             raise GenrekitError(f"'{runs_path}' is not a genrekit timeline; move it away, or give another --output")
         if any(r[0] not in self.done for r in runs):  # a kill between a file's runs and its row: redone
-            _replace(runs_path, map(_csv_line, [TIMELINE_FIELDS, *(r for r in runs if r[0] in self.done)]))
+            _replace(runs_path, map(csv_line, [TIMELINE_FIELDS, *(r for r in runs if r[0] in self.done)]))
         self.stream, self.runs = _append(path), _append(runs_path)
         if header is None:
             csv.writer(self.stream).writerow(CSV_FIELDS)
@@ -327,7 +232,7 @@ class _JsonLinesFile:
         self.stream = _append(path)
 
     def write(self, path: str, result) -> None:
-        self.stream.write(_json_line(path, result, **self.opts) + "\n")
+        self.stream.write(json_line(path, result, **self.opts) + "\n")
         _flush(self.stream)
 
     def close(self) -> None:
@@ -470,7 +375,7 @@ def open_output(
     opts = {"top_k": top_k, "windows": windows, "timeline": timeline}
     try:
         if path is None:
-            writer = _Terminal(fmt, terminal or sys.stdout, show_timeline=show_timeline, **opts)
+            writer = Terminal(fmt, terminal or sys.stdout, show_timeline=show_timeline, **opts)
         else:
             kind = {"csv": _CsvFile, "json": _JsonArrayFile, "jsonl": _JsonLinesFile}[fmt]
             writer = kind(path, retry_failed=retry_failed, **opts)
