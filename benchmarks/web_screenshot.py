@@ -1,7 +1,7 @@
 """Refresh docs/web_app.png: the web page in headless Chromium, a song playing, with the bundled model.
 
 The picture is taken as ``tests/test_serve_browser.py`` takes it (tests/web_shot.py): the app on a
-free loopback port, a 15-s song in three parts uploaded, played to about 3 s, the full page shot.
+free loopback port, a 30-s song in three parts uploaded, played to about 3 s, the full page shot.
 ``--phone`` also writes the phone layout (390x844, scrolled to the timeline) next to it, for a look.
 
     python benchmarks/web_screenshot.py [--out docs/web_app.png] [--phone PATH]

@@ -1,6 +1,6 @@
 """The web page's picture, taken the same way by the browser test and by the refresh command.
 
-A 15-s song in three parts (plucked bass, a chord, noisy drums) is uploaded to the page, played to
+A 30-s song in three parts (plucked bass, a chord, noisy drums) is uploaded to the page, played to
 about 3 s and paused; then the full page is shot. ``tests/test_serve_browser.py`` writes the picture
 to its temp folder; ``benchmarks/web_screenshot.py`` writes docs/web_app.png.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-SONG_S = 15.0
+SONG_S = 30.0
 PLAY_TO_S = 3.0
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
