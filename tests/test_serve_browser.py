@@ -150,7 +150,11 @@ def inside(inner: dict, outer: dict) -> bool:
             and outer["top"] <= inner["top"] and inner["bottom"] <= outer["bottom"])  # fmt: skip
 
 
-BOX = "(e) => { const r = e.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; }"
+# an element's box on screen, in CSS pixels
+BOX = (
+    "(e) => { const r = e.getBoundingClientRect();"
+    " return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; }"
+)
 
 
 def test_upload_play_live_chart_timeline_and_seek(page, song_path, tmp_path):
@@ -215,9 +219,11 @@ def test_the_timeline_is_reached_and_moved_by_keyboard(page, song_path):
     assert page.get_attribute("#timeline-chart", "role") == "slider"
 
     def where() -> dict:
-        return js(page, """(() => ({t: document.getElementById('audio').currentTime, segment: window.genrekit.segment,
-            edges: window.genrekit.edges, text: document.getElementById('timeline-chart').getAttribute('aria-valuetext'),
-            playhead: document.getElementById('timeline-chart').layout.shapes[0].x0}))()""")
+        return js(page, """(() => { const c = document.getElementById('timeline-chart');
+            return {t: document.getElementById('audio').currentTime, segment: window.genrekit.segment,
+                    edges: window.genrekit.edges, text: c.getAttribute('aria-valuetext'),
+                    playhead: c.layout.shapes[0].x0};
+        })()""")
 
     assert where()["segment"] == 0
     page.keyboard.press("ArrowRight")

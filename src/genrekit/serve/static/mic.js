@@ -2,7 +2,9 @@
 "use strict";
 
 import { drawNow, showNow } from "./charts.js";
-import { announce, capitalise, clearError, el, fmtTime, renderSummary, setSummaryNote, showError, state } from "./ui.js";
+import {
+  announce, capitalise, clearError, el, fmtTime, renderSummary, setSummaryNote, showError, state,
+} from "./ui.js";
 
 // a changed live genre is announced to screen readers at most this often
 const ANNOUNCE_EVERY_MS = 5000;
@@ -22,7 +24,7 @@ export async function startMic() {
     return showError("Microphone unavailable", "Browsers only allow the microphone on secure pages: open this app " +
       "at http://127.0.0.1 or http://localhost on the machine running it, or serve it over https.");
   }
-  const mic = { stopped: false, lastT: null, last: null, said: null, saidAt: 0 };
+  const mic = { stopped: false, lastT: null, last: null, said: null, saidAt: -Infinity };
   state.mic = mic;
   setMicButton(true);
   try {
@@ -76,7 +78,8 @@ export async function startMic() {
   el.intro.hidden = true;
   el.liveBadge.hidden = false;
   const hasSong = !!state.result;
-  el.playerCard.hidden = el.timelineCard.hidden = !hasSong;
+  el.playerCard.hidden = !hasSong;
+  el.timelineCard.hidden = !hasSong || !!state.result.no_music;
   el.results.classList.toggle("mic-only", !hasSong);
   renderSummary({}, "Live genre", "Listening to the microphone…");
   setSummaryNote("");
