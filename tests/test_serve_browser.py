@@ -35,7 +35,13 @@ SILENT_MIC = """navigator.mediaDevices.getUserMedia = async () => {
     zero.connect(out);
     zero.start();
     return out.stream;
-};"""
+};
+// every text the aria-live region is given, in order
+window.saidAloud = [];
+addEventListener("DOMContentLoaded", () => new MutationObserver(() => {
+    const text = document.getElementById("announce").textContent;
+    if (text) window.saidAloud.push(text);
+}).observe(document.getElementById("announce"), {childList: true, characterData: true, subtree: true}));"""
 pytestmark = pytest.mark.slow
 
 
@@ -370,6 +376,9 @@ def test_live_microphone_on_silence_shows_no_genre(silent_mic_page):
     text = results_text(page)
     assert [g for g in LABELS if g in text] == [] and "%" not in text
     assert "Live genre: no music detected" in announced(page, "Live genre")
+    page.wait_for_function("window.genrekit.mic.last.t >= 4", timeout=30_000)  # four answers, all the same
+    said = [t for t in js(page, "window.saidAloud") if t.startswith("Live genre")]
+    assert said == ["Live genre: no music detected"]  # said once, not every second
     page.click("#mic-button")
     assert page.text_content("#summary-label") == "Last live genre"
     assert page.text_content("#top-name") == "no music detected" and page.locator("#runner-ups li").count() == 0
