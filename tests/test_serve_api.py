@@ -24,8 +24,8 @@ with warnings.catch_warnings():  # starlette's TestClient warns that it prefers 
     from fastapi.testclient import TestClient
 
 from genrekit.audio import GenrekitError
+from genrekit.predictor import Prediction, Segment
 from genrekit.serve import ServeConfig, create_app
-from genrekit.serve.present import headline
 
 LABELS = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 SR = 22050
@@ -33,6 +33,12 @@ MAX_MB = 1.0
 MAX_S = 20.0
 BASE = "http://localhost"  # a Host the server answers to by default
 WS = "ws://localhost/ws/live"
+# the fields of every answer of POST /api/predict: a prediction (genrekit.schema) with its windows
+ANSWER_FIELDS = {
+    "path", "genre", "probability", "confident", "no_music", "label", "genres", "top", "probabilities",
+    "duration_s", "truncated", "declared_duration_s", "timeline", "windows", "model", "file", "timing",
+}  # fmt: skip
+LIVE_FIELDS = {"genre", "probability", "confident", "no_music", "label", "genres", "top", "probabilities", "t"}
 
 
 def tone(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
@@ -48,27 +54,14 @@ def encode(y: np.ndarray, sr: int = SR, fmt: str = "WAV", subtype: str | None = 
 
 
 @dataclass
-class Segment:
-    start_s: float
-    end_s: float
-    label: str
-    probabilities: dict
-
-
-@dataclass
-class Prediction:
-    duration_s: float
-    probabilities: dict
-    top: list
-    timeline: list
-
-
-@dataclass
 class StubPredictor:
     """The Predictor contract, answering ``probs``; ``gate``, when given, holds every answer."""
 
     probs: dict = field(default_factory=lambda: dict(zip(LABELS, np.full(10, 0.1))))
     duration_s: float = 10.0
+    confident: bool = True
+    truncated: bool = False
+    declared_s: float | None = None
     gate: threading.Event | None = None
     calls: list = field(default_factory=list)
     labels: list = field(default_factory=lambda: list(LABELS))
@@ -78,10 +71,12 @@ class StubPredictor:
     def _prediction(self) -> Prediction:
         if self.gate is not None:
             assert self.gate.wait(60), "the test never released the stub"
-        top = sorted(self.probs.items(), key=lambda gp: -gp[1])
         half = self.duration_s / 2
-        timeline = [Segment(0.0, half, top[0][0], self.probs), Segment(half, self.duration_s, top[0][0], self.probs)]
-        return Prediction(self.duration_s, dict(self.probs), top, timeline)
+        timeline = [Segment(0.0, half, dict(self.probs)), Segment(half, self.duration_s, dict(self.probs))]
+        return Prediction(
+            path="upload", duration_s=self.duration_s, probabilities=dict(self.probs), timeline=timeline,
+            model="stub.pt", confident=self.confident, truncated=self.truncated, declared_s=self.declared_s,
+        )  # fmt: skip
 
     def predict_file(self, path, *, max_seconds=None) -> Prediction:
         self.calls.append({"suffix": Path(path).suffix, "bytes": Path(path).read_bytes(), "max_seconds": max_seconds})
@@ -220,18 +215,25 @@ def test_predict_wav(client, wav5):
     r = client.post("/api/predict", files={"file": ("song.wav", wav5, "audio/wav")})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["file"] == {"name": "song.wav", "bytes": len(wav5)}
+    assert set(body) == ANSWER_FIELDS  # the model card and the labels are at /api/models only
+    assert body["file"] == {"name": "song.wav", "bytes": len(wav5)} and body["path"] == "song.wav"
     assert body["duration_s"] == pytest.approx(5.0, abs=0.01)
+    assert body["truncated"] is False and body["declared_duration_s"] == pytest.approx(5.0, abs=0.01)
     assert len(body["top"]) == 3
-    assert body["top"][0]["genre"] == max(body["probabilities"], key=body["probabilities"].get)
-    assert body["headline"]["genres"][0] == body["top"][0]["genre"]
-    assert set(body["probabilities"]) == set(LABELS) and body["labels"] == LABELS
-    assert body["model"]["name"] == "m.pt" and "path" not in body
-    timeline = body["timeline"]
-    assert len(timeline) >= 2 and timeline[0]["start_s"] == 0
-    assert timeline[-1]["end_s"] == pytest.approx(5.0, abs=0.05)
-    for seg in timeline:
-        assert seg["label"] in LABELS and seg["end_s"] > seg["start_s"]
+    assert body["genre"] == body["top"][0]["genre"] == max(body["probabilities"], key=body["probabilities"].get)
+    assert body["probability"] == body["top"][0]["probability"] and body["genres"][0] == body["genre"]
+    assert body["label"] in (" / ".join(body["genres"]), " / ".join(body["genres"]) + " (unsure)")
+    assert set(body["probabilities"]) == set(LABELS)
+    assert body["model"] == "m.pt"
+    windows = body["windows"]
+    assert len(windows) >= 2 and windows[0]["start_s"] == 0
+    assert windows[-1]["end_s"] == pytest.approx(5.0, abs=0.05)
+    for w in windows:
+        assert w["genre"] == max(w["probabilities"], key=w["probabilities"].get) and w["end_s"] > w["start_s"]
+    runs = body["timeline"]  # smoothed runs covering the song end to end
+    assert runs[0]["start_s"] == 0 and runs[-1]["end_s"] == pytest.approx(body["duration_s"], abs=1e-3)
+    assert all(a["end_s"] == b["start_s"] and a["genre"] != b["genre"] for a, b in zip(runs, runs[1:]))
+    assert all(set(r) == {"start_s", "end_s", "genre"} and r["genre"] in LABELS for r in runs)
     assert set(body["timing"]) == {"upload_ms", "queue_ms", "predict_ms", "total_ms"}
     assert all(v >= 0 for v in body["timing"].values())
 
@@ -243,7 +245,7 @@ def test_predict_answers_the_predictors_values_unchanged(client, wav5, tmp_path)
     expected = client.app.state.serve.predictor.predict_file(path)
     body = client.post("/api/predict", files={"file": ("song.wav", wav5)}).json()
     assert body["probabilities"] == {g: float(p) for g, p in expected.probabilities.items()}
-    assert [s["probabilities"] for s in body["timeline"]] == [
+    assert [s["probabilities"] for s in body["windows"]] == [
         {g: float(p) for g, p in s.probabilities.items()} for s in expected.timeline
     ]
 
@@ -373,19 +375,28 @@ def test_probabilities_sum_to_one_unrounded():
         ({"pop": 0.36, "blues": 0.26, "classical": 0.15}, ["pop", "blues"]),
         ({"blues": 0.55, "jazz": 0.35, "rock": 0.10}, ["blues"]),
         ({"blues": 0.9, "jazz": 0.05, "rock": 0.05}, ["blues"]),
-        ({"a": 0.2, "b": 0.2, "c": 0.2, "d": 0.2, "e": 0.2}, ["a", "b", "c"]),  # three at most
     ],
 )
-def test_headline_shows_the_mix_when_the_top_genres_are_close(probs, genres):
-    h = headline(sorted(probs.items(), key=lambda gp: -gp[1]))
-    assert h["genres"] == genres and h["mixed"] == (len(genres) > 1) and h["label"] == " / ".join(genres)
-
-
-def test_headline_in_the_answer():
-    probs = dict.fromkeys(LABELS, 0.0) | {"blues": 0.34, "jazz": 0.33, "rock": 0.33}
+def test_the_answer_shows_the_mix_when_the_top_genres_are_close(probs, genres):
+    probs = dict.fromkeys(LABELS, 0.0) | probs
     with stub_client(StubPredictor(probs=probs)) as c:
         body = c.post("/api/predict", files={"file": ("a.wav", b"x")}).json()
-    assert body["headline"] == {"genres": ["blues", "jazz", "rock"], "mixed": True, "label": "blues / jazz / rock"}
+    assert body["genres"] == genres and body["label"] == " / ".join(genres) and body["genre"] == genres[0]
+
+
+def test_an_unsure_answer_says_so_and_keeps_its_genre():
+    probs = dict.fromkeys(LABELS, 0.0625) | {"jazz": 0.35, "blues": 0.15}
+    with stub_client(StubPredictor(probs=probs, confident=False)) as c:
+        body = c.post("/api/predict", files={"file": ("a.wav", b"x")}).json()
+    assert body["confident"] is False and body["no_music"] is None
+    assert body["genre"] == "jazz" and body["genres"] == ["jazz"] and body["label"] == "jazz (unsure)"
+    assert body["top"][0] == {"genre": "jazz", "probability": 0.35}
+
+
+def test_a_truncated_file_is_flagged_with_what_its_header_says():
+    with stub_client(StubPredictor(duration_s=6.0, truncated=True, declared_s=30.0)) as c:
+        body = c.post("/api/predict", files={"file": ("cut.mp3", b"x")}).json()
+    assert body["truncated"] is True and body["declared_duration_s"] == 30.0 and body["duration_s"] == 6.0
 
 
 # ------------------------------------------------------------------ live WebSocket
@@ -409,9 +420,9 @@ def test_live_websocket_round_trip(client):
     times = [m["t"] for m in messages]
     assert times == sorted(times) and times[-1] == pytest.approx(3.0)
     for m in messages:
-        assert set(m["probabilities"]) == set(LABELS)
+        assert set(m) == LIVE_FIELDS and set(m["probabilities"]) == set(LABELS)
         assert len(m["top"]) == 3 and m["top"][0]["genre"] in LABELS
-        assert m["headline"]["genres"][0] == m["top"][0]["genre"]
+        assert m["genre"] == m["genres"][0] == m["top"][0]["genre"] and m["label"].startswith(m["genre"])
 
 
 def test_live_prediction_matches_predict_signal(client):
@@ -485,10 +496,30 @@ def test_silence_gets_no_music_not_a_genre(client):
     r = client.post("/api/predict", files={"file": ("quiet.wav", silence, "audio/wav")})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["music_detected"] is False and "silence" in body["no_music"] and body["confident"] is False
-    assert body["headline"]["label"] == "no music detected" and body["headline"]["genres"] == []
+    assert set(body) == ANSWER_FIELDS
+    assert "silence" in body["no_music"] and body["confident"] is False and body["label"] == "no music detected"
+    assert body["genre"] is None and body["probability"] is None and body["probabilities"] is None
+    assert body["genres"] == [] and body["top"] == [] and body["timeline"] == [] and body["windows"] == []
+    assert body["duration_s"] == pytest.approx(10.0, abs=0.01)
+
+
+def test_live_silence_gets_no_music_not_a_genre(client):
+    sr = 16000
+    with client.websocket_connect(WS) as ws:
+        ws.send_text(json.dumps({"sample_rate": sr}))
+        ws.receive_json()
+        ws.send_bytes(np.zeros(3 * sr, "<f4").tobytes())
+        ws.send_text(json.dumps({"type": "stop"}))
+        messages = []
+        with pytest.raises(Exception):
+            while True:
+                messages.append(ws.receive_json())
+    assert messages
+    for m in messages:
+        assert set(m) == LIVE_FIELDS and "silence" in m["no_music"] and m["label"] == "no music detected"
+        assert m["genre"] is None and m["genres"] == [] and m["top"] == [] and m["probabilities"] is None
 
 
 def test_music_is_reported_as_music(client, wav5):
     body = client.post("/api/predict", files={"file": ("tone.wav", wav5, "audio/wav")}).json()
-    assert body["music_detected"] is True and body["no_music"] is None and body["headline"]["genres"]
+    assert body["no_music"] is None and body["genre"] == body["genres"][0] and body["top"]

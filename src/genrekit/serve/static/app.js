@@ -2,9 +2,11 @@
 // Plain JS modules, no build step. Talks to POST /api/predict, GET /api/models and WebSocket /ws/live.
 "use strict";
 
-import { drawNow, drawTimeline, movePlayhead, segmentAt } from "./charts.js";
+import { drawNow, drawTimeline, movePlayhead, segmentAt, showNow } from "./charts.js";
 import { onMicStopped, stopMic } from "./mic.js";
-import { capitalise, clearError, el, fmtTime, pct, renderSummary, setProgress, showError, state } from "./ui.js";
+import {
+  announce, capitalise, clearError, el, fmtTime, pct, renderSummary, setProgress, setSummaryNote, showError, state,
+} from "./ui.js";
 
 // ------------------------------------------------------------------ model info
 async function loadModel() {
@@ -35,14 +37,23 @@ async function loadModel() {
 
 // ------------------------------------------------------------------ playback sync
 function syncToPlayhead(force = false, at = null) {
-  if (!state.result || state.mode !== "song") return;
+  const res = state.result;
+  if (!res || state.mode !== "song") return;
   const t = at ?? (el.audio.currentTime || 0);
-  el.time.textContent = `${fmtTime(t)} / ${fmtTime(state.result.duration_s)}`;
+  el.time.textContent = `${fmtTime(t)} / ${fmtTime(res.duration_s)}`;
+  if (res.no_music) return; // no windows, no genre to follow
   const i = segmentAt(t);
-  if (i >= 0 && (i !== state.segment || force)) {
+  if (i < 0) return;
+  const w = res.windows[i];
+  const title = `Genre at ${fmtTime(t)} · ${fmtTime(w.start_s)}–${fmtTime(w.end_s)}`;
+  if (i !== state.segment || force) {
     state.segment = i;
-    const seg = state.result.timeline[i];
-    drawNow(seg.probabilities, `Genre at ${fmtTime(t)} · ${fmtTime(seg.start_s)}–${fmtTime(seg.end_s)}`);
+    drawNow(w.probabilities, title);
+    el.timeline.setAttribute("aria-valuenow", String(Math.round(t)));
+    el.timeline.setAttribute("aria-valuetext",
+      `${fmtTime(t)} of ${fmtTime(res.duration_s)}, window ${i + 1} of ${res.windows.length}: ${w.genre}`);
+  } else if (el.nowLabel.textContent !== title) {
+    el.nowLabel.textContent = title; // the time moves within a window
   }
   const now = performance.now();
   if (force || now - state.lastPlayhead > 120) {
@@ -69,6 +80,18 @@ function seek(t) {
   try { el.audio.currentTime = t; } catch (_) { /* not seekable yet */ }
   syncToPlayhead(true, t); // at once, even when the browser cannot play the file
 }
+
+// The timeline is a slider: arrow keys move to the previous or next window, Home and End to the ends.
+el.timeline.addEventListener("keydown", (e) => {
+  const res = state.result;
+  if (!res || res.no_music || state.mode !== "song" || !res.windows.length) return;
+  const n = res.windows.length, cur = Math.max(0, state.segment);
+  const to = { ArrowRight: cur + 1, ArrowUp: cur + 1, ArrowLeft: cur - 1, ArrowDown: cur - 1,
+               PageUp: cur + 5, PageDown: cur - 5, Home: 0, End: n - 1 }[e.key];
+  if (to === undefined) return;
+  e.preventDefault();
+  seek(state.edges[Math.min(n - 1, Math.max(0, to))] + 0.001);
+});
 
 // ------------------------------------------------------------------ upload
 function handleFile(file) {
@@ -120,16 +143,38 @@ function handleFile(file) {
   xhr.send(form);
 }
 
+// What the song's answer says besides its genre: why there is none, or that the file ends early.
+function songNote(res) {
+  const notes = [];
+  if (res.no_music) notes.push(`No genre: ${res.no_music}.`);
+  if (res.truncated) {
+    notes.push(res.declared_duration_s == null ? `The file ends early, at ${fmtTime(res.duration_s)}.`
+      : `The file ends at ${fmtTime(res.duration_s)} although its header says ${fmtTime(res.declared_duration_s)}: ` +
+        "only what it holds was analysed.");
+  }
+  return notes.join(" ");
+}
+
 function songSummary(res) {
   const t = res.timing || {};
-  renderSummary(res, "Overall genre", `${fmtTime(res.duration_s)} of audio · ${res.timeline.length} segments · ` +
-    `analysed in ${Math.round(t.predict_ms || 0)} ms`);
+  const meta = [`${fmtTime(res.duration_s)} of audio`, !res.no_music && `${res.windows.length} windows`,
+    `analysed in ${Math.round(t.predict_ms || 0)} ms`].filter(Boolean).join(" · ");
+  renderSummary(res, "Overall genre", meta);
+  setSummaryNote(songNote(res));
 }
 
 function showSong() {
+  const res = state.result;
   el.results.classList.remove("mic-only");
-  el.playerCard.hidden = el.timelineCard.hidden = false;
-  songSummary(state.result);
+  const timelineWasHidden = el.timelineCard.hidden;
+  el.playerCard.hidden = false;
+  el.timelineCard.hidden = !!res.no_music;
+  if (timelineWasHidden && !res.no_music && el.timeline.layout) Plotly.Plots.resize(el.timeline);
+  songSummary(res);
+  if (res.no_music) {
+    el.nowLabel.textContent = "Genre right now";
+    showNow(false, "No music detected, so no genre to show.");
+  }
   syncToPlayhead(true);
 }
 onMicStopped(showSong);
@@ -145,9 +190,12 @@ function showResult(res, file) {
   el.intro.hidden = true;
   el.inputCard.classList.add("compact");
   el.dropWhat.textContent = "Drop another song";
-  drawTimeline(res, seek);
+  el.timelineCard.hidden = !!res.no_music;
+  el.timeline.setAttribute("aria-valuemax", String(Math.round(res.duration_s)));
+  if (!res.no_music) drawTimeline(res, seek); // drawn visible, to its width
   showSong();
-  if (state.segment < 0 && res.timeline.length) drawNow(res.timeline[0].probabilities, "Genre at 0:00");
+  const figure = el.topPct.textContent;
+  announce(`${file.name}: ${res.label}${figure ? `, ${figure}` : ""}. ${songNote(res)}`.trim());
   el.playerCard.scrollIntoView({ block: "nearest" }); // the play button first, on a phone too
 }
 

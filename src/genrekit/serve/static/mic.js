@@ -1,8 +1,13 @@
 // The live microphone: audio to WebSocket /ws/live, its answers to the chart and the summary.
 "use strict";
 
-import { drawNow } from "./charts.js";
-import { capitalise, clearError, el, fmtTime, renderSummary, showError, state } from "./ui.js";
+import { drawNow, showNow } from "./charts.js";
+import {
+  announce, capitalise, clearError, el, fmtTime, renderSummary, setSummaryNote, showError, state,
+} from "./ui.js";
+
+// a changed live genre is announced to screen readers at most this often
+const ANNOUNCE_EVERY_MS = 5000;
 
 // Called when the microphone stops and a song was loaded before: the page shows the song again.
 let showSong = () => {};
@@ -19,7 +24,7 @@ export async function startMic() {
     return showError("Microphone unavailable", "Browsers only allow the microphone on secure pages: open this app " +
       "at http://127.0.0.1 or http://localhost on the machine running it, or serve it over https.");
   }
-  const mic = { stopped: false, lastT: null, last: null };
+  const mic = { stopped: false, lastT: null, last: null, said: null, saidAt: -Infinity };
   state.mic = mic;
   setMicButton(true);
   try {
@@ -73,10 +78,32 @@ export async function startMic() {
   el.intro.hidden = true;
   el.liveBadge.hidden = false;
   const hasSong = !!state.result;
-  el.playerCard.hidden = el.timelineCard.hidden = !hasSong;
+  el.playerCard.hidden = !hasSong;
+  el.timelineCard.hidden = !hasSong || !!state.result.no_music;
   el.results.classList.toggle("mic-only", !hasSong);
   renderSummary({}, "Live genre", "Listening to the microphone…");
+  setSummaryNote("");
   drawNow(Object.fromEntries(state.labels.map((g) => [g, 0])), "Listening…");
+  announce("Listening to the microphone");
+}
+
+// The live answer's genre, or "no music detected" and no chart at all.
+function showLive(msg, title) {
+  if (msg.no_music) {
+    el.nowLabel.textContent = title;
+    showNow(false, "No music detected, so no genre to show.");
+  } else {
+    drawNow(msg.probabilities, title);
+  }
+}
+
+// Screen readers hear the live genre when it changes, not every second.
+function announceLive(mic, msg) {
+  const now = performance.now();
+  if (msg.label === mic.said || now - mic.saidAt < ANNOUNCE_EVERY_MS) return;
+  mic.said = msg.label;
+  mic.saidAt = now;
+  announce(`Live genre: ${msg.label}`);
 }
 
 function onLiveMessage(mic, e) {
@@ -84,12 +111,13 @@ function onLiveMessage(mic, e) {
   let msg;
   try { msg = JSON.parse(e.data); } catch (_) { return; }
   if (msg.error) return showError(capitalise(msg.error), msg.detail);
-  if (msg.ready) { mic.ready = true; return; }
-  if (!msg.probabilities) return;
+  if (msg.ready) { mic.ready = true; mic.window = msg.window_s || 3; return; }
+  if (!msg.label) return;
   mic.lastT = msg.t;
   mic.last = msg;
-  drawNow(msg.probabilities, `Microphone · last ${Math.min(3, msg.t).toFixed(0)} s`);
+  showLive(msg, `Microphone · last ${Math.min(mic.window || 3, msg.t).toFixed(0)} s`);
   renderSummary(msg, "Live genre", `Listening for ${fmtTime(msg.t)} · the genre of the last few seconds`);
+  announceLive(mic, msg);
 }
 
 export function stopMic(mic = state.mic) {
@@ -111,6 +139,7 @@ export function stopMic(mic = state.mic) {
   const heard = mic.lastT == null ? "" : ` after ${fmtTime(mic.lastT)}`;
   renderSummary(mic.last || {}, "Last live genre", `Microphone stopped${heard}`);
   el.nowLabel.textContent = mic.last ? "Microphone · stopped" : "Microphone stopped";
+  announce(`Microphone stopped${heard}`);
 }
 
 el.mic.addEventListener("click", () => {

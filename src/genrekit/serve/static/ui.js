@@ -14,6 +14,7 @@ export const el = {
   playerCard: $("player-card"), timelineCard: $("timeline-card"), fileName: $("file-name"),
   audio: $("audio"), audioNote: $("audio-note"), time: $("time"),
   timeline: $("timeline-chart"), intro: $("intro"), inputCard: $("input-card"), dropWhat: $("drop-what"),
+  summaryNote: $("summary-note"), nowEmpty: $("now-empty"), announcer: $("announce"),
 };
 
 export const state = {
@@ -57,18 +58,38 @@ export function setProgress(text, fraction) {
   el.progressBar.style.width = fraction == null ? "" : `${Math.round(fraction * 100)}%`;
 }
 
-// The big headline: one genre, or the mix when the top genres are close ("blues / jazz"),
-// then the runner-ups with their bars. `answer` is an API or live answer: top, headline, probabilities.
+// Said to screen readers, politely (after what they are reading). The same text twice is said twice.
+export function announce(text) {
+  el.announcer.textContent = "";
+  setTimeout(() => { el.announcer.textContent = text; }, 50);
+}
+
+// The headline shown in big type: the server's label ("jazz", "blues / jazz", "jazz (unsure)" or
+// "no music detected"), the genres' percentages and the runner-ups with their bars. `answer` is an
+// API or live answer (genrekit.schema): label, genres, confident, no_music, top, probabilities.
+// Without music there is no genre at all: no name, no percentage, no bars.
 export function renderSummary(answer, label, meta) {
   el.summaryLabel.textContent = label;
-  const top = answer.top || [];
-  const probs = answer.probabilities || {};
-  const genres = answer.headline?.genres?.length ? answer.headline.genres : top.slice(0, 1).map((t) => t.genre);
-  el.topName.textContent = genres.length ? genres.join(" / ") : "–";
+  const music = !answer.no_music && !!answer.label;
+  const genres = music ? answer.genres || [] : [];
+  const top = music ? answer.top || [] : [];
+  const probs = music ? answer.probabilities || {} : {};
   el.topName.classList.toggle("mixed", genres.length > 1);
-  el.topPct.textContent = genres.length > 1 ? `mix · ${genres.map((g) => pct(probs[g] ?? 0)).join(" · ")}`
-    : (top[0] ? pct(top[0].probability) : "");
+  el.topName.classList.toggle("no-music", !!answer.no_music);
+  el.topName.classList.toggle("unsure", music && !answer.confident);
+  const head = genres.join(" / ");
+  if (music && !answer.confident && head && answer.label.startsWith(`${head} `)) {
+    // the server's word ("(unsure)") in small type after the genres
+    const word = Object.assign(document.createElement("span"),
+      { className: "unsure-word", textContent: answer.label.slice(head.length + 1) });
+    el.topName.replaceChildren(`${head} `, word);
+  } else {
+    el.topName.textContent = answer.label || "–";
+  }
+  el.topPct.textContent = !music ? "" : genres.length > 1
+    ? `mix · ${genres.map((g) => pct(probs[g] ?? 0)).join(" · ")}` : pct(answer.probability ?? 0);
   const stops = genres.map((g, i) => `${color(g)} ${(100 * i) / genres.length}% ${(100 * (i + 1)) / genres.length}%`);
+  el.topSwatch.hidden = !genres.length;
   el.topSwatch.style.background = genres.length ? `linear-gradient(90deg, ${stops.join(", ")})` : "";
   el.runnerUps.replaceChildren(...top.map((t) => {
     const li = document.createElement("li");
@@ -83,4 +104,10 @@ export function renderSummary(answer, label, meta) {
     return li;
   }));
   if (meta !== undefined) el.fileMeta.textContent = meta;
+}
+
+// A line under the headline: why there is no music, or that the file is shorter than it says.
+export function setSummaryNote(text) {
+  el.summaryNote.textContent = text || "";
+  el.summaryNote.hidden = !text;
 }
