@@ -11,8 +11,11 @@ import csv
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +136,52 @@ def test_the_wheel_installs_without_torch_and_predicts(tmp_path):
     assert run.returncode == 0, run.stderr
     row = json.loads((tmp_path / "tags.json").read_text())[0]
     assert row["path"] == str(song) and row["label"] and row["error"] is None
+
+
+def _readme_use_commands() -> list[list[str]]:
+    """The ``genrekit`` commands of the README's first "Use" block, split into words."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Use", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    return [line.split("#")[0].split()[1:] for line in block.splitlines() if line.startswith(".venv/bin/genrekit")]
+
+
+def test_each_command_the_readme_shows_runs_as_shown(tmp_path):
+    """The README's commands, run with the console script in a folder holding the files they name."""
+    home, genrekit = tmp_path / "home", ROOT / ".venv" / "bin" / "genrekit"
+    if not genrekit.exists():
+        pytest.skip(f"no console script at {genrekit}: run 'make setup'")
+    for name, seed in (("song.mp3", 1), ("a.flac", 2), ("b.m4a", 3), ("clip.wav", 4)):
+        write_audio(tmp_path / name, _music(8.0, seed=seed))
+    for i in range(3):
+        write_audio(home / "Music" / f"album/{i:02d}.ogg", _music(5.0, seed=10 + i))
+    commands = _readme_use_commands()
+    assert [c[0] for c in commands] == ["predict", "predict", "predict", "serve", "models", "render"], commands
+    env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
+    for words in commands:
+        words = [str(home / "Music") if w == "~/Music" else w for w in words]
+        if words[0] == "serve":  # it runs until stopped: start it on a free port, ask it, stop it
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            proc = subprocess.Popen([str(genrekit), *words, "--port", str(port), "--workers", "1"], cwd=tmp_path,
+                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            try:
+                deadline, health = time.monotonic() + 120, None
+                while health is None and time.monotonic() < deadline and proc.poll() is None:
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                            health = json.loads(r.read())
+                    except OSError:
+                        time.sleep(0.5)
+                assert health and health["status"] == "ok", proc.poll()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            continue
+        run = subprocess.run([str(genrekit), *words], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+        assert run.returncode == 0, (words, run.stderr)
+        assert "Traceback" not in run.stderr, words
+    assert len(list(csv.DictReader(open(tmp_path / "tags.csv", newline="")))) == 3
+    assert len(json.loads((tmp_path / "tags.json").read_text())) == 2
+    assert (tmp_path / "clip.png").stat().st_size > 0

@@ -40,7 +40,7 @@ class TimelineConfig:
     """
 
     smooth_windows: int = 3
-    min_run_s: float = 9.0
+    min_run_s: float = 6.0
 
 
 def headline(top: list[tuple[str, float]]) -> list[str]:
