@@ -181,7 +181,7 @@ def test_cluster_run_one_row_per_file_then_reruns_do_what_is_not_written(cluster
     argv = [str(root / "music"), str(root / "list.txt"), "--engine", "ray", "--address", address, "--model", str(model),
             "-o", str(out), "--batch-size", "2"]  # fmt: skip
     r = _predict(ns, argv, env)
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == 1, r.stderr[-3000:]  # 1: some files failed
     assert f"done 7, skipped 0 (already in {out}), failed 3" in r.stderr
     _check_output(out, expected, {"a", "b", "c"})
     again = _predict(ns, argv, env)
@@ -192,7 +192,7 @@ def test_cluster_run_one_row_per_file_then_reruns_do_what_is_not_written(cluster
     first.unlink()
     (out / ".part-killed.parquet.tmp").write_bytes(b"half")  # what a killed run leaves
     resumed = _predict(ns, argv, env)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.returncode in (0, 1), resumed.stderr[-3000:]
     counts = re.search(r"done (\d+), skipped (\d+) .*, failed (\d+)", resumed.stderr)
     assert counts and (int(counts[1]) + int(counts[3]), int(counts[2])) == (lost, 10 - lost), resumed.stderr[-3000:]
     _check_output(out, expected, {"a", "b", "c"})
@@ -229,7 +229,7 @@ def test_local_run_of_the_default_model_without_torch(library, tmp_path, ray_tem
         r = _predict(ns, argv, env)
     finally:
         ns.close()
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == 1, r.stderr[-3000:]
     assert f"done 7, skipped 0 (already in {out}), failed 3" in r.stderr
     _check_output(out, expected, labels)
 

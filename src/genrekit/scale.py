@@ -35,6 +35,7 @@ from pathlib import Path
 from genrekit.errors import GenrekitError
 from genrekit.library import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, LibraryItem, LibrarySummary, scan_inputs
 from genrekit.outputs import output_lock
+from genrekit.schema import prediction_json
 
 CSV_NAME = "tags.csv"
 OBJECT_STORE_BYTES = 200 * 2**20  # a local cluster: batches of paths and rows are small
@@ -44,9 +45,9 @@ def _schema():
     import pyarrow as pa
 
     return pa.schema([
-        ("path", pa.string()), ("genre", pa.string()), ("probability", pa.float64()), ("top", pa.string()),
-        ("duration_s", pa.float64()), ("segments", pa.int64()), ("no_music", pa.string()),
-        ("confident", pa.bool_()), ("error", pa.string()),
+        ("path", pa.string()), ("genre", pa.string()), ("probability", pa.float64()), ("confident", pa.bool_()),
+        ("label", pa.string()), ("top", pa.string()), ("no_music", pa.string()), ("duration_s", pa.float64()),
+        ("truncated", pa.bool_()), ("error", pa.string()),
     ])  # fmt: skip
 
 
@@ -62,17 +63,20 @@ def row_key(path: Path | str) -> str:
 
 
 def _row(path: str, result, top_k: int) -> dict:
+    """The fields of the CSV row (:func:`genrekit.output_rows.prediction_row`), typed for Parquet."""
     if isinstance(result, Exception):
         return {"path": row_key(path), "error": _utf8(str(result))}
+    d = prediction_json(result, top_k=top_k)
     return {
         "path": row_key(path),
-        "genre": result.genre,
-        "probability": result.top[0][1] if result.genre else None,
-        "top": ";".join(f"{g}:{p:.4f}" for g, p in result.top[:top_k]),
-        "duration_s": round(result.duration_s, 3),
-        "segments": len(result.timeline),
-        "no_music": result.no_music and _utf8(result.no_music),
-        "confident": result.confident,
+        "genre": d["genre"],
+        "probability": d["probability"],
+        "confident": d["confident"],
+        "label": d["label"],
+        "top": ";".join(f"{t['genre']}:{t['probability']:.4f}" for t in d["top"]),
+        "no_music": d["no_music"] and _utf8(d["no_music"]),
+        "duration_s": d["duration_s"],
+        "truncated": d["truncated"],
     }
 
 
