@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -145,24 +146,28 @@ class Predictor:
         GenrekitError
             the file is missing or not a genrekit checkpoint, or the runtime asked for is unavailable
         """
-        from genrekit.runtime import OnnxModel, current_card, onnx_available
+        from genrekit.runtime import OnnxModel, card_path, card_problem, onnx_available
 
         if runtime not in RUNTIMES:
             raise GenrekitError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
         path = resolve_model_path(model)
         name = Path(model).name if model is not None else path.name
+        problem = None
         if runtime != "torch" and str(device) == "cpu":
-            card = current_card(path) if onnx_available() else None
-            if card is not None:
-                return cls(OnnxModel(card, threads=threads), name=name)
+            problem = card_problem(path) if onnx_available() else "onnxruntime is not installed"
+            if problem is None:
+                return cls(OnnxModel(card_path(path), threads=threads), name=name)
             if runtime == "onnx":
-                raise GenrekitError(f"'{path}' has no current ONNX export, or onnxruntime is not installed")
+                raise GenrekitError(f"'{path}' has no current ONNX export: {problem}")
+            if card_path(path).is_file():  # an export that does not match is never run, and never silently
+                warnings.warn(f"not using the ONNX export of '{path}': {problem}; running it with torch", stacklevel=2)
         try:
             from genrekit.checkpoint import load_checkpoint
 
             checkpoint = load_checkpoint(path)
         except ModuleNotFoundError as exc:
-            raise GenrekitError(f"'{path}' needs torch ({exc}): pip install 'genrekit[train]'") from None
+            why = f"; its ONNX export cannot be used: {problem}" if problem else ""
+            raise GenrekitError(f"'{path}' needs torch ({exc}): pip install 'genrekit[train]'{why}") from None
         return cls(checkpoint, name=name, device=device)
 
     @property
