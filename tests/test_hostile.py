@@ -147,3 +147,224 @@ def test_whole_file_is_not_flagged_truncated(tmp_path):
     list(stream_audio(write_audio(tmp_path / "a.wav", noise_band(50, 6000, 2.0, seed=23)), report=report))
     assert (report.truncated, report.declared_s) == (False, pytest.approx(2.0))
     assert json.loads(json.dumps(report.__dict__)) == report.__dict__
+
+
+# ----------------------------------------------------------------------------- the server: fair admission
+
+
+LABELS = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
+MAX_S = 20.0
+
+
+class StubPredictor:
+    """The Predictor contract, answering a flat prediction after one turn at the model."""
+
+    labels, info, sample_rate = LABELS, {"name": "stub.pt"}, 22050
+
+    def __init__(self):
+        self.calls = []
+
+    def _prediction(self, name):
+        from genrekit.predictor import Prediction, Segment
+
+        probs = dict(zip(LABELS, np.full(10, 0.1)))
+        return Prediction(name, 10.0, probs, [Segment(0.0, 3.0, probs)], "stub")
+
+    def predict_file(self, path, *, max_seconds=None, pace=None):
+        self.calls.append(path)
+        for _ in (pace or iter)([np.zeros(1, np.float32)]):
+            return self._prediction(str(path))
+
+    def predict_signal(self, y, sr, **_):
+        return self._prediction("signal")
+
+
+def _stub_client(stub=None, **overrides):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from genrekit.serve import ServeConfig, create_app
+
+    settings = ServeConfig(warmup=False, max_duration_s=MAX_S, max_upload_mb=1.0, workers=2, **overrides)
+    return TestClient(create_app(settings, predictor=stub or StubPredictor()), base_url="http://localhost")
+
+
+def test_a_long_header_is_refused_before_it_takes_a_place(tmp_path):
+    """A WAV declaring more than the limit gets 422 from its header: the model never sees it."""
+    stub = StubPredictor()
+    long_wav = wav_bytes(channels=1, rate=1000, data=b"\x80" * int((MAX_S + 5) * 1000), bits=8)
+    with _stub_client(stub) as c:
+        r = c.post("/api/predict", files={"file": ("long.wav", long_wav)})
+        assert r.status_code == 422 and r.json()["error"] == "audio too long"
+        assert stub.calls == []
+        assert c.app.state.serve.pool.admitted == 0
+
+
+def test_per_client_limits_keep_a_place_for_others():
+    """One client (here told apart by the proxy header) holds at most its share of the queue."""
+    from genrekit.serve.errors import ApiError
+    from genrekit.serve.jobs import JobPool
+
+    pool = JobPool(workers=1, max_queue=10, max_wait_s=100.0, max_uploads=10, client_uploads=2, client_jobs=2)
+    try:
+        with pool.admission("attacker", 10), pool.admission("attacker", 10):
+            with pytest.raises(ApiError, match="of your songs") as refused:
+                with pool.admission("attacker", 10):
+                    pass
+            assert refused.value.status == 503
+            with pool.admission("other", 10):
+                assert pool.admitted == 3
+        with pool.upload("attacker"), pool.upload("attacker"):
+            with pytest.raises(ApiError, match="you are sending 2 files"):
+                with pool.upload("attacker"):
+                    pass
+            with pool.upload("other"):
+                assert pool.uploading == 3
+    finally:
+        pool.close()
+
+
+def test_a_flood_or_a_long_song_costs_another_client_its_share_only():
+    """The wait a new song is told counts at most its own cost per other client's work."""
+    from genrekit.serve.jobs import JobPool
+
+    pool = JobPool(workers=2, max_queue=100, max_wait_s=1.0, max_uploads=10, client_jobs=3)
+    try:
+        pool.seconds_per_audio_s = 0.01  # 9 s of compute for a 15-min song
+        pool.max_wait_s = 100.0  # the attacker's songs get in
+        with pool.admission("a", 900), pool.admission("a", 900), pool.admission("a", 900):
+            assert pool.expected_wait_s(30 * 0.01, "b") == pytest.approx(0.3 / 2)
+            assert pool.expected_wait_s(30 * 0.01, "a") == pytest.approx(27 / 2)
+            pool.max_wait_s = 1.0
+            with pool.admission("b", 30):  # admitted at once
+                pass
+    finally:
+        pool.close()
+
+
+def test_failed_jobs_do_not_inflate_the_cost_and_an_idle_worker_admits():
+    import asyncio
+
+    from genrekit.serve.jobs import JobPool
+
+    pool = JobPool(workers=2, max_queue=10, max_wait_s=0.1, max_uploads=10)
+
+    def fail(blocks):
+        for _ in blocks:
+            raise AudioError("x.wav", "corrupt")
+
+    async def main():
+        with pool.admission("a", 600) as job:
+            with pytest.raises(AudioError):
+                await pool.run(lambda: fail(pool.paced(iter([1, 2]), job)), job=job, paced=True)
+        return pool.seconds_per_audio_s
+
+    try:
+        assert asyncio.run(main()) == 0.0
+        pool.seconds_per_audio_s = 100.0  # however slow the recent songs were
+        with pool.admission("a", 600):  # one worker is idle: admitted
+            assert pool.expected_wait_s(1.0, "b") == 0.0
+    finally:
+        pool.close()
+
+
+def test_turns_rotate_between_clients():
+    """Chunks waiting for a turn are served client by client, not first come first served."""
+    import threading
+
+    from genrekit.serve.jobs import Turns
+
+    turns, order, started = Turns(1), [], []
+    gate = threading.Event()
+
+    def hold():
+        with turns.turn("a"):
+            gate.wait(30)
+
+    def chunk(client):
+        started.append(client)
+        with turns.turn(client):
+            order.append(client)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    waiting = []
+    for client in ["a", "a", "a", "b"]:
+        t = threading.Thread(target=chunk, args=(client,))
+        t.start()
+        waiting.append(t)
+        while len(started) < len(waiting):  # queued in this order
+            pass
+        threading.Event().wait(0.05)
+    gate.set()
+    for t in [holder, *waiting]:
+        t.join(30)
+    assert order == ["a", "b", "a", "a"]
+
+
+# ----------------------------------------------------------------------------- the server: answers
+
+
+def test_every_answer_has_the_security_headers():
+    from genrekit.serve.guards import CONTENT_SECURITY_POLICY
+
+    with _stub_client() as c:
+        for r in (c.get("/"), c.get("/docs"), c.get("/api/models"), c.get("/nowhere"), c.post("/api/predict")):
+            assert r.headers["x-frame-options"] == "DENY"
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY and "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+
+
+def test_the_page_and_docs_hold_no_inline_script_or_style():
+    import re
+    from pathlib import Path
+
+    static = Path(__import__("genrekit.serve.app", fromlist=["STATIC_DIR"]).STATIC_DIR)
+    with _stub_client() as c:
+        pages = {"/": c.get("/").text, "/docs": c.get("/docs").text}
+    for html in [*pages.values(), *(p.read_text() for p in static.glob("*.html"))]:
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "an inline script"
+        assert "<style" not in html and not re.search(r"\sstyle=", html) and not re.search(r"\son[a-z]+=", html)
+
+
+@pytest.mark.slow
+def test_chromium_sees_no_csp_violation_on_the_page_and_docs(tmp_path):
+    """The page (an upload, its charts and player) and /docs under the policy, in real Chromium."""
+    import os
+    from pathlib import Path
+
+    chromium = Path(os.environ.get("GENREKIT_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists():
+        pytest.skip(f"no Chromium at {chromium}")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import soundfile as sf
+
+    from genrekit.serve import ServeConfig, create_app
+    from genrekit.serve.server import serving
+
+    song = tmp_path / "song.wav"
+    sf.write(song, noise_band(50, 6000, 8.0, amp=0.3, seed=30), 22050)
+    config = ServeConfig(host="127.0.0.1", port=0, workers=1)
+    with serving(create_app(config), config) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        problems = []
+        page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
+        page.on("pageerror", lambda e: problems.append(str(e)) if "Content Security Policy" in str(e) else None)
+        page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', e => "
+            "console.error('Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
+        )
+        page.goto(url + "/")
+        page.set_input_files("#file-input", str(song))
+        page.wait_for_selector("#results:not([hidden])", timeout=60_000)
+        page.wait_for_timeout(500)  # the charts draw after the results show
+        page.goto(url + "/docs")
+        page.wait_for_selector(".opblock-summary-path[data-path='/api/predict']", timeout=30_000)
+        page.wait_for_timeout(500)
+        browser.close()
+    assert problems == [], "\n".join(problems)

@@ -83,9 +83,10 @@ class StubPredictor:
         timeline = [Segment(0.0, half, top[0][0], self.probs), Segment(half, self.duration_s, top[0][0], self.probs)]
         return Prediction(self.duration_s, dict(self.probs), top, timeline)
 
-    def predict_file(self, path, *, max_seconds=None) -> Prediction:
+    def predict_file(self, path, *, max_seconds=None, pace=None) -> Prediction:
         self.calls.append({"suffix": Path(path).suffix, "bytes": Path(path).read_bytes(), "max_seconds": max_seconds})
-        return self._prediction()
+        for _ in (pace or iter)([np.zeros(1, np.float32)]):  # one block, analysed in one turn at the model
+            return self._prediction()
 
     def predict_signal(self, y, sr) -> Prediction:
         self.calls.append({"samples": len(y), "sr": sr})

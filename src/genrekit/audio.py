@@ -440,3 +440,22 @@ def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
     if sr <= 0:
         raise GenrekitError(f"the sample rate must be positive, not {sr}")
     return y if sr == target_sr else soxr.resample(y, sr, target_sr).astype(np.float32)
+
+
+def probe_audio(path: str | os.PathLike, *, max_duration: float | None = None) -> DecodeReport:
+    """Check a file as :func:`stream_audio` does and decode its first moment, whatever its length:
+    a cheap test that it is audio, and its header's duration (``declared_s``, ``None`` when the
+    header does not say).
+
+    Raises
+    ------
+    AudioError
+        as :func:`stream_audio` would at its start
+    """
+    report = DecodeReport()
+    blocks = stream_audio(path, block_seconds=0.1, max_duration=max_duration, report=report)
+    try:
+        next(blocks)
+    finally:
+        blocks.close()
+    return report

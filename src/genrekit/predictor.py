@@ -232,6 +232,7 @@ class Predictor:
         max_duration: float | None = None,
         timeout_s: float | None = None,
         on_decoded: Callable[[float], None] | None = None,
+        pace: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]] | None = None,
     ) -> Prediction:
         """Genres of one audio file, streamed: memory does not grow with its length.
 
@@ -239,6 +240,8 @@ class Predictor:
         be read from images. ``max_seconds`` analyses only the beginning; ``max_duration`` and
         ``timeout_s`` refuse a longer file, or one that takes longer (see :func:`stream_audio`).
         ``on_decoded(seconds)`` is called as each block of audio is decoded (for progress bars).
+        ``pace`` wraps the decoded blocks, the analysis of each happening between two of its
+        ``next`` calls (the server takes turns at the model with it).
 
         Raises
         ------
@@ -262,7 +265,7 @@ class Predictor:
             path, sr=f.sample_rate, max_seconds=max_seconds, max_duration=max_duration, timeout_s=timeout_s,
             report=report,
         )  # fmt: skip
-        blocks = map(check.push, audio)
+        blocks = map(check.push, audio if pace is None else pace(audio))
         if on_decoded is not None:
             blocks = _reporting(blocks, on_decoded, f.sample_rate)
         w = self.classifier.analyse(blocks=blocks)
