@@ -368,3 +368,52 @@ def test_chromium_sees_no_csp_violation_on_the_page_and_docs(tmp_path):
         page.wait_for_timeout(500)
         browser.close()
     assert problems == [], "\n".join(problems)
+
+
+# ----------------------------------------------------------------------------- training input
+
+
+@pytest.mark.parametrize(
+    "protocol,counts,minimum",
+    [("random", {"bass": 1, "treble": 5}, 3), ("random", {"bass": 5, "treble": 2}, 3),
+     ("kfold", {"bass": 4, "treble": 9}, 5), ("none", {"bass": 1, "treble": 1}, 2)],
+)  # fmt: skip
+def test_too_few_tracks_per_class_is_one_error_naming_the_class(protocol, counts, minimum):
+    from genrekit.datasets import DatasetError
+    from genrekit.splits import make_split
+
+    labels = [g for g, n in counts.items() for _ in range(n)]
+    smallest = min(counts, key=counts.get)
+    with pytest.raises(DatasetError) as info:
+        make_split(protocol, ids=[f"t{i}" for i in range(len(labels))], labels=labels)
+    message = str(info.value)
+    assert f"class '{smallest}' has {counts[smallest]} track" in message and f"at least {minimum} tracks per class" in message
+
+
+def test_a_random_split_too_small_for_its_classes_says_so():
+    from genrekit.datasets import DatasetError
+    from genrekit.splits import make_split
+
+    labels = [f"g{k}" for k in range(10) for _ in range(3)]  # 6 test tracks for 10 classes
+    with pytest.raises(DatasetError, match="cannot be split with a test share of 0.2"):
+        make_split("random", ids=[f"t{i}" for i in range(30)], labels=labels)
+
+
+def test_train_on_one_file_per_class_is_one_clear_error(tmp_path):
+    import os
+    from pathlib import Path
+
+    import soundfile as sf
+
+    for genre, f in (("bass", 110), ("treble", 1760)):
+        (tmp_path / genre).mkdir()
+        t = np.arange(22050 * 4) / 22050
+        sf.write(tmp_path / genre / "a.wav", (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32), 22050)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    run = subprocess.run(
+        [sys.executable, "-m", "genrekit.cli", "train", "--data", str(tmp_path), "--out", str(tmp_path / "out"),
+         "--no-progress"], capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    assert "class 'bass' has 1 track(s)" in run.stderr and "at least 3 tracks per class" in run.stderr
