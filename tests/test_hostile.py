@@ -417,3 +417,71 @@ def test_train_on_one_file_per_class_is_one_clear_error(tmp_path):
     assert run.returncode != 0
     assert "Traceback" not in run.stderr
     assert "class 'bass' has 1 track(s)" in run.stderr and "at least 3 tracks per class" in run.stderr
+
+
+# ----------------------------------------------------------------------------- Ray: keys and processes
+
+
+def test_ray_keys_are_injective_for_any_byte_string():
+    import os
+
+    from genrekit.scale import row_key
+
+    names = [b"caf\xe9.wav", b"caf\\xe9.wav", b"caf\\\\xe9.wav", b"a\\b.wav", b"a\\\\b.wav", "café.wav".encode()]
+    keys = [row_key(os.fsdecode(n)) for n in names]
+    assert len(set(keys)) == len(names)
+    assert all(k.encode("utf-8") for k in keys)
+
+
+_DRIVER = """
+import subprocess, sys, time
+from genrekit.reaper import Reaper
+r = Reaper()
+# a child that ignores SIGTERM, under a child of its own (as Ray's agents run under the raylet)
+code = "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+code += "subprocess.Popen([sys.executable, '-c', 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)']); time.sleep(600)"
+subprocess.Popen([sys.executable, "-c", code])
+time.sleep(1.0)
+r.watch_children()
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the reaper reads /proc")
+def test_processes_of_a_killed_driver_are_ended():
+    import os
+    import signal
+    import time
+
+    from genrekit.reaper import descendants
+
+    env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1] / "src")}
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER], stdout=subprocess.PIPE, text=True, env=env)
+    assert driver.stdout.readline().strip() == "ready"
+    under = [p for p in descendants(driver.pid)]
+    watched = [p for p in under if "time.sleep(600)" in open(f"/proc/{p}/cmdline").read()]
+    assert len(watched) == 2
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait(30)
+    deadline = time.monotonic() + 30
+    while any(os.path.exists(f"/proc/{p}") and "Z" != open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0]
+              for p in watched):  # fmt: skip
+        assert time.monotonic() < deadline, "the driver's processes outlived it"
+        time.sleep(0.05)
+
+
+def test_a_run_that_ends_leaves_others_alone():
+    import time
+
+    from genrekit.reaper import Reaper
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with Reaper() as reaper:
+            reaper.watch_children()
+        time.sleep(0.5)
+        assert other.poll() is None  # ended on its own terms: the watcher killed nothing
+    finally:
+        other.kill()
+        other.wait()
