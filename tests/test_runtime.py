@@ -18,7 +18,8 @@ from genrekit.features.musicnn import log_compress, musicnn_mel_stream
 from genrekit.models import build_model
 from genrekit.onnx_export import export_onnx
 from genrekit.predictor import Predictor
-from genrekit.runtime import current_card
+from genrekit.errors import GenrekitError
+from genrekit.runtime import OnnxModel, card_problem, current_card, file_sha256, labels_sha256
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -84,6 +85,49 @@ def test_a_stale_export_is_not_used(random_model, tmp_path):
     assert current_card(copy) is None
     with pytest.raises(Exception, match="no current ONNX export"):
         Predictor.load(copy, runtime="onnx")
+
+
+def _copy_export(random_model, tmp_path):
+    for name in ("random.pt", "random.onnx", "random.onnx.json", "musicnn_msd.onnx"):
+        (tmp_path / name).write_bytes((random_model.parent / name).read_bytes())
+    return tmp_path / "random.pt"
+
+
+def _swap_head(folder):
+    """The head replaced by another valid graph (the backbone's): a swap, not corruption."""
+    (folder / "random.onnx").write_bytes((folder / "musicnn_msd.onnx").read_bytes())
+
+
+def _edit_labels(folder):
+    card = folder / "random.onnx.json"
+    d = json.loads(card.read_text())
+    d["labels"] = list(reversed(d["labels"]))
+    card.write_text(json.dumps(d))
+
+
+@pytest.mark.parametrize("tamper,what", [(_swap_head, "random.onnx"), (_edit_labels, "labels")])
+def test_an_export_that_does_not_match_its_card_is_never_run(random_model, tmp_path, tamper, what):
+    """A swapped head or edited labels: refused for ONNX, torch used (with a warning) otherwise."""
+    model = _copy_export(random_model, tmp_path)
+    assert current_card(model) is not None
+    tamper(tmp_path)
+    assert current_card(model) is None
+    assert what in card_problem(model) and "SHA-256" in card_problem(model)
+    with pytest.raises(GenrekitError, match=what):
+        Predictor.load(model, runtime="onnx")
+    with pytest.raises(GenrekitError, match="SHA-256"):
+        OnnxModel(tmp_path / "random.onnx.json")
+    with pytest.warns(UserWarning, match="not using the ONNX export"):
+        assert Predictor.load(model).runtime == "torch"
+
+
+def test_the_card_holds_the_sha256_of_every_file_it_names(random_model):
+    d = json.loads((random_model.parent / "random.onnx.json").read_text())
+    assert set(d["sha256"]) == {"random.onnx", "musicnn_msd.onnx"}
+    for name, digest in d["sha256"].items():
+        assert digest == file_sha256(random_model.parent / name)
+    assert d["checkpoint_sha256"] == file_sha256(random_model)
+    assert d["labels_sha256"] == labels_sha256(LABELS)
 
 
 def test_bundled_model_has_a_current_export():

@@ -78,9 +78,10 @@ class StubPredictor:
             model="stub.pt", confident=self.confident, truncated=self.truncated, declared_s=self.declared_s,
         )  # fmt: skip
 
-    def predict_file(self, path, *, max_seconds=None) -> Prediction:
+    def predict_file(self, path, *, max_seconds=None, pace=None) -> Prediction:
         self.calls.append({"suffix": Path(path).suffix, "bytes": Path(path).read_bytes(), "max_seconds": max_seconds})
-        return self._prediction()
+        for _ in (pace or iter)([np.zeros(1, np.float32)]):  # one block, analysed in one turn at the model
+            return self._prediction()
 
     def predict_signal(self, y, sr) -> Prediction:
         self.calls.append({"samples": len(y), "sr": sr})

@@ -69,7 +69,9 @@ def browser():
 
 
 def open_page(browser, server, *, init_script: str | None = None, **context_options):
-    context = browser.new_context(**context_options)
+    # Playwright's wait_for_function evaluates strings, which the page's CSP forbids; the policy
+    # itself is tested in test_hostile.py
+    context = browser.new_context(bypass_csp=True, **context_options)
     if init_script:
         context.add_init_script(init_script)
     pg = context.new_page()

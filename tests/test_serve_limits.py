@@ -183,7 +183,7 @@ def test_full_queue_answers_503_at_once_with_retry_after():
         held = [threading.Thread(target=post) for _ in range(2)]  # one running, one waiting
         for t in held:
             t.start()
-        wait_for(lambda: len(stub.calls) == 1 and app.state.serve.pool.admitted == 2, "two admitted requests")
+        wait_for(lambda: stub.calls and app.state.serve.pool.admitted == 2, "two admitted requests")
         r = httpx.post(url + "/api/predict", files={"file": ("a.wav", b"x")}, timeout=WAIT_S)
         assert_error(r, 503, "server busy")
         assert int(r.headers["retry-after"]) >= 1
@@ -344,18 +344,19 @@ def test_live_message_too_large_and_bad_start():
 
 
 def test_admission_stops_when_the_expected_wait_is_too_long():
-    """Beyond the count, uploads are refused when those admitted would keep a new one waiting too long."""
+    """Beyond the count, uploads are refused when the work admitted (estimated from the songs'
+    durations) would keep a new one waiting too long."""
     from genrekit.serve.errors import ApiError
     from genrekit.serve.jobs import JobPool
 
     pool = JobPool(workers=2, max_queue=100, max_wait_s=1.0, max_uploads=10)
     try:
-        pool.mean_job_s = 0.5  # as if the recent songs took half a second each
-        with pool.admission(), pool.admission(), pool.admission(), pool.admission():
-            assert pool.expected_wait_s() == 1.0
-            with pool.admission():  # a fifth still gets in; it will wait a second
+        pool.seconds_per_audio_s = 0.005  # as if the recent songs took 0.5 s per 100 s of audio
+        with pool.admission("a", 100), pool.admission("a", 100), pool.admission("a", 100), pool.admission("a", 100):
+            assert pool.expected_wait_s(client="a") == 1.0
+            with pool.admission("a", 1):  # a fifth still gets in; it will wait a second
                 with pytest.raises(ApiError) as refused:
-                    with pool.admission():
+                    with pool.admission("a", 100):
                         pass
                 assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
             assert pool.admitted == 4

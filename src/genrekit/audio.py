@@ -3,7 +3,9 @@
 soundfile (libsndfile) reads wav, au, flac, ogg and mp3; anything else (m4a, aac, opus, wma,
 video containers...) goes through PyAV (FFmpeg). Decoding is block-wise with a streaming
 resampler, so a long file never has to sit in memory whole and the blocks join exactly. Only the
-samples a decoder really returns are kept: a header's frame count is never trusted.
+samples a decoder really returns are kept: a header's frame count is never trusted, and memory is
+bounded in bytes whatever the header declares (its rate and channel count are capped). A file whose
+decoder fails after some audio gives that audio, flagged truncated (:class:`DecodeReport`).
 Every failure becomes one :class:`AudioError` that names the file and the reason.
 """
 from __future__ import annotations
@@ -37,6 +39,15 @@ _NO_RATE = "the file declares no sample rate; re-encode it (e.g. convert it to w
 _UNKNOWN_FRAMES = 2**62
 
 
+# what a header may declare: beyond these no music file goes, and a few bytes could ask for gigabytes
+MIN_RATE, MAX_RATE, MAX_CHANNELS = 1000, 384_000, 64
+# samples beyond this (60 dB above full scale) are corrupt data, whose spectra would overflow
+MAX_ABS_SAMPLE = 1000.0
+# the most bytes one decoder read fills (small: a read that meets a cut returns nothing), and one
+# mono block holds at the file's rate
+_READ_BYTES = 1 << 15
+_BLOCK_BYTES = 16 << 20
+
 # a file is truncated when it ends this much before its header says (MP3 headers hold estimates)
 _TRUNCATED_SHARE = 0.05
 _TRUNCATED_MIN_S = 1.0
@@ -50,7 +61,8 @@ class DecodeReport:
     ----------
     declared_s : the duration the header declares (``None`` when it does not say)
     decoded_s : the seconds of audio really decoded
-    truncated : the file ended clearly before its declared duration: what decoded is what it holds
+    truncated : the file ended clearly before its declared duration, or its decoder failed after
+        some audio: what decoded is what it holds
     """
 
     declared_s: float | None = None
@@ -107,31 +119,104 @@ class _StraightSoundFile(sf.SoundFile):
         return False
 
 
-def _soundfile_blocks(f: sf.SoundFile, block_seconds: float) -> Iterator[np.ndarray]:
+def _check_shape(path: Path, rate: int, channels: int) -> None:
+    """Refuse a header whose rate or channel count no music file has (a header bomb)."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(
+            path, f"it declares a sample rate of {rate} Hz, outside the {MIN_RATE}-{MAX_RATE} Hz genrekit reads; "
+            "this is not a music file, or re-encode it at 44100 Hz",
+        )  # fmt: skip
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(
+            path, f"it declares {channels} channels, not 1 to {MAX_CHANNELS}; "
+            "this is not a music file, or re-encode it in stereo",
+        )  # fmt: skip
+
+
+def _check_values(path: Path, data: np.ndarray) -> None:
+    """Refuse samples no audio has: NaN, infinities, or levels far beyond full scale."""
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+    if not peak <= MAX_ABS_SAMPLE:  # NaN fails this too
+        shown = "non-finite" if not np.isfinite(peak) else f"absurd (up to {peak:.3g})"
+        raise AudioError(path, f"its sample values are {shown}: this is not audio (corrupt data)")
+
+
+def _corrupt(path: Path, exc: Exception) -> AudioError:
+    return AudioError(path, f"the audio data is corrupt or truncated ({exc})")
+
+
+def _soundfile_blocks(path: Path, f: sf.SoundFile, block_seconds: float, report: DecodeReport) -> Iterator[np.ndarray]:
     # Never trust the declared frame count: an MP3's is an estimate and a truncated file's is the
     # length it once had. Keep what each read really returned, and stop at the first empty read.
-    buf = np.empty((max(1, int(block_seconds * f.samplerate)), f.channels), np.float32)
+    # Reads are sized in bytes (libsndfile fills every frame asked for, whatever the channel count),
+    # and small, so that a decoder error at a cut loses little of what came before it.
+    target = max(1, min(int(block_seconds * f.samplerate), _BLOCK_BYTES // 4))
+    buf = np.empty((max(1, min(target, _READ_BYTES // (4 * f.channels))), f.channels), np.float32)
+    pending: list[np.ndarray] = []
+    held = decoded = 0
     with f:
         while True:
-            data = f.read(out=buf)  # a view of the frames this read filled, not of buf's stale rest
+            try:
+                data = f.read(out=buf)  # a view of the frames this read filled, not of buf's stale rest
+            except _SF_ERRORS as exc:
+                if not decoded:
+                    raise _corrupt(path, exc) from None
+                report.truncated = True  # cut short: what decoded is what the file holds
+                break
             if not len(data):
-                return
-            yield data.mean(axis=1)
+                break
+            _check_values(path, data)
+            pending.append(data.mean(axis=1))
+            held, decoded = held + len(data), decoded + len(data)
+            if held >= target:
+                yield np.concatenate(pending)
+                pending, held = [], 0
+    if pending:
+        yield np.concatenate(pending)
 
 
-def _mono(frame) -> np.ndarray:
+def _mono(path: Path, frame) -> np.ndarray:
     """Average the channels of a packed float frame (its own layout, not the stream's declared one)."""
-    return frame.to_ndarray().reshape(-1, frame.layout.nb_channels).mean(axis=1)
+    data = frame.to_ndarray().reshape(-1, frame.layout.nb_channels)
+    _check_values(path, data)
+    return data.mean(axis=1)
+
+
+def _mp4_index_missing(path: Path) -> bool:
+    """True for an MP4/M4A whose top-level boxes end without the index ('moov'): cut before it."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if head[4:8] != b"ftyp":
+            return False
+        size, end = int.from_bytes(head[:4], "big"), os.fstat(f.fileno()).st_size
+        at = 0
+        while size >= 8 and at + 8 <= end:
+            at += size
+            f.seek(at)
+            head = f.read(16)
+            if len(head) < 8:
+                return True
+            if head[4:8] == b"moov":
+                return False
+            size = int.from_bytes(head[:4], "big")
+            if size == 1 and len(head) == 16:  # a 64-bit size follows the type
+                size = int.from_bytes(head[8:16], "big")
+        return True
 
 
 def _pyav_blocks(
-    path: Path, block_seconds: float, max_duration: float | None
+    path: Path, block_seconds: float, max_duration: float | None, report: DecodeReport
 ) -> tuple[Iterator[np.ndarray], int, float | None]:
     import av  # lazily: most files never need FFmpeg
 
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        if _mp4_index_missing(path):
+            raise AudioError(
+                path, "it was cut short before its index (the MP4 'moov' box): nothing of it can be decoded; "
+                "copy or download it again",
+            ) from None  # fmt: skip
         raise AudioError(path, f"not a recognised audio format ({exc.__class__.__name__})") from None
     if not container.streams.audio:
         container.close()
@@ -141,6 +226,11 @@ def _pyav_blocks(
     if rate is None or rate <= 0:
         container.close()
         raise AudioError(path, _NO_RATE)
+    try:
+        _check_shape(path, rate, int(getattr(stream.codec_context, "channels", 0) or 1))
+    except AudioError:
+        container.close()
+        raise
     declared = container.duration / 1e6 if container.duration else None
     if max_duration is not None and declared is not None and declared > max_duration:
         container.close()
@@ -149,17 +239,22 @@ def _pyav_blocks(
     def blocks() -> Iterator[np.ndarray]:
         resampler = av.AudioResampler(format="flt", rate=rate)  # packed, the file's own layout
         pending: list[np.ndarray] = []
-        target = int(block_seconds * rate)
+        target = max(1, min(int(block_seconds * rate), _BLOCK_BYTES // 4))
+        held = decoded = 0
         with container:
             try:
                 for frame in container.decode(stream):
-                    pending += [_mono(f) for f in resampler.resample(frame)]
-                    if sum(p.size for p in pending) >= target:
+                    for f in resampler.resample(frame):
+                        pending.append(_mono(path, f))
+                        held, decoded = held + pending[-1].size, decoded + pending[-1].size
+                    if held >= target:
                         yield np.concatenate(pending)
-                        pending = []
-                pending += [_mono(f) for f in resampler.resample(None)]
+                        pending, held = [], 0
+                pending += [_mono(path, f) for f in resampler.resample(None)]
             except av.error.FFmpegError as exc:
-                raise AudioError(path, f"the audio data is corrupt or truncated ({exc})") from None
+                if not decoded:
+                    raise _corrupt(path, exc) from None
+                report.truncated = True  # cut short: what decoded is what the file holds
         if pending:
             yield np.concatenate(pending)
 
@@ -167,25 +262,29 @@ def _pyav_blocks(
 
 
 def _open_blocks(
-    path: Path, block_seconds: float, max_duration: float | None
+    path: Path, block_seconds: float, max_duration: float | None, report: DecodeReport
 ) -> tuple[Iterator[np.ndarray], int, float | None]:
     """The blocks of ``path`` at its own rate, that rate and the header's duration; a header longer
-    than ``max_duration`` is refused."""
+    than ``max_duration``, or with a rate or channel count no music has, is refused before decoding."""
     try:
         f = _StraightSoundFile(_sf_name(path))
     except _SF_ERRORS:
-        return _pyav_blocks(path, block_seconds, max_duration)
+        return _pyav_blocks(path, block_seconds, max_duration, report)
     if f.format == "RAW":  # libsndfile reads any headerless .au/.snd as raw 8 kHz audio
         f.close()
-        return _pyav_blocks(path, block_seconds, max_duration)
+        return _pyav_blocks(path, block_seconds, max_duration, report)
     if f.samplerate <= 0:
         f.close()
         raise AudioError(path, _NO_RATE)
     declared = f.frames / f.samplerate if 0 < f.frames < _UNKNOWN_FRAMES else None
-    if max_duration is not None and declared is not None and declared > max_duration:
+    try:
+        _check_shape(path, f.samplerate, f.channels)
+        if max_duration is not None and declared is not None and declared > max_duration:
+            raise _too_long(path, declared, max_duration)
+    except AudioError:
         f.close()
-        raise _too_long(path, declared, max_duration)
-    return _soundfile_blocks(f, block_seconds), f.samplerate, declared
+        raise
+    return _soundfile_blocks(path, f, block_seconds, report), f.samplerate, declared
 
 
 def stream_audio(
@@ -228,8 +327,8 @@ def stream_audio(
     start = time.monotonic()
     path = Path(path)
     _check_path(path)
-    blocks, orig_sr, declared = _open_blocks(path, block_seconds, max_duration)
     report = report if report is not None else DecodeReport()
+    blocks, orig_sr, declared = _open_blocks(path, block_seconds, max_duration, report)
     report.declared_s = declared
     resampler = None if orig_sr == sr else soxr.ResampleStream(orig_sr, sr, 1, dtype="float32")
     limit = None if max_seconds is None else int(round(max_seconds * sr))
@@ -239,8 +338,6 @@ def stream_audio(
     def checked(block: np.ndarray) -> np.ndarray:
         if limit is not None:
             block = block[: limit - emitted]
-        if not np.all(np.isfinite(block)):
-            raise AudioError(path, "it contains non-finite samples (corrupt data)")
         if most is not None and emitted + block.size > most:
             raise _too_long(path, None, max_duration)
         if timeout_s is not None and time.monotonic() - start > timeout_s:
@@ -266,13 +363,14 @@ def stream_audio(
                 report.decoded_s = emitted / sr
                 yield tail
     except _SF_ERRORS as exc:
-        raise AudioError(path, f"the audio data is corrupt or truncated ({exc})") from None
+        raise _corrupt(path, exc) from None
     finally:
         blocks.close()  # a file refused or left early is closed now, not when collected
     if emitted == 0:
         raise AudioError(path, "it contains no audio samples")
     if limit is None and declared is not None:
-        report.truncated = declared - report.decoded_s > max(_TRUNCATED_MIN_S, _TRUNCATED_SHARE * declared)
+        short = declared - report.decoded_s > max(_TRUNCATED_MIN_S, _TRUNCATED_SHARE * declared)
+        report.truncated = report.truncated or short
 
 
 def load_audio(
@@ -332,6 +430,8 @@ def to_mono(y: np.ndarray) -> np.ndarray:
         raise GenrekitError("the signal is empty")
     if not np.all(np.isfinite(y)):
         raise GenrekitError("the signal has non-finite samples (NaN or inf)")
+    if np.max(np.abs(y)) > MAX_ABS_SAMPLE:
+        raise GenrekitError(f"the signal has samples beyond {MAX_ABS_SAMPLE:g}: this is not audio (scale it to -1..1)")
     return y
 
 
@@ -340,3 +440,22 @@ def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
     if sr <= 0:
         raise GenrekitError(f"the sample rate must be positive, not {sr}")
     return y if sr == target_sr else soxr.resample(y, sr, target_sr).astype(np.float32)
+
+
+def probe_audio(path: str | os.PathLike, *, max_duration: float | None = None) -> DecodeReport:
+    """Check a file as :func:`stream_audio` does and decode its first moment, whatever its length:
+    a cheap test that it is audio, and its header's duration (``declared_s``, ``None`` when the
+    header does not say).
+
+    Raises
+    ------
+    AudioError
+        as :func:`stream_audio` would at its start
+    """
+    report = DecodeReport()
+    blocks = stream_audio(path, block_seconds=0.1, max_duration=max_duration, report=report)
+    try:
+        next(blocks)
+    finally:
+        blocks.close()
+    return report

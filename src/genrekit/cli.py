@@ -188,6 +188,8 @@ def cmd_train(a) -> None:
         print(f"report: {out / 'report'} (report.json, confusion_*.png/csv, per_genre.csv, curves.png)")
     else:
         curves_png(result.history, out / "curves.png", title=name)
+        print(f"not evaluated: no test tracks (--split {a.split}); the accuracies in {out / 'curves.png'} are on "
+              "its training windows and validation tracks, not an evaluation")  # fmt: skip
     if data.failed:
         print(f"skipped {len(data.failed)} unreadable track(s): {', '.join(data.failed)}", file=sys.stderr)
 

@@ -7,7 +7,8 @@ A model of the ``musicnn`` kind becomes, in one folder:
 * ``musicnn_<backbone>.onnx`` per backbone: log-mel patches ``(n, 1, 96, 187)`` → its
   ``penultimate``, ``tags`` and ``pooled`` embeddings;
 * ``<stem>.onnx.json``: the card: labels, feature config, metadata, the files above, and the
-  SHA-256 of the checkpoint it came from (a stale export is not used).
+  SHA-256 of the checkpoint it came from, of each file above and of the labels (an export that
+  does not match is not used).
 
 The numpy front end (mel, patches, levelling, compression) stays outside the graphs.
 """
@@ -23,7 +24,7 @@ from torch import nn
 from genrekit.checkpoint import load_checkpoint, resolve_model_path
 from genrekit.errors import GenrekitError
 from genrekit.features import FeatureConfig
-from genrekit.runtime import CARD_VERSION, KINDS, card_path, file_sha256
+from genrekit.runtime import CARD_VERSION, KINDS, card_files, card_path, file_sha256, labels_sha256
 
 OPSET = 17
 CARD_METADATA = ("description", "trained_on", "protocol", "accuracy", "created")
@@ -109,7 +110,9 @@ def export_onnx(*, model: str | os.PathLike | None = None, out_dir: str | os.Pat
         "backbones": backbones,
         "checkpoint": path.name,
         "checkpoint_sha256": file_sha256(path),
+        "labels_sha256": labels_sha256(list(checkpoint.labels)),
     }
+    card["sha256"] = {name: file_sha256(out / name) for name in card_files(card)[1:]}
     card_file = card_path(out / path.name)
     card_file.write_text(json.dumps(card, indent=1, default=str) + "\n")
     return card_file

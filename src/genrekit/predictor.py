@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -145,24 +146,28 @@ class Predictor:
         GenrekitError
             the file is missing or not a genrekit checkpoint, or the runtime asked for is unavailable
         """
-        from genrekit.runtime import OnnxModel, current_card, onnx_available
+        from genrekit.runtime import OnnxModel, card_path, card_problem, onnx_available
 
         if runtime not in RUNTIMES:
             raise GenrekitError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
         path = resolve_model_path(model)
         name = Path(model).name if model is not None else path.name
+        problem = None
         if runtime != "torch" and str(device) == "cpu":
-            card = current_card(path) if onnx_available() else None
-            if card is not None:
-                return cls(OnnxModel(card, threads=threads), name=name)
+            problem = card_problem(path) if onnx_available() else "onnxruntime is not installed"
+            if problem is None:
+                return cls(OnnxModel(card_path(path), threads=threads), name=name)
             if runtime == "onnx":
-                raise GenrekitError(f"'{path}' has no current ONNX export, or onnxruntime is not installed")
+                raise GenrekitError(f"'{path}' has no current ONNX export: {problem}")
+            if card_path(path).is_file():  # an export that does not match is never run, and never silently
+                warnings.warn(f"not using the ONNX export of '{path}': {problem}; running it with torch", stacklevel=2)
         try:
             from genrekit.checkpoint import load_checkpoint
 
             checkpoint = load_checkpoint(path)
         except ModuleNotFoundError as exc:
-            raise GenrekitError(f"'{path}' needs torch ({exc}): pip install 'genrekit[train]'") from None
+            why = f"; its ONNX export cannot be used: {problem}" if problem else ""
+            raise GenrekitError(f"'{path}' needs torch ({exc}): pip install 'genrekit[train]'{why}") from None
         return cls(checkpoint, name=name, device=device)
 
     @property
@@ -232,6 +237,7 @@ class Predictor:
         max_duration: float | None = None,
         timeout_s: float | None = None,
         on_decoded: Callable[[float], None] | None = None,
+        pace: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]] | None = None,
     ) -> Prediction:
         """Genres of one audio file, streamed: memory does not grow with its length.
 
@@ -239,6 +245,8 @@ class Predictor:
         be read from images. ``max_seconds`` analyses only the beginning; ``max_duration`` and
         ``timeout_s`` refuse a longer file, or one that takes longer (see :func:`stream_audio`).
         ``on_decoded(seconds)`` is called as each block of audio is decoded (for progress bars).
+        ``pace`` wraps the decoded blocks, the analysis of each happening between two of its
+        ``next`` calls (the server takes turns at the model with it).
 
         Raises
         ------
@@ -262,7 +270,7 @@ class Predictor:
             path, sr=f.sample_rate, max_seconds=max_seconds, max_duration=max_duration, timeout_s=timeout_s,
             report=report,
         )  # fmt: skip
-        blocks = map(check.push, audio)
+        blocks = map(check.push, audio if pace is None else pace(audio))
         if on_decoded is not None:
             blocks = _reporting(blocks, on_decoded, f.sample_rate)
         w = self.classifier.analyse(blocks=blocks)

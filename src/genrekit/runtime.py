@@ -2,7 +2,8 @@
 
 A checkpoint exported by :func:`genrekit.onnx_export.export_onnx` has a card beside it
 (``<stem>.onnx.json``). :meth:`genrekit.Predictor.load` uses it when it is current (the SHA-256 of
-the checkpoint matches) and onnxruntime is installed: the same streaming path as the torch one
+the checkpoint, of every file the card names and of its labels match what the card holds) and
+onnxruntime is installed; an export that does not match is never run: the same streaming path as the torch one
 (decoding, the numpy mel front end, patches, levelling, windows) with the backbone and the head
 run by onnxruntime. Probabilities match the torch path's within 1e-3 (tested).
 """
@@ -22,7 +23,7 @@ from genrekit.features import FeatureConfig, FrameStream
 from genrekit.inference import Classifier
 
 CARD_SUFFIX = ".onnx.json"
-CARD_VERSION = 1
+CARD_VERSION = 2
 KINDS = ("musicnn",)  # feature kinds with a numpy front end
 # patches per backbone run: the front-end maps of 10 patches take onnxruntime's peak memory from
 # ~160 MB to ~350 MB, and are no faster
@@ -45,18 +46,55 @@ def onnx_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
-def current_card(model_path: str | os.PathLike) -> Path | None:
-    """The card of an up-to-date ONNX export of the checkpoint, or ``None`` (none, stale, other kind)."""
+def labels_sha256(labels: list[str]) -> str:
+    """Hex SHA-256 of a label list, as a card records it."""
+    return hashlib.sha256(json.dumps(list(labels), ensure_ascii=False).encode()).hexdigest()
+
+
+def card_files(card: dict) -> list[str]:
+    """The files a card names, beside it: the checkpoint, the head and the backbones."""
+    return [card["checkpoint"], card["head"], *card["backbones"].values()]
+
+
+def card_problem(model_path: str | os.PathLike) -> str | None:
+    """Why the ONNX export beside a checkpoint cannot be used (``None``: it is current).
+
+    The export is current when its card is of this version and kind, and the SHA-256 of the
+    checkpoint, of every file it names and of its labels are those the card records.
+    """
     card = card_path(model_path)
     if not card.is_file():
-        return None
+        return f"no ONNX card '{card.name}' beside it"
     try:
         d = json.loads(card.read_text())
-    except (OSError, ValueError):
+        if d.get("format_version") != CARD_VERSION or d.get("feature_config", {}).get("kind") not in KINDS:
+            return f"'{card.name}' is of another version or kind; export it again (scripts/export_onnx.py)"
+        if d["checkpoint_sha256"] != file_sha256(model_path):
+            return f"'{card.name}' was exported from another checkpoint; export it again (scripts/export_onnx.py)"
+        for name in card_files(d)[1:]:
+            problem = _mismatch(card, d, name, Path(card.parent / name).read_bytes())
+            if problem:
+                return problem
+        return _mismatch(card, d, None, None)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return f"'{card.name}' cannot be read ({exc.__class__.__name__}: {exc})"
+
+
+def _mismatch(card: Path, d: dict, name: str | None, data: bytes | None) -> str | None:
+    """Why the file ``name`` (holding ``data``), or with ``name`` None the labels, are not what
+    the card ``d`` records (``None``: they are)."""
+    if name is None:
+        if d["labels_sha256"] != labels_sha256(d["labels"]):
+            return f"the labels in '{card.name}' are not those exported (their SHA-256 differs); export it again"
         return None
-    if d.get("format_version") != CARD_VERSION or d.get("feature_config", {}).get("kind") not in KINDS:
-        return None
-    return card if d.get("checkpoint_sha256") == file_sha256(model_path) else None
+    if d["sha256"].get(name) != hashlib.sha256(data).hexdigest():
+        return f"'{name}' is not the file '{card.name}' names (its SHA-256 differs); export it again"
+    return None
+
+
+def current_card(model_path: str | os.PathLike) -> Path | None:
+    """The card of an up-to-date ONNX export of the checkpoint, or ``None`` (see :func:`card_problem`)."""
+    return card_path(model_path) if card_problem(model_path) is None else None
 
 
 class OnnxClassifier(Classifier):
@@ -114,7 +152,8 @@ class OnnxModel:
     Raises
     ------
     GenrekitError
-        the card or its files cannot be read, or onnxruntime is not installed
+        the card or its files cannot be read, a file or the labels are not those the card records
+        (their SHA-256), or onnxruntime is not installed
     """
 
     def __init__(self, card: str | os.PathLike, *, threads: int | None = None):
@@ -136,10 +175,19 @@ class OnnxModel:
                 options.inter_op_num_threads = 1
 
             def session(name: str):
-                return ort.InferenceSession(str(card.parent / name), options, providers=["CPUExecutionProvider"])
+                data = (card.parent / name).read_bytes()  # checked and loaded from the same bytes
+                problem = _mismatch(card, d, name, data)
+                if problem:
+                    raise GenrekitError(problem)
+                return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
+            problem = _mismatch(card, d, None, None)
+            if problem:
+                raise GenrekitError(problem)
             self.head = session(d["head"])
             backbones = [session(d["backbones"][b]) for b in self.feature_config.backbones.split("+")]
+        except GenrekitError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure means "not a usable export"
             raise GenrekitError(f"'{card}' is not a usable ONNX export ({exc.__class__.__name__}: {exc})") from None
         self.embed = _embedder(backbones, self.feature_config.embedding.split("+"))

@@ -13,7 +13,9 @@ The same pipeline as :mod:`genrekit.library`, spread over a Ray cluster (a local
   (written under a temporary name, then renamed: a partition is whole or absent), and when the run
   ends, ``tags.csv``, all partitions in one CSV file (replaced atomically);
 - a rerun skips the paths already in a partition; one run at a time writes a folder
-  (``tags.csv.lock``).
+  (``tags.csv.lock``); the key of a file is injective (:func:`row_key`), whatever bytes its name holds;
+- a local cluster's processes are ended when the run ends, and by a watcher
+  (:class:`genrekit.reaper.Reaper`) when the driver is killed.
 
 Every node reads the audio files and the model at the paths the driver gives (a shared file
 system, or the same layout on every machine) and has genrekit installed; the results come back
@@ -35,6 +37,7 @@ from pathlib import Path
 from genrekit.errors import GenrekitError
 from genrekit.library import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, LibraryItem, LibrarySummary, scan_inputs
 from genrekit.outputs import output_lock
+from genrekit.reaper import Reaper
 from genrekit.schema import prediction_json
 
 CSV_NAME = "tags.csv"
@@ -58,8 +61,10 @@ def _utf8(text: str) -> str:
 
 
 def row_key(path: Path | str) -> str:
-    """The ``path`` cell of a file (see :func:`_utf8`)."""
-    return _utf8(os.fsdecode(path))
+    """The ``path`` cell of a file: its name as UTF-8, bytes that are not UTF-8 as ``\\xNN`` and a
+    backslash doubled, so that two different names never share a key (``caf\\xe9`` the text and
+    the byte 0xE9 differ)."""
+    return _utf8(os.fsdecode(path).replace("\\", "\\\\"))
 
 
 def _row(path: str, result, top_k: int) -> dict:
@@ -264,7 +269,11 @@ def run_ray(
         todo = [i for i in items if row_key(i.path) not in done]
         summary = LibrarySummary(skipped=len(items) - len(todo))
         if todo:
+            # a local cluster's processes are ended even if this driver is killed (SIGKILL included)
+            reaper = Reaper() if address is None else None
             _start_ray(address, workers)
+            if reaper is not None:
+                reaper.watch_children()
             try:
                 # paths as bytes: any file name gets through
                 rows = [{"path": os.fsencode(i.path), "problem": _utf8(i.problem or "")} for i in todo]
@@ -285,6 +294,8 @@ def run_ray(
                         else:
                             summary.done += 1
                     bar.update(table.num_rows)
+                    if n == 0 and reaper is not None:  # the actors' workers have started too
+                        reaper.watch_children()
                 bar.close()
             except ray.exceptions.RayActorError as exc:
                 if not getattr(exc, "actor_init_failed", False):
@@ -292,6 +303,8 @@ def run_ray(
                 raise GenrekitError(f"the actors could not load the model: {_last_line(str(exc))}") from None
             finally:
                 ray.shutdown()
+                if reaper is not None:
+                    reaper.close()
         csv_path = export_csv(out)
     print(f"done {summary.done}, skipped {summary.skipped} (already in {out}), failed {summary.failed}; "
           f"all rows in {csv_path}", file=sys.stderr)  # fmt: skip

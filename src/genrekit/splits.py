@@ -22,15 +22,39 @@ _GTZAN_ID = re.compile(r"^[a-z]+\.\d{5}$")
 def random_split(labels: list[str], *, test_size: float | int = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Stratified random (train, test) split of tracks."""
     idx = np.arange(len(labels))
-    train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
+    try:
+        train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
+    except ValueError as exc:  # each side needs a track of every class
+        raise DatasetError(
+            f"{len(labels)} tracks of {len(set(labels))} classes cannot be split with a test share of {test_size:g} "
+            f"({exc}); add tracks, or change the test share"
+        ) from None
     return np.sort(train), np.sort(test)
+
+
+def check_tracks_per_class(labels: list[str], *, minimum: int, why: str) -> None:
+    """Refuse data with a class of fewer than ``minimum`` tracks, naming it (``why``: what needs them).
+
+    Raises
+    ------
+    DatasetError
+        the smallest class has fewer than ``minimum`` tracks
+    """
+    names, counts = np.unique(labels, return_counts=True)
+    if not len(counts):
+        raise DatasetError("the data holds no track")
+    smallest = int(np.argmin(counts))
+    if counts[smallest] < minimum:
+        few = [f"'{n}' ({c})" for n, c in zip(names, counts) if c < minimum]
+        raise DatasetError(
+            f"class '{names[smallest]}' has {counts[smallest]} track(s); {why} needs at least {minimum} tracks per class "
+            f"(too few: {', '.join(few[:10])}{' ...' if len(few) > 10 else ''}): add tracks, or use another --split"
+        )
 
 
 def kfold(labels: list[str], *, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified k-fold (train, test) splits of tracks."""
-    counts = np.unique(labels, return_counts=True)[1]
-    if counts.min() < k:
-        raise DatasetError(f"{k}-fold cross-validation needs at least {k} tracks per class; the smallest has {counts.min()}")
+    check_tracks_per_class(labels, minimum=k, why=f"{k}-fold cross-validation")
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(tr, te) for tr, te in skf.split(np.zeros(len(labels)), labels)]
 
@@ -141,7 +165,9 @@ def make_split(
         unknown protocol, too few tracks per class, or lists that match no track
     """
     y = np.unique(labels, return_inverse=True)[1]
+    held = 1 if val_fraction > 0 else 0  # a validation track per class, to stop early on
     if protocol == "random":
+        check_tracks_per_class(labels, minimum=2 + held, why="a random split (train" + (", validation" if held else "") + " and test)")
         tr, te = random_split(labels, test_size=test_size, seed=seed)
         fit, val = carve_validation(tr, y, fraction=val_fraction, seed=seed)
         return Split(protocol, [Fold(f"seed{seed}", fit, val, te)])
@@ -160,6 +186,7 @@ def make_split(
         notes = {"missing_ids": lists.missing, "not_in_any_list": len(lists.unlisted)}
         return Split(protocol, [Fold("filtered", lists.parts["train"], lists.parts["valid"], lists.parts["test"])], notes)
     if protocol == "none":
+        check_tracks_per_class(labels, minimum=1 + held, why="training" + (" with a validation share" if held else ""))
         fit, val = carve_validation(np.arange(len(ids)), y, fraction=val_fraction, seed=seed)
         return Split(protocol, [Fold("all", fit, val, np.zeros(0, dtype=np.int64))])
     raise DatasetError(f"unknown protocol '{protocol}'; use one of: {', '.join(PROTOCOLS)}")

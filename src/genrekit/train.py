@@ -209,7 +209,7 @@ def _train(model, features, y, feature_config, train_idx, val_idx, config, devic
                     best_state = copy.deepcopy(model.state_dict())
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_bacc=f"{row['val_balanced_acc']:.3f}")
         else:
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.3f}")
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", train_acc=f"{row['train_acc']:.3f}")  # not an evaluation
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if best is not None and epoch + 1 - best_epoch >= config.patience:

@@ -8,14 +8,17 @@ line. The temp file is removed whatever happens.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
 import tempfile
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import IO, Any
 
+import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData, UploadFile
@@ -23,12 +26,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from genrekit import __version__
-from genrekit.audio import AudioError
+from genrekit.audio import AudioError, probe_audio
 from genrekit.errors import GenrekitError
 from genrekit.serve.config import ServeConfig
 from genrekit.serve.errors import ApiError
 from genrekit.serve.present import prediction_body
-from genrekit.serve.state import ServeState, serve_state
+from genrekit.serve.state import ServeState, client_of, serve_state
 
 UPLOAD_PREFIX = "genrekit-upload-"
 DEFAULT_TOP_K = 3
@@ -56,7 +59,8 @@ _PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     408: {"description": "the upload stalled or was too slow"},
     413: {"description": "file, body or form fields beyond the limits"},
     422: {"description": "missing, empty, corrupt, non-audio or too long file"},
-    503: {"description": "too many uploads in progress; retry after the Retry-After header's seconds"},
+    503: {"description": "too many uploads or songs in progress (in all, or from this client); "
+          "retry after the Retry-After header's seconds"},
 }
 
 
@@ -86,8 +90,9 @@ async def predict(request: Request, serve: ServeState = Depends(serve_state)) ->
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         detail = "send the audio as multipart/form-data with the file in the field 'file'"
         raise ApiError(400, "not a file upload", detail)
-    config = serve.config
-    with serve.pool.upload():  # 503 at once, before reading, when the server is busy
+    config, pool = serve.config, serve.pool
+    client = client_of(request, config)
+    with pool.upload(client):  # 503 at once, before reading, when the server or this client is busy
         form = await _read_form(request, config)
     try:
         upload = form.get("file")
@@ -101,15 +106,20 @@ async def predict(request: Request, serve: ServeState = Depends(serve_state)) ->
         if size > config.max_upload_bytes:
             raise ApiError(413, "file too large", f"this server accepts files up to {config.max_upload_mb:g} MB")
         t_uploaded = time.perf_counter()
-        with serve.pool.admission():
-            pred, t_job, predict_s = await serve.pool.run(_analyse, upload.file, name, config, serve.predictor)
+        path = await anyio.to_thread.run_sync(_save, upload.file, name, config)
     finally:
         await form.close()
+    try:
+        # the header read before the song takes a place: too long is refused, and its cost known
+        audio_s = await anyio.to_thread.run_sync(_probe, path, name, config)
+        with pool.admission(client, audio_s) as job:
+            pace = functools.partial(pool.paced, job=job)
+            pred, t_job, predict_s = await pool.run(_analyse, path, name, config, serve.predictor, pace, job=job, paced=True)
+    finally:
+        with suppress(OSError):
+            os.unlink(path)
     if pred.duration_s > config.max_duration_s + 0.5:
-        raise ApiError(
-            422, "audio too long",
-            f"the audio lasts more than {config.max_duration_s:g} s, the most this server accepts",
-        )  # fmt: skip
+        raise _too_long(config)
     body = prediction_body(pred, top_k=top_k, name=name)
     body.update(
         file={"name": name, "bytes": size},
@@ -120,7 +130,16 @@ async def predict(request: Request, serve: ServeState = Depends(serve_state)) ->
             "total_ms": round((time.perf_counter() - t_start) * 1000, 1),
         },
     )
-    return JSONResponse(body)
+    try:
+        return JSONResponse(body)  # strict JSON: a NaN or an infinity is refused, never sent
+    except ValueError:
+        raise ApiError(422, "cannot analyse this audio", f"the analysis of '{name}' gave values that are not numbers") from None
+
+
+def _too_long(config: ServeConfig) -> ApiError:
+    return ApiError(
+        422, "audio too long", f"the audio lasts more than {config.max_duration_s:g} s, the most this server accepts"
+    )
 
 
 async def _read_form(request: Request, config: ServeConfig) -> FormData:
@@ -159,24 +178,55 @@ def _suffix(name: str) -> str:
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
 
 
-def _analyse(upload: IO[bytes], name: str, config: ServeConfig, predictor: Any) -> tuple[Any, float, float]:
-    """Copy the upload to a temp file and predict it (on a pool thread).
-
-    Returns the prediction, the time the job started and its duration in seconds.
-    """
-    t0 = time.perf_counter()
+def _save(upload: IO[bytes], name: str, config: ServeConfig) -> str:
+    """Copy the upload to a temp file that keeps its suffix (on a thread); returns its path."""
     fd, path = tempfile.mkstemp(prefix=UPLOAD_PREFIX, suffix=_suffix(name), dir=config.tmp_dir)
     try:
         with os.fdopen(fd, "wb") as out:
             upload.seek(0)
             shutil.copyfileobj(upload, out, 1 << 20)
-        # one second more than the limit: enough to tell a file that is too long
-        pred = predictor.predict_file(path, max_seconds=config.max_duration_s + 1.0)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(path)
+        raise
+    return path
+
+
+@contextmanager
+def _decoding_errors(name: str, path: str) -> Iterator[None]:
+    """AudioError and GenrekitError as the 422 answers that name the upload, not the temp file."""
+    try:
+        yield
     except AudioError as exc:
         raise ApiError(422, "not a readable audio file", f"'{name}' could not be decoded: {exc.reason}") from None
     except GenrekitError as exc:
         raise ApiError(422, "cannot analyse this audio", str(exc).replace(path, name)) from None
-    finally:
-        with suppress(OSError):
-            os.unlink(path)
+
+
+def _probe(path: str, name: str, config: ServeConfig) -> float:
+    """Seconds of audio the upload's header declares, on a thread: 422 when too long.
+
+    The limit when the header does not say; 0 when the file cannot be read at all (its job fails
+    at once, and says why).
+    """
+    if _suffix(name) == ".png":  # a Kaggle spectrogram image: a 30-s clip
+        return 30.0
+    try:
+        declared = probe_audio(path).declared_s
+    except GenrekitError:
+        return 0.0
+    if declared is not None and declared > config.max_duration_s + 0.5:
+        raise _too_long(config)
+    return config.max_duration_s if declared is None else declared
+
+
+def _analyse(path: str, name: str, config: ServeConfig, predictor: Any, pace: Any) -> tuple[Any, float, float]:
+    """Predict the saved upload (on a pool thread, taking turns at the model through ``pace``).
+
+    Returns the prediction, the time the job started and its duration in seconds.
+    """
+    t0 = time.perf_counter()
+    with _decoding_errors(name, path):
+        # one second more than the limit: enough to tell a file that is too long
+        pred = predictor.predict_file(path, max_seconds=config.max_duration_s + 1.0, pace=pace)
     return pred, t0, time.perf_counter() - t0

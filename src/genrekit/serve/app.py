@@ -31,7 +31,7 @@ from genrekit import __version__
 from genrekit.serve import api, docs, live
 from genrekit.serve.config import ServeConfig
 from genrekit.serve.errors import ApiError, install_handlers
-from genrekit.serve.guards import BodyLimit, HostGuard, OriginGuard
+from genrekit.serve.guards import BodyLimit, HostGuard, OriginGuard, SecurityHeaders
 from genrekit.serve.jobs import JobPool
 from genrekit.serve.state import ServeState, sample_rate
 
@@ -65,6 +65,8 @@ def create_app(config: ServeConfig | None = None, *, predictor: Any = None) -> F
             max_queue=config.queue_size,
             max_wait_s=config.max_wait_s,
             max_uploads=config.max_uploads,
+            client_uploads=config.max_client_uploads,
+            client_jobs=config.max_client_jobs,
         )
         app.state.serve = ServeState(config=config, predictor=model, pool=pool)
         try:
@@ -81,16 +83,18 @@ def create_app(config: ServeConfig | None = None, *, predictor: Any = None) -> F
         lifespan=lifespan,
     )
     install_handlers(app)
-    # the last added runs first: Host, then Origin, then the body limits
+    # the last added runs first: the security headers, Host, then Origin, then the body limits
     app.add_middleware(
         BodyLimit,
         max_bytes=config.max_body_bytes,
         file_mb=config.max_upload_mb,
         timeout_s=config.body_timeout_s,
         min_bytes_per_s=config.min_upload_bytes_per_s,
+        grace_s=config.upload_grace_s,
     )
     app.add_middleware(OriginGuard, trusted=config.trusted_origins)
     app.add_middleware(HostGuard, hosts=config.hosts)
+    app.add_middleware(SecurityHeaders)
     app.include_router(api.router)
     app.include_router(live.router)
     docs.mount_docs(app)

@@ -28,12 +28,19 @@ class ServeConfig:
         (``None``: 32 per worker, enough to keep the workers busy between clients' retries)
     max_wait_s : uploads also get 503 when the songs queued would keep a new one waiting longer
     max_uploads : uploads arriving at the same time (they hold no place in the queue); more get 503
+    max_client_uploads : uploads one client (address) may send at the same time; more get 503
+    max_client_jobs : songs of one client queued or being analysed at the same time; more get 503
+    client_header : behind a reverse proxy, the header naming the client's address (its last
+        entry), e.g. ``X-Forwarded-For`` (``None``: the connection's address; set it only when
+        the proxy always sets this header, since clients could send it themselves)
     max_upload_mb : largest accepted file (MB = 10**6 bytes); a larger file or body gets 413
     max_duration_s : longest accepted audio in seconds; longer gets 422
     max_form_fields : form fields accepted besides the file; more get 413
     max_field_bytes : largest accepted form field other than the file
     body_timeout_s : seconds allowed for an upload to begin, and for any pause in it
-    min_upload_bytes_per_s : upload speed that buys more time; a slower upload gets 408
+    min_upload_bytes_per_s : the least average speed of an upload after its first
+        ``upload_grace_s`` seconds; a slower upload gets 408 and frees its place
+    upload_grace_s : seconds an upload may take before its speed is held to the minimum
     header_timeout_s : seconds a connection may take to send a request's headers
     keep_alive_s : seconds an idle keep-alive connection stays open
     allowed_hosts : names in the Host header this server answers to (``"*"``: any); the bound
@@ -56,12 +63,16 @@ class ServeConfig:
     max_queue: int | None = None
     max_wait_s: float = 1.5
     max_uploads: int = 64
+    max_client_uploads: int = 8
+    max_client_jobs: int = 16
+    client_header: str | None = None
     max_upload_mb: float = 50.0
     max_duration_s: float = 900.0
     max_form_fields: int = 8
     max_field_bytes: int = 16_384
     body_timeout_s: float = 20.0
     min_upload_bytes_per_s: float = 50_000.0
+    upload_grace_s: float = 5.0
     header_timeout_s: float = 10.0
     keep_alive_s: float = 5.0
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
@@ -118,6 +129,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-queue", type=int, help="songs queued beyond the running jobs; more get 503 (default: 32 per worker)")
     add("--max-upload-mb", type=float, help=f"largest accepted file in MB (default {d.max_upload_mb:g})")
     add("--max-duration-s", type=float, help=f"longest accepted audio in seconds (default {d.max_duration_s:g})")
+    add("--max-client-uploads", type=int,
+        help=f"uploads one client address may send at once; more get 503 (default {d.max_client_uploads})")
+    add("--max-client-jobs", type=int,
+        help=f"songs of one client address queued or analysed at once; more get 503 (default {d.max_client_jobs})")
+    add("--client-header", metavar="HEADER",
+        help="behind a reverse proxy: the header naming the client's address, e.g. X-Forwarded-For "
+        "(default: the connection's address)")  # fmt: skip
     add("--allowed-host", dest="allowed_hosts", action="append", metavar="NAME",
         help="also answer to this Host name or address (repeatable; '*' for any)")  # fmt: skip
     add("--trusted-origin", dest="trusted_origins", action="append", metavar="ORIGIN",
@@ -128,7 +146,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace) -> dict:
     """The :func:`genrekit.serve.main` keyword arguments of parsed ``genrekit serve`` options."""
     d = ServeConfig()
-    names = ["host", "port", "model", "workers", "max_queue", "max_upload_mb", "max_duration_s"]
+    names = ["host", "port", "model", "workers", "max_queue", "max_upload_mb", "max_duration_s",
+             "max_client_uploads", "max_client_jobs", "client_header"]  # fmt: skip
     settings = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     for name in ("allowed_hosts", "trusted_origins"):
         if getattr(args, name, None):

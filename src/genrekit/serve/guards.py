@@ -4,6 +4,8 @@
 - :class:`OriginGuard`: a browser post or live socket from another site's page gets 403.
 - :class:`BodyLimit`: a body larger than the limit gets 413, a body too slow to arrive 408;
   the whole body is counted as it streams, chunked or not.
+- :class:`SecurityHeaders`: every answer forbids framing, MIME sniffing, and any script, style
+  or connection from elsewhere than the server itself (``Content-Security-Policy``).
 
 A client that asked ``Expect: 100-continue`` and is answered before its body was read is told
 that the connection closes, so that it never sends that body. Other clients may still be sending
@@ -24,6 +26,27 @@ from genrekit.serve.errors import ApiError
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
+# The page and /docs load their scripts and styles from this server only: no inline script, and
+# the only inline styles are the two <style> elements plotly.js (4.1, bundled with plotly 7.1)
+# creates as it loads: an empty one it fills through the CSSOM, and its map module's stylesheet
+# (their SHA-256; another plotly version is caught by the Chromium test). blob: is the page's
+# own audio and the microphone's worklet.
+PLOTLY_STYLE_HASHES = (
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # the empty string
+    "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",
+)
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'", "script-src 'self'", f"style-src 'self' {' '.join(PLOTLY_STYLE_HASHES)}",
+    "img-src 'self' data: blob:", "media-src 'self' blob:", "connect-src 'self'", "worker-src 'self' blob:",
+    "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+])  # fmt: skip
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, error: ApiError) -> None:
     if scope["type"] == "websocket":
@@ -37,6 +60,25 @@ def _host_name(host_header: str) -> str:
     if host_header.startswith("["):
         return host_header[1 : host_header.find("]")].lower()
     return host_header.rsplit(":", 1)[0].lower() if host_header.count(":") == 1 else host_header.lower()
+
+
+class SecurityHeaders:
+    """Add :data:`SECURITY_HEADERS` to every HTTP answer (errors included)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class HostGuard:
@@ -106,8 +148,9 @@ class OriginGuard:
 class BodyLimit:
     """Count the request body as it arrives: 413 beyond ``max_bytes``, 408 when too slow.
 
-    The upload may take ``timeout_s`` plus one second per ``min_bytes_per_s`` bytes received:
-    a client that stops, or trickles a few bytes at a time, runs out of time.
+    Any pause may last ``timeout_s``, and the upload as a whole ``grace_s`` plus one second per
+    ``min_bytes_per_s`` bytes received: a client that stops, or trickles a few bytes at a time,
+    runs out of time, and its upload place is freed for others.
 
     Parameters
     ----------
@@ -115,12 +158,17 @@ class BodyLimit:
     max_bytes : largest body
     file_mb : the largest file in MB, as the error message names it
     timeout_s : seconds for the body to begin, and the most any pause in it may last
-    min_bytes_per_s : upload speed that keeps the upload going
+    min_bytes_per_s : the least average speed of the upload once ``grace_s`` have passed
+    grace_s : seconds before the average speed counts (``None``: ``timeout_s``)
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, file_mb: float, timeout_s: float, min_bytes_per_s: float):
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, file_mb: float, timeout_s: float, min_bytes_per_s: float,
+        grace_s: float | None = None,
+    ):  # fmt: skip
         self.app, self.max_bytes, self.file_mb = app, max_bytes, file_mb
         self.timeout_s, self.rate = timeout_s, min_bytes_per_s
+        self.grace_s = timeout_s if grace_s is None else grace_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,8 +194,10 @@ class BodyLimit:
 
         async def limited_receive() -> Message:
             now = time.monotonic()
-            state["started"], state["waiting"] = state["started"] or now, False
-            deadline = state["started"] + self.timeout_s + state["received"] / self.rate
+            state["waiting"] = False
+            deadline = now + self.timeout_s  # to begin, and for any pause
+            if state["started"]:  # since the first bytes: at least the least speed on average
+                deadline = min(deadline, state["started"] + self.grace_s + state["received"] / self.rate)
             try:
                 with anyio.fail_after(max(0.0, deadline - now)):
                     message = await receive()
@@ -160,6 +210,7 @@ class BodyLimit:
                 ) from None  # fmt: skip
             if message["type"] == "http.request":
                 state["received"] += len(message.get("body", b""))
+                state["started"] = state["started"] or (time.monotonic() if state["received"] else 0.0)
                 if state["received"] > self.max_bytes:
                     raise self._too_large("the request is larger")
             return message

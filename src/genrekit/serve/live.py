@@ -88,7 +88,7 @@ class LiveSession:
             y = np.concatenate([self.ring[self.pos :], self.ring[: self.pos]])[len(self.ring) - self.filled :]
             t = self.received / self.sr
             try:
-                pred = await self.serve.pool.run(self.serve.predictor.predict_signal, y, self.sr, upload=False)
+                pred = await self.serve.pool.run(self.serve.predictor.predict_signal, y, self.sr)
             except GenrekitError as exc:
                 await self.send({"error": "prediction failed", "detail": str(exc)})
                 continue

@@ -48,6 +48,16 @@ def sample_rate(predictor: Any) -> int:
     return int(getattr(predictor, "sample_rate", None) or predictor.config.sample_rate)
 
 
+def client_of(conn: HTTPConnection, config: ServeConfig) -> str:
+    """The address a request comes from, whose share of the server the per-client limits bound:
+    the connection's, or behind a proxy the last entry of ``config.client_header``."""
+    if config.client_header:
+        value = conn.headers.get(config.client_header, "").split(",")[-1].strip()
+        if value:
+            return value[:64]
+    return conn.client.host if conn.client else ""
+
+
 def serve_state(conn: HTTPConnection) -> ServeState:
     """FastAPI dependency: the running app's :class:`ServeState`."""
     return conn.app.state.serve
