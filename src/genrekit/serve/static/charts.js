@@ -102,14 +102,13 @@ export function drawTimeline(result, onSeek) {
   const z = labels.map((g) => wins.map((s) => s.probabilities[g] ?? 0));
   const text = labels.map(() => wins.map((s) => `${fmtTime(s.start_s)}–${fmtTime(s.end_s)} · top: ${s.genre}`));
   const width = el.timeline.clientWidth;
-  const wide = width > 520; // no room for the colour bar on a phone
-  const plotWidth = width - TIMELINE_MARGIN.l - TIMELINE_MARGIN.r - (wide ? 60 : 0);
+  const plotWidth = width - TIMELINE_MARGIN.l - TIMELINE_MARGIN.r;
   const tickvals = ticks(result.duration_s, plotWidth);
   const strip = runStrip(result, plotWidth);
   Plotly.react(el.timeline, [{
     type: "heatmap", x: edges, y: labels, z, text, zmin: 0, zmax: 1,
     colorscale: [[0, "#f7f8fc"], [0.25, "#c7d2fe"], [0.6, "#6366f1"], [1, "#312e81"]],
-    showscale: wide, colorbar: { thickness: 10, tickformat: ".0%", outlinewidth: 0, len: 0.9 },
+    showscale: false, // Plotly draws the colour bar's gradient through a style attribute, which the CSP forbids
     hovertemplate: "%{y}: %{z:.0%}<br>%{text}<extra></extra>", xgap: 1,
   }], {
     font: FONT, margin: TIMELINE_MARGIN,
