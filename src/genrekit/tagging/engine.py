@@ -91,7 +91,8 @@ def _styles_of(record: Record, threshold: float) -> list[str]:
     return [t for t, p in tags if p >= threshold][:STYLES_WRITTEN]
 
 
-def _predict(predictor: Predictor, path: Path, sha: str, styles: bool) -> Record:
+def predict_record(predictor: Predictor, path: Path, sha: str, styles: bool) -> Record:
+    """The prediction of one file as a :class:`Record` (with its style probabilities when ``styles``)."""
     size, mtime = file_key(path)
     if styles:
         from genrekit.tagging.styles import predict_with_styles
@@ -117,7 +118,7 @@ def _tracks(
             track.record = state.get(item.path, sha, styles=styles)
             if track.record is not None:
                 return track, False
-            track.record = _predict(load(), item.path, sha, styles)
+            track.record = predict_record(load(), item.path, sha, styles)
             return track, True
         except GenrekitError as exc:
             track.error = str(exc)
