@@ -336,3 +336,16 @@ def test_two_runs_never_share_a_state(tmp_path):
         State(tmp_path / "state.jsonl")
     first.close()
     State(tmp_path / "state.jsonl").close()
+
+
+def test_a_journal_cut_by_a_kill_goes_on_cleanly(tmp_path):
+    path = _make("flac", tmp_path)
+    with Journal(tmp_path / "j.jsonl") as j:
+        write_tags(path, {"genre": ["Jazz"]}, journal=j)
+    with open(tmp_path / "j.jsonl", "a") as f:
+        f.write('{"path": "/x", "fie')  # the kill came while this line was written: its change was never made
+    with Journal(tmp_path / "j.jsonl") as j:
+        write_tags(path, {"genre": ["Rock"]}, journal=j)
+    assert [e["new"] for e in read_journal(tmp_path / "j.jsonl")] == [["Jazz"], ["Rock"]]
+    undo_journal(tmp_path / "j.jsonl", journal=None)
+    assert open_tags(path).read() == {}

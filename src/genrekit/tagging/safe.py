@@ -48,6 +48,8 @@ class Journal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             new = not self.path.exists() or self.path.stat().st_size == 0
+            if not new:
+                _cut_unfinished_line(self.path)
             self._file = open(self.path, "a", encoding="utf-8")
         except OSError as exc:
             raise TagError(f"cannot write the journal '{self.path}' ({exc.strerror}); give another --journal") from None
@@ -75,6 +77,15 @@ class Journal:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _cut_unfinished_line(path: Path) -> None:
+    """Drop a last line a killed run left unfinished: it records a change that was never made (the
+    rename comes after the line is on disk)."""
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
 
 
 def _now() -> str:
