@@ -95,7 +95,7 @@ def test_command_honours_write_and_mode(tmp_path):
         assert _genres(items[p.name]) == [items[p.name]["genrekit_genre"]]
         assert len(items[p.name]["genrekit_styles"].split(", ")) == 5
     assert {p: p.read_bytes() for p in paths} == before  # import.write is off: the files stay as they are
-    assert "has a genre already" in out
+    assert "has a genre already, kept" in out
     beet("genrekit", "-m", "add")
     item = _items(db)[paths[0].name]
     assert _genres(item) == ["Trip-Hop", item["genrekit_genre"]]

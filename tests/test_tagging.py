@@ -153,7 +153,7 @@ def _decide(current, *, mode="keep", p=0.9, label="hiphop", no_music=None, **kw)
 def test_rules_keep_replace_add_and_confidence():
     assert _decide({}).changes["genre"] == ["Hip-Hop"]
     keep = _decide({"genre": ["Trip-Hop"]})
-    assert keep.action == "skip" and "--mode keep" in keep.reason
+    assert keep.action == "skip" and "has a genre already, kept" in keep.reason
     assert _decide({"genre": ["Trip-Hop"]}, mode="replace").changes["genre"] == ["Hip-Hop"]
     assert _decide({"genre": ["Trip-Hop"]}, mode="add").changes["genre"] == ["Trip-Hop", "Hip-Hop"]
     ours = {"genre": ["Jazz"], "genrekit_genre": ["Jazz"]}  # what genrekit wrote is genrekit's to change

@@ -120,7 +120,7 @@ def decide(
     ours = set(current.get("genrekit_genre", []))
     theirs = [g for g in genres if g not in ours]  # the genres someone else set
     if rules.mode == "keep" and theirs:
-        return Decision("skip", name, "has a genre already (--mode keep); use --mode replace or add to change it")
+        return Decision("skip", name, "has a genre already, kept (--mode replace or add changes it)")
     new = [*theirs, name] if rules.mode == "add" and name not in theirs else theirs if rules.mode == "add" else [name]
     changes: dict[str, list[str] | None] = {
         "genre": new,
