@@ -349,3 +349,14 @@ def test_a_journal_cut_by_a_kill_goes_on_cleanly(tmp_path):
     assert [e["new"] for e in read_journal(tmp_path / "j.jsonl")] == [["Jazz"], ["Rock"]]
     undo_journal(tmp_path / "j.jsonl", journal=None)
     assert open_tags(path).read() == {}
+
+
+def test_wavpack_and_musepack_are_found_in_folders(capsys, tmp_path):
+    lib = tmp_path / "lib"
+    _make("wavpack", lib)
+    made = [lib / "track.wv"]
+    if not isinstance(write_container("musepack", lib, labelled_clip("bass", 2, 3.0), SR), str):
+        made.append(lib / "track.mpc")
+    rc, out, err = tag(capsys, lib, "--min-confidence", "0", "-o", tmp_path / "rows.json")
+    assert rc == 0 and sorted(rows(tmp_path / "rows.json")) == sorted(p.name for p in made)
+    assert {x["action"] for x in rows(tmp_path / "rows.json").values()} == {"would write"}

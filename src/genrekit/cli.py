@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_predict_arguments(p)
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("tag", help="write genres into the files' tags (safely, undoably)", formatter_class=fmt)
+    p = sub.add_parser("tag", help="write genres into the files' tags (safely, undoably)")
     _add_tag_arguments(p)
     p.set_defaults(func=lambda a: sys.exit(_run_tag(a)))
 

@@ -34,11 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--write", action="store_true",
                    help="write the genres into the files (without it, nothing is changed: the run shows what it would do)")
     p.add_argument("--mode", choices=MODES, default="keep",
-                   help="keep: only files without a genre; replace: set the genre; add: add it to the genres there")
+                   help="keep (default): only files without a genre; replace: set the genre; add: add it to the genres there")
     p.add_argument("--min-confidence", type=_probability, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
-                   help="write only genres at least this probable; the rest are listed as skipped")
+                   help="write only genres at least this probable; the rest are listed as skipped (default: %(default)s)")
     p.add_argument("--per", choices=("file", "album"), default="file",
-                   help="album: one genre per album (album tag, else folder), from the mean of its tracks")
+                   help="album: one genre per album (album tag, else folder), from the mean of its tracks (default: file)")
     p.add_argument("--genre-map", metavar="FILE",
                    help="genre names to write: 'label = Name' lines or a JSON object (default: Blues, Classical, "
                         "Country, Disco, Hip-Hop, Jazz, Metal, Pop, Reggae, Rock)")  # fmt: skip
@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--styles", action="store_true",
                    help="also list the musicnn backbone's Million Song Dataset tags above --style-threshold")
     p.add_argument("--write-styles", action="store_true", help="with --styles and --write: write them as STYLE")
-    p.add_argument("--style-threshold", type=_probability, default=0.25, metavar="P", help="a style's least probability")
+    p.add_argument("--style-threshold", type=_probability, default=0.25, metavar="P", help="a style's least probability (default: %(default)s)")
     p.add_argument("--undo", metavar="JOURNAL", help="put back the values a journal changed (give no PATH)")
     p.add_argument("--journal", metavar="FILE",
                    help="record the changes here (default: a new tag-<time>.jsonl in $GENREKIT_CACHE/journals, "
@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: tag-state.jsonl in $GENREKIT_CACHE or ~/.cache/genrekit)")  # fmt: skip
     p.add_argument("--no-state", action="store_true", help="predict every file, remember nothing")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the rows to FILE (.csv, .json or .jsonl)")
-    p.add_argument("--workers", type=int, default=2, help="files decoded in parallel")
+    p.add_argument("--workers", type=int, default=2, help="files decoded in parallel (default: %(default)s)")
 
 
 def _write_rows(rows: list[dict], path: Path) -> None:
