@@ -307,7 +307,7 @@ def test_one_genre_per_album_from_the_mean_of_its_tracks(capsys, tmp_path):
 
 
 def test_styles_are_the_msd_tags_and_change_no_genre(capsys, tmp_path):
-    from genrekit.models.musicnn import MSD_TAGS
+    from genrekit.features.musicnn_tags import MSD_TAGS
     from genrekit.predictor import Predictor
     from genrekit.tagging.styles import predict_with_styles
 
@@ -360,3 +360,20 @@ def test_wavpack_and_musepack_are_found_in_folders(capsys, tmp_path):
     rc, out, err = tag(capsys, lib, "--min-confidence", "0", "-o", tmp_path / "rows.json")
     assert rc == 0 and sorted(rows(tmp_path / "rows.json")) == sorted(p.name for p in made)
     assert {x["action"] for x in rows(tmp_path / "rows.json").values()} == {"would write"}
+
+
+def test_tag_and_styles_need_no_training_extras(tmp_path):
+    import subprocess
+    import sys
+
+    from test_runtime import BLOCK_TRAIN_MODULES
+
+    path = _make("flac", tmp_path / "lib", seconds=4.0)
+    code = (f"from genrekit.cli import main\nimport sys\nsys.argv = ['genrekit']\n"
+            f"main(['tag', {str(tmp_path / 'lib')!r}, '--write', '--min-confidence', '0', '--styles', "
+            f"'--journal', {str(tmp_path / 'j.jsonl')!r}, '--no-state'])")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    done = subprocess.run([sys.executable, "-c", BLOCK_TRAIN_MODULES + code], capture_output=True, text=True,
+                          env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "written 1" in done.stderr and open_tags(path).get("genrekit_genre")

@@ -96,7 +96,7 @@ def predict_with_styles(predictor: Predictor, path: str | os.PathLike) -> tuple[
     GenrekitError
         the model has no styles (see :func:`check_styles`), or the file cannot be decoded
     """
-    from genrekit.models.musicnn import MSD_TAGS
+    from genrekit.features.musicnn_tags import MSD_TAGS
 
     rows = check_styles(predictor)
     sink: list[np.ndarray] = []
