@@ -117,7 +117,7 @@ class GenrekitPlugin(BeetsPlugin):
     def _apply(self, item, record, *, pretend: bool) -> bool:
         """Decide and set the fields of one item; whether it changed."""
         from genrekit.tagging.decide import decide
-        from genrekit.tagging.engine import _styles_of
+        from genrekit.tagging.engine import styles_of
 
         _, name, sha = self._model()
         if isinstance(record, str):
@@ -128,7 +128,7 @@ class GenrekitPlugin(BeetsPlugin):
         current = {"genre": _genres(item), "genrekit_genre": [item["genrekit_genre"]] if "genrekit_genre" in item else []}
         d = decide(current=current, label=label, probability=probability, no_music=record.no_music,
                    rules=self._rules(), model=name, model_sha256=sha)  # fmt: skip
-        styles = _styles_of(record, float(self.config["style_threshold"].get())) if record.styles is not None else None
+        styles = styles_of(record, float(self.config["style_threshold"].get())) if record.styles is not None else None
         now = ", ".join(current["genre"]) or "(no genre)"
         if d.action != "write":
             self._log.info("{}: {} -> {} {}: {} ({})", item, now, d.genre or "-", f"{probability:.0%}", d.action,

@@ -121,7 +121,10 @@ def decide(
     theirs = [g for g in genres if g not in ours]  # the genres someone else set
     if rules.mode == "keep" and theirs:
         return Decision("skip", name, "has a genre already, kept (--mode replace or add changes it)")
-    new = [*theirs, name] if rules.mode == "add" and name not in theirs else theirs if rules.mode == "add" else [name]
+    if rules.mode == "add":
+        new = theirs if name in theirs else [*theirs, name]
+    else:
+        new = [name]
     changes: dict[str, list[str] | None] = {
         "genre": new,
         "genrekit_genre": [name],

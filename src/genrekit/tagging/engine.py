@@ -86,7 +86,8 @@ def model_identity(model: str | os.PathLike | None) -> tuple[str, str]:
     return (Path(model).name if model is not None else path.name), file_sha256(path)
 
 
-def _styles_of(record: Record, threshold: float) -> list[str]:
+def styles_of(record: Record, threshold: float) -> list[str]:
+    """The names of the record's most probable styles from ``threshold`` on (at most :data:`STYLES_WRITTEN`)."""
     tags = sorted((record.styles or {}).items(), key=lambda kv: -kv[1])
     return [t for t, p in tags if p >= threshold][:STYLES_WRITTEN]
 
@@ -233,6 +234,8 @@ def run_tag(
         memory.close()
         if log is not None:
             log.close()
+            if log.created and not log.changes:  # nothing was written: no journal to keep
+                log.path.unlink(missing_ok=True)
     return summary
 
 
@@ -276,7 +279,7 @@ def _apply(track: _Track, record: Record | None, *, rules: Rules, write: bool, j
         return row
     label = record.label
     probability = record.probabilities[label] if label is not None else None
-    style_list = _styles_of(record, style_threshold) if record.styles is not None else None
+    style_list = styles_of(record, style_threshold) if record.styles is not None else None
     row.probability = probability
     row.styles = "; ".join(style_list or [])
     d: Decision = decide(current=c, label=label, probability=probability or 0.0, no_music=record.no_music,

@@ -53,6 +53,7 @@ class Journal:
             self._file = open(self.path, "a", encoding="utf-8")
         except OSError as exc:
             raise TagError(f"cannot write the journal '{self.path}' ({exc.strerror}); give another --journal") from None
+        self.created = new
         if new:
             self._write([{"journal": "genrekit tag", "version": JOURNAL_VERSION, "started": _now()}])
         self.changes = 0
