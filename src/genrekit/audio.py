@@ -27,7 +27,7 @@ SAMPLE_RATE = 22050
 
 AUDIO_EXTENSIONS = frozenset(
     ".wav .wave .au .snd .aif .aiff .aifc .flac .ogg .oga .mp3 .m4a .mp4 .aac .opus .wma .webm "
-    ".mka .mkv .caf .ac3 .amr .3gp .mov".split()
+    ".mka .mkv .caf .ac3 .amr .3gp .mov .wv .ape .mpc .dsf".split()
 )
 
 # libsndfile reports unreadable files with these exception types

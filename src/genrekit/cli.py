@@ -344,6 +344,8 @@ class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     from genrekit.library import add_arguments as add_predict_arguments  # light until a run starts
     from genrekit.serve.config import add_arguments as add_serve_arguments  # light: no FastAPI, no torch
+    from genrekit.tagging.command import add_arguments as _add_tag_arguments
+    from genrekit.tagging.command import run as _run_tag
 
     fmt = _HelpWithDefaults
     parser = argparse.ArgumentParser(prog="genrekit", description="Music genre classification from audio.")
@@ -353,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="genres of audio files or whole folders", formatter_class=fmt)
     add_predict_arguments(p)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("tag", help="write genres into the files' tags (safely, undoably)")
+    _add_tag_arguments(p)
+    p.set_defaults(func=lambda a: sys.exit(_run_tag(a)))
 
     p = sub.add_parser("train", help="train a model and evaluate it on a held-out split", formatter_class=fmt)
     _add_training_args(p, split="random")

@@ -32,29 +32,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from genrekit.errors import GenrekitError
+from genrekit.features.musicnn_tags import MSD_TAGS, MTT_TAGS, MUSICNN_TAGS  # noqa: F401 - re-exported
 
 N_MELS = 96
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01  # TensorFlow's decay 0.99
 CPU_FRONTEND_CHUNK = 2  # patches per front-end pass on CPU in eval mode
 
-MSD_TAGS = (
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock",
-    "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill", "instrumental",
-    "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental", "female vocalist",
-    "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy", "catchy", "funk",
-    "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy",
-)  # fmt: skip
-MTT_TAGS = (
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano",
-    "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing",
-    "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal",
-    "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice", "new age", "dance",
-    "male voice", "female vocal", "beats", "harp", "cello", "no voice", "weird", "country", "metal",
-    "female voice", "choral",
-)  # fmt: skip
-MUSICNN_TAGS: dict[str, tuple[str, ...]] = {"msd": MSD_TAGS, "mtt": MTT_TAGS}
 PRETRAINED_FILES: dict[str, str] = {"msd": "musicnn_msd.pt", "mtt": "musicnn_mtt.pt"}
 FORMAT_VERSION = 1
 

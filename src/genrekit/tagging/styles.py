@@ -1,0 +1,116 @@
+"""Styles: the 50 Million Song Dataset tags of the musicnn backbone, a multi-label second output.
+
+The bundled model's features are the frozen MSD_musicnn tagger's penultimate layer *and its 50
+tag probabilities* (``embedding="penultimate+tags"``), one frame per 3-s patch: the tags
+(electronic, dance, folk, soul, punk, ambient, female vocalists, 80s, House...) are computed for
+every patch anyway. A file's style probabilities are their mean over its patches (each tag a
+sigmoid of its own: several can be high at once). Nothing is retrained; no second decoding.
+
+The tagger is musicnn's (Pons & Serra 2019), trained on the Last.fm tags of the Million Song
+Dataset; genrekit levels each patch's loudness before the tagger (its ``level_db``), as the
+genre head saw it in training, so the values differ a little from stock musicnn's.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from genrekit.errors import GenrekitError
+
+if TYPE_CHECKING:
+    from genrekit.predictor import Prediction, Predictor
+
+
+def style_rows(feature_config) -> slice | None:
+    """Where the MSD tags sit in a feature frame of this config (``None``: not there)."""
+    from genrekit.features.musicnn import EMBEDDING_SIZES
+
+    if getattr(feature_config, "kind", None) != "musicnn":
+        return None
+    offset = 0
+    for backbone in feature_config.backbones.split("+"):
+        for part in feature_config.embedding.split("+"):
+            if backbone == "msd" and part == "tags":
+                return slice(offset, offset + EMBEDDING_SIZES["tags"])
+            offset += EMBEDDING_SIZES[part]
+    return None
+
+
+def check_styles(predictor: Predictor) -> slice:
+    """The rows of the styles in the predictor's frames.
+
+    Raises
+    ------
+    GenrekitError
+        the model's features do not carry the MSD tags
+    """
+    rows = style_rows(predictor.feature_config)
+    if rows is None:
+        raise GenrekitError(f"styles come from the musicnn MSD tagger: the model '{predictor.name}' does not "
+                            "compute its tags (use the bundled musicnn-gtzan model, or leave out --styles)")  # fmt: skip
+    return rows
+
+
+class _TapStream:
+    """A feature stream that keeps the style rows of every frame it gives."""
+
+    def __init__(self, inner, rows: slice, sink: list[np.ndarray]):
+        self.inner, self.rows, self.sink = inner, rows, sink
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        out = self.inner.push(block)
+        self.sink.append(out[self.rows])
+        return out
+
+    def finish(self) -> np.ndarray:
+        out = self.inner.finish()
+        self.sink.append(out[self.rows])
+        return out
+
+
+class _TapClassifier:
+    """The predictor's classifier, whose streams keep the style rows (everything else is the classifier's)."""
+
+    def __init__(self, inner, rows: slice, sink: list[np.ndarray]):
+        self._inner, self._rows, self._sink = inner, rows, sink
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def stream(self):
+        return _TapStream(self._inner.stream(), self._rows, self._sink)
+
+    def analyse(self, **kwargs):
+        return type(self._inner).analyse(self, **kwargs)
+
+
+def predict_with_styles(predictor: Predictor, path: str | os.PathLike) -> tuple[Prediction, dict[str, float]]:
+    """The prediction of one file and its style probabilities (tag -> mean over the patches).
+
+    Raises
+    ------
+    GenrekitError
+        the model has no styles (see :func:`check_styles`), or the file cannot be decoded
+    """
+    from genrekit.features.musicnn_tags import MSD_TAGS
+
+    rows = check_styles(predictor)
+    sink: list[np.ndarray] = []
+    tapped = copy.copy(predictor)  # a shallow copy per file: threads never share a sink
+    tapped.classifier = _TapClassifier(predictor.classifier, rows, sink)
+    prediction = tapped.predict_file(Path(path))
+    frames = np.concatenate(sink, axis=1) if sink else np.zeros((len(MSD_TAGS), 0), np.float32)
+    if not frames.shape[1] or prediction.no_music is not None:
+        return prediction, {}
+    mean = frames.mean(axis=1)
+    return prediction, {tag: float(p) for tag, p in zip(MSD_TAGS, mean)}
+
+
+def top_styles(styles: dict[str, float], *, threshold: float, limit: int | None = None) -> list[tuple[str, float]]:
+    """The styles at least ``threshold`` probable, most probable first."""
+    ranked = sorted(((t, p) for t, p in styles.items() if p >= threshold), key=lambda kv: -kv[1])
+    return ranked[:limit] if limit else ranked
