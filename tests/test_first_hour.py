@@ -144,10 +144,11 @@ def test_the_wheel_installs_without_torch_and_predicts(tmp_path):
 
 
 def _readme_use_commands() -> list[list[str]]:
-    """The ``genrekit`` commands of the README's first "Use" block, split into words."""
-    text = (ROOT / "README.md").read_text()
-    block = text.split("## Use", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
-    return [line.split("#")[0].split()[1:] for line in block.splitlines() if line.startswith(".venv/bin/genrekit")]
+    """The ``genrekit`` commands of the README's "Use" section's shell blocks, split into words."""
+    use = (ROOT / "README.md").read_text().split("## Use", 1)[1].split("\n## ", 1)[0]
+    blocks = [part.split("```", 1)[0] for part in use.split("```sh")[1:]]
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line.split()[1:] for line in lines if line.startswith(("genrekit ", ".venv/bin/genrekit "))]
 
 
 def test_each_command_the_readme_shows_runs_as_shown(tmp_path):
@@ -160,10 +161,16 @@ def test_each_command_the_readme_shows_runs_as_shown(tmp_path):
     for i in range(3):
         write_audio(home / "Music" / f"album/{i:02d}.ogg", _music(5.0, seed=10 + i))
     commands = _readme_use_commands()
-    assert [c[0] for c in commands] == ["predict", "predict", "predict", "serve", "models", "render"], commands
-    env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
+    assert [c[0] for c in commands] == ["tag"] * 6 + ["predict", "predict", "predict", "serve", "models", "render"]
+    (tmp_path / "names.txt").write_text("hiphop = Hip Hop\n")
+    env = {k: v for k, v in os.environ.items() if k != "GENREKIT_CACHE"}
+    env.update(HOME=str(home), PYTHONPATH=str(ROOT / "src"))
     for words in commands:
         words = [str(home / "Music") if w == "~/Music" else w for w in words]
+        if "--undo" in words:  # the journal the README names by its pattern: the last one written
+            journals = sorted((home / ".cache" / "genrekit" / "journals").glob("tag-*.jsonl"))
+            assert journals, "no journal was written"
+            words[words.index("--undo") + 1] = str(journals[-1])
         if words[0] == "serve":  # it runs until stopped: start it on a free port, ask it, stop it
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
