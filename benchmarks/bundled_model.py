@@ -32,7 +32,7 @@ from genrekit.config import TrainConfig
 from genrekit.experiment import fit, prepare
 from genrekit.features import make_feature_config
 from genrekit.presence import PresenceConfig
-from genrekit.splits import make_split
+from genrekit.splits import Fold, make_split
 
 RECIPES = {
     "musicnn": {
@@ -77,11 +77,18 @@ def measured(recipe: dict) -> dict:
     return out
 
 
+def variant_of(recipe: dict):
+    """The :class:`outside_variants.Variant` a recipe ships (its head, training and augmented copies)."""
+    from outside_variants import VARIANTS
+
+    return next(v for v in VARIANTS if v.name == recipe["variant"])
+
+
 def calibrated(recipe: dict, data, device) -> dict:
     """Temperature and confident threshold of ``recipe`` from its GTZAN out-of-fold predictions."""
-    from outside_variants import VARIANTS, calibrate, out_of_fold, trainer
+    from outside_variants import calibrate, out_of_fold, trainer
 
-    variant = next(v for v in VARIANTS if v.name == recipe["variant"])
+    variant = variant_of(recipe)
     folds = make_split("kfold", ids=data.ids, labels=data.track_labels, seed=0, val_fraction=0).folds
     oof = out_of_fold(trainer(variant, data, device), data, folds)
     cal = calibrate(oof, np.tile(data.y, len(oof) // len(data.y)))
@@ -103,12 +110,21 @@ def main() -> None:
                    progress=not a.no_progress)  # fmt: skip
     train = {**r["train"], **{k: v for k, v in (("epochs", a.epochs), ("windows_per_track", a.windows_per_track)) if v}}
     (fold,) = make_split("none", ids=data.ids, labels=data.track_labels, val_fraction=0).folds
-    calibration = calibrated(r, data, a.device) if "variant" in r else None
+    calibration, params, train_data = None, {}, data
+    if "variant" in r:  # the head, training settings and augmented copies of the variant it ships
+        from outside_variants import BASE_TRAIN, with_copies
+
+        v = variant_of(r)
+        calibration, params = calibrated(r, data, a.device), dict(v.params)
+        train = {**BASE_TRAIN, **v.train, **{k: x for k, x in train.items() if k not in BASE_TRAIN}}
+        train_data = with_copies(data, v.copies)
+        fold = Fold("none", np.arange(len(train_data.y)), None, np.zeros(0, int))
     ckpt, result = fit(
-        data, fold, model=r["model"], config=TrainConfig(**train), device=a.device, progress=not a.no_progress,
+        train_data, fold, model=r["model"], model_params=params, config=TrainConfig(**train), device=a.device,
+        progress=not a.no_progress,
         metadata={
             "description": r["description"],
-            "trained_on": r["trained_on"].format(n=len(fold.train)),
+            "trained_on": r["trained_on"].format(n=len(data.y)),
             "protocol": "final model on all data; accuracy measured for the same recipe on held-out splits",
             "accuracy": measured(r),
             "recipe": f"benchmarks/bundled_model.py --recipe {a.recipe}",

@@ -16,13 +16,14 @@ Writes results/outside_variants.{json,md}.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from _common import parser
-from _results import md_table, write_results
+from _results import RESULTS, md_table, write_results
 from outside import OUTSIDE
 
 from genrekit.calibration import confident_threshold, expected_calibration_error, fit_temperature, track_probabilities
@@ -192,7 +193,8 @@ def figures(r: dict, data: Data, folds: list[Fold], filtered: Fold, out_y: np.nd
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--only", default=None, help="comma-separated variant numbers (0-based) to run")
+    p.add_argument("--only", default=None, help="comma-separated variant numbers (0-based) to run; the rows of "
+                   "the others are kept from results/outside_variants.json")  # fmt: skip
     p.add_argument("--threads", type=int, default=1, help="torch threads (one: a tiny head trains 7x faster on "
                    "shared cores than with two)")  # fmt: skip
     a = p.parse_args()
@@ -220,6 +222,10 @@ def main() -> None:
         fig = figures(r, data, folds, filtered, out_y)
         rows.append({"variant": v.name, "n_gtzan": len(data.y), **fig})
         print(v.name, {k: round(x, 3) if isinstance(x, float) else x for k, x in fig.items()}, flush=True)
+    path = RESULTS / "outside_variants.json"  # rows of variants not run this time are kept
+    kept = {r["variant"]: r for r in (json.loads(path.read_text())["variants"] if path.exists() else [])}
+    kept.update({r["variant"]: r for r in rows})
+    rows = [kept[v.name] for v in VARIANTS if v.name in kept]
     md = (
         "# Variants tried for issue 17: GTZAN CV, fault-filtered test and outside, side by side\n\n"
         f"GTZAN: the {rows[0]['n_gtzan']} clips with audio, 5-fold CV (balanced, mean ± sd) and the fault-filtered "
