@@ -38,7 +38,7 @@ RECIPES = {
     "musicnn": {
         "file": "musicnn-gtzan.pt", "input": "audio", "features": ("musicnn", {}), "model": "embedding_head",
         "train": {"epochs": 30, "windows_per_track": 10, "batch_size": 64},
-        "description": "frozen musicnn (MSD) embeddings + a linear genre head trained on GTZAN audio",
+        "description": "frozen musicnn (MSD) embeddings + a linear genre head trained on GTZAN audio, temperature-calibrated",
         "trained_on": "all {n} GTZAN clips with audio (10 genres)",
         "variant": "linear head (today's recipe)",  # its figures in results/outside_variants.json
         "accuracy": [("outside_variants", ("cv_balanced_mean",), "GTZAN audio 5-fold CV, balanced"),
