@@ -78,3 +78,25 @@ def test_bundled_model_records_the_confident_threshold_in_use():
     assert calibration is not None, "the bundled model carries no calibration record"
     assert calibration["confident_threshold"] == PresenceConfig().confident
     assert calibration["temperature"] > 0
+
+
+@pytest.mark.parametrize(
+    "name,reason", [("sine 440 Hz", "steady tones"), ("sweep", "steady tones"), ("clicks", "isolated sounds")]
+)
+def test_presence_calls_tones_and_clicks_no_music(name, reason):
+    from genrekit.presence import PresenceCheck
+
+    check = PresenceCheck(22050)
+    check.push(_signals()[name].astype(np.float32))
+    assert reason in (check.verdict() or ""), name
+
+
+def test_presence_keeps_a_melody_with_its_level_moving():
+    from genrekit.presence import PresenceCheck
+
+    sr, t = 22050, np.arange(6 * 22050) / 22050
+    y = 0.4 * np.sin(2 * np.pi * 220 * t) * (0.6 + 0.4 * (np.sin(2 * np.pi * 2 * t) > 0))  # a pulsed tone
+    y += 0.2 * np.sin(2 * np.pi * np.where(t % 1 < 0.5, 330, 440) * t)  # and a second voice that moves
+    check = PresenceCheck(sr)
+    check.push(y.astype(np.float32))
+    assert check.verdict() is None
