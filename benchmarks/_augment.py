@@ -27,7 +27,7 @@ RECIPE = "chain-v1"
 def augment(y: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
     """One random augmentation chain of a mono 16-kHz signal."""
     rate = rng.uniform(0.9, 1.1)
-    y = resample(y, int(round(SR * rate)), SR)  # played faster or slower: tempo and pitch move together
+    y = resample(y, round(SR * rate), SR)  # played faster or slower: tempo and pitch move together
     spec = np.fft.rfft(y)
     f = np.fft.rfftfreq(len(y), 1 / SR)
     tilt = rng.uniform(-3, 3)  # dB per octave around 1 kHz

@@ -23,7 +23,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from _common import parser
 from _results import RESULTS, update_summary
 

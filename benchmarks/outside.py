@@ -28,7 +28,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from _results import RESULTS, SHARED_DATA, md_table, update_summary, write_results
 
 OUTSIDE = Path(os.environ.get("GENREKIT_OUTSIDE", SHARED_DATA.parent / "outside"))

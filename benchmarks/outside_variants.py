@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from _common import parser
 from _results import RESULTS, md_table, write_results
 from outside import OUTSIDE
