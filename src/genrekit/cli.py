@@ -273,7 +273,7 @@ def _compare_seed_protocol(a) -> None:
 
 
 def cmd_predict(a) -> None:
-    from genrekit.library import run_from_args
+    from genrekit.tagging.predict_command import run_from_args
 
     if run_from_args(a).failed:  # documented: 1 when any file failed
         sys.exit(1)
@@ -342,7 +342,7 @@ class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from genrekit.library import add_arguments as add_predict_arguments  # light until a run starts
+    from genrekit.tagging.predict_command import add_arguments as add_predict_arguments  # light until a run starts
     from genrekit.serve.config import add_arguments as add_serve_arguments  # light: no FastAPI, no torch
     from genrekit.tagging.command import add_arguments as _add_tag_arguments
     from genrekit.tagging.command import run as _run_tag

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TextIO
 
 from genrekit.errors import GenrekitError
-from genrekit.output_rows import CSV_FIELDS, Terminal, csv_line, json_line, prediction_row
+from genrekit.tagging.rows import CSV_FIELDS, Terminal, csv_line, json_line, prediction_row
 from genrekit.schema import TimelineConfig, timeline_runs
 
 FORMATS = ("table", "csv", "json", "jsonl")

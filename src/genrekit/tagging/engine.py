@@ -187,7 +187,7 @@ def run_tag(
     GenrekitError
         the model or an input cannot be found, an option is wrong, or the journal or state cannot be written
     """
-    from genrekit.library import scan_inputs
+    from genrekit.tagging.scan import scan_inputs
 
     rules = rules or Rules()
     if per not in PER:

@@ -1,39 +1,92 @@
-"""One file's result as people and programs read it: a flat CSV row, one strict JSON line, or the
-lines of the terminal's table; and the writer of rows to the terminal.
+"""One file's result as people and programs read it. There is one row schema (:data:`ROW_FIELDS`,
+:func:`file_row`), which every flat writer formats: a CSV row (:func:`prediction_row`), a typed
+Parquet row (:func:`parquet_row`, Ray's partitions); JSON lines are the full object of
+:mod:`genrekit.schema`; and the lines of the terminal's table, and the writer of rows to the terminal.
 
-Every form is made from the one prediction object of :mod:`genrekit.schema`. Light (no numpy).
+Light (no numpy).
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
+from pathlib import Path
 from typing import TextIO
 
 from genrekit.durations import clock
 from genrekit.schema import TimelineConfig, prediction_json
 
-CSV_FIELDS = ["path", "genre", "probability", "confident", "label", "top", "no_music", "duration_s", "truncated",
-              "error"]  # fmt: skip
+# the one flat row: (field, type) -- "str", "float" or "bool"
+ROW_FIELDS = [
+    ("path", "str"), ("genre", "str"), ("probability", "float"), ("confident", "bool"), ("label", "str"),
+    ("top", "str"), ("no_music", "str"), ("duration_s", "float"), ("truncated", "bool"), ("error", "str"),
+]  # fmt: skip
+CSV_FIELDS = [name for name, _ in ROW_FIELDS]
 
 
-def prediction_row(path: str, result, top_k: int = 3) -> dict:
-    """One flat CSV row for a file's result or error (probabilities to 4 decimals)."""
+def file_row(path: str, result, top_k: int = 3) -> dict:
+    """The flat row of a file's result or error, typed (``None``: no value)."""
     if isinstance(result, Exception):
-        return {**dict.fromkeys(CSV_FIELDS, ""), "path": path, "error": str(result)}
+        return {**dict.fromkeys(CSV_FIELDS), "path": path, "error": str(result)}
     d = prediction_json(result, top_k=top_k)
     return {
         "path": path,
-        "genre": d["genre"] or "",
-        "probability": "" if d["probability"] is None else round(d["probability"], 4),
-        "confident": "yes" if d["confident"] else "no",
+        "genre": d["genre"],
+        "probability": d["probability"],
+        "confident": d["confident"],
         "label": d["label"],
         "top": ";".join(f"{t['genre']}:{t['probability']:.4f}" for t in d["top"]),
-        "no_music": d["no_music"] or "",
+        "no_music": d["no_music"],
         "duration_s": d["duration_s"],
-        "truncated": "yes" if d["truncated"] else "no",
-        "error": "",
+        "truncated": d["truncated"],
+        "error": None,
     }
+
+
+def prediction_row(path: str, result, top_k: int = 3) -> dict:
+    """The row of :func:`file_row` as CSV cells: ``yes``/``no``, probabilities to 4 decimals, ``""`` for none."""
+    row = file_row(path, result, top_k)
+    failed = row["error"] is not None
+    cells = {}
+    for name, kind in ROW_FIELDS:
+        value = row[name]
+        if kind == "bool":
+            cells[name] = "" if failed else ("yes" if value else "no")
+        elif value is None:
+            cells[name] = ""
+        elif name == "probability":
+            cells[name] = round(value, 4)
+        else:
+            cells[name] = value
+    return cells
+
+
+def utf8(text: str) -> str:
+    """``text`` as valid UTF-8 (Parquet and Arrow hold nothing else): the bytes of a file name that
+    are not UTF-8 are written as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def row_key(path: Path | str) -> str:
+    """The ``path`` cell of a Parquet row: its name as UTF-8, bytes that are not UTF-8 as ``\\xNN``
+    and a backslash doubled, so that two different names never share a key (``caf\\xe9`` the
+    text and the byte 0xE9 differ)."""
+    return utf8(os.fsdecode(path).replace("\\", "\\\\"))
+
+
+def parquet_schema():
+    """The Arrow schema of :data:`ROW_FIELDS`."""
+    import pyarrow as pa
+
+    types = {"str": pa.string(), "float": pa.float64(), "bool": pa.bool_()}
+    return pa.schema([(name, types[kind]) for name, kind in ROW_FIELDS])
+
+
+def parquet_row(path: str, result, top_k: int = 3) -> dict:
+    """The row of :func:`file_row` for Parquet: the path as :func:`row_key`, every text valid UTF-8."""
+    row = file_row(path, result, top_k)
+    return {k: utf8(v) if isinstance(v, str) else v for k, v in row.items()} | {"path": row_key(path)}
 
 
 def json_line(path: str, result, *, top_k: int, windows: bool, timeline: TimelineConfig | None) -> str:

@@ -1,0 +1,107 @@
+"""The local engine: scan the inputs, :func:`~genrekit.tagging.core.tag_file` each in a thread
+pool, write one row per file as each is done.
+
+A batch never dies on one input (see :mod:`genrekit.tagging.core`). Rows are keyed by the
+resolved path (see :mod:`genrekit.tagging.scan`). With an output file the run is resumable and
+locked (see :mod:`genrekit.outputs`).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from genrekit.errors import GenrekitError
+from genrekit.outputs import open_output, output_format, output_lock
+from genrekit.schema import TimelineConfig
+from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, LibrarySummary, Limits, tag_file
+from genrekit.tagging.scan import Ignored, LibraryItem, scan_inputs
+
+if TYPE_CHECKING:
+    from genrekit.console import AudioProgress
+    from genrekit.predictor import Prediction, Predictor
+
+
+def _results(
+    predictor: Predictor, items: list[LibraryItem], *, workers: int, limits: Limits, progress: AudioProgress
+) -> Iterator[tuple[LibraryItem, Prediction | GenrekitError]]:
+    """Each item with its prediction or error, ``workers`` at a time, in order."""
+
+    def one(item: LibraryItem) -> tuple[LibraryItem, Prediction | GenrekitError]:
+        return item, tag_file(predictor, item, limits=limits, on_decoded=progress.decoded)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        yield from pool.map(one, items)
+
+
+def run_library(
+    inputs: list[str | bytes | os.PathLike],
+    *,
+    model: str | os.PathLike | None = None,
+    top_k: int = 3,
+    fmt: str | None = None,
+    output: str | os.PathLike | None = None,
+    workers: int = 2,
+    timeline: bool = False,
+    windows: bool = False,
+    timeline_config: TimelineConfig | None = None,
+    max_duration: float | None = DEFAULT_MAX_DURATION,
+    file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
+    retry_failed: bool = True,
+    progress: bool | None = None,
+) -> LibrarySummary:
+    """Predict every input and write one row per file (see the module doc).
+
+    Parameters
+    ----------
+    inputs : audio files and folders (searched recursively)
+    model : checkpoint path or bundled model name (``None``: the default model)
+    top_k : genres written per file
+    fmt : ``table``, ``csv``, ``json`` (one array) or ``jsonl`` (one object per line); ``None``: from
+        the extension of ``output``, or a table on the terminal
+    output : file to write, resumable; ``None`` prints to the terminal
+    workers : files decoded in parallel
+    timeline : the table shows the timeline's runs of one genre
+    windows : every raw window (the table's lines; JSON's ``windows``)
+    timeline_config : how the runs are read from the windows (smoothing, minimum run)
+    max_duration : seconds; a longer file gets an error row (``None``: no limit)
+    file_timeout : seconds; a file taking longer to decode and predict gets an error row (``None``: no limit)
+    retry_failed : a rerun tries again the files whose rows hold an error
+    progress : a progress bar on stderr (``None``: when stderr is a terminal)
+
+    Raises
+    ------
+    GenrekitError
+        the model cannot be loaded, an input does not exist, the output cannot be written, or
+        another run writes it
+    """
+    from genrekit.console import AudioProgress
+    from genrekit.predictor import Predictor
+
+    given = Path(os.fsdecode(output)) if output else None
+    fmt = output_format(given, fmt)
+    if top_k < 1:
+        raise GenrekitError(f"top_k must be at least 1, not {top_k}")
+    limits = Limits(max_duration=max_duration, timeout_s=file_timeout)
+    with output_lock(given) as out:
+        predictor = Predictor.load(model)
+        ignored = Ignored()
+        items = scan_inputs(inputs, images=predictor.feature_config.reads_images, ignored=ignored)
+        opts = {"top_k": top_k, "show_timeline": timeline, "windows": windows, "timeline": timeline_config}
+        with open_output(fmt, out, retry_failed=retry_failed, **opts) as writer:
+            todo = [i for i in items if str(i.path) not in writer.done]
+            summary = LibrarySummary(skipped=len(items) - len(todo), retried=len(writer.failed))
+            bar = AudioProgress([i.path for i in todo if i.problem is None], enabled=progress)
+            try:
+                for item, result in _results(predictor, todo, workers=workers, limits=limits, progress=bar):
+                    bar.write(writer.write, str(item.path), result)
+                    summary.count(str(item.path), result)
+                    if not isinstance(result, Exception):
+                        bar.file_done((result.declared_s or 0.0) - result.duration_s)
+            finally:
+                bar.close()
+    print(summary.line(out), file=sys.stderr)
+    return summary
