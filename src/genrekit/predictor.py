@@ -58,6 +58,8 @@ class Prediction:
     then :attr:`genre` is ``None`` whatever the probabilities say. ``confident`` tells whether the
     top genre is probable enough to be taken at its word. ``truncated`` tells that the file ended
     clearly before the ``declared_s`` seconds its header says: ``duration_s`` is what it holds.
+    ``tags`` holds the file's ``artist``, ``album`` and ``title`` when they were read (``""`` when
+    the file has none); ``styles`` the musicnn MSD tags' probabilities when they were asked for.
     """
 
     path: str
@@ -70,6 +72,8 @@ class Prediction:
     confident: bool = True
     truncated: bool = False
     declared_s: float | None = None
+    tags: dict[str, str] | None = None
+    styles: dict[str, float] | None = None
 
     @property
     def top(self) -> list[tuple[str, float]]:

@@ -26,6 +26,7 @@ UNSURE = "unsure"
 # equal parts reads "blues / jazz / rock", not "blues"
 MIX_MARGIN = 0.15
 MIX_MAX = 3
+NAME_TAGS = ("artist", "album", "title")  # what a prediction of a file says of it, from its tags
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ def prediction_json(
     (every genre, ``null`` without music); ``duration_s`` (decoded); ``truncated`` and
     ``declared_duration_s`` (the file ends before its header says); ``timeline`` (runs, see
     :func:`timeline_runs`); ``windows`` (raw windows, when asked); ``model`` (its name: the model is
-    described once, by ``genrekit models`` and ``GET /api/models``).
+    described once, by ``genrekit models`` and ``GET /api/models``). When the file's tags were read:
+    ``artist``, ``album``, ``title`` after ``path`` (``""`` when absent).
 
     Parameters
     ----------
@@ -165,8 +167,11 @@ def prediction_json(
     """
     music = prediction.no_music is None
     top = prediction.top if music else []
-    body = {
-        "path": prediction.path,
+    body = {"path": prediction.path}
+    tags = getattr(prediction, "tags", None)
+    if tags is not None:
+        body |= {k: tags.get(k, "") for k in NAME_TAGS}
+    body |= {
         "genre": top[0][0] if music else None,
         "probability": float(top[0][1]) if music else None,
         "confident": bool(music and prediction.confident),

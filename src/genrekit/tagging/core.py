@@ -67,7 +67,8 @@ def tag_file(
     limits: Limits,
     on_decoded: Callable[[float], None] | None = None,
 ) -> Prediction | GenrekitError:
-    """The prediction of one item, or the error that says why there is none (never raised).
+    """The prediction of one item, with its artist, album and title read from its tags
+    (:attr:`Prediction.tags`), or the error that says why there is none (never raised).
 
     Parameters
     ----------
@@ -76,11 +77,15 @@ def tag_file(
     limits : the duration and time limits of one file
     on_decoded : called with the seconds of audio as they are decoded (progress)
     """
+    from genrekit.tagging.containers import read_names
+
     if item.problem is not None:
         return GenrekitError(item.problem)
     try:
-        return predictor.predict_file(item.path, on_decoded=on_decoded, max_duration=limits.max_duration,
-                                      timeout_s=limits.timeout_s)  # fmt: skip
+        prediction = predictor.predict_file(item.path, on_decoded=on_decoded, max_duration=limits.max_duration,
+                                            timeout_s=limits.timeout_s)  # fmt: skip
+        prediction.tags = read_names(item.path)
+        return prediction
     except GenrekitError as exc:
         return exc
     except Exception as exc:  # noqa: BLE001 - one file must never end the batch

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TextIO
 
 from genrekit.durations import clock
-from genrekit.schema import TimelineConfig, prediction_json
+from genrekit.schema import NAME_TAGS, TimelineConfig, prediction_json
 
 # the one flat row: (field, type) -- "str", "float" or "bool"
 ROW_FIELDS = [
-    ("path", "str"), ("genre", "str"), ("probability", "float"), ("confident", "bool"), ("label", "str"),
+    ("path", "str"), ("artist", "str"), ("album", "str"), ("title", "str"), ("genre", "str"), ("probability", "float"), ("confident", "bool"), ("label", "str"),
     ("top", "str"), ("no_music", "str"), ("duration_s", "float"), ("truncated", "bool"), ("error", "str"),
 ]  # fmt: skip
 CSV_FIELDS = [name for name, _ in ROW_FIELDS]
@@ -32,6 +32,7 @@ def file_row(path: str, result, top_k: int = 3) -> dict:
     d = prediction_json(result, top_k=top_k)
     return {
         "path": path,
+        **{k: d.get(k, "") for k in NAME_TAGS},
         "genre": d["genre"],
         "probability": d["probability"],
         "confident": d["confident"],
@@ -112,7 +113,8 @@ def table_text(path: str, result, *, top_k: int, timeline: TimelineConfig | None
     if isinstance(result, Exception):
         return f"{path}\n  error: {result}\n"
     d = prediction_json(result, top_k=top_k, windows=windows, timeline=timeline)
-    text = f"{path}  ({clock(d['duration_s'])})\n"
+    who = " – ".join(x for x in (d.get("artist"), d.get("title")) if x)
+    text = f"{path}{f'  [{who}]' if who else ''}  ({clock(d['duration_s'])})\n"
     if d["truncated"]:
         declared = clock(d["declared_duration_s"])
         text += f"  truncated: the file ends at {clock(d['duration_s'])} although its header says {declared}\n"
