@@ -66,3 +66,74 @@ def test_broken_tags_leave_the_names_empty_and_the_row_whole(random_model, named
 
     assert read_names(broken) == {"artist": "", "album": "", "title": ""}
     assert read_names(named / "missing.flac") == {"artist": "", "album": "", "title": ""}
+
+
+def _playlists(folder: Path) -> dict[str, list[str]]:
+    return {p.name: [ln for ln in p.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
+            for p in sorted(folder.glob("*.m3u8"))}  # fmt: skip
+
+
+def _genres(csv_path: Path) -> dict[str, str]:
+    """file name -> the playlist it belongs in, from the predict CSV."""
+    want = {}
+    for r in csv.DictReader(open(csv_path)):
+        if r["error"] or not r["genre"]:
+            continue
+        want[Path(r["path"]).name] = f"{r['genre']}.m3u8" if r["confident"] == "yes" else "unsure.m3u8"
+    return want
+
+
+def test_predict_playlists_hold_every_row_of_a_resumed_output(random_model, named, tmp_path, capsys):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (named / "broken.wav").write_bytes(b"RIFF not audio")
+    out = tmp_path / "t.csv"
+    base = ["predict", "--model", random_model, "-o", out, "--no-progress", "--playlists", lists]
+    assert run_cli([*base, named / "a.flac"]) == 0
+    assert run_cli([*base, named]) == 1  # resumed: a.flac is skipped, broken.wav fails
+    err = capsys.readouterr().err
+    assert f"playlists in '{lists}'" in err
+    got = _playlists(lists)
+    want = _genres(out)
+    assert len(want) == 2 and not any("broken" in line for v in got.values() for line in v)
+    assert {Path(line).name: name for name, v in got.items() for line in v} == want
+    for v in got.values():  # relative to the playlists' folder
+        assert all(not Path(line).is_absolute() and (lists / line).resolve().is_file() for line in v)
+    assert "#EXTINF:4,Ann Artist - Opening" in (lists / want["a.flac"]).read_text()
+    assert not list(lists.glob(".*.tmp"))
+
+
+def test_predict_playlists_on_the_terminal_and_a_missing_folder(random_model, named, tmp_path, capsys):
+    lists = tmp_path / "lists"
+    assert run_cli(["predict", named, "--model", random_model, "--playlists", lists]) == 2
+    assert "is not a folder; create it first" in capsys.readouterr().err
+    lists.mkdir()
+    assert run_cli(["predict", named, "--model", random_model, "--no-progress", "--playlists", lists]) == 0
+    assert sum(len(v) for v in _playlists(lists).values()) == 2
+
+
+def test_tag_playlists_use_the_names_it_writes(random_model, named, tmp_path, capsys):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    argv = ["tag", named, "--model", random_model, "--no-state", "--min-confidence", "0", "--playlists", lists]
+    assert run_cli(argv) == 0
+    got = _playlists(lists)
+    assert sum(len(v) for v in got.values()) == 2 and "unsure.m3u8" not in got
+    (lists / "mine.m3u8").write_text("#EXTM3U\nsomewhere.mp3\n")
+    assert run_cli([*argv[:-4], "--min-confidence", "1", "--playlists", lists]) == 0
+    got = _playlists(lists)
+    assert set(got) == {"unsure.m3u8", "mine.m3u8"} and len(got["unsure.m3u8"]) == 2  # ours of before: gone
+
+
+def test_the_run_says_what_it_ignored_by_kind(random_model, named, tmp_path, capsys):
+    (named / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    (named / "album.cue").write_text("FILE a.flac WAVE")
+    (named / "notes.txt").write_text("hello")
+    (named / "sub").mkdir()
+    (named / "sub" / "more.txt").write_text("x")
+    assert run_cli(["predict", named, "--model", random_model, "--no-progress", "-o", tmp_path / "t.csv"]) == 0
+    assert "ignored 4 files (not audio): 2 .txt, 1 .cue, 1 .png" in capsys.readouterr().err
+    assert run_cli(["tag", named, "--model", random_model, "--no-state"]) == 0
+    assert "ignored 4 files (not audio): 2 .txt, 1 .cue, 1 .png" in capsys.readouterr().err
+    assert run_cli(["predict", named / "a.flac", "--model", random_model, "--no-progress"]) == 0
+    assert "ignored" not in capsys.readouterr().err  # a file named is never ignored

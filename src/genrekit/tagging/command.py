@@ -56,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: tag-state.jsonl in $GENREKIT_CACHE or ~/.cache/genrekit)")  # fmt: skip
     p.add_argument("--no-state", action="store_true", help="predict every file, remember nothing")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the rows to FILE (.csv, .json or .jsonl)")
+    p.add_argument("--playlists", metavar="DIR",
+                   help="write one M3U8 per genre (the genre each file gets) into DIR (paths relative to it; "
+                   "files below --min-confidence go into unsure.m3u8, files without music or with errors into none)")  # fmt: skip
     p.add_argument("--workers", type=int, default=2, help="files decoded in parallel (default: %(default)s)")
 
 
@@ -98,7 +101,10 @@ def run(a: argparse.Namespace) -> int:
     from genrekit.tagging.engine import default_journal, print_row, run_tag
     from genrekit.tagging.safe import Journal, undo_journal
 
+    from genrekit.tagging.playlists import check_folder
+
     out = _check_output(a.output)
+    lists = check_folder(a.playlists)
     journal = Path(a.journal) if a.journal else default_journal(folder=default_cache_dir() / "journals")
     if a.undo:
         if a.inputs:
@@ -124,10 +130,27 @@ def run(a: argparse.Namespace) -> int:
     )  # fmt: skip
     if out is not None:
         _write_rows([r.to_dict() for r in summary.rows], out)
+    if summary.ignored.line():
+        print(summary.ignored.line(), file=sys.stderr)
     s = summary
     what = f"written {s.written}" if a.write else f"would write {s.would_write} (give --write to write them)"
     print(f"{what}, unchanged {s.unchanged}, skipped {s.skipped}, failed {s.failed}; "
           f"predicted {s.predicted}, reused {s.reused} unchanged file(s)"
           + (f"; changes recorded in {journal} (undo: genrekit tag --undo {journal})" if a.write and s.written else "")
           + (f"; rows in {out}" if out else ""), file=sys.stderr)  # fmt: skip
+    if lists is not None:
+        from genrekit.tagging.playlists import playlists_line, write_playlists
+
+        counts = write_playlists(lists, (_entry(r, rules.min_confidence) for r in summary.rows))
+        print(playlists_line(lists, counts), file=sys.stderr)
     return 1 if s.failed else 0
+
+
+def _entry(row, min_confidence: float):
+    """The playlist entry of a row: the genre the file gets, ``unsure`` below ``min_confidence``."""
+    from genrekit.tagging.playlists import Entry
+
+    if row.action == "error" or not row.genre_new or row.probability is None:
+        return None
+    genre = row.genre_new if row.probability >= min_confidence else None
+    return Entry(row.path, genre, None, row.artist, row.title)

@@ -22,6 +22,7 @@ from genrekit.errors import GenrekitError
 from genrekit.tagging.containers import open_tags
 from genrekit.tagging.decide import Decision, Rules, decide
 from genrekit.tagging.safe import Journal, write_tags
+from genrekit.tagging.scan import Ignored, scan_inputs
 from genrekit.tagging.state import Record, State, file_key
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class TagSummary:
     predicted: int = 0
     reused: int = 0
     rows: list[TagRow] = field(default_factory=list)
+    ignored: Ignored = field(default_factory=Ignored)
 
     def count(self, row: TagRow) -> None:
         attr = {"written": "written", "would write": "would_write", "unchanged": "unchanged",
@@ -187,8 +189,6 @@ def run_tag(
     GenrekitError
         the model or an input cannot be found, an option is wrong, or the journal or state cannot be written
     """
-    from genrekit.tagging.scan import scan_inputs
-
     rules = rules or Rules()
     if per not in PER:
         raise GenrekitError(f"unknown --per '{per}'; choose one of: {', '.join(PER)}")
@@ -211,8 +211,8 @@ def run_tag(
             predictors.append(p)
         return predictors[0]
 
-    items = scan_inputs(inputs)
     summary = TagSummary()
+    items = scan_inputs(inputs, ignored=summary.ignored)
     memory = State(state)
     log = Journal(journal) if write else None
     try:

@@ -18,6 +18,8 @@ from genrekit.errors import GenrekitError
 from genrekit.outputs import open_output, output_format, output_lock
 from genrekit.schema import TimelineConfig
 from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, LibrarySummary, Limits, tag_file
+from genrekit.tagging.playlists import Entry, check_folder, entry, output_rows, playlists_line, write_playlists
+from genrekit.tagging.rows import file_row
 from genrekit.tagging.scan import Ignored, LibraryItem, scan_inputs
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ def run_library(
     file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
     retry_failed: bool = True,
     progress: bool | None = None,
+    playlists: str | os.PathLike | None = None,
 ) -> LibrarySummary:
     """Predict every input and write one row per file (see the module doc).
 
@@ -71,6 +74,7 @@ def run_library(
     file_timeout : seconds; a file taking longer to decode and predict gets an error row (``None``: no limit)
     retry_failed : a rerun tries again the files whose rows hold an error
     progress : a progress bar on stderr (``None``: when stderr is a terminal)
+    playlists : a folder: write one M3U8 per genre there at the end (see :mod:`genrekit.tagging.playlists`)
 
     Raises
     ------
@@ -86,6 +90,8 @@ def run_library(
     if top_k < 1:
         raise GenrekitError(f"top_k must be at least 1, not {top_k}")
     limits = Limits(max_duration=max_duration, timeout_s=file_timeout)
+    lists = check_folder(playlists)
+    entries: list[Entry | None] = []  # a run without an output file: its playlists come from its rows
     with output_lock(given) as out:
         predictor = Predictor.load(model)
         ignored = Ignored()
@@ -99,9 +105,18 @@ def run_library(
                 for item, result in _results(predictor, todo, workers=workers, limits=limits, progress=bar):
                     bar.write(writer.write, str(item.path), result)
                     summary.count(str(item.path), result)
+                    if lists is not None and out is None:
+                        entries.append(entry(file_row(str(item.path), result)))
                     if not isinstance(result, Exception):
                         bar.file_done((result.declared_s or 0.0) - result.duration_s)
             finally:
                 bar.close()
+        if lists is not None:
+            rows = map(entry, output_rows(out, fmt)) if out is not None else entries
+            counts = write_playlists(lists, rows)
+    if ignored.line():
+        print(ignored.line(), file=sys.stderr)
     print(summary.line(out), file=sys.stderr)
+    if lists is not None:
+        print(playlists_line(lists, counts), file=sys.stderr)
     return summary

@@ -65,6 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a progress bar on stderr (default: only when stderr is a terminal)")  # fmt: skip
     p.add_argument("--decoder-log", metavar="FILE",
                    help="keep what the audio decoders print in FILE (default: kept off the terminal and counted)")
+    p.add_argument("--playlists", metavar="DIR",
+                   help="write one M3U8 per genre into DIR at the end (paths relative to it; files the model is "
+                   "unsure of go into unsure.m3u8, files without music or with errors into none)")  # fmt: skip
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="ray: run on Ray Data (pip install 'genrekit[scale]'); --output is then a folder of Parquet "
                    "partitions and tags.csv, and inputs may be manifests (.txt, one path per line)")  # fmt: skip
@@ -101,7 +104,7 @@ def run_from_args(a: argparse.Namespace) -> LibrarySummary:
 
     return run_ray(a.inputs, output_dir=a.output, model=a.model, address=a.address, workers=a.workers,
                    batch_size=a.batch_size, top_k=a.top_k, max_duration=a.max_duration, file_timeout=a.file_timeout,
-                   progress=a.progress is not False)  # fmt: skip
+                   progress=a.progress is not False, playlists=a.playlists)  # fmt: skip
 
 
 def settings_from_args(a: argparse.Namespace) -> dict:
@@ -111,4 +114,5 @@ def settings_from_args(a: argparse.Namespace) -> dict:
         "timeline": a.timeline, "windows": a.windows, "max_duration": a.max_duration,
         "timeline_config": TimelineConfig(smooth_windows=a.smooth, min_run_s=a.min_run),
         "file_timeout": a.file_timeout, "retry_failed": a.retry_failed, "progress": a.progress,
+        "playlists": a.playlists,
     }  # fmt: skip

@@ -40,7 +40,8 @@ from genrekit.outputs import output_lock
 from genrekit.reaper import Reaper
 from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, LibrarySummary, Limits, tag_file
 from genrekit.tagging.rows import parquet_row, parquet_schema, row_key, utf8
-from genrekit.tagging.scan import LibraryItem, list_items
+from genrekit.tagging.playlists import check_folder, entry, output_rows, playlists_line, write_playlists
+from genrekit.tagging.scan import Ignored, LibraryItem, list_items
 
 CSV_NAME = "tags.csv"
 OBJECT_STORE_BYTES = 200 * 2**20  # a local cluster: batches of paths and rows are small
@@ -152,6 +153,7 @@ def run_ray(
     max_duration: float | None = DEFAULT_MAX_DURATION,
     file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
     progress: bool = True,
+    playlists: str | os.PathLike | None = None,
 ) -> LibrarySummary:
     """Tag every input on Ray and write Parquet partitions and ``tags.csv`` in ``output_dir`` (see the module doc).
 
@@ -166,6 +168,7 @@ def run_ray(
     top_k : genres written per file
     max_duration, file_timeout : seconds; a longer file, or one taking longer, gets an error row (``None``: no limit)
     progress : show a progress bar on stderr
+    playlists : a folder: write one M3U8 per genre there from ``tags.csv`` (see :mod:`genrekit.tagging.playlists`)
 
     Returns
     -------
@@ -184,6 +187,8 @@ def run_ray(
     except ImportError:
         raise GenrekitError('--engine ray needs Ray: pip install "genrekit[scale]"') from None
     out = Path(os.fsdecode(output_dir))
+    lists = check_folder(playlists)
+    ignored = Ignored()
     if out.exists() and not out.is_dir():
         raise GenrekitError(f"with --engine ray, --output is a folder; '{out}' is a file")
     out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +197,7 @@ def run_ray(
 
         for stale in out.glob(".part-*.tmp"):  # a partition a killed run did not finish: redone
             stale.unlink()
-        items = list_items(inputs)
+        items = list_items(inputs, ignored=ignored)
         model = _model_for_actors(model)
         done = done_paths(out)
         todo = [i for i in items if row_key(i.path) not in done]
@@ -231,6 +236,11 @@ def run_ray(
                 if reaper is not None:
                     reaper.close()
         csv_path = export_csv(out)
+        counts = write_playlists(lists, map(entry, output_rows(csv_path, "csv"))) if lists is not None else None
+    if ignored.line():
+        print(ignored.line(), file=sys.stderr)
     print(f"done {summary.done}, skipped {summary.skipped} (already in {out}), failed {summary.failed}; "
           f"all rows in {csv_path}", file=sys.stderr)  # fmt: skip
+    if counts is not None:
+        print(playlists_line(lists, counts), file=sys.stderr)
     return summary
