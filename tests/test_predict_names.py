@@ -137,3 +137,46 @@ def test_the_run_says_what_it_ignored_by_kind(random_model, named, tmp_path, cap
     assert "ignored 4 files (not audio): 2 .txt, 1 .cue, 1 .png" in capsys.readouterr().err
     assert run_cli(["predict", named / "a.flac", "--model", random_model, "--no-progress"]) == 0
     assert "ignored" not in capsys.readouterr().err  # a file named is never ignored
+
+
+def test_styles_in_every_predict_output(gtzan_root, tmp_path, capsys):
+    """The musicnn MSD tags of the bundled model, computed in the same pass, as the tag command has them."""
+    from genrekit.predictor import Predictor
+    from genrekit.tagging.styles import predict_with_styles
+
+    clip = gtzan_root / "genres_original" / "jazz" / "jazz.00000.ogg"
+    predictor = Predictor.load(None)
+    p = predictor.predict_file(clip, styles=True)
+    assert len(p.styles) == 50 and all(0.0 <= v <= 1.0 for v in p.styles.values())
+    assert p.probabilities == predictor.predict_file(clip).probabilities  # the genres are the same
+    assert predict_with_styles(predictor, clip)[1] == p.styles
+    want = sorted((t for t, v in p.styles.items() if v >= 0.1), key=lambda t: -p.styles[t])
+    base = ["predict", clip, "--styles", "--style-threshold", "0.1", "--no-progress"]
+    assert run_cli([*base, "-o", tmp_path / "t.csv"]) == 0
+    row = next(csv.DictReader(open(tmp_path / "t.csv")))
+    assert [cell.split(":")[0] for cell in row["styles"].split(";")] == want
+    assert run_cli([*base, "-o", tmp_path / "t.json"]) == 0
+    assert [s["style"] for s in json.loads((tmp_path / "t.json").read_text())[0]["styles"]] == want
+    capsys.readouterr()
+    assert run_cli(base) == 0
+    assert f"  styles: {want[0]} " in capsys.readouterr().out
+    assert run_cli(["predict", clip, "--no-progress", "-o", tmp_path / "plain.csv"]) == 0
+    assert next(csv.DictReader(open(tmp_path / "plain.csv")))["styles"] == ""  # not asked: not computed
+
+
+def test_styles_of_a_model_without_them_is_one_error(random_model, named, capsys):
+    assert run_cli(["predict", named, "--model", random_model, "--styles", "--no-progress"]) == 2
+    assert "styles come from the musicnn MSD tagger" in capsys.readouterr().err
+
+
+def test_genrekit_models_says_what_the_styles_are_with_the_measured_figures(capsys):
+    from genrekit.tagging.styles import MEASURED
+
+    summary = json.loads((Path(__file__).resolve().parents[1] / "benchmarks/results/summary.json").read_text())
+    assert {k: summary[k] for k in MEASURED} == MEASURED  # the figures shown are the benchmark's
+    assert run_cli(["models"]) == 0
+    out = capsys.readouterr().out
+    musicnn = out.split("musicnn-gtzan.pt")[1].split("gknet-gtzan.pt")[0]
+    assert "styles (--styles): the 50 tags of musicnn's MSD tagger" in musicnn and "Pons & Serra 2019" in musicnn
+    assert f"GTZAN mean {MEASURED['styles_gtzan_mean_auc']:.3f}" in musicnn
+    assert "styles" not in out.split("gknet-gtzan.pt")[1].split("musicnn weights")[0]  # a model without them

@@ -12,20 +12,12 @@ import sys
 from pathlib import Path
 
 from genrekit.errors import GenrekitError
+from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.decide import DEFAULT_MIN_CONFIDENCE, MODES
+from genrekit.tagging.predict_command import probability
 
 OUTPUT_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
 ROW_FIELDS = ("path", "artist", "album", "title", "genre_now", "genre_new", "probability", "action", "reason", "styles")
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a probability: give 0..1")
-    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write the genres into the files (without it, nothing is changed: the run shows what it would do)")
     p.add_argument("--mode", choices=MODES, default="keep",
                    help="keep (default): only files without a genre; replace: set the genre; add: add it to the genres there")
-    p.add_argument("--min-confidence", type=_probability, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
+    p.add_argument("--min-confidence", type=probability, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
                    help="write only genres at least this probable; the rest are listed as skipped (default: %(default)s)")
     p.add_argument("--per", choices=("file", "album"), default="file",
                    help="album: one genre per album (album tag, else folder), from the mean of its tracks (default: file)")
@@ -46,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--styles", action="store_true",
                    help="also list the musicnn backbone's Million Song Dataset tags above --style-threshold")
     p.add_argument("--write-styles", action="store_true", help="with --styles and --write: write them as STYLE")
-    p.add_argument("--style-threshold", type=_probability, default=0.25, metavar="P", help="a style's least probability (default: %(default)s)")
+    p.add_argument("--style-threshold", type=probability, default=DEFAULT_STYLE_THRESHOLD, metavar="P",
+                   help="a style's least probability (default: %(default)s)")  # fmt: skip
     p.add_argument("--undo", metavar="JOURNAL", help="put back the values a journal changed (give no PATH)")
     p.add_argument("--journal", metavar="FILE",
                    help="record the changes here (default: a new tag-<time>.jsonl in $GENREKIT_CACHE/journals, "

@@ -66,6 +66,7 @@ def tag_file(
     *,
     limits: Limits,
     on_decoded: Callable[[float], None] | None = None,
+    styles: bool = False,
 ) -> Prediction | GenrekitError:
     """The prediction of one item, with its artist, album and title read from its tags
     (:attr:`Prediction.tags`), or the error that says why there is none (never raised).
@@ -76,6 +77,7 @@ def tag_file(
     item : the file, with its ``problem`` when the scan found one
     limits : the duration and time limits of one file
     on_decoded : called with the seconds of audio as they are decoded (progress)
+    styles : also the musicnn MSD tags (:attr:`Prediction.styles`), in the same pass
     """
     from genrekit.tagging.containers import read_names
 
@@ -83,7 +85,7 @@ def tag_file(
         return GenrekitError(item.problem)
     try:
         prediction = predictor.predict_file(item.path, on_decoded=on_decoded, max_duration=limits.max_duration,
-                                            timeout_s=limits.timeout_s)  # fmt: skip
+                                            timeout_s=limits.timeout_s, styles=styles)  # fmt: skip
         prediction.tags = read_names(item.path)
         return prediction
     except GenrekitError as exc:

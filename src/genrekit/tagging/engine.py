@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genrekit.errors import GenrekitError
+from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.containers import open_tags
 from genrekit.tagging.decide import Decision, Rules, decide
 from genrekit.tagging.safe import Journal, write_tags
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from genrekit.predictor import Predictor
 
 PER = ("file", "album")
-DEFAULT_STYLE_THRESHOLD = 0.25
 STYLES_WRITTEN = 5  # at most this many styles go into a file's STYLE field
 
 

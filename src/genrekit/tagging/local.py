@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from genrekit.errors import GenrekitError
 from genrekit.outputs import open_output, output_format, output_lock
-from genrekit.schema import TimelineConfig
+from genrekit.schema import DEFAULT_STYLE_THRESHOLD, TimelineConfig
 from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, LibrarySummary, Limits, tag_file
 from genrekit.tagging.playlists import Entry, check_folder, entry, output_rows, playlists_line, write_playlists
 from genrekit.tagging.rows import file_row
@@ -28,12 +28,13 @@ if TYPE_CHECKING:
 
 
 def _results(
-    predictor: Predictor, items: list[LibraryItem], *, workers: int, limits: Limits, progress: AudioProgress
+    predictor: Predictor, items: list[LibraryItem], *, workers: int, limits: Limits, progress: AudioProgress,
+    styles: bool,
 ) -> Iterator[tuple[LibraryItem, Prediction | GenrekitError]]:
     """Each item with its prediction or error, ``workers`` at a time, in order."""
 
     def one(item: LibraryItem) -> tuple[LibraryItem, Prediction | GenrekitError]:
-        return item, tag_file(predictor, item, limits=limits, on_decoded=progress.decoded)
+        return item, tag_file(predictor, item, limits=limits, on_decoded=progress.decoded, styles=styles)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         yield from pool.map(one, items)
@@ -55,6 +56,8 @@ def run_library(
     retry_failed: bool = True,
     progress: bool | None = None,
     playlists: str | os.PathLike | None = None,
+    styles: bool = False,
+    style_threshold: float = DEFAULT_STYLE_THRESHOLD,
 ) -> LibrarySummary:
     """Predict every input and write one row per file (see the module doc).
 
@@ -75,6 +78,8 @@ def run_library(
     retry_failed : a rerun tries again the files whose rows hold an error
     progress : a progress bar on stderr (``None``: when stderr is a terminal)
     playlists : a folder: write one M3U8 per genre there at the end (see :mod:`genrekit.tagging.playlists`)
+    styles : also the musicnn MSD tags (the bundled musicnn models only; see :mod:`genrekit.tagging.styles`)
+    style_threshold : the styles listed are at least this probable
 
     Raises
     ------
@@ -94,15 +99,21 @@ def run_library(
     entries: list[Entry | None] = []  # a run without an output file: its playlists come from its rows
     with output_lock(given) as out:
         predictor = Predictor.load(model)
+        if styles:
+            from genrekit.tagging.styles import check_styles
+
+            check_styles(predictor)  # before the first file: the model has them or the run stops
         ignored = Ignored()
         items = scan_inputs(inputs, images=predictor.feature_config.reads_images, ignored=ignored)
-        opts = {"top_k": top_k, "show_timeline": timeline, "windows": windows, "timeline": timeline_config}
+        opts = {"top_k": top_k, "show_timeline": timeline, "windows": windows, "timeline": timeline_config,
+                "style_threshold": style_threshold}  # fmt: skip
         with open_output(fmt, out, retry_failed=retry_failed, **opts) as writer:
             todo = [i for i in items if str(i.path) not in writer.done]
             summary = LibrarySummary(skipped=len(items) - len(todo), retried=len(writer.failed))
             bar = AudioProgress([i.path for i in todo if i.problem is None], enabled=progress)
             try:
-                for item, result in _results(predictor, todo, workers=workers, limits=limits, progress=bar):
+                results = _results(predictor, todo, workers=workers, limits=limits, progress=bar, styles=styles)
+                for item, result in results:
                     bar.write(writer.write, str(item.path), result)
                     summary.count(str(item.path), result)
                     if lists is not None and out is None:

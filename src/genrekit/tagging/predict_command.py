@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from genrekit.durations import clock, parse_duration
 from genrekit.errors import GenrekitError
 from genrekit.outputs import FORMATS
-from genrekit.schema import TimelineConfig
+from genrekit.schema import DEFAULT_STYLE_THRESHOLD, TimelineConfig
 from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION
 
 if TYPE_CHECKING:
@@ -27,6 +27,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability: give 0..1")
     return value
 
 
@@ -65,6 +75,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a progress bar on stderr (default: only when stderr is a terminal)")  # fmt: skip
     p.add_argument("--decoder-log", metavar="FILE",
                    help="keep what the audio decoders print in FILE (default: kept off the terminal and counted)")
+    p.add_argument("--styles", action="store_true",
+                   help="also the musicnn backbone's Million Song Dataset tags (electronic, dance, folk, 80s...) "
+                   "above --style-threshold, in every output (bundled musicnn models; see genrekit models)")  # fmt: skip
+    p.add_argument("--style-threshold", type=probability, default=DEFAULT_STYLE_THRESHOLD, metavar="P",
+                   help="a style is listed from this probability on")  # fmt: skip
     p.add_argument("--playlists", metavar="DIR",
                    help="write one M3U8 per genre into DIR at the end (paths relative to it; files the model is "
                    "unsure of go into unsure.m3u8, files without music or with errors into none)")  # fmt: skip
@@ -104,7 +119,8 @@ def run_from_args(a: argparse.Namespace) -> LibrarySummary:
 
     return run_ray(a.inputs, output_dir=a.output, model=a.model, address=a.address, workers=a.workers,
                    batch_size=a.batch_size, top_k=a.top_k, max_duration=a.max_duration, file_timeout=a.file_timeout,
-                   progress=a.progress is not False, playlists=a.playlists)  # fmt: skip
+                   progress=a.progress is not False, playlists=a.playlists, styles=a.styles,
+                   style_threshold=a.style_threshold)  # fmt: skip
 
 
 def settings_from_args(a: argparse.Namespace) -> dict:
@@ -114,5 +130,5 @@ def settings_from_args(a: argparse.Namespace) -> dict:
         "timeline": a.timeline, "windows": a.windows, "max_duration": a.max_duration,
         "timeline_config": TimelineConfig(smooth_windows=a.smooth, min_run_s=a.min_run),
         "file_timeout": a.file_timeout, "retry_failed": a.retry_failed, "progress": a.progress,
-        "playlists": a.playlists,
+        "playlists": a.playlists, "styles": a.styles, "style_threshold": a.style_threshold,
     }  # fmt: skip

@@ -38,6 +38,7 @@ from pathlib import Path
 from genrekit.errors import GenrekitError
 from genrekit.outputs import output_lock
 from genrekit.reaper import Reaper
+from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, LibrarySummary, Limits, tag_file
 from genrekit.tagging.rows import parquet_row, parquet_schema, row_key, utf8
 from genrekit.tagging.playlists import check_folder, entry, output_rows, playlists_line, write_playlists
@@ -50,7 +51,8 @@ OBJECT_STORE_BYTES = 200 * 2**20  # a local cluster: batches of paths and rows a
 class _Tagger:
     """One actor of the pool: the model loaded once, then batches of ``{"path", "problem"}``."""
 
-    def __init__(self, model: str | None, top_k: int, max_duration: float | None, timeout_s: float | None):
+    def __init__(self, model: str | None, top_k: int, max_duration: float | None, timeout_s: float | None,
+                 styles: bool, style_threshold: float):  # fmt: skip
         from threadpoolctl import threadpool_limits
 
         from genrekit.predictor import Predictor
@@ -63,10 +65,16 @@ class _Tagger:
 
             torch.set_num_threads(1)
         self.top_k, self.limits = top_k, Limits(max_duration=max_duration, timeout_s=timeout_s)
+        self.styles, self.style_threshold = styles, style_threshold
+        if styles:
+            from genrekit.tagging.styles import check_styles
+
+            check_styles(self.predictor)  # the actor does not start: one message, not one per file
 
     def one(self, path: str, problem: str | None) -> dict:
         item = LibraryItem(Path(path), problem or None)
-        return parquet_row(path, tag_file(self.predictor, item, limits=self.limits), self.top_k)
+        result = tag_file(self.predictor, item, limits=self.limits, styles=self.styles)
+        return parquet_row(path, result, self.top_k, self.style_threshold)
 
     def __call__(self, batch: dict):
         import pyarrow as pa
@@ -154,6 +162,8 @@ def run_ray(
     file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
     progress: bool = True,
     playlists: str | os.PathLike | None = None,
+    styles: bool = False,
+    style_threshold: float = DEFAULT_STYLE_THRESHOLD,
 ) -> LibrarySummary:
     """Tag every input on Ray and write Parquet partitions and ``tags.csv`` in ``output_dir`` (see the module doc).
 
@@ -168,6 +178,7 @@ def run_ray(
     top_k : genres written per file
     max_duration, file_timeout : seconds; a longer file, or one taking longer, gets an error row (``None``: no limit)
     progress : show a progress bar on stderr
+    styles, style_threshold : also the musicnn MSD tags at least this probable (bundled musicnn models)
     playlists : a folder: write one M3U8 per genre there from ``tags.csv`` (see :mod:`genrekit.tagging.playlists`)
 
     Returns
@@ -213,7 +224,7 @@ def run_ray(
                 rows = [{"path": os.fsencode(i.path), "problem": utf8(i.problem or "")} for i in todo]
                 ds = ray.data.from_items(rows)
                 ds = ds.map_batches(
-                    _Tagger, fn_constructor_args=(model, top_k, max_duration, file_timeout),
+                    _Tagger, fn_constructor_args=(model, top_k, max_duration, file_timeout, styles, style_threshold),
                     batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers),
                     num_cpus=1,
                 )  # fmt: skip
