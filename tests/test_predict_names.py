@@ -180,3 +180,32 @@ def test_genrekit_models_says_what_the_styles_are_with_the_measured_figures(caps
     assert "styles (--styles): the 50 tags of musicnn's MSD tagger" in musicnn and "Pons & Serra 2019" in musicnn
     assert f"GTZAN mean {MEASURED['styles_gtzan_mean_auc']:.3f}" in musicnn
     assert "styles" not in out.split("gknet-gtzan.pt")[1].split("musicnn weights")[0]  # a model without them
+
+
+def test_ray_rows_carry_the_names_and_give_playlists(random_model, named, tmp_path):
+    """What an actor of --engine ray returns for a file (tag_file, then the typed row), written as
+    the driver writes it: a Parquet partition, then tags.csv; the playlists are made from tags.csv."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from genrekit.predictor import Predictor
+    from genrekit.tagging.core import Limits, tag_file
+    from genrekit.tagging.playlists import entry, output_rows, write_playlists
+    from genrekit.tagging.ray_engine import export_csv
+    from genrekit.tagging.rows import CSV_FIELDS, parquet_row, parquet_schema
+    from genrekit.tagging.scan import LibraryItem
+
+    predictor = Predictor.load(random_model)
+    items = [LibraryItem(named / "a.flac"), LibraryItem(named / "b.wav"), LibraryItem(named / "gone.wav", "it is gone")]
+    rows = [parquet_row(str(i.path), tag_file(predictor, i, limits=Limits()), 3) for i in items]
+    out = tmp_path / "ray"
+    out.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows, schema=parquet_schema()), out / "part-x-000000.parquet")
+    cells = {Path(r["path"]).name: r for r in csv.DictReader(open(export_csv(out)))}
+    assert list(cells["a.flac"]) == CSV_FIELDS
+    assert (cells["a.flac"]["artist"], cells["a.flac"]["title"], cells["b.wav"]["artist"]) == ("Ann Artist", "Opening", "")
+    assert cells["gone.wav"]["error"] == "it is gone"
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    counts = write_playlists(lists, map(entry, output_rows(out / "tags.csv", "csv")))
+    assert sum(counts.values()) == 2  # the error row is in none
