@@ -95,15 +95,22 @@ def styles_of(record: Record, threshold: float) -> list[str]:
 
 
 def predict_record(predictor: Predictor, path: Path, sha: str, styles: bool) -> Record:
-    """The prediction of one file as a :class:`Record` (with its style probabilities when ``styles``)."""
-    size, mtime = file_key(path)
-    if styles:
-        from genrekit.tagging.styles import predict_with_styles
+    """The prediction of one file as a :class:`Record` (with its style probabilities when ``styles``),
+    by :func:`~genrekit.tagging.core.tag_file` as ``genrekit predict`` makes it (the same limits).
 
-        p, tags = predict_with_styles(predictor, path)
-    else:
-        p, tags = predictor.predict_file(path), None
-    return Record(size, mtime, sha, p.probabilities, p.no_music, tags)
+    Raises
+    ------
+    GenrekitError
+        the file cannot be predicted (the error :func:`~genrekit.tagging.core.tag_file` gives)
+    """
+    from genrekit.tagging.core import Limits, tag_file
+    from genrekit.tagging.scan import LibraryItem
+
+    size, mtime = file_key(path)
+    p = tag_file(predictor, LibraryItem(path), limits=Limits(), styles=styles)
+    if isinstance(p, Exception):
+        raise p
+    return Record(size, mtime, sha, p.probabilities, p.no_music, p.styles if styles else None)
 
 
 def _tracks(
