@@ -17,7 +17,7 @@ import soundfile as sf
 
 from genrekit.audio import load_audio
 from genrekit.datasets import load_dataset
-from genrekit.library import run_library
+from genrekit.tagging.local import run_library
 from genrekit.predictor import Predictor
 
 SR = 22050

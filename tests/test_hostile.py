@@ -170,7 +170,7 @@ class StubPredictor:
         probs = dict(zip(LABELS, np.full(10, 0.1)))
         return Prediction(name, 10.0, probs, [Segment(0.0, 3.0, probs)], "stub")
 
-    def predict_file(self, path, *, max_seconds=None, pace=None):
+    def predict_file(self, path, *, max_seconds=None, pace=None, styles=False):
         self.calls.append(path)
         for _ in (pace or iter)([np.zeros(1, np.float32)]):
             return self._prediction(str(path))

@@ -58,6 +58,8 @@ class Prediction:
     then :attr:`genre` is ``None`` whatever the probabilities say. ``confident`` tells whether the
     top genre is probable enough to be taken at its word. ``truncated`` tells that the file ended
     clearly before the ``declared_s`` seconds its header says: ``duration_s`` is what it holds.
+    ``tags`` holds the file's ``artist``, ``album`` and ``title`` when they were read (``""`` when
+    the file has none); ``styles`` the musicnn MSD tags' probabilities when they were asked for.
     """
 
     path: str
@@ -70,6 +72,8 @@ class Prediction:
     confident: bool = True
     truncated: bool = False
     declared_s: float | None = None
+    tags: dict[str, str] | None = None
+    styles: dict[str, float] | None = None
 
     @property
     def top(self) -> list[tuple[str, float]]:
@@ -238,6 +242,7 @@ class Predictor:
         timeout_s: float | None = None,
         on_decoded: Callable[[float], None] | None = None,
         pace: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]] | None = None,
+        styles: bool = False,
     ) -> Prediction:
         """Genres of one audio file, streamed: memory does not grow with its length.
 
@@ -246,17 +251,25 @@ class Predictor:
         ``timeout_s`` refuse a longer file, or one that takes longer (see :func:`stream_audio`).
         ``on_decoded(seconds)`` is called as each block of audio is decoded (for progress bars).
         ``pace`` wraps the decoded blocks, the analysis of each happening between two of its
-        ``next`` calls (the server takes turns at the model with it).
+        ``next`` calls (the server takes turns at the model with it). With ``styles``, the
+        prediction's ``styles`` are the musicnn MSD tags' probabilities, read in the same pass
+        (:mod:`genrekit.tagging.styles`; ``{}`` without music).
 
         Raises
         ------
         AudioError
             the file cannot be decoded, is longer than ``max_duration`` or takes longer than ``timeout_s``
         GenrekitError
-            an image given to a model that cannot read images
+            an image given to a model that cannot read images, or ``styles`` asked of a model without them
         """
         t0 = time.perf_counter()
         f = self.feature_config
+        classifier, sink = self.classifier, None
+        if styles:
+            from genrekit.tagging.styles import check_styles, tapped
+
+            sink = []
+            classifier = tapped(self.classifier, check_styles(self), sink)
         if Path(path).suffix.lower() == ".png":
             if not f.reads_images:
                 raise GenrekitError(
@@ -273,8 +286,13 @@ class Predictor:
         blocks = map(check.push, audio if pace is None else pace(audio))
         if on_decoded is not None:
             blocks = _reporting(blocks, on_decoded, f.sample_rate)
-        w = self.classifier.analyse(blocks=blocks)
-        return self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict(), report)
+        w = classifier.analyse(blocks=blocks)
+        prediction = self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict(), report)
+        if sink is not None:
+            from genrekit.tagging.styles import mean_styles
+
+            prediction.styles = mean_styles(sink, prediction)
+        return prediction
 
     def predict_signal(self, y: np.ndarray, sr: int, *, name: str = "signal") -> Prediction:
         """Genres of a signal in memory: mono ``(n,)``, or ``(n, channels)`` / ``(channels, n)`` downmixed.
