@@ -485,3 +485,11 @@ def test_a_run_that_ends_leaves_others_alone():
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_wav_of_zero_bit_samples_is_one_clear_error(tmp_path):
+    """libsndfile refuses it and PyAV opens a stream without a rate: no AttributeError."""
+    path = tmp_path / "zero-bits.wav"
+    path.write_bytes(wav_bytes(channels=1, rate=22050, data=b"\0" * 8192, bits=0))
+    with pytest.raises(AudioError):
+        load_audio(path)
