@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
 from hostile import cli, multipart, request
 from hostile_corpus import SR, wav
 
@@ -51,6 +51,10 @@ def kill_runs(scratch: Path, *, per_format: int, injected: int, seed: int = 19) 
     rng = random.Random(seed)
     songs = library(scratch / "library")
     plan = [(fmt, "random") for fmt in FORMATS for _ in range(per_format)] + [("json", "after fold")] * injected
+    # kill moments drawn over the length of a whole run (model load included), measured first
+    t0 = time.monotonic()
+    cli(["predict", str(scratch / "library"), "-o", str(scratch / "whole.csv"), "--no-progress"], scratch=scratch)
+    whole_s = time.monotonic() - t0
     runs = []
     for k, (fmt, point) in enumerate(plan):
         out = scratch / f"kill{k}"
@@ -62,7 +66,7 @@ def kill_runs(scratch: Path, *, per_format: int, injected: int, seed: int = 19) 
             first = cli(argv, scratch=scratch, env={"GK_KILL_AFTER_FOLD": "1"})
             killed_at = "after the fold"
         else:
-            killed_at = round(rng.uniform(0.5, 6.0), 2)
+            killed_at = round(rng.uniform(0.3, 0.95) * whole_s, 2)
             first = cli(argv, scratch=scratch, kill_after_s=killed_at)
         again = cli(argv, scratch=scratch)
         rows = Counter(rows_of(target, fmt))
@@ -72,7 +76,7 @@ def kill_runs(scratch: Path, *, per_format: int, injected: int, seed: int = 19) 
             "leftovers": sorted(p.name for p in out.iterdir() if p.name != target.name),
             "rerun_error": again["stderr"].decode("utf-8", "replace")[-300:] if again["rc"] != 0 else "",
         })  # fmt: skip
-    return {"files": len(songs), "runs": runs}
+    return {"files": len(songs), "whole_run_s": round(whole_s, 2), "runs": runs}
 
 
 # ----------------------------------------------------------------------------- fairness
@@ -118,15 +122,23 @@ async def fairness(port: int, *, seconds: float, other_uploads: int) -> dict:
                 await asyncio.sleep(0.5)
 
     async def well_behaved() -> list[dict]:
+        """Songs one after the other; answered 503, it waits the Retry-After seconds and tries again
+        (for up to 30 s), as a well-behaved client does."""
         raw, results = multipart("mine.wav", _song(20.0), port=port, client=other), []
         await asyncio.sleep(2.0)  # the attack is under way
         for _ in range(other_uploads):
-            t0 = time.perf_counter()
-            try:
-                status, _, _ = await request(port, raw, timeout_s=60)
-            except (OSError, asyncio.TimeoutError, ValueError) as exc:
-                status = type(exc).__name__
-            results.append({"status": status, "ms": (time.perf_counter() - t0) * 1000})
+            t0, tries, status, answer = time.perf_counter(), 0, None, b""
+            while time.perf_counter() - t0 < 30:
+                tries += 1
+                try:
+                    status, headers, answer = await request(port, raw, timeout_s=60)
+                except (OSError, asyncio.TimeoutError, ValueError) as exc:
+                    status, headers = type(exc).__name__, {}
+                if status != 503:
+                    break
+                await asyncio.sleep(float(headers.get("retry-after", 1)))
+            results.append({"status": status, "tries": tries, "ms": (time.perf_counter() - t0) * 1000,
+                            "detail": answer[:200].decode("utf-8", "replace") if status != 200 else ""})  # fmt: skip
             await asyncio.sleep(0.3)
         return results
 
@@ -142,6 +154,7 @@ async def fairness(port: int, *, seconds: float, other_uploads: int) -> dict:
     return {
         "other_client": mine,
         "other_success": len(ok) / len(mine),
+        "other_first_try_success": sum(r["status"] == 200 and r["tries"] == 1 for r in mine) / len(mine),
         "other_p95_ms": float(np.percentile(ok, 95)) if ok else None,
         "attacker_outcomes": dict(sorted(counts.items())),
     }
@@ -155,7 +168,10 @@ def schemathesis(port: int, *, max_examples: int, timeout_s: float) -> dict:
     exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which("st")
     if exe is None:
         return {"skipped": "schemathesis is not installed (pip install schemathesis)"}
+    # every check, every case (not only up to the first failure), within a time budget; a refusal of
+    # a schema-valid upload (a 422 for a .png the audio model cannot read) is a failure, not a server error
     cmd = [exe, "run", f"http://127.0.0.1:{port}/openapi.json", "--checks", "all", "--max-examples", str(max_examples),
+           "--continue-on-failure", "--max-time", str(int(timeout_s * 0.8)), "--workers", "2",
            "--header", "X-Forwarded-For: 10.9.9.9"]  # fmt: skip
     t0 = time.monotonic()
     try:
@@ -163,6 +179,7 @@ def schemathesis(port: int, *, max_examples: int, timeout_s: float) -> dict:
         out, rc = run.stdout + run.stderr, run.returncode
     except subprocess.TimeoutExpired as exc:
         out, rc = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""), "timeout"
-    server_errors = sum(out.count(s) for s in ("Server error", "500 Internal Server Error", "[500]"))
+    server_errors = sum(out.count(s) for s in ("Server error", "[500]", "[502]", "[503] Service Unavailable: <"))
+    generated = re.search(r"(\d+) generated", out)
     return {"rc": rc, "seconds": round(time.monotonic() - t0, 1), "server_errors": server_errors,
-            "tail": out[-3000:]}  # fmt: skip
+            "cases": int(generated.group(1)) if generated else None, "tail": out[-3000:]}  # fmt: skip
