@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -175,7 +176,8 @@ def schemathesis(port: int, *, max_examples: int, timeout_s: float) -> dict:
            "--header", "X-Forwarded-For: 10.9.9.9"]  # fmt: skip
     t0 = time.monotonic()
     try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        with tempfile.TemporaryDirectory(prefix="gk-schemathesis-") as cwd:  # its cache folder, not in the repo
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=cwd, check=False)
         out, rc = run.stdout + run.stderr, run.returncode
     except subprocess.TimeoutExpired as exc:
         out, rc = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""), "timeout"
