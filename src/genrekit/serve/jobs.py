@@ -30,6 +30,8 @@ from genrekit.serve.errors import ApiError
 
 T = TypeVar("T")
 
+_END = object()  # the end of a job's blocks
+
 # seconds of audio in one chunk of a job (stream_audio's blocks): the least a song waits per job ahead of it
 CHUNK_S = 30.0
 
@@ -213,14 +215,20 @@ class JobPool:
                 del self._client_jobs[client]
 
     def paced(self, blocks: Iterator[T], job: Job | None = None) -> Iterator[T]:
-        """``blocks`` of a job run by :meth:`run`: between two blocks (their analysis happens
-        between two ``next`` calls) the job hands its turn over to a client waiting for one."""
+        """``blocks`` of a job run by :meth:`run`: each one decoded and analysed (between two
+        ``next`` calls) in the job's turn, which is handed over to a client waiting for one before
+        every block but the first. A one-block song never waits twice, nor holds its state while
+        others work."""
         client = job.client if job is not None else ""
-        for block in blocks:
+        blocks = iter(blocks)
+        block = next(blocks, _END)
+        while block is not _END:
             yield block
-            waited = self.turns.handover(client)
-            if job is not None:
-                job.waited_s += waited
+            block = next(blocks, _END)
+            if block is not _END:
+                waited = self.turns.handover(client)
+                if job is not None:
+                    job.waited_s += waited
 
     async def run(self, fn: Callable[..., T], /, *args: Any, job: Job | None = None, client: str = "") -> T:
         """Run ``fn(*args)`` on a pool thread, holding a turn at the model (a job that reads its
