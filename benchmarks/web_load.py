@@ -58,6 +58,10 @@ TRIED = [
     "(+50 %) but ratio 0.65-0.68 against the now doubled ideal, the server's CPU 74-80 % busy; queue of "
     "32 per worker (kept) and waits of 2.5 s, 16 uploads at once, 0-0.5 s of client jitter or none, "
     "Python's GIL switch interval of 0.5-5 ms: no clear change (the machine's other jobs came and went)",
+    "issue 19 (per-client limits and turns at the model rotating between clients; each client now names its own "
+    "address): ratio 0.26 (0.72 of the CPU left: other jobs held 1.25 of the 2 cores), p95 6.2 s, peak 925 MB; "
+    "main's code on the same loaded machine minutes later (all 200 clients as one address): ratio 0.27, p95 5.8 s, "
+    "688 MB; one request alone took 370 ms of server CPU in both (280 ms on the quieter day above)",
 ]
 
 
