@@ -56,6 +56,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/cold_start.py --data $(DATA)
 	$(BIN)/python benchmarks/web_load.py
 	$(BIN)/python benchmarks/web_attack.py
+	$(BIN)/python benchmarks/hostile.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

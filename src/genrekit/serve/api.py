@@ -115,7 +115,7 @@ async def predict(request: Request, serve: ServeState = Depends(serve_state)) ->
         audio_s = await anyio.to_thread.run_sync(_probe, path, name, config)
         with pool.admission(client, audio_s) as job:
             pace = functools.partial(pool.paced, job=job)
-            pred, t_job, predict_s = await pool.run(_analyse, path, name, config, serve.predictor, pace, job=job, paced=True)
+            pred, t_job, predict_s = await pool.run(_analyse, path, name, config, serve.predictor, pace, job=job)
     finally:
         with suppress(OSError):
             os.unlink(path)
