@@ -190,6 +190,64 @@ def _streamed_pieces(path: Path, starts: list[int], count: int, sr: int, report:
     return [np.concatenate(p) if p else np.zeros(0, np.float32) for p in pieces]
 
 
+class PieceReader:
+    """An open file read piece by piece; close it (or use it as a context manager).
+
+    Parameters
+    ----------
+    path : any audio file
+    sr : the rate pieces are returned at
+    max_duration : refuse a file whose header says it is longer than this (``None``: no limit)
+
+    Attributes
+    ----------
+    declared_s : the duration the container declares, ``None`` when it does not say
+    seekable : whether pieces are read by seeking (else the file is streamed through and cut)
+
+    Raises
+    ------
+    AudioError
+        as :func:`genrekit.audio.stream_audio` at its start
+    """
+
+    def __init__(self, path: str | os.PathLike, *, sr: int = SAMPLE_RATE, max_duration: float | None = None):
+        self.path, self.sr, self.max_duration = Path(path), sr, max_duration
+        _check_path(self.path)
+        try:
+            self.source, self.declared_s = _open_source(self.path, max_duration)
+        except _Unseekable:
+            self.source, self.declared_s = None, None
+        self.seekable = self.source is not None
+
+    def pieces(self, *, starts_s: Sequence[float], seconds: float, report: DecodeReport | None = None) -> list[np.ndarray]:
+        """The pieces ``[start, start + seconds)``: see :func:`decode_pieces`."""
+        report = report if report is not None else DecodeReport()
+        starts, count = [int(round(s * self.sr)) for s in starts_s], int(round(seconds * self.sr))
+        if self.source is not None:
+            declared = self.declared_s
+            report.declared_s = declared
+            try:  # the end: a file that ends clearly before its header says is streamed through instead
+                end = int((declared - truncation_margin_s(declared)) * self.source.rate)
+                if self.source.read(max(0, end - 1), 2).size == 2:
+                    pieces = [_resampled_piece(self.source, s, count, self.sr) for s in starts]
+                    report.decoded_s, report.truncated = declared, False
+                    return pieces
+            except _Unseekable:
+                pass
+            report.declared_s = None  # stream_audio fills it in again
+        return _streamed_pieces(self.path, starts, count, self.sr, report, self.max_duration)
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.close()
+
+    def __enter__(self) -> PieceReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def decode_pieces(
     path: str | os.PathLike,
     *,
@@ -219,26 +277,5 @@ def decode_pieces(
     AudioError
         as :func:`genrekit.audio.stream_audio`
     """
-    path = Path(path)
-    _check_path(path)
-    report = report if report is not None else DecodeReport()
-    starts = [int(round(s * sr)) for s in starts_s]
-    count = int(round(seconds * sr))
-    try:
-        source, declared = _open_source(path, max_duration)
-    except _Unseekable:
-        return _streamed_pieces(path, starts, count, sr, report, max_duration)
-    try:
-        report.declared_s = declared
-        # the end: a file that ends clearly before its header says is streamed through instead
-        end = int((declared - truncation_margin_s(declared)) * source.rate)
-        if source.read(max(0, end - 1), 2).size < 2:
-            raise _Unseekable("the end is missing")
-        pieces = [_resampled_piece(source, s, count, sr) for s in starts]
-    except _Unseekable:
-        source.close()
-        report.declared_s = None  # stream_audio fills it in again
-        return _streamed_pieces(path, starts, count, sr, report, max_duration)
-    source.close()
-    report.decoded_s, report.truncated = declared, False
-    return pieces
+    with PieceReader(path, sr=sr, max_duration=max_duration) as reader:
+        return reader.pieces(starts_s=starts_s, seconds=seconds, report=report)
