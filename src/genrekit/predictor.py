@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from genrekit.audio import DecodeReport, resample, stream_audio, to_mono
+from genrekit.audio_pieces import PieceReader
 from genrekit.checkpoint import Checkpoint, bundled_model_path, resolve_model_path  # noqa: F401 - re-exported
 from genrekit.errors import GenrekitError
 from genrekit.inference import Classifier, WindowProbabilities
 from genrekit.presence import PresenceCheck, PresenceConfig
+from genrekit.sampling import analyse_sampled, samplable
 
 if TYPE_CHECKING:
     import torch
@@ -58,6 +60,7 @@ class Prediction:
     then :attr:`genre` is ``None`` whatever the probabilities say. ``confident`` tells whether the
     top genre is probable enough to be taken at its word. ``truncated`` tells that the file ended
     clearly before the ``declared_s`` seconds its header says: ``duration_s`` is what it holds.
+    ``sampled`` is (windows analysed, windows of the song) when only some were (see :attr:`analysed`).
     """
 
     path: str
@@ -70,6 +73,16 @@ class Prediction:
     confident: bool = True
     truncated: bool = False
     declared_s: float | None = None
+    sampled: tuple[int, int] | None = None
+
+    @property
+    def analysed(self) -> str:
+        """Which windows the probabilities are the mean of: ``"8 of 60 windows"`` when the song was
+        sampled (``timeline`` then holds only those), else ``"all 60 windows"``."""
+        if self.sampled is not None:
+            return f"{self.sampled[0]} of {self.sampled[1]} windows"
+        n = len(self.timeline)
+        return f"all {n} windows" if n != 1 else "1 window"
 
     @property
     def top(self) -> list[tuple[str, float]]:
@@ -208,6 +221,7 @@ class Predictor:
         t0: float,
         no_music: str | None = None,
         report: DecodeReport | None = None,
+        sampled: tuple[int, int] | None = None,
     ) -> Prediction:
         f = self.feature_config
         fps, size = f.frames_per_second, f.segment_frames
@@ -227,6 +241,7 @@ class Predictor:
             confident=no_music is None and float(np.max(mean)) >= self.presence.confident,
             truncated=bool(report and report.truncated),
             declared_s=report.declared_s if report else None,
+            sampled=sampled,
         )
 
     def predict_file(
@@ -238,6 +253,7 @@ class Predictor:
         timeout_s: float | None = None,
         on_decoded: Callable[[float], None] | None = None,
         pace: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]] | None = None,
+        patches: int | None = None,
     ) -> Prediction:
         """Genres of one audio file, streamed: memory does not grow with its length.
 
@@ -247,6 +263,10 @@ class Predictor:
         ``on_decoded(seconds)`` is called as each block of audio is decoded (for progress bars).
         ``pace`` wraps the decoded blocks, the analysis of each happening between two of its
         ``next`` calls (the server takes turns at the model with it).
+        ``patches=k`` analyses only ``k`` windows spread evenly over the song, decoding only them
+        (:mod:`genrekit.sampling`; the musicnn kind, without ``max_seconds``); the song is analysed
+        whole when it has no more than ``k`` windows, its duration is unknown or its end is
+        missing. ``None`` analyses every window.
 
         Raises
         ------
@@ -265,6 +285,10 @@ class Predictor:
             from genrekit.features.kaggle_image import CLIP_SECONDS, image_features
 
             return self._prediction(str(path), self.classifier.analyse(frames=image_features(path)), CLIP_SECONDS, t0)
+        if patches is not None and max_seconds is None and samplable(self.classifier):
+            sampled = self._predict_sampled(path, patches, max_duration, on_decoded, t0)
+            if sampled is not None:
+                return sampled
         check, report = PresenceCheck(f.sample_rate, self.presence), DecodeReport()
         audio = stream_audio(
             path, sr=f.sample_rate, max_seconds=max_seconds, max_duration=max_duration, timeout_s=timeout_s,
@@ -275,6 +299,21 @@ class Predictor:
             blocks = _reporting(blocks, on_decoded, f.sample_rate)
         w = self.classifier.analyse(blocks=blocks)
         return self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict(), report)
+
+    def _predict_sampled(
+        self, path: str | os.PathLike, k: int, max_duration: float | None, on_decoded, t0: float
+    ) -> Prediction | None:
+        if k < 1:
+            raise GenrekitError(f"patches must be at least 1, not {k}")
+        check, report = PresenceCheck(self.sample_rate, self.presence), DecodeReport()
+        with PieceReader(path, sr=self.sample_rate, max_duration=max_duration) as reader:
+            found = analyse_sampled(self.classifier, reader, k=k, check=check, report=report)
+        if found is None:
+            return None
+        w, total = found
+        if on_decoded is not None:
+            on_decoded(report.decoded_s)
+        return self._prediction(str(path), w, report.decoded_s, t0, check.verdict(), report, (len(w.starts), total))
 
     def predict_signal(self, y: np.ndarray, sr: int, *, name: str = "signal") -> Prediction:
         """Genres of a signal in memory: mono ``(n,)``, or ``(n, channels)`` / ``(channels, n)`` downmixed.
@@ -308,15 +347,18 @@ class Predictor:
         max_seconds: float | None = None,
         max_duration: float | None = None,
         timeout_s: float | None = None,
+        patches: int | None = None,
     ) -> Iterator[tuple[str, Prediction | GenrekitError]]:
-        """Predict many files, ``workers`` at a time; yields (path, result or error) in order.
+        """Predict many files, ``workers`` threads at a time; yields (path, result or error) in order.
 
-        ``max_seconds``, ``max_duration`` and ``timeout_s`` apply to each file (see :meth:`predict_file`).
+        ``max_seconds``, ``max_duration``, ``timeout_s`` and ``patches`` apply to each file (see
+        :meth:`predict_file`). Processes use the cores better: :func:`genrekit.workers.predict_files`.
         """
 
         def one(p):
             try:
-                limits = {"max_seconds": max_seconds, "max_duration": max_duration, "timeout_s": timeout_s}
+                limits = {"max_seconds": max_seconds, "max_duration": max_duration, "timeout_s": timeout_s,
+                          "patches": patches}  # fmt: skip
                 return str(p), self.predict_file(p, **limits)
             except GenrekitError as exc:
                 return str(p), exc

@@ -153,8 +153,11 @@ def prediction_json(
     ones); ``top`` (the ``top_k`` most probable genres, ``[]`` without music); ``probabilities``
     (every genre, ``null`` without music); ``duration_s`` (decoded); ``truncated`` and
     ``declared_duration_s`` (the file ends before its header says); ``timeline`` (runs, see
-    :func:`timeline_runs`); ``windows`` (raw windows, when asked); ``model`` (its name: the model is
-    described once, by ``genrekit models`` and ``GET /api/models``).
+    :func:`timeline_runs`; ``[]`` for a sampled song, whose windows do not cover it); ``windows``
+    (raw windows, when asked: for a sampled song, those analysed); ``analysed`` (``"all 60
+    windows"``, or ``"8 of 60 windows"`` when the song was sampled: then only the first genre is
+    as stable as the full analysis's, the others in ``top`` and ``genres`` are approximate);
+    ``model`` (its name: the model is described once, by ``genrekit models`` and ``GET /api/models``).
 
     Parameters
     ----------
@@ -164,6 +167,7 @@ def prediction_json(
     timeline : how runs are read (default :class:`TimelineConfig`)
     """
     music = prediction.no_music is None
+    sampled = getattr(prediction, "sampled", None) is not None
     top = prediction.top if music else []
     body = {
         "path": prediction.path,
@@ -178,7 +182,8 @@ def prediction_json(
         "duration_s": _ms(prediction.duration_s),
         "truncated": bool(prediction.truncated),
         "declared_duration_s": None if prediction.declared_s is None else _ms(prediction.declared_s),
-        "timeline": timeline_runs(prediction.timeline, prediction.duration_s, timeline) if music else [],
+        "timeline": timeline_runs(prediction.timeline, prediction.duration_s, timeline) if music and not sampled else [],
+        "analysed": getattr(prediction, "analysed", None),
         "model": prediction.model,
     }
     if windows:
