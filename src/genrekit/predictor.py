@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from genrekit.audio import DecodeReport, resample, stream_audio, to_mono
+from genrekit.audio import AudioError, DecodeReport, resample, stream_audio, to_mono
 from genrekit.audio_pieces import PieceReader
 from genrekit.checkpoint import Checkpoint, bundled_model_path, resolve_model_path  # noqa: F401 - re-exported
 from genrekit.errors import GenrekitError
@@ -288,6 +288,9 @@ class Predictor:
         if patches is not None and max_seconds is None and samplable(self.classifier):
             sampled = self._predict_sampled(path, patches, max_duration, on_decoded, t0)
             if sampled is not None:
+                if timeout_s is not None and time.perf_counter() - t0 > timeout_s:
+                    took = f"it took longer than {timeout_s:g} s to decode"
+                    raise AudioError(path, f"{took}; raise the limit (--file-timeout) to tag it")
                 return sampled
         check, report = PresenceCheck(f.sample_rate, self.presence), DecodeReport()
         audio = stream_audio(
