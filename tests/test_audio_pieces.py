@@ -104,3 +104,20 @@ def test_a_file_that_is_not_audio_gets_one_clear_error(tmp_path):
     path.write_text("not audio at all " * 100)
     with pytest.raises(AudioError, match="notes.mp3"):
         decode_pieces(path, starts_s=[0.0], seconds=1.0)
+
+
+def test_a_corrupt_m4a_gets_the_error_decoding_through_gives(tmp_path):
+    path = write_audio(tmp_path / "song.m4a", _song(6.0))
+    data = bytearray(path.read_bytes())
+    at = data.find(b"mdat") + 8
+    data[at : at + 4000] = bytes(4000)  # the first packets zeroed: the index is intact
+    path.write_bytes(bytes(data))
+    try:
+        expected = load_audio(path, sr=16000)
+    except AudioError as exc:
+        with pytest.raises(AudioError) as raised:
+            decode_pieces(path, starts_s=[0.0], seconds=1.0, sr=16000)
+        assert str(raised.value) == str(exc)
+    else:
+        piece = decode_pieces(path, starts_s=[0.0], seconds=1.0, sr=16000)[0]
+        assert len(piece) == min(16000, len(expected))

@@ -157,9 +157,12 @@ def _open_source(path: Path, max_duration: float | None):
         if max_duration is not None and declared > max_duration:
             raise _too_long(path, declared, max_duration)
         return _PyavSource(path, container, stream), declared
-    except (AudioError, _Unseekable, av.error.FFmpegError):
+    except (AudioError, _Unseekable):
         container.close()
         raise
+    except av.error.FFmpegError:  # stream_audio names what is wrong with it
+        container.close()
+        raise _Unseekable("decoding failed") from None
 
 
 def _resampled_piece(source, start: int, count: int, sr: int) -> np.ndarray:
