@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from genrekit.errors import GenrekitError
 
 if TYPE_CHECKING:
-    from genrekit.predictor import Prediction
+    from genrekit.predictor import Prediction, Predictor
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -54,20 +54,36 @@ def _sendable(result):
         return GenrekitError(f"the result could not be sent back from the worker ({exc.__class__.__name__}: {exc})")
 
 
-def _serve(conn: Connection, model: str | None, runtime: str, options: dict) -> None:
-    """A worker: load the model once, then answer ``(index, path)`` with ``(index, result)``."""
-    for name in _THREAD_VARIABLES:  # this process only, before numpy and onnxruntime load if they have not
+def load_in_worker(model: str | os.PathLike | None = None, *, runtime: str = "auto") -> Predictor:
+    """In a worker process (this pool's, a Ray actor's): hold BLAS and OpenMP to one thread and load
+    the model with one onnxruntime thread.
+
+    This changes settings of the whole calling process: call it only in a process that exists to
+    tag (never in a user's program), once, before anything else.
+
+    Raises
+    ------
+    GenrekitError
+        the model cannot be loaded
+    """
+    for name in _THREAD_VARIABLES:  # effective when numpy and onnxruntime have not loaded yet
         os.environ[name] = "1"
     from threadpoolctl import threadpool_limits
 
     from genrekit.predictor import Predictor
 
+    predictor = Predictor.load(model, runtime=runtime, threads=1)
+    threadpool_limits(limits=1)  # the BLAS and OpenMP pools loaded by now (numpy's, torch's)
+    return predictor
+
+
+def _serve(conn: Connection, model: str | None, runtime: str, options: dict) -> None:
+    """A worker: load the model once, then answer ``(index, path)`` with ``(index, result)``."""
     try:
-        predictor = Predictor.load(model, runtime=runtime, threads=1)
+        predictor = load_in_worker(model, runtime=runtime)
     except GenrekitError as exc:
         conn.send(("failed", exc))
         return
-    threadpool_limits(limits=1)  # BLAS and OpenMP pools loaded by now (numpy's, torch's)
     conn.send(("ready", None))
     while True:
         try:
