@@ -15,13 +15,19 @@ from genrekit.errors import GenrekitError
 from genrekit.predictor import Prediction
 from genrekit.workers import default_workers, predict_files
 
-pytestmark = pytest.mark.slow  # each worker starts a Python and loads the model
+# the tests that start workers are slow: each worker starts a Python and loads the model
 
 
 def test_default_is_one_worker_per_core():
     assert default_workers() == len(os.sched_getaffinity(0))
 
 
+def test_fewer_than_one_worker_is_refused():
+    with pytest.raises(GenrekitError, match="workers must be at least 1"):
+        next(predict_files(["a.wav"], workers=0))
+
+
+@pytest.mark.slow
 def test_results_come_in_order_with_errors_per_file(tmp_path):
     paths = [write_audio(tmp_path / f"song{i}.flac", labelled_clip("bass", i, 8.0)) for i in range(3)]
     bad = tmp_path / "notes.mp3"
@@ -36,6 +42,7 @@ def test_results_come_in_order_with_errors_per_file(tmp_path):
     assert threadpool_info() == before  # the limits stayed inside the workers
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_costs_only_its_file(tmp_path):
     short = [write_audio(tmp_path / f"short{i}.flac", labelled_clip("hiss", i, 4.0)) for i in range(2)]
     noise = np.random.default_rng(0).normal(scale=0.1, size=600 * 16000).astype(np.float32)
@@ -57,6 +64,7 @@ def test_a_worker_that_dies_costs_only_its_file(tmp_path):
     assert rest[1][0] == str(short[1]) and isinstance(rest[1][1], Prediction)
 
 
+@pytest.mark.slow
 def test_a_model_that_cannot_load_is_one_error_before_any_file(tmp_path):
     with pytest.raises(GenrekitError, match="nosuchmodel"):
         list(predict_files([tmp_path / "a.wav"], model=tmp_path / "nosuchmodel.pt", workers=1))
