@@ -1,11 +1,12 @@
 """Seek-decoding chosen pieces: the same samples as decoding the whole file through, for every format."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from conftest import SR, labelled_clip, noise_band, write_audio
 
-import genrekit.audio_pieces as audio_pieces
+from genrekit import audio_pieces
 from genrekit.audio import AudioError, DecodeReport, load_audio, stream_audio
 from genrekit.audio_pieces import decode_pieces
 

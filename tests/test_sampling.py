@@ -1,4 +1,5 @@
 """Analysing a song from k spread patches: the same windows as the full analysis, decoded alone."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Tagging in worker processes: results in order, errors per file, a dead worker costs one file."""
+
 from __future__ import annotations
 
 import os
@@ -7,7 +8,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import SR, labelled_clip, write_audio
+from conftest import labelled_clip, write_audio
 from threadpoolctl import threadpool_info
 
 from genrekit.audio import AudioError

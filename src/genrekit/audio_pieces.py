@@ -10,6 +10,7 @@ excludes the encoder delay). The duration is the container's; the truncation che
 end of the file, and a file whose end cannot be reached, whose duration is unknown or that cannot
 seek is streamed through and cut instead.
 """
+
 from __future__ import annotations
 
 import math
@@ -222,7 +223,9 @@ class PieceReader:
             self.source, self.declared_s = None, None
         self.seekable = self.source is not None
 
-    def pieces(self, *, starts_s: Sequence[float], seconds: float, report: DecodeReport | None = None) -> list[np.ndarray]:
+    def pieces(
+        self, *, starts_s: Sequence[float], seconds: float, report: DecodeReport | None = None
+    ) -> list[np.ndarray]:
         """The pieces ``[start, start + seconds)``: see :func:`decode_pieces`."""
         report = report if report is not None else DecodeReport()
         starts, count = [int(round(s * self.sr)) for s in starts_s], int(round(seconds * self.sr))

@@ -7,6 +7,7 @@ with the 256 samples of context its first mel frame needs, so that its frames, a
 embedding and probabilities, are those the full analysis computes for it. The song's
 probabilities are the mean over the analysed windows, as in the full analysis.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -9,6 +9,7 @@ file it held: that file gets an error, a new worker takes its place and the batc
 
 This module imports nothing heavy, so that a worker sets its thread limits before numpy loads.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -119,7 +120,9 @@ class _Worker:
             return self.conn.recv()
         except (EOFError, OSError):
             self.process.join()
-            return "failed", GenrekitError(f"a tagging worker died while loading the model (exit code {self.process.exitcode})")
+            return "failed", GenrekitError(
+                f"a tagging worker died while loading the model (exit code {self.process.exitcode})"
+            )
 
     def give(self, index: int, path: str) -> None:
         self.task = (index, path)
