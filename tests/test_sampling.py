@@ -8,6 +8,7 @@ from conftest import SR, labelled_clip, write_audio
 
 from genrekit.errors import GenrekitError
 from genrekit.predictor import Predictor
+from genrekit.presence import PresenceConfig
 from genrekit.sampling import full_windows, spread
 
 
@@ -33,7 +34,7 @@ def test_spread_takes_k_distinct_indices_over_the_whole_range(n, k):
 
 def test_sampled_windows_are_the_full_analysis_windows(predictor, song):
     full = predictor.predict_file(song)
-    part = predictor.predict_file(song, patches=4)
+    part = predictor.predict_file(song, patches=4, unsure_in_full=False)
     assert full.sampled is None and part.sampled == (4, len(full.timeline))
     assert part.analysed == f"4 of {len(full.timeline)} windows" and full.analysed.startswith("all ")
     windows = {round(s.start_s, 3): s.probabilities for s in full.timeline}
@@ -54,13 +55,21 @@ def test_full_windows_counts_the_windows_of_the_full_analysis(predictor, song):
     assert total == n_windows and complete <= total
 
 
+def test_an_unsure_sample_is_analysed_whole_unless_asked_not_to(predictor, song):
+    never_sure = Predictor(predictor.checkpoint, presence=PresenceConfig(confident=0.9999))
+    always_sure = Predictor(predictor.checkpoint, presence=PresenceConfig(confident=0.0))
+    assert never_sure.predict_file(song, patches=4).sampled is None
+    assert never_sure.predict_file(song, patches=4, unsure_in_full=False).sampled == (4, 14)
+    assert always_sure.predict_file(song, patches=4).sampled == (4, 14)
+
+
 def test_as_many_patches_as_windows_is_the_full_analysis(predictor, song):
     assert predictor.predict_file(song, patches=100).sampled is None
 
 
 def test_silence_sampled_is_no_music(predictor, tmp_path):
     path = write_audio(tmp_path / "silence.flac", np.zeros(30 * SR, np.float32))
-    result = predictor.predict_file(path, patches=3)
+    result = predictor.predict_file(path, patches=3, unsure_in_full=False)
     assert result.sampled == (3, 10) and result.no_music is not None and result.genre is None
 
 

@@ -254,6 +254,7 @@ class Predictor:
         on_decoded: Callable[[float], None] | None = None,
         pace: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]] | None = None,
         patches: int | None = None,
+        unsure_in_full: bool = True,
     ) -> Prediction:
         """Genres of one audio file, streamed: memory does not grow with its length.
 
@@ -266,7 +267,8 @@ class Predictor:
         ``patches=k`` analyses only ``k`` windows spread evenly over the song, decoding only them
         (:mod:`genrekit.sampling`; the musicnn kind, without ``max_seconds``); the song is analysed
         whole when it has no more than ``k`` windows, its duration is unknown or its end is
-        missing. ``None`` analyses every window.
+        missing, and (``unsure_in_full``) when the sample's top genre is not confident: the
+        sample cannot settle a close race (a song of many genres). ``None`` analyses every window.
 
         Raises
         ------
@@ -286,7 +288,7 @@ class Predictor:
 
             return self._prediction(str(path), self.classifier.analyse(frames=image_features(path)), CLIP_SECONDS, t0)
         if patches is not None and max_seconds is None and samplable(self.classifier):
-            sampled = self._predict_sampled(path, patches, max_duration, on_decoded, t0)
+            sampled = self._predict_sampled(path, patches, max_duration, on_decoded, t0, unsure_in_full)
             if sampled is not None:
                 if timeout_s is not None and time.perf_counter() - t0 > timeout_s:
                     took = f"it took longer than {timeout_s:g} s to decode"
@@ -304,7 +306,7 @@ class Predictor:
         return self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict(), report)
 
     def _predict_sampled(
-        self, path: str | os.PathLike, k: int, max_duration: float | None, on_decoded, t0: float
+        self, path: str | os.PathLike, k: int, max_duration: float | None, on_decoded, t0: float, unsure_in_full: bool
     ) -> Prediction | None:
         if k < 1:
             raise GenrekitError(f"patches must be at least 1, not {k}")
@@ -314,9 +316,12 @@ class Predictor:
         if found is None:
             return None
         w, total = found
+        result = self._prediction(str(path), w, report.decoded_s, t0, check.verdict(), report, (len(w.starts), total))
+        if unsure_in_full and result.music_detected and not result.confident:
+            return None
         if on_decoded is not None:
             on_decoded(report.decoded_s)
-        return self._prediction(str(path), w, report.decoded_s, t0, check.verdict(), report, (len(w.starts), total))
+        return result
 
     def predict_signal(self, y: np.ndarray, sr: int, *, name: str = "signal") -> Prediction:
         """Genres of a signal in memory: mono ``(n,)``, or ``(n, channels)`` / ``(channels, n)`` downmixed.
@@ -351,17 +356,18 @@ class Predictor:
         max_duration: float | None = None,
         timeout_s: float | None = None,
         patches: int | None = None,
+        unsure_in_full: bool = True,
     ) -> Iterator[tuple[str, Prediction | GenrekitError]]:
         """Predict many files, ``workers`` threads at a time; yields (path, result or error) in order.
 
-        ``max_seconds``, ``max_duration``, ``timeout_s`` and ``patches`` apply to each file (see
+        ``max_seconds``, ``max_duration``, ``timeout_s``, ``patches`` and ``unsure_in_full`` apply to each file (see
         :meth:`predict_file`). Processes use the cores better: :func:`genrekit.workers.predict_files`.
         """
 
         def one(p):
             try:
                 limits = {"max_seconds": max_seconds, "max_duration": max_duration, "timeout_s": timeout_s,
-                          "patches": patches}  # fmt: skip
+                          "patches": patches, "unsure_in_full": unsure_in_full}  # fmt: skip
                 return str(p), self.predict_file(p, **limits)
             except GenrekitError as exc:
                 return str(p), exc

@@ -36,6 +36,7 @@ class FileOptions:
     max_duration: float | None = None
     timeout_s: float | None = None
     patches: int | None = None
+    unsure_in_full: bool = True
 
 
 def default_workers() -> int:
@@ -150,6 +151,7 @@ def predict_files(
     max_duration: float | None = None,
     timeout_s: float | None = None,
     patches: int | None = None,
+    unsure_in_full: bool = True,
 ) -> Iterator[tuple[str, Prediction | GenrekitError]]:
     """Tag many files in worker processes; yields ``(path, result or error)`` in the order given.
 
@@ -159,7 +161,7 @@ def predict_files(
     model : a checkpoint file or a bundled model's name (``None``: the bundled model)
     runtime : as :meth:`genrekit.Predictor.load`
     workers : worker processes (default :func:`default_workers`: one per core)
-    max_seconds, max_duration, timeout_s, patches : for each file, as
+    max_seconds, max_duration, timeout_s, patches, unsure_in_full : for each file, as
         :meth:`genrekit.Predictor.predict_file`
 
     Raises
@@ -170,7 +172,7 @@ def predict_files(
     n = workers if workers is not None else default_workers()
     if n < 1:
         raise GenrekitError(f"workers must be at least 1, not {n}")
-    options = asdict(FileOptions(max_seconds, max_duration, timeout_s, patches))
+    options = asdict(FileOptions(max_seconds, max_duration, timeout_s, patches, unsure_in_full))
     model = None if model is None else str(model)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
     pool = [_Worker(context, model, runtime, options) for _ in range(n)]
