@@ -39,7 +39,7 @@ def _only_loopback() -> bool:
 def one_run(files: list[Path], *, model: str | None, workers: int, batch_size: int) -> dict:
     import pyarrow.parquet as pq
 
-    from genrekit.scale import run_ray
+    from genrekit.tagging.ray_engine import run_ray
 
     out = Path(tempfile.mkdtemp(prefix="genrekit-ray-"))
     load = os.getloadavg()[0]

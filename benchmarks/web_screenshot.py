@@ -35,9 +35,9 @@ def main() -> None:
         audio = web_shot.song(Path(tmp) / "three-parts.wav")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=a.chromium, args=web_shot.CHROMIUM_ARGS)
-            print(f"wrote {web_shot.picture(browser.new_context(**web_shot.DESKTOP).new_page(), url, audio, a.out)}")
+            print(f"wrote {web_shot.picture(browser.new_context(bypass_csp=True, **web_shot.DESKTOP).new_page(), url, audio, a.out)}")
             if a.phone:
-                page = browser.new_context(**web_shot.PHONE).new_page()
+                page = browser.new_context(bypass_csp=True, **web_shot.PHONE).new_page()
                 print(f"wrote {web_shot.picture(page, url, audio, a.phone, scroll_to='#timeline-card')}")
             browser.close()
 

@@ -17,7 +17,7 @@ import soundfile as sf
 
 from genrekit.audio import load_audio
 from genrekit.datasets import load_dataset
-from genrekit.library import run_library
+from genrekit.tagging.local import run_library
 from genrekit.predictor import Predictor
 
 SR = 22050
@@ -65,8 +65,9 @@ def main() -> None:
     print(f"genrekit demo — bundled model {predictor.name} ({len(predictor.labels)} genres: "
           f"{', '.join(predictor.labels)}), on {predictor.runtime}")  # fmt: skip
     accuracy = predictor.info.get("accuracy", {})
-    if accuracy:
-        print("measured: " + ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items() if isinstance(v, float)))
+    for k, v in accuracy.items():
+        if isinstance(v, float):
+            print(f"  measured, {k}: {v:.3f}")
     data = Path(a.data)
     with tempfile.TemporaryDirectory(prefix="genrekit-demo-") as tmp:
         folder = Path(tmp)

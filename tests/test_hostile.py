@@ -170,7 +170,7 @@ class StubPredictor:
         probs = dict(zip(LABELS, np.full(10, 0.1)))
         return Prediction(name, 10.0, probs, [Segment(0.0, 3.0, probs)], "stub")
 
-    def predict_file(self, path, *, max_seconds=None, pace=None):
+    def predict_file(self, path, *, max_seconds=None, pace=None, styles=False):
         self.calls.append(path)
         for _ in (pace or iter)([np.zeros(1, np.float32)]):
             return self._prediction(str(path))
@@ -259,7 +259,7 @@ def test_failed_jobs_do_not_inflate_the_cost_and_an_idle_worker_admits():
     async def main():
         with pool.admission("a", 600) as job:
             with pytest.raises(AudioError):
-                await pool.run(lambda: fail(pool.paced(iter([1, 2]), job)), job=job, paced=True)
+                await pool.run(lambda: fail(pool.paced(iter([1, 2]), job)), job=job)
         return pool.seconds_per_audio_s
 
     try:
@@ -303,6 +303,39 @@ def test_turns_rotate_between_clients():
     for t in [holder, *waiting]:
         t.join(30)
     assert order == ["a", "b", "a", "a"]
+
+
+def test_a_long_job_hands_its_turn_over_between_chunks():
+    import threading
+
+    from genrekit.serve.jobs import Turns
+
+    turns, order = Turns(1), []
+    at_turn = threading.Event()
+
+    def long_job():
+        with turns.turn("a"):
+            order.append("a1")
+            at_turn.set()
+            for _ in range(3000):  # until b waits for a turn
+                if turns._waiting:
+                    break
+                threading.Event().wait(0.01)
+            turns.handover("a")  # b gets the turn, then a again
+            order.append("a2")
+
+    def short_job():
+        at_turn.wait(30)
+        with turns.turn("b"):
+            order.append("b")
+
+    threads = [threading.Thread(target=long_job), threading.Thread(target=short_job)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert order == ["a1", "b", "a2"]
+    assert turns.handover("a") == 0.0  # no one waiting: the turn is kept
 
 
 # ----------------------------------------------------------------------------- the server: answers
@@ -485,3 +518,11 @@ def test_a_run_that_ends_leaves_others_alone():
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_wav_of_zero_bit_samples_is_one_clear_error(tmp_path):
+    """libsndfile refuses it and PyAV opens a stream without a rate: no AttributeError."""
+    path = tmp_path / "zero-bits.wav"
+    path.write_bytes(wav_bytes(channels=1, rate=22050, data=b"\0" * 8192, bits=0))
+    with pytest.raises(AudioError):
+        load_audio(path)

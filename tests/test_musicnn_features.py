@@ -94,7 +94,7 @@ def test_the_bundled_default_is_the_musicnn_head_and_gknet_stays_by_name():
 
     default = load_checkpoint(None)
     assert default.model_name == "embedding_head" and default.feature_config.kind == "musicnn"
-    assert len(default.split["train"]) == 328 and not default.split["test"]
+    assert len(default.split["train"]) == 335 and not default.split["test"]
     assert [p.name for p in bundled_models()] == ["musicnn-gtzan.pt", "gknet-gtzan.pt"]
     assert load_checkpoint("gknet-gtzan").model_name == "gknet"
     assert Predictor.load("gknet-gtzan").feature_config.kind == "kaggle-image"

@@ -60,7 +60,7 @@ def test_the_format_follows_the_extension(random_model, folder, tmp_path, ext, f
     assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 0
     text = out.read_text()
     if fmt == "csv":
-        assert text.startswith("path,genre,probability,confident,label,top")
+        assert text.startswith("path,artist,album,title,genre,probability,confident,label,top")
     elif fmt == "json":
         assert len(json.loads(text)) == 3
     else:

@@ -449,7 +449,7 @@ def test_library_output_is_resumable(random_model, folder, tmp_path, capsys):
     again = _csv_rows(out)
     assert sorted(r["path"] for r in again) == sorted(r["path"] for r in rows)  # each file exactly once
     assert again[:2] == rows[:2]  # rows already there are kept as they were
-    assert out.read_text().count("path,genre") == 1  # one header
+    assert out.read_text().count("path,artist,album,title,genre") == 1  # one header
     # nothing left to do
     assert run_cli(argv) == 0
     assert "done 0, skipped 4" in capsys.readouterr().err

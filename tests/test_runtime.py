@@ -13,12 +13,12 @@ import soundfile as sf
 import torch
 
 from genrekit.checkpoint import Checkpoint, bundled_model_path
+from genrekit.errors import GenrekitError
 from genrekit.features import make_feature_config
 from genrekit.features.musicnn import log_compress, musicnn_mel_stream
 from genrekit.models import build_model
 from genrekit.onnx_export import export_onnx
 from genrekit.predictor import Predictor
-from genrekit.errors import GenrekitError
 from genrekit.runtime import OnnxModel, card_problem, current_card, file_sha256, labels_sha256
 
 pytest.importorskip("onnxruntime")

@@ -37,6 +37,7 @@ WS = "ws://localhost/ws/live"
 ANSWER_FIELDS = {
     "path", "genre", "probability", "confident", "no_music", "label", "genres", "top", "probabilities",
     "duration_s", "truncated", "declared_duration_s", "timeline", "analysed", "windows", "model", "file", "timing",
+    "styles",
 }  # fmt: skip
 LIVE_FIELDS = {"genre", "probability", "confident", "no_music", "label", "genres", "top", "probabilities", "t"}
 
@@ -78,7 +79,7 @@ class StubPredictor:
             model="stub.pt", confident=self.confident, truncated=self.truncated, declared_s=self.declared_s,
         )  # fmt: skip
 
-    def predict_file(self, path, *, max_seconds=None, pace=None) -> Prediction:
+    def predict_file(self, path, *, max_seconds=None, pace=None, styles=False) -> Prediction:
         self.calls.append({"suffix": Path(path).suffix, "bytes": Path(path).read_bytes(), "max_seconds": max_seconds})
         for _ in (pace or iter)([np.zeros(1, np.float32)]):  # one block, analysed in one turn at the model
             return self._prediction()
@@ -218,6 +219,7 @@ def test_predict_wav(client, wav5):
     body = r.json()
     assert set(body) == ANSWER_FIELDS  # the model card and the labels are at /api/models only
     assert body["file"] == {"name": "song.wav", "bytes": len(wav5)} and body["path"] == "song.wav"
+    assert body["styles"] is None  # this model does not compute the musicnn tags
     assert body["duration_s"] == pytest.approx(5.0, abs=0.01)
     assert body["truncated"] is False and body["declared_duration_s"] == pytest.approx(5.0, abs=0.01)
     assert len(body["top"]) == 3
@@ -524,3 +526,17 @@ def test_live_silence_gets_no_music_not_a_genre(client):
 def test_music_is_reported_as_music(client, wav5):
     body = client.post("/api/predict", files={"file": ("tone.wav", wav5, "audio/wav")}).json()
     assert body["no_music"] is None and body["genre"] == body["genres"][0] and body["top"]
+
+
+def test_the_bundled_model_answers_styles(gtzan_root, upload_dir):
+    """The musicnn MSD tags come in every answer of a model that computes them, most probable first."""
+    from genrekit.schema import DEFAULT_STYLE_THRESHOLD
+
+    clip = (gtzan_root / "genres_original" / "jazz" / "jazz.00000.ogg").read_bytes()
+    app = create_app(config(max_upload_mb=5, max_duration_s=40, tmp_dir=str(upload_dir)))
+    with TestClient(app, base_url=BASE) as c:
+        body = c.post("/api/predict", files={"file": ("jazz.ogg", clip, "audio/ogg")}).json()
+    assert set(body) == ANSWER_FIELDS and body["styles"]
+    probs = [s["probability"] for s in body["styles"]]
+    assert probs == sorted(probs, reverse=True) and min(probs) >= DEFAULT_STYLE_THRESHOLD
+    assert "jazz" in {s["style"] for s in body["styles"]}

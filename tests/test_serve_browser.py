@@ -297,6 +297,24 @@ def test_a_mix_of_close_genres_is_shown_as_a_mix(page, song_path):
     assert {"blues", "jazz", "rock"} <= set(strip)  # each run named in the strip
 
 
+def test_styles_are_chips_under_the_genre_and_gone_without_music(page, song_path, silence_path):
+    styles = [{"style": "electronic", "probability": 0.81}, {"style": "dance", "probability": 0.52}]
+    answer = stub_answer([{"disco": 0.7, "pop": 0.3}], styles=styles)
+    page.route("**/api/predict*", lambda route: route.fulfill(json=answer))
+    upload(page, song_path)
+    chips = page.locator("#styles li.style-chip")
+    assert page.is_visible("#styles") and chips.all_text_contents() == ["electronic", "dance"]
+    assert chips.first.get_attribute("title") == "electronic: 81% (musicnn tag)"
+    assert js(page, "[...document.querySelectorAll('#styles, #styles *')].every((e) => !e.hasAttribute('style'))")
+    # the chips sit under the genre's name, above the runner-ups
+    top, chip, runners = (js(page, f"({BOX})(document.querySelector('{q}'))") for q in ("#top-name", "#styles", "#runner-ups"))
+    assert top["bottom"] <= chip["top"] and chip["bottom"] <= runners["top"]
+    page.unroute("**/api/predict*")
+    upload(page, silence_path)
+    page.wait_for_function("document.getElementById('top-name').textContent === 'no music detected'")
+    assert not page.is_visible("#styles")
+
+
 @pytest.mark.parametrize("device", ["page", "phone"])
 def test_a_100_percent_label_lies_inside_its_card(request, device, song_path):
     pg = request.getfixturevalue(device)

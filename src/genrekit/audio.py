@@ -225,7 +225,8 @@ def _pyav_blocks(
         container.close()
         raise AudioError(path, "the file holds no audio stream")
     stream = container.streams.audio[0]
-    rate = stream.rate
+    # PyAV leaves out ``rate`` of a stream whose header it cannot read (a WAV of 0-bit samples)
+    rate = stream.rate if hasattr(stream, "rate") else getattr(stream.codec_context, "sample_rate", None)
     if rate is None or rate <= 0:
         container.close()
         raise AudioError(path, _NO_RATE)

@@ -273,7 +273,7 @@ def _compare_seed_protocol(a) -> None:
 
 
 def cmd_predict(a) -> None:
-    from genrekit.library import run_from_args
+    from genrekit.tagging.predict_command import run_from_args
 
     if run_from_args(a).failed:  # documented: 1 when any file failed
         sys.exit(1)
@@ -283,6 +283,8 @@ def cmd_models(a) -> None:
     from genrekit.checkpoint import bundled_model_path, bundled_models, load_checkpoint
     from genrekit.features import FEATURE_KINDS, feature_kind
     from genrekit.models import DEFAULT_MODEL, model_names, model_spec
+    from genrekit.tagging.styles import describe as describe_styles
+    from genrekit.tagging.styles import style_rows
 
     paths = bundled_models() + [Path(p) for p in a.model]
     print("Trained models (bundled ones by name: genrekit predict --model gknet-gtzan ...):")
@@ -303,6 +305,8 @@ def cmd_models(a) -> None:
             print("      measured:   " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in acc.items()))
         if m.get("description"):
             print(f"      {m['description']}")
+        if style_rows(c.feature_config) is not None:
+            print("\n".join("      " + line for line in describe_styles()))
     print("\nmusicnn weights: musicnn 0.1.0 (Pons & Serra 2019), ISC licence, (c) 2019 Music Technology Group, "
           "Universitat Pompeu Fabra (LICENSES/musicnn-ISC.txt)")
     print("\nArchitectures (genrekit train --model NAME):")
@@ -342,7 +346,7 @@ class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from genrekit.library import add_arguments as add_predict_arguments  # light until a run starts
+    from genrekit.tagging.predict_command import add_arguments as add_predict_arguments  # light until a run starts
     from genrekit.serve.config import add_arguments as add_serve_arguments  # light: no FastAPI, no torch
     from genrekit.tagging.command import add_arguments as _add_tag_arguments
     from genrekit.tagging.command import run as _run_tag

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import TextIO
 
 from genrekit.errors import GenrekitError
-from genrekit.output_rows import CSV_FIELDS, Terminal, csv_line, json_line, prediction_row
-from genrekit.schema import TimelineConfig, timeline_runs
+from genrekit.tagging.rows import CSV_FIELDS, Terminal, csv_line, json_line, prediction_row
+from genrekit.schema import DEFAULT_STYLE_THRESHOLD, TimelineConfig, timeline_runs
 
 FORMATS = ("table", "csv", "json", "jsonl")
 EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -151,8 +151,9 @@ def _replace(path: Path, lines: Iterator[str]) -> None:
 class _CsvFile:
     """One row per file in the output; the runs of its timeline in the timeline file beside it."""
 
-    def __init__(self, path: Path, *, top_k: int, retry_failed: bool, timeline: TimelineConfig | None, **_):
-        self.top_k, self.timeline = top_k, timeline
+    def __init__(self, path: Path, *, top_k: int, retry_failed: bool, timeline: TimelineConfig | None,
+                 style_threshold: float = DEFAULT_STYLE_THRESHOLD, **_):  # fmt: skip
+        self.top_k, self.timeline, self.style_threshold = top_k, timeline, style_threshold
         header, records = _whole_csv(path)
         if header is not None and ("path" not in header or set(header) - set(CSV_FIELDS) - LEGACY_CSV_FIELDS):
             raise GenrekitError(
@@ -185,7 +186,7 @@ class _CsvFile:
             runs = timeline_runs(result.timeline, result.duration_s, self.timeline)
             csv.writer(self.runs).writerows([path, r["start_s"], r["end_s"], r["genre"]] for r in runs)
             _flush(self.runs)
-        row = prediction_row(path, result, self.top_k)
+        row = prediction_row(path, result, self.top_k, self.style_threshold)
         csv.writer(self.stream).writerow([row.get(k, "") for k in self.fields])
         _flush(self.stream)
 
@@ -223,7 +224,7 @@ class _JsonLinesFile:
     """One JSON object per line."""
 
     def __init__(self, path: Path, *, retry_failed: bool, **opts):
-        self.opts = {k: opts[k] for k in ("top_k", "windows", "timeline")}
+        self.opts = {k: opts[k] for k in ("top_k", "windows", "timeline", "style_threshold") if k in opts}
         rows = [(line, *_parsed(line)) for line in _whole_lines(path)]
         self.failed = {p for _, p, err in rows if p is not None and err} if retry_failed else set()
         if self.failed:
@@ -356,6 +357,7 @@ def open_output(
     timeline: TimelineConfig | None = None,
     retry_failed: bool = True,
     terminal: TextIO | None = None,
+    style_threshold: float = DEFAULT_STYLE_THRESHOLD,
 ):
     """A writer of rows in ``fmt`` to ``path`` (``None``: the ``terminal`` stream, default stdout).
 
@@ -372,7 +374,7 @@ def open_output(
     import sys
 
     fmt = output_format(path, fmt)
-    opts = {"top_k": top_k, "windows": windows, "timeline": timeline}
+    opts = {"top_k": top_k, "windows": windows, "timeline": timeline, "style_threshold": style_threshold}
     try:
         if path is None:
             writer = Terminal(fmt, terminal or sys.stdout, show_timeline=show_timeline, **opts)

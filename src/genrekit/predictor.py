@@ -61,6 +61,8 @@ class Prediction:
     top genre is probable enough to be taken at its word. ``truncated`` tells that the file ended
     clearly before the ``declared_s`` seconds its header says: ``duration_s`` is what it holds.
     ``sampled`` is (windows analysed, windows of the song) when only some were (see :attr:`analysed`).
+    ``tags`` holds the file's ``artist``, ``album`` and ``title`` when they were read (``""`` when
+    the file has none); ``styles`` the musicnn MSD tags' probabilities when they were asked for.
     """
 
     path: str
@@ -83,6 +85,8 @@ class Prediction:
             return f"{self.sampled[0]} of {self.sampled[1]} windows"
         n = len(self.timeline)
         return f"all {n} windows" if n != 1 else "1 window"
+    tags: dict[str, str] | None = None
+    styles: dict[str, float] | None = None
 
     @property
     def top(self) -> list[tuple[str, float]]:
@@ -255,6 +259,7 @@ class Predictor:
         pace: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]] | None = None,
         patches: int | None = None,
         unsure_in_full: bool = True,
+        styles: bool = False,
     ) -> Prediction:
         """Genres of one audio file, streamed: memory does not grow with its length.
 
@@ -263,7 +268,9 @@ class Predictor:
         ``timeout_s`` refuse a longer file, or one that takes longer (see :func:`stream_audio`).
         ``on_decoded(seconds)`` is called as each block of audio is decoded (for progress bars).
         ``pace`` wraps the decoded blocks, the analysis of each happening between two of its
-        ``next`` calls (the server takes turns at the model with it).
+        ``next`` calls (the server takes turns at the model with it). With ``styles``, the
+        prediction's ``styles`` are the musicnn MSD tags' probabilities, read in the same pass
+        (:mod:`genrekit.tagging.styles`; ``{}`` without music; the song is then analysed whole).
         ``patches=k`` analyses only ``k`` windows spread evenly over the song, decoding only them
         (:mod:`genrekit.sampling`; the musicnn kind, without ``max_seconds``); the song is analysed
         whole when it has no more than ``k`` windows, its duration is unknown or its end is
@@ -275,10 +282,16 @@ class Predictor:
         AudioError
             the file cannot be decoded, is longer than ``max_duration`` or takes longer than ``timeout_s``
         GenrekitError
-            an image given to a model that cannot read images
+            an image given to a model that cannot read images, or ``styles`` asked of a model without them
         """
         t0 = time.perf_counter()
         f = self.feature_config
+        classifier, sink = self.classifier, None
+        if styles:
+            from genrekit.tagging.styles import check_styles, tapped
+
+            sink = []
+            classifier = tapped(self.classifier, check_styles(self), sink)
         if Path(path).suffix.lower() == ".png":
             if not f.reads_images:
                 raise GenrekitError(
@@ -287,7 +300,7 @@ class Predictor:
             from genrekit.features.kaggle_image import CLIP_SECONDS, image_features
 
             return self._prediction(str(path), self.classifier.analyse(frames=image_features(path)), CLIP_SECONDS, t0)
-        if patches is not None and max_seconds is None and samplable(self.classifier):
+        if patches is not None and max_seconds is None and not styles and samplable(self.classifier):
             sampled = self._predict_sampled(path, patches, max_duration, on_decoded, t0, unsure_in_full)
             if sampled is not None:
                 if timeout_s is not None and time.perf_counter() - t0 > timeout_s:
@@ -302,8 +315,13 @@ class Predictor:
         blocks = map(check.push, audio if pace is None else pace(audio))
         if on_decoded is not None:
             blocks = _reporting(blocks, on_decoded, f.sample_rate)
-        w = self.classifier.analyse(blocks=blocks)
-        return self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict(), report)
+        w = classifier.analyse(blocks=blocks)
+        prediction = self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict(), report)
+        if sink is not None:
+            from genrekit.tagging.styles import mean_styles
+
+            prediction.styles = mean_styles(sink, prediction)
+        return prediction
 
     def _predict_sampled(
         self, path: str | os.PathLike, k: int, max_duration: float | None, on_decoded, t0: float, unsure_in_full: bool

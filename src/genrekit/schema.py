@@ -26,6 +26,8 @@ UNSURE = "unsure"
 # equal parts reads "blues / jazz / rock", not "blues"
 MIX_MARGIN = 0.15
 MIX_MAX = 3
+DEFAULT_STYLE_THRESHOLD = 0.25  # a style (musicnn MSD tag) is listed from this probability on
+NAME_TAGS = ("artist", "album", "title")  # what a prediction of a file says of it, from its tags
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,15 @@ def window_json(segment) -> dict:
             "probabilities": probs}  # fmt: skip
 
 
+def style_list(styles: dict[str, float], threshold: float = DEFAULT_STYLE_THRESHOLD) -> list[dict]:
+    """The styles at least ``threshold`` probable, most probable first: ``[{"style", "probability"}]``."""
+    ranked = sorted(((str(t), float(p)) for t, p in styles.items() if p >= threshold), key=lambda kv: -kv[1])
+    return [{"style": t, "probability": p} for t, p in ranked]
+
+
 def prediction_json(
-    prediction, *, top_k: int = 3, windows: bool = False, timeline: TimelineConfig | None = None
+    prediction, *, top_k: int = 3, windows: bool = False, timeline: TimelineConfig | None = None,
+    style_threshold: float = DEFAULT_STYLE_THRESHOLD,
 ) -> dict:
     """The one JSON object of a prediction.
 
@@ -158,6 +167,9 @@ def prediction_json(
     windows"``, or ``"8 of 60 windows"`` when the song was sampled: then only the first genre is
     as stable as the full analysis's, the others in ``top`` and ``genres`` are approximate);
     ``model`` (its name: the model is described once, by ``genrekit models`` and ``GET /api/models``).
+    When the file's tags were read: ``artist``, ``album``, ``title`` after ``path`` (``""`` when
+    absent). When the styles were computed: ``styles``, the musicnn MSD tags at least
+    ``style_threshold`` probable (:func:`style_list`).
 
     Parameters
     ----------
@@ -165,12 +177,16 @@ def prediction_json(
     top_k : genres listed in ``top``
     windows : add every raw window with its probabilities
     timeline : how runs are read (default :class:`TimelineConfig`)
+    style_threshold : the least probability of a style listed
     """
     music = prediction.no_music is None
     sampled = getattr(prediction, "sampled", None) is not None
     top = prediction.top if music else []
-    body = {
-        "path": prediction.path,
+    body = {"path": prediction.path}
+    tags = getattr(prediction, "tags", None)
+    if tags is not None:
+        body |= {k: tags.get(k, "") for k in NAME_TAGS}
+    body |= {
         "genre": top[0][0] if music else None,
         "probability": float(top[0][1]) if music else None,
         "confident": bool(music and prediction.confident),
@@ -186,6 +202,9 @@ def prediction_json(
         "analysed": getattr(prediction, "analysed", None),
         "model": prediction.model,
     }
+    styles = getattr(prediction, "styles", None)
+    if styles is not None:
+        body["styles"] = style_list(styles, style_threshold) if music else []
     if windows:
         body["windows"] = [window_json(s) for s in prediction.timeline] if music else []
     return body

@@ -31,6 +31,7 @@ from genrekit.errors import GenrekitError
 from genrekit.serve.config import ServeConfig
 from genrekit.serve.errors import ApiError
 from genrekit.serve.present import prediction_body
+from genrekit.tagging.styles import style_rows
 from genrekit.serve.state import ServeState, client_of, serve_state
 
 UPLOAD_PREFIX = "genrekit-upload-"
@@ -114,7 +115,7 @@ async def predict(request: Request, serve: ServeState = Depends(serve_state)) ->
         audio_s = await anyio.to_thread.run_sync(_probe, path, name, config)
         with pool.admission(client, audio_s) as job:
             pace = functools.partial(pool.paced, job=job)
-            pred, t_job, predict_s = await pool.run(_analyse, path, name, config, serve.predictor, pace, job=job, paced=True)
+            pred, t_job, predict_s = await pool.run(_analyse, path, name, config, serve.predictor, pace, job=job)
     finally:
         with suppress(OSError):
             os.unlink(path)
@@ -228,5 +229,6 @@ def _analyse(path: str, name: str, config: ServeConfig, predictor: Any, pace: An
     t0 = time.perf_counter()
     with _decoding_errors(name, path):
         # one second more than the limit: enough to tell a file that is too long
-        pred = predictor.predict_file(path, max_seconds=config.max_duration_s + 1.0, pace=pace)
+        pred = predictor.predict_file(path, max_seconds=config.max_duration_s + 1.0, pace=pace,
+                                      styles=style_rows(getattr(predictor, "feature_config", None)) is not None)  # fmt: skip
     return pred, t0, time.perf_counter() - t0

@@ -67,6 +67,7 @@ def create_app(config: ServeConfig | None = None, *, predictor: Any = None) -> F
             max_uploads=config.max_uploads,
             client_uploads=config.max_client_uploads,
             client_jobs=config.max_client_jobs,
+            live_sessions=config.live_max_sessions,
         )
         app.state.serve = ServeState(config=config, predictor=model, pool=pool)
         try:

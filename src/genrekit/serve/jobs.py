@@ -30,6 +30,8 @@ from genrekit.serve.errors import ApiError
 
 T = TypeVar("T")
 
+_END = object()  # the end of a job's blocks
+
 # seconds of audio in one chunk of a job (stream_audio's blocks): the least a song waits per job ahead of it
 CHUNK_S = 30.0
 
@@ -41,21 +43,56 @@ class Job:
     client: str
     audio_s: float
     cost_s: float
-    started: float | None = None
-    busy_s: float = 0.0  # time spent holding turns at the model
+    started: float | None = None  # when it took its first turn
+    waited_s: float = 0.0  # time since, spent waiting for its turn again
+    busy_s: float = 0.0  # time spent holding turns at the model, once it ended
+
+    def done_s(self, now: float) -> float:
+        """Seconds of its work done by ``now``."""
+        if self.busy_s or self.started is None:
+            return self.busy_s
+        return max(0.0, now - self.started - self.waited_s)
 
 
 class Turns:
     """``workers`` turns at the model, handed out in rotation between clients.
 
-    A job takes a turn for each chunk of its work and gives it back after. The clients waiting
-    for a turn are served in turn, each one's chunks first come first served, so that a client
+    A job holds a turn while it works, and between two chunks of its work hands it over to a
+    client waiting for one, then waits for its own turn again. The clients waiting for a turn
+    are served in turn, each one's chunks first come first served, so that a client
     with many or long songs delays another by one chunk per turn, not by all its work.
     """
 
     def __init__(self, workers: int):
         self._free, self._lock = workers, threading.Lock()
         self._waiting: dict[str, deque[threading.Event]] = {}  # client -> its waiting chunks, in rotation order
+
+    def _pass_on(self) -> None:
+        """Give a freed turn to the next client waiting (under the lock)."""
+        if self._waiting:
+            first = next(iter(self._waiting))
+            queue = self._waiting.pop(first)
+            queue.popleft().set()
+            if queue:  # back at the end of the rotation
+                self._waiting[first] = queue
+        else:
+            self._free += 1
+
+    def handover(self, client: str = "") -> float:
+        """Between two chunks: let a waiting client work, and wait for a turn again.
+
+        Returns the seconds waited (none when no one was waiting).
+        """
+        with self._lock:
+            if not self._waiting:
+                return 0.0
+            self._pass_on()
+            self._free -= 1  # _pass_on gave the turn away, never to the pool
+            event = threading.Event()
+            self._waiting.setdefault(client, deque()).append(event)
+        t0 = time.monotonic()
+        event.wait()
+        return time.monotonic() - t0
 
     @contextmanager
     def turn(self, client: str = "") -> Iterator[None]:
@@ -72,14 +109,7 @@ class Turns:
             yield
         finally:
             with self._lock:
-                if self._waiting:
-                    first = next(iter(self._waiting))
-                    queue = self._waiting.pop(first)
-                    queue.popleft().set()
-                    if queue:  # back at the end of the rotation
-                        self._waiting[first] = queue
-                else:
-                    self._free += 1
+                self._pass_on()
 
 
 class JobPool:
@@ -95,11 +125,12 @@ class JobPool:
     max_uploads : uploads arriving at the same time
     client_uploads : uploads one client may send at the same time
     client_jobs : songs of one client queued or running at the same time
+    live_sessions : live microphone sessions, each with a job at a time
     """
 
     def __init__(
         self, *, workers: int, max_queue: int, max_wait_s: float, max_uploads: int,
-        client_uploads: int | None = None, client_jobs: int | None = None,
+        client_uploads: int | None = None, client_jobs: int | None = None, live_sessions: int = 0,
     ):  # fmt: skip
         self.workers, self.capacity = workers, workers + max_queue
         self.max_wait_s, self.max_uploads = max_wait_s, max_uploads
@@ -111,8 +142,8 @@ class JobPool:
         self._uploads: Counter[str] = Counter()
         self._client_jobs: Counter[str] = Counter()
         self.turns = Turns(workers)
-        # a thread per admitted song: the turns, not the threads, bound the model's work
-        self._executor = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="genrekit-model")
+        # a thread per admitted song and live session: the turns, not the threads, bound the model's work
+        self._executor = ThreadPoolExecutor(max_workers=self.capacity + live_sessions, thread_name_prefix="genrekit-model")
 
     @property
     def admitted(self) -> int:
@@ -128,10 +159,10 @@ class JobPool:
         """
         if self.admitted < self.workers:
             return 0.0
-        cost_s = max(cost_s, CHUNK_S * self.seconds_per_audio_s)
+        cost_s, now = max(cost_s, CHUNK_S * self.seconds_per_audio_s), time.monotonic()
         left: Counter[str] = Counter()
         for j in self.jobs:
-            left[j.client] += max(0.0, j.cost_s - j.busy_s)
+            left[j.client] += max(0.0, j.cost_s - j.done_s(now))
         return sum(v if c == client else min(v, cost_s) for c, v in left.items()) / self.workers
 
     def _busy(self, reason: str, wait: float) -> ApiError:
@@ -184,37 +215,38 @@ class JobPool:
                 del self._client_jobs[client]
 
     def paced(self, blocks: Iterator[T], job: Job | None = None) -> Iterator[T]:
-        """``blocks`` fetched and analysed in turns: one turn per block, held while the consumer
-        analyses it (between two ``next`` calls), so that other jobs run between the blocks."""
+        """``blocks`` of a job run by :meth:`run`: each one decoded and analysed (between two
+        ``next`` calls) in the job's turn, which is handed over to a client waiting for one before
+        every block but the first. A one-block song never waits twice, nor holds its state while
+        others work."""
+        client = job.client if job is not None else ""
         blocks = iter(blocks)
-        while True:
-            with self.turns.turn(job.client if job is not None else ""):
-                t0 = time.monotonic()
-                try:
-                    block = next(blocks)
-                except StopIteration:
-                    return
-                yield block
+        block = next(blocks, _END)
+        while block is not _END:
+            yield block
+            block = next(blocks, _END)
+            if block is not _END:
+                waited = self.turns.handover(client)
                 if job is not None:
-                    job.busy_s += time.monotonic() - t0
+                    job.waited_s += waited
 
-    async def run(
-        self, fn: Callable[..., T], /, *args: Any, job: Job | None = None, paced: bool = False, client: str = ""
-    ) -> T:
-        """Run ``fn(*args)`` on a pool thread, in one turn at the model, or (``paced``) taking its
-        turns itself through :meth:`paced`. A ``job`` that succeeds updates the compute per audio
-        second, from the time it held turns (not the time it waited for them)."""
+    async def run(self, fn: Callable[..., T], /, *args: Any, job: Job | None = None, client: str = "") -> T:
+        """Run ``fn(*args)`` on a pool thread, holding a turn at the model (a job that reads its
+        blocks through :meth:`paced` hands it over between chunks). A ``job`` that succeeds updates the compute per
+        audio second, from the time it held turns (not the time it waited for them)."""
 
         def call() -> T:
-            if job is not None:
-                job.started = time.monotonic()
-            if paced:
-                return fn(*args)
             with self.turns.turn(job.client if job is not None else client):
-                return fn(*args)
+                if job is None:
+                    return fn(*args)
+                job.started = t0 = time.monotonic()
+                try:
+                    return fn(*args)
+                finally:
+                    job.busy_s = max(1e-9, time.monotonic() - t0 - job.waited_s)
 
         result = await asyncio.get_running_loop().run_in_executor(self._executor, call)
-        if job is not None and job.busy_s > 0 and job.audio_s > 0:
+        if job is not None and job.audio_s > 0:
             rate = job.busy_s / job.audio_s
             self.seconds_per_audio_s += 0.2 * (rate - self.seconds_per_audio_s) if self.seconds_per_audio_s else rate
         return result

@@ -11,7 +11,9 @@ from genrekit.schema import prediction_json
 
 
 def prediction_body(prediction: Any, *, top_k: int, name: str | None = None) -> dict:
-    """The genres of one song or one stretch of microphone audio, as JSON.
+    """The genres of one song or one stretch of microphone audio, as JSON, with ``styles``: the
+    musicnn MSD tags from :data:`genrekit.schema.DEFAULT_STYLE_THRESHOLD` on (``null`` when the
+    model has none).
 
     Parameters
     ----------
@@ -21,6 +23,7 @@ def prediction_body(prediction: Any, *, top_k: int, name: str | None = None) -> 
     """
     body = prediction_json(prediction, top_k=top_k, windows=True)
     body["path"] = name if name is not None else body["path"]
+    body.setdefault("styles", None)  # a model without the musicnn tags has no styles
     return body
 
 

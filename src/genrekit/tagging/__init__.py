@@ -1,5 +1,15 @@
-"""Tags in the files: ``genrekit tag`` predicts the genre of music files and writes it into their
-tags safely (journalled, undoable), per file or per album, with the musicnn styles beside it.
+"""A music library's files, one row each (``genrekit predict``), and the genre written into the files
+(``genrekit tag``).
+
+The data flow of ``predict``: :mod:`~genrekit.tagging.scan` (the inputs; what is ignored, counted)
+→ :func:`~genrekit.tagging.core.tag_file` (one file → its prediction with artist, album, title and
+styles, or its error; never raised), called by both engines, :mod:`~genrekit.tagging.local`
+(threads) and :mod:`~genrekit.tagging.ray_engine` (Ray Data) → :mod:`~genrekit.tagging.rows` (the
+one row schema: CSV, Parquet, JSON lines, the table) → :mod:`genrekit.outputs` (resumable files)
+and :mod:`~genrekit.tagging.playlists`. Its options: :mod:`~genrekit.tagging.predict_command`.
+
+``tag`` predicts through the same :func:`~genrekit.tagging.core.tag_file`, then writes safely
+(journalled, undoable), per file or per album, with the musicnn styles beside the genre:
 
 - :mod:`~genrekit.tagging.containers`: the tags of every supported container, through mutagen;
 - :mod:`~genrekit.tagging.safe`: writing a copy and renaming it over, the journal, undo;
@@ -10,7 +20,7 @@ tags safely (journalled, undoable), per file or per album, with the musicnn styl
 """
 from __future__ import annotations
 
-__all__ = ["run_tag", "write_tags", "undo_journal", "open_tags", "Rules", "GenreMap"]
+__all__ = ["run_tag", "write_tags", "undo_journal", "open_tags", "Rules", "GenreMap", "run_library", "tag_file"]
 
 
 def __getattr__(name: str):
@@ -27,6 +37,14 @@ def __getattr__(name: str):
         from genrekit.tagging.containers import open_tags
 
         return open_tags
+    if name == "run_library":
+        from genrekit.tagging.local import run_library
+
+        return run_library
+    if name == "tag_file":
+        from genrekit.tagging.core import tag_file
+
+        return tag_file
     if name in ("Rules", "GenreMap"):
         from genrekit.tagging import decide
 

@@ -12,20 +12,12 @@ import sys
 from pathlib import Path
 
 from genrekit.errors import GenrekitError
+from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.decide import DEFAULT_MIN_CONFIDENCE, MODES
+from genrekit.tagging.predict_command import probability
 
 OUTPUT_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
 ROW_FIELDS = ("path", "artist", "album", "title", "genre_now", "genre_new", "probability", "action", "reason", "styles")
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a probability: give 0..1")
-    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write the genres into the files (without it, nothing is changed: the run shows what it would do)")
     p.add_argument("--mode", choices=MODES, default="keep",
                    help="keep (default): only files without a genre; replace: set the genre; add: add it to the genres there")
-    p.add_argument("--min-confidence", type=_probability, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
+    p.add_argument("--min-confidence", type=probability, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
                    help="write only genres at least this probable; the rest are listed as skipped (default: %(default)s)")
     p.add_argument("--per", choices=("file", "album"), default="file",
                    help="album: one genre per album (album tag, else folder), from the mean of its tracks (default: file)")
@@ -46,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--styles", action="store_true",
                    help="also list the musicnn backbone's Million Song Dataset tags above --style-threshold")
     p.add_argument("--write-styles", action="store_true", help="with --styles and --write: write them as STYLE")
-    p.add_argument("--style-threshold", type=_probability, default=0.25, metavar="P", help="a style's least probability (default: %(default)s)")
+    p.add_argument("--style-threshold", type=probability, default=DEFAULT_STYLE_THRESHOLD, metavar="P",
+                   help="a style's least probability (default: %(default)s)")  # fmt: skip
     p.add_argument("--undo", metavar="JOURNAL", help="put back the values a journal changed (give no PATH)")
     p.add_argument("--journal", metavar="FILE",
                    help="record the changes here (default: a new tag-<time>.jsonl in $GENREKIT_CACHE/journals, "
@@ -56,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: tag-state.jsonl in $GENREKIT_CACHE or ~/.cache/genrekit)")  # fmt: skip
     p.add_argument("--no-state", action="store_true", help="predict every file, remember nothing")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the rows to FILE (.csv, .json or .jsonl)")
+    p.add_argument("--playlists", metavar="DIR",
+                   help="write one M3U8 per genre (the genre each file gets) into DIR (paths relative to it; "
+                   "files below --min-confidence go into unsure.m3u8, files without music or with errors into none)")  # fmt: skip
     p.add_argument("--workers", type=int, default=2, help="files decoded in parallel (default: %(default)s)")
 
 
@@ -98,7 +94,10 @@ def run(a: argparse.Namespace) -> int:
     from genrekit.tagging.engine import default_journal, print_row, run_tag
     from genrekit.tagging.safe import Journal, undo_journal
 
+    from genrekit.tagging.playlists import check_folder
+
     out = _check_output(a.output)
+    lists = check_folder(a.playlists)
     journal = Path(a.journal) if a.journal else default_journal(folder=default_cache_dir() / "journals")
     if a.undo:
         if a.inputs:
@@ -124,10 +123,27 @@ def run(a: argparse.Namespace) -> int:
     )  # fmt: skip
     if out is not None:
         _write_rows([r.to_dict() for r in summary.rows], out)
+    if summary.ignored.line():
+        print(summary.ignored.line(), file=sys.stderr)
     s = summary
     what = f"written {s.written}" if a.write else f"would write {s.would_write} (give --write to write them)"
     print(f"{what}, unchanged {s.unchanged}, skipped {s.skipped}, failed {s.failed}; "
           f"predicted {s.predicted}, reused {s.reused} unchanged file(s)"
           + (f"; changes recorded in {journal} (undo: genrekit tag --undo {journal})" if a.write and s.written else "")
           + (f"; rows in {out}" if out else ""), file=sys.stderr)  # fmt: skip
+    if lists is not None:
+        from genrekit.tagging.playlists import playlists_line, write_playlists
+
+        counts = write_playlists(lists, (_entry(r, rules.min_confidence) for r in summary.rows))
+        print(playlists_line(lists, counts), file=sys.stderr)
     return 1 if s.failed else 0
+
+
+def _entry(row, min_confidence: float):
+    """The playlist entry of a row: the genre the file gets, ``unsure`` below ``min_confidence``."""
+    from genrekit.tagging.playlists import Entry
+
+    if row.action == "error" or not row.genre_new or row.probability is None:
+        return None
+    genre = row.genre_new if row.probability >= min_confidence else None
+    return Entry(row.path, genre, None, row.artist, row.title)

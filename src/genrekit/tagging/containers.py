@@ -177,3 +177,16 @@ def open_tags(path: str | os.PathLike) -> TagFile:
         raise TagError(f"'{path}': genrekit cannot write tags into {what}; it writes them into {supported}")
     kind, container = CONTAINERS[name]
     return TagFile(path, kind, container, audio)
+
+
+def read_names(path: str | os.PathLike) -> dict[str, str]:
+    """The ``artist``, ``album`` and ``title`` of a file (several values joined by ``; ``), ``""``
+    for each one it lacks: never an error, whatever the file (a file without tags, or with broken
+    ones, or that mutagen does not read, has none)."""
+    from genrekit.schema import NAME_TAGS
+
+    try:
+        tags = open_tags(path)
+        return {name: "; ".join(tags.get(name)) for name in NAME_TAGS}
+    except Exception:  # noqa: BLE001 - names are a courtesy: the row stands without them
+        return dict.fromkeys(NAME_TAGS, "")

@@ -19,16 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genrekit.errors import GenrekitError
+from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.containers import open_tags
 from genrekit.tagging.decide import Decision, Rules, decide
 from genrekit.tagging.safe import Journal, write_tags
+from genrekit.tagging.scan import Ignored, scan_inputs
 from genrekit.tagging.state import Record, State, file_key
 
 if TYPE_CHECKING:
     from genrekit.predictor import Predictor
 
 PER = ("file", "album")
-DEFAULT_STYLE_THRESHOLD = 0.25
 STYLES_WRITTEN = 5  # at most this many styles go into a file's STYLE field
 
 
@@ -61,6 +62,7 @@ class TagSummary:
     predicted: int = 0
     reused: int = 0
     rows: list[TagRow] = field(default_factory=list)
+    ignored: Ignored = field(default_factory=Ignored)
 
     def count(self, row: TagRow) -> None:
         attr = {"written": "written", "would write": "would_write", "unchanged": "unchanged",
@@ -93,15 +95,22 @@ def styles_of(record: Record, threshold: float) -> list[str]:
 
 
 def predict_record(predictor: Predictor, path: Path, sha: str, styles: bool) -> Record:
-    """The prediction of one file as a :class:`Record` (with its style probabilities when ``styles``)."""
-    size, mtime = file_key(path)
-    if styles:
-        from genrekit.tagging.styles import predict_with_styles
+    """The prediction of one file as a :class:`Record` (with its style probabilities when ``styles``),
+    by :func:`~genrekit.tagging.core.tag_file` as ``genrekit predict`` makes it (the same limits).
 
-        p, tags = predict_with_styles(predictor, path)
-    else:
-        p, tags = predictor.predict_file(path), None
-    return Record(size, mtime, sha, p.probabilities, p.no_music, tags)
+    Raises
+    ------
+    GenrekitError
+        the file cannot be predicted (the error :func:`~genrekit.tagging.core.tag_file` gives)
+    """
+    from genrekit.tagging.core import Limits, tag_file
+    from genrekit.tagging.scan import LibraryItem
+
+    size, mtime = file_key(path)
+    p = tag_file(predictor, LibraryItem(path), limits=Limits(), styles=styles)
+    if isinstance(p, Exception):
+        raise p
+    return Record(size, mtime, sha, p.probabilities, p.no_music, p.styles if styles else None)
 
 
 def _tracks(
@@ -187,8 +196,6 @@ def run_tag(
     GenrekitError
         the model or an input cannot be found, an option is wrong, or the journal or state cannot be written
     """
-    from genrekit.library import scan_inputs
-
     rules = rules or Rules()
     if per not in PER:
         raise GenrekitError(f"unknown --per '{per}'; choose one of: {', '.join(PER)}")
@@ -211,8 +218,8 @@ def run_tag(
             predictors.append(p)
         return predictors[0]
 
-    items = scan_inputs(inputs)
     summary = TagSummary()
+    items = scan_inputs(inputs, ignored=summary.ignored)
     memory = State(state)
     log = Journal(journal) if write else None
     try:

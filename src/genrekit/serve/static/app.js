@@ -20,7 +20,7 @@ async function loadModel() {
     // accuracy: a number, or named measures ({"held-out test": 0.63, ...})
     const acc = typeof m.accuracy === "number" ? [["accuracy", m.accuracy]] :
       Object.entries(m.accuracy && typeof m.accuracy === "object" ? m.accuracy : {})
-        .filter(([, v]) => typeof v === "number");
+        .filter(([k, v]) => typeof v === "number" && !/\b(sd|ECE)\b|share/.test(k)); // accuracies, not spreads or shares
     const accText = acc.map(([k, v]) => (k === "accuracy" ? pct(v) : `${pct(v)} (${k})`)).join(", ");
     el.badge.textContent = `Model: ${m.name || m.architecture || "unknown"}`;
     el.badge.title = [m.description, m.trained_on && `trained on ${m.trained_on}`, m.protocol,

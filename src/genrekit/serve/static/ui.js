@@ -14,7 +14,7 @@ export const el = {
   playerCard: $("player-card"), timelineCard: $("timeline-card"), fileName: $("file-name"),
   audio: $("audio"), audioNote: $("audio-note"), time: $("time"),
   timeline: $("timeline-chart"), intro: $("intro"), inputCard: $("input-card"), dropWhat: $("drop-what"),
-  summaryNote: $("summary-note"), nowEmpty: $("now-empty"), announcer: $("announce"),
+  summaryNote: $("summary-note"), styles: $("styles"), nowEmpty: $("now-empty"), announcer: $("announce"),
 };
 
 export const state = {
@@ -25,6 +25,7 @@ export const state = {
 };
 window.genrekit = state; // handy in the browser console (and for tests)
 
+const MAX_STYLES = 8;
 const PALETTE = ["#4f46e5", "#0ea5e9", "#f59e0b", "#ec4899", "#10b981", "#8b5cf6",
                  "#ef4444", "#14b8a6", "#84cc16", "#f97316", "#64748b", "#a855f7"];
 
@@ -103,6 +104,11 @@ export function renderSummary(answer, label, meta) {
     li.append(name, bar, p);
     return li;
   }));
+  // the musicnn MSD tags above the server's threshold, as chips (song answers only: live ones have none)
+  const styles = music ? answer.styles || [] : [];
+  el.styles.hidden = !styles.length;
+  el.styles.replaceChildren(...styles.slice(0, MAX_STYLES).map((s) => Object.assign(document.createElement("li"),
+    { className: "style-chip", textContent: s.style, title: `${s.style}: ${pct(s.probability)} (musicnn tag)` })));
   if (meta !== undefined) el.fileMeta.textContent = meta;
 }
 

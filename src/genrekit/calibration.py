@@ -1,0 +1,58 @@
+"""Honest probabilities: temperature scaling fitted on held-out predictions, and the rule for ``confident``.
+
+A track's probabilities are the mean of its windows' softmax (:mod:`genrekit.predictor`), so the
+temperature divides each window's logits before that mean, as the head applies it
+(:class:`genrekit.models.heads.EmbeddingHead`'s ``temperature``). Window log-probabilities stand
+for the logits: softmax is unchanged by a constant per window, so ``softmax(log p / T)`` is
+``softmax(z / T)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 241))
+THRESHOLDS = np.round(np.arange(0.30, 0.991, 0.01), 2)
+
+
+def track_probabilities(*, window_log_probs: list[np.ndarray], temperature: float) -> np.ndarray:
+    """``(n_tracks, n_classes)``: each track's mean of its windows' softmax at ``temperature``."""
+    out = []
+    for w in window_log_probs:
+        z = w / temperature
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        out.append((p / p.sum(axis=1, keepdims=True)).mean(axis=0))
+    return np.stack(out)
+
+
+def fit_temperature(*, window_log_probs: list[np.ndarray], y: np.ndarray) -> float:
+    """The temperature (on a log grid from 0.25 to 8) that minimises the tracks' negative log-likelihood.
+
+    Parameters
+    ----------
+    window_log_probs : per track, ``(n_windows, n_classes)`` log-probabilities of held-out windows
+    y : the tracks' true class indices
+    """
+    rows = np.arange(len(y))
+
+    def nll(t: float) -> float:
+        p = track_probabilities(window_log_probs=window_log_probs, temperature=t)
+        return float(-np.log(np.clip(p[rows, y], 1e-12, None)).mean())
+
+    return float(min(TEMPERATURES, key=nll))
+
+
+def expected_calibration_error(*, confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """ECE: the bin-weighted gap between mean top probability and accuracy, equal-width bins."""
+    which = np.clip(np.digitize(confidence, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    return float(sum((which == b).mean() * abs(confidence[which == b].mean() - correct[which == b].mean())
+                     for b in range(bins) if (which == b).any()))  # fmt: skip
+
+
+def confident_threshold(*, confidence: np.ndarray, correct: np.ndarray, precision: float) -> float:
+    """The lowest threshold (0.30 … 0.99, step 0.01) at which held-out predictions with a top
+    probability at least that high are right at least ``precision`` of the time (0.99 if none is)."""
+    for t in THRESHOLDS:
+        m = confidence >= t
+        if m.any() and correct[m].mean() >= precision:
+            return float(t)
+    return float(THRESHOLDS[-1])

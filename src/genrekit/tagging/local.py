@@ -1,0 +1,133 @@
+"""The local engine: scan the inputs, :func:`~genrekit.tagging.core.tag_file` each in a thread
+pool, write one row per file as each is done.
+
+A batch never dies on one input (see :mod:`genrekit.tagging.core`). Rows are keyed by the
+resolved path (see :mod:`genrekit.tagging.scan`). With an output file the run is resumable and
+locked (see :mod:`genrekit.outputs`).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from genrekit.errors import GenrekitError
+from genrekit.outputs import open_output, output_format, output_lock
+from genrekit.schema import DEFAULT_STYLE_THRESHOLD, TimelineConfig
+from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, LibrarySummary, Limits, tag_file
+from genrekit.tagging.playlists import Entry, check_folder, entry, output_rows, playlists_line, write_playlists
+from genrekit.tagging.rows import file_row
+from genrekit.tagging.scan import Ignored, LibraryItem, scan_inputs
+
+if TYPE_CHECKING:
+    from genrekit.console import AudioProgress
+    from genrekit.predictor import Prediction, Predictor
+
+
+def _results(
+    predictor: Predictor, items: list[LibraryItem], *, workers: int, limits: Limits, progress: AudioProgress,
+    styles: bool,
+) -> Iterator[tuple[LibraryItem, Prediction | GenrekitError]]:
+    """Each item with its prediction or error, ``workers`` at a time, in order."""
+
+    def one(item: LibraryItem) -> tuple[LibraryItem, Prediction | GenrekitError]:
+        return item, tag_file(predictor, item, limits=limits, on_decoded=progress.decoded, styles=styles)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        yield from pool.map(one, items)
+
+
+def run_library(
+    inputs: list[str | bytes | os.PathLike],
+    *,
+    model: str | os.PathLike | None = None,
+    top_k: int = 3,
+    fmt: str | None = None,
+    output: str | os.PathLike | None = None,
+    workers: int = 2,
+    timeline: bool = False,
+    windows: bool = False,
+    timeline_config: TimelineConfig | None = None,
+    max_duration: float | None = DEFAULT_MAX_DURATION,
+    file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
+    retry_failed: bool = True,
+    progress: bool | None = None,
+    playlists: str | os.PathLike | None = None,
+    styles: bool = False,
+    style_threshold: float = DEFAULT_STYLE_THRESHOLD,
+) -> LibrarySummary:
+    """Predict every input and write one row per file (see the module doc).
+
+    Parameters
+    ----------
+    inputs : audio files and folders (searched recursively)
+    model : checkpoint path or bundled model name (``None``: the default model)
+    top_k : genres written per file
+    fmt : ``table``, ``csv``, ``json`` (one array) or ``jsonl`` (one object per line); ``None``: from
+        the extension of ``output``, or a table on the terminal
+    output : file to write, resumable; ``None`` prints to the terminal
+    workers : files decoded in parallel
+    timeline : the table shows the timeline's runs of one genre
+    windows : every raw window (the table's lines; JSON's ``windows``)
+    timeline_config : how the runs are read from the windows (smoothing, minimum run)
+    max_duration : seconds; a longer file gets an error row (``None``: no limit)
+    file_timeout : seconds; a file taking longer to decode and predict gets an error row (``None``: no limit)
+    retry_failed : a rerun tries again the files whose rows hold an error
+    progress : a progress bar on stderr (``None``: when stderr is a terminal)
+    playlists : a folder: write one M3U8 per genre there at the end (see :mod:`genrekit.tagging.playlists`)
+    styles : also the musicnn MSD tags (the bundled musicnn models only; see :mod:`genrekit.tagging.styles`)
+    style_threshold : the styles listed are at least this probable
+
+    Raises
+    ------
+    GenrekitError
+        the model cannot be loaded, an input does not exist, the output cannot be written, or
+        another run writes it
+    """
+    from genrekit.console import AudioProgress
+    from genrekit.predictor import Predictor
+
+    given = Path(os.fsdecode(output)) if output else None
+    fmt = output_format(given, fmt)
+    if top_k < 1:
+        raise GenrekitError(f"top_k must be at least 1, not {top_k}")
+    limits = Limits(max_duration=max_duration, timeout_s=file_timeout)
+    lists = check_folder(playlists)
+    entries: list[Entry | None] = []  # a run without an output file: its playlists come from its rows
+    with output_lock(given) as out:
+        predictor = Predictor.load(model)
+        if styles:
+            from genrekit.tagging.styles import check_styles
+
+            check_styles(predictor)  # before the first file: the model has them or the run stops
+        ignored = Ignored()
+        items = scan_inputs(inputs, images=predictor.feature_config.reads_images, ignored=ignored)
+        opts = {"top_k": top_k, "show_timeline": timeline, "windows": windows, "timeline": timeline_config,
+                "style_threshold": style_threshold}  # fmt: skip
+        with open_output(fmt, out, retry_failed=retry_failed, **opts) as writer:
+            todo = [i for i in items if str(i.path) not in writer.done]
+            summary = LibrarySummary(skipped=len(items) - len(todo), retried=len(writer.failed))
+            bar = AudioProgress([i.path for i in todo if i.problem is None], enabled=progress)
+            try:
+                results = _results(predictor, todo, workers=workers, limits=limits, progress=bar, styles=styles)
+                for item, result in results:
+                    bar.write(writer.write, str(item.path), result)
+                    summary.count(str(item.path), result)
+                    if lists is not None and out is None:
+                        entries.append(entry(file_row(str(item.path), result)))
+                    if not isinstance(result, Exception):
+                        bar.file_done((result.declared_s or 0.0) - result.duration_s)
+            finally:
+                bar.close()
+        if lists is not None:
+            rows = map(entry, output_rows(out, fmt)) if out is not None else entries
+            counts = write_playlists(lists, rows)
+    if ignored.line():
+        print(ignored.line(), file=sys.stderr)
+    print(summary.line(out), file=sys.stderr)
+    if lists is not None:
+        print(playlists_line(lists, counts), file=sys.stderr)
+    return summary
