@@ -36,7 +36,8 @@ WS = "ws://localhost/ws/live"
 # the fields of every answer of POST /api/predict: a prediction (genrekit.schema) with its windows
 ANSWER_FIELDS = {
     "path", "genre", "probability", "confident", "no_music", "label", "genres", "top", "probabilities",
-    "duration_s", "truncated", "declared_duration_s", "timeline", "windows", "model", "file", "timing", "styles",
+    "duration_s", "truncated", "declared_duration_s", "timeline", "analysed", "windows", "model", "file", "timing",
+    "styles",
 }  # fmt: skip
 LIVE_FIELDS = {"genre", "probability", "confident", "no_music", "label", "genres", "top", "probabilities", "t"}
 

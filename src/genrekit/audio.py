@@ -78,6 +78,9 @@ class AudioError(GenrekitError):
         self.reason = reason
         super().__init__(f"cannot read audio from '{self.path}': {reason}")
 
+    def __reduce__(self):  # pickled whole, as worker processes send it back
+        return type(self), (self.path, self.reason)
+
 
 def _too_long(path: Path, seconds: float | None, max_duration: float) -> AudioError:
     lasts = f"its header says it lasts {clock(seconds)}, longer" if seconds is not None else "it lasts longer"

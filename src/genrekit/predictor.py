@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from genrekit.audio import DecodeReport, resample, stream_audio, to_mono
+from genrekit.audio import AudioError, DecodeReport, resample, stream_audio, to_mono
+from genrekit.audio_pieces import PieceReader
 from genrekit.checkpoint import Checkpoint, bundled_model_path, resolve_model_path  # noqa: F401 - re-exported
 from genrekit.errors import GenrekitError
 from genrekit.inference import Classifier, WindowProbabilities
 from genrekit.presence import PresenceCheck, PresenceConfig
+from genrekit.sampling import analyse_sampled, samplable
 
 if TYPE_CHECKING:
     import torch
@@ -58,6 +60,7 @@ class Prediction:
     then :attr:`genre` is ``None`` whatever the probabilities say. ``confident`` tells whether the
     top genre is probable enough to be taken at its word. ``truncated`` tells that the file ended
     clearly before the ``declared_s`` seconds its header says: ``duration_s`` is what it holds.
+    ``sampled`` is (windows analysed, windows of the song) when only some were (see :attr:`analysed`).
     ``tags`` holds the file's ``artist``, ``album`` and ``title`` when they were read (``""`` when
     the file has none); ``styles`` the musicnn MSD tags' probabilities when they were asked for.
     """
@@ -72,6 +75,16 @@ class Prediction:
     confident: bool = True
     truncated: bool = False
     declared_s: float | None = None
+    sampled: tuple[int, int] | None = None
+
+    @property
+    def analysed(self) -> str:
+        """Which windows the probabilities are the mean of: ``"8 of 60 windows"`` when the song was
+        sampled (``timeline`` then holds only those), else ``"all 60 windows"``."""
+        if self.sampled is not None:
+            return f"{self.sampled[0]} of {self.sampled[1]} windows"
+        n = len(self.timeline)
+        return f"all {n} windows" if n != 1 else "1 window"
     tags: dict[str, str] | None = None
     styles: dict[str, float] | None = None
 
@@ -212,6 +225,7 @@ class Predictor:
         t0: float,
         no_music: str | None = None,
         report: DecodeReport | None = None,
+        sampled: tuple[int, int] | None = None,
     ) -> Prediction:
         f = self.feature_config
         fps, size = f.frames_per_second, f.segment_frames
@@ -231,6 +245,7 @@ class Predictor:
             confident=no_music is None and float(np.max(mean)) >= self.presence.confident,
             truncated=bool(report and report.truncated),
             declared_s=report.declared_s if report else None,
+            sampled=sampled,
         )
 
     def predict_file(
@@ -242,6 +257,8 @@ class Predictor:
         timeout_s: float | None = None,
         on_decoded: Callable[[float], None] | None = None,
         pace: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]] | None = None,
+        patches: int | None = None,
+        unsure_in_full: bool = True,
         styles: bool = False,
     ) -> Prediction:
         """Genres of one audio file, streamed: memory does not grow with its length.
@@ -253,7 +270,12 @@ class Predictor:
         ``pace`` wraps the decoded blocks, the analysis of each happening between two of its
         ``next`` calls (the server takes turns at the model with it). With ``styles``, the
         prediction's ``styles`` are the musicnn MSD tags' probabilities, read in the same pass
-        (:mod:`genrekit.tagging.styles`; ``{}`` without music).
+        (:mod:`genrekit.tagging.styles`; ``{}`` without music; the song is then analysed whole).
+        ``patches=k`` analyses only ``k`` windows spread evenly over the song, decoding only them
+        (:mod:`genrekit.sampling`; the musicnn kind, without ``max_seconds``); the song is analysed
+        whole when it has no more than ``k`` windows, its duration is unknown or its end is
+        missing, and (``unsure_in_full``) when the sample's top genre is not confident: the
+        sample cannot settle a close race (a song of many genres). ``None`` analyses every window.
 
         Raises
         ------
@@ -278,6 +300,13 @@ class Predictor:
             from genrekit.features.kaggle_image import CLIP_SECONDS, image_features
 
             return self._prediction(str(path), self.classifier.analyse(frames=image_features(path)), CLIP_SECONDS, t0)
+        if patches is not None and max_seconds is None and not styles and samplable(self.classifier):
+            sampled = self._predict_sampled(path, patches, max_duration, on_decoded, t0, unsure_in_full)
+            if sampled is not None:
+                if timeout_s is not None and time.perf_counter() - t0 > timeout_s:
+                    took = f"it took longer than {timeout_s:g} s to decode"
+                    raise AudioError(path, f"{took}; raise the limit (--file-timeout) to tag it")
+                return sampled
         check, report = PresenceCheck(f.sample_rate, self.presence), DecodeReport()
         audio = stream_audio(
             path, sr=f.sample_rate, max_seconds=max_seconds, max_duration=max_duration, timeout_s=timeout_s,
@@ -293,6 +322,24 @@ class Predictor:
 
             prediction.styles = mean_styles(sink, prediction)
         return prediction
+
+    def _predict_sampled(
+        self, path: str | os.PathLike, k: int, max_duration: float | None, on_decoded, t0: float, unsure_in_full: bool
+    ) -> Prediction | None:
+        if k < 1:
+            raise GenrekitError(f"patches must be at least 1, not {k}")
+        check, report = PresenceCheck(self.sample_rate, self.presence), DecodeReport()
+        with PieceReader(path, sr=self.sample_rate, max_duration=max_duration) as reader:
+            found = analyse_sampled(self.classifier, reader, k=k, check=check, report=report)
+        if found is None:
+            return None
+        w, total = found
+        result = self._prediction(str(path), w, report.decoded_s, t0, check.verdict(), report, (len(w.starts), total))
+        if unsure_in_full and result.music_detected and not result.confident:
+            return None
+        if on_decoded is not None:
+            on_decoded(report.decoded_s)
+        return result
 
     def predict_signal(self, y: np.ndarray, sr: int, *, name: str = "signal") -> Prediction:
         """Genres of a signal in memory: mono ``(n,)``, or ``(n, channels)`` / ``(channels, n)`` downmixed.
@@ -326,15 +373,19 @@ class Predictor:
         max_seconds: float | None = None,
         max_duration: float | None = None,
         timeout_s: float | None = None,
+        patches: int | None = None,
+        unsure_in_full: bool = True,
     ) -> Iterator[tuple[str, Prediction | GenrekitError]]:
-        """Predict many files, ``workers`` at a time; yields (path, result or error) in order.
+        """Predict many files, ``workers`` threads at a time; yields (path, result or error) in order.
 
-        ``max_seconds``, ``max_duration`` and ``timeout_s`` apply to each file (see :meth:`predict_file`).
+        ``max_seconds``, ``max_duration``, ``timeout_s``, ``patches`` and ``unsure_in_full`` apply to each file (see
+        :meth:`predict_file`). Processes use the cores better: :func:`genrekit.workers.predict_files`.
         """
 
         def one(p):
             try:
-                limits = {"max_seconds": max_seconds, "max_duration": max_duration, "timeout_s": timeout_s}
+                limits = {"max_seconds": max_seconds, "max_duration": max_duration, "timeout_s": timeout_s,
+                          "patches": patches, "unsure_in_full": unsure_in_full}  # fmt: skip
                 return str(p), self.predict_file(p, **limits)
             except GenrekitError as exc:
                 return str(p), exc

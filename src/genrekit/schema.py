@@ -162,10 +162,14 @@ def prediction_json(
     ones); ``top`` (the ``top_k`` most probable genres, ``[]`` without music); ``probabilities``
     (every genre, ``null`` without music); ``duration_s`` (decoded); ``truncated`` and
     ``declared_duration_s`` (the file ends before its header says); ``timeline`` (runs, see
-    :func:`timeline_runs`); ``windows`` (raw windows, when asked); ``model`` (its name: the model is
-    described once, by ``genrekit models`` and ``GET /api/models``). When the file's tags were read:
-    ``artist``, ``album``, ``title`` after ``path`` (``""`` when absent). When the styles were
-    computed: ``styles``, the musicnn MSD tags at least ``style_threshold`` probable (:func:`style_list`).
+    :func:`timeline_runs`; ``[]`` for a sampled song, whose windows do not cover it); ``windows``
+    (raw windows, when asked: for a sampled song, those analysed); ``analysed`` (``"all 60
+    windows"``, or ``"8 of 60 windows"`` when the song was sampled: then only the first genre is
+    as stable as the full analysis's, the others in ``top`` and ``genres`` are approximate);
+    ``model`` (its name: the model is described once, by ``genrekit models`` and ``GET /api/models``).
+    When the file's tags were read: ``artist``, ``album``, ``title`` after ``path`` (``""`` when
+    absent). When the styles were computed: ``styles``, the musicnn MSD tags at least
+    ``style_threshold`` probable (:func:`style_list`).
 
     Parameters
     ----------
@@ -176,6 +180,7 @@ def prediction_json(
     style_threshold : the least probability of a style listed
     """
     music = prediction.no_music is None
+    sampled = getattr(prediction, "sampled", None) is not None
     top = prediction.top if music else []
     body = {"path": prediction.path}
     tags = getattr(prediction, "tags", None)
@@ -193,7 +198,8 @@ def prediction_json(
         "duration_s": _ms(prediction.duration_s),
         "truncated": bool(prediction.truncated),
         "declared_duration_s": None if prediction.declared_s is None else _ms(prediction.declared_s),
-        "timeline": timeline_runs(prediction.timeline, prediction.duration_s, timeline) if music else [],
+        "timeline": timeline_runs(prediction.timeline, prediction.duration_s, timeline) if music and not sampled else [],
+        "analysed": getattr(prediction, "analysed", None),
         "model": prediction.model,
     }
     styles = getattr(prediction, "styles", None)

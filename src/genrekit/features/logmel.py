@@ -140,6 +140,15 @@ class MelStream:
             power = spec.real.square() + spec.imag.square()
             return self.compress(torch.from_numpy(self.mel_fb) @ power.T).numpy()
 
+    def frames_within(self, samples: np.ndarray) -> np.ndarray:
+        """The frames lying wholly within ``samples``, frame ``i`` from sample ``i * hop_length`` (no
+        centring pad: ``samples`` hold their own context); the stream is left as it was."""
+        buffer = self.buffer
+        try:
+            return self._frames(np.asarray(samples, dtype=np.float32))
+        finally:
+            self.buffer = buffer
+
     def push(self, block: np.ndarray) -> np.ndarray:
         """Frames complete once ``block`` (mono float32) is appended to the stream."""
         self.n_samples += len(block)

@@ -145,8 +145,8 @@ class MusicnnStream:
         self.pending = np.zeros((96, 0), np.float32)  # mel-power frames not yet in a patch
         self.patches = 0
 
-    def _embed(self, patches: np.ndarray) -> np.ndarray:
-        """Embedding frames of mel-power patches ``(n, 96, 187)``."""
+    def embed_patches(self, patches: np.ndarray) -> np.ndarray:
+        """Embedding frames ``(n_bins, n)`` of mel-power patches ``(n, 96, 187)``."""
         if not len(patches):
             return np.zeros((self.config.n_bins, 0), np.float32)
         c = self.config
@@ -161,7 +161,7 @@ class MusicnnStream:
         n = self.pending.shape[1] // PATCH_FRAMES
         patches = self.pending[:, : n * PATCH_FRAMES].reshape(96, n, PATCH_FRAMES).transpose(1, 0, 2)
         self.pending = self.pending[:, n * PATCH_FRAMES :]
-        return self._embed(patches)
+        return self.embed_patches(patches)
 
     def finish(self) -> np.ndarray:
         """Embeddings of what is left: a long enough tail, or a signal shorter than one patch."""
@@ -172,4 +172,4 @@ class MusicnnStream:
         keep = rest.shape[1] >= self.config.min_tail_seconds * self.config.sample_rate / 256
         if rest.shape[1] and (keep or not (self.patches or out)):
             out.append(np.tile(rest, (1, -(-PATCH_FRAMES // rest.shape[1])))[:, :PATCH_FRAMES])
-        return self._embed(np.stack(out) if out else np.zeros((0, 96, PATCH_FRAMES), np.float32))
+        return self.embed_patches(np.stack(out) if out else np.zeros((0, 96, PATCH_FRAMES), np.float32))

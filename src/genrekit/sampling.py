@@ -1,0 +1,89 @@
+"""Analysing a song from a few of its windows: ``k`` patches spread evenly, decoded alone.
+
+A genre does not need every 3-s patch of a song. For the musicnn kind (one window = one patch of
+187 log-mel frames) the ``k`` chosen patches are those at the centres of ``k`` equal parts of the
+song's complete patches; each is decoded by seeking (:class:`genrekit.audio_pieces.PieceReader`)
+with the 256 samples of context its first mel frame needs, so that its frames, and hence its
+embedding and probabilities, are those the full analysis computes for it. The song's
+probabilities are the mean over the analysed windows, as in the full analysis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genrekit.audio import DecodeReport
+from genrekit.audio_pieces import PieceReader
+from genrekit.features.musicnn import PATCH_FRAMES, MusicnnStream
+from genrekit.features.windows import WindowProbabilities
+from genrekit.inference import Classifier
+from genrekit.presence import PresenceCheck
+
+_HOP, _N_FFT = 256, 512  # musicnn's mel front end
+# samples one patch's frames read: 186 hops and one FFT
+PIECE_SAMPLES = (PATCH_FRAMES - 1) * _HOP + _N_FFT
+
+
+def spread(n: int, k: int) -> list[int]:
+    """``k`` of the indices ``0 .. n-1`` spread evenly: the centre of each of ``k`` equal parts."""
+    return sorted({int((i + 0.5) * n / k) for i in range(k)})
+
+
+def full_windows(n_samples: int, *, min_tail_frames: float) -> tuple[int, int]:
+    """(complete patches, windows) of the full analysis of ``n_samples`` at 16 kHz (the last
+    partial patch is a window when it holds at least ``min_tail_frames`` frames, or is all there is)."""
+    frames = 1 + n_samples // _HOP
+    complete, rest = divmod(frames, PATCH_FRAMES)
+    tail = rest >= min_tail_frames or (complete == 0 and rest > 0)
+    return complete, complete + int(tail)
+
+
+def samplable(classifier: Classifier) -> bool:
+    """Whether a classifier's windows are single musicnn patches, which can be analysed alone."""
+    f = classifier.features
+    return f.kind == "musicnn" and f.segment_frames == 1 and f.hop_frames == 1
+
+
+def analyse_sampled(
+    classifier: Classifier, reader: PieceReader, *, k: int, check: PresenceCheck, report: DecodeReport
+) -> tuple[WindowProbabilities, int] | None:
+    """Probabilities of ``k`` patches spread over the song, and the windows the full analysis has;
+    ``None`` when it must be analysed whole (its duration unknown, ``k`` not fewer than its
+    windows, or its end missing).
+
+    Parameters
+    ----------
+    classifier : a musicnn-kind classifier (see :func:`samplable`)
+    reader : the open song, at 16 kHz
+    k : patches to analyse
+    check : given every decoded piece
+    report : filled in by the decoding
+    """
+    if reader.declared_s is None:
+        return None
+    f = classifier.features
+    sr = f.sample_rate
+    complete, total = full_windows(int(round(reader.declared_s * sr)), min_tail_frames=f.min_tail_seconds * sr / _HOP)
+    if k >= total or k > complete:
+        return None
+    chosen = spread(complete, k)
+    starts = [max(0, p * PATCH_FRAMES * _HOP - _HOP) for p in chosen]
+    pieces = reader.pieces(starts_s=[s / sr for s in starts], seconds=PIECE_SAMPLES / sr, report=report)
+    if report.truncated:
+        return None
+    stream = classifier.stream()
+    if not isinstance(stream, MusicnnStream):
+        return None
+    power = []
+    for p, piece in zip(chosen, pieces):
+        check.push(piece)
+        if p == 0:  # the centring pad the full analysis gives the first frame
+            piece = np.concatenate([np.zeros(_HOP, np.float32), piece])
+        frames = stream.mel.frames_within(piece)
+        if frames.shape[1] < PATCH_FRAMES:
+            return None  # the header promised more than the file holds
+        power.append(frames[:, :PATCH_FRAMES])
+    embedded = stream.embed_patches(np.stack(power))
+    probs = classifier.probabilities(embedded[:, i : i + 1] for i in range(embedded.shape[1]))
+    n = sum(len(piece) for piece in pieces)
+    return WindowProbabilities(np.array(chosen, dtype=np.int64), probs, n, len(chosen)), total
