@@ -337,8 +337,8 @@ class Predictor:
         result = self._prediction(str(path), w, report.decoded_s, t0, check.verdict(), report, (len(w.starts), total))
         if unsure_in_full and result.music_detected and not result.confident:
             return None
-        if on_decoded is not None:
-            on_decoded(report.decoded_s)
+        if on_decoded is not None:  # the song's seconds are covered, though only its pieces were decoded
+            on_decoded(result.duration_s)
         return result
 
     def predict_signal(self, y: np.ndarray, sr: int, *, name: str = "signal") -> Prediction:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from genrekit.errors import GenrekitError
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD
+from genrekit.tagging.core import DEFAULT_PATCHES
 from genrekit.tagging.decide import DEFAULT_MIN_CONFIDENCE, MODES
 from genrekit.tagging.predict_command import probability
 
@@ -53,6 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write one M3U8 per genre (the genre each file gets) into DIR (paths relative to it; "
                    "files below --min-confidence go into unsure.m3u8, files without music or with errors into none)")  # fmt: skip
     p.add_argument("--workers", type=int, default=2, help="files decoded in parallel (default: %(default)s)")
+    p.add_argument("--patches", type=int, default=DEFAULT_PATCHES, metavar="K",
+                   help="analyse K windows spread over each song, decoding only them; a song whose sample is unsure "
+                   "is analysed whole (default: %(default)s)")  # fmt: skip
+    p.add_argument("--full", action="store_true", help="analyse every window of every song")
 
 
 def _write_rows(rows: list[dict], path: Path) -> None:
@@ -119,7 +124,7 @@ def run(a: argparse.Namespace) -> int:
     summary = run_tag(
         a.inputs, model=a.model, rules=rules, write=a.write, per=a.per, journal=journal if a.write else None,
         state=state, styles=a.styles, style_threshold=a.style_threshold, workers=a.workers,
-        on_row=print_row,
+        on_row=print_row, patches=None if a.full else a.patches,
     )  # fmt: skip
     if out is not None:
         _write_rows([r.to_dict() for r in summary.rows], out)

@@ -20,16 +20,22 @@ if TYPE_CHECKING:
     from genrekit.tagging.scan import LibraryItem
 
 DEFAULT_MAX_DURATION = 2 * 3600.0
+# library tagging analyses this many windows spread over each song (benchmarks/results/tagging_speed.md:
+# the smallest k whose top genre agrees with the full analysis on >= 97 % of songs, the unsure ones analysed whole)
+DEFAULT_PATCHES = 4
 DEFAULT_FILE_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)
 class Limits:
     """``max_duration``: seconds, a longer file is an error; ``timeout_s``: seconds, a file taking
-    longer to decode and predict is an error (``None``: no limit)."""
+    longer to decode and predict is an error (``None``: no limit); ``patches``: analyse this many
+    windows spread over each song, decoding only them (``None``: every window; see
+    :meth:`genrekit.Predictor.predict_file`)."""
 
     max_duration: float | None = DEFAULT_MAX_DURATION
     timeout_s: float | None = DEFAULT_FILE_TIMEOUT
+    patches: int | None = None
 
 
 @dataclass
@@ -85,7 +91,8 @@ def tag_file(
         return GenrekitError(item.problem)
     try:
         prediction = predictor.predict_file(item.path, on_decoded=on_decoded, max_duration=limits.max_duration,
-                                            timeout_s=limits.timeout_s, styles=styles)  # fmt: skip
+                                            timeout_s=limits.timeout_s, styles=styles,
+                                            patches=limits.patches)  # fmt: skip
         prediction.tags = read_names(item.path)
         return prediction
     except GenrekitError as exc:

@@ -94,7 +94,7 @@ def styles_of(record: Record, threshold: float) -> list[str]:
     return [t for t, p in tags if p >= threshold][:STYLES_WRITTEN]
 
 
-def predict_record(predictor: Predictor, path: Path, sha: str, styles: bool) -> Record:
+def predict_record(predictor: Predictor, path: Path, sha: str, styles: bool, patches: int | None = None) -> Record:
     """The prediction of one file as a :class:`Record` (with its style probabilities when ``styles``),
     by :func:`~genrekit.tagging.core.tag_file` as ``genrekit predict`` makes it (the same limits).
 
@@ -107,14 +107,15 @@ def predict_record(predictor: Predictor, path: Path, sha: str, styles: bool) -> 
     from genrekit.tagging.scan import LibraryItem
 
     size, mtime = file_key(path)
-    p = tag_file(predictor, LibraryItem(path), limits=Limits(), styles=styles)
+    p = tag_file(predictor, LibraryItem(path), limits=Limits(patches=patches), styles=styles)
     if isinstance(p, Exception):
         raise p
     return Record(size, mtime, sha, p.probabilities, p.no_music, p.styles if styles else None)
 
 
 def _tracks(
-    items, *, state: State, load: Callable[[], Predictor], sha: str, workers: int, styles: bool
+    items, *, state: State, load: Callable[[], Predictor], sha: str, workers: int, styles: bool,
+    patches: int | None = None,
 ) -> Iterator[tuple[_Track, bool]]:
     """Each input with its tags and prediction (or error), in order, and whether it was predicted now."""
 
@@ -128,7 +129,7 @@ def _tracks(
             track.record = state.get(item.path, sha, styles=styles)
             if track.record is not None:
                 return track, False
-            track.record = predict_record(load(), item.path, sha, styles)
+            track.record = predict_record(load(), item.path, sha, styles, patches)
             return track, True
         except GenrekitError as exc:
             track.error = str(exc)
@@ -174,6 +175,7 @@ def run_tag(
     style_threshold: float = DEFAULT_STYLE_THRESHOLD,
     workers: int = 2,
     on_row: Callable[[TagRow], None] | None = None,
+    patches: int | None = None,
 ) -> TagSummary:
     """Tag files and folders (see the module doc).
 
@@ -190,6 +192,7 @@ def run_tag(
     style_threshold : a style is listed (and written) from this probability on
     workers : files decoded in parallel
     on_row : called with each row as soon as it is decided (e.g. to print it)
+    patches : analyse this many windows spread over each song (``None``: every window)
 
     Raises
     ------
@@ -225,7 +228,8 @@ def run_tag(
     try:
         if styles and not predictors:
             load()  # fail before the first file when the model has no styles
-        tracks = _tracks(items, state=memory, load=_locked(load), sha=sha, workers=workers, styles=styles)
+        tracks = _tracks(items, state=memory, load=_locked(load), sha=sha, workers=workers, styles=styles,
+                         patches=patches)
         rows = _by_album(list(tracks)) if per == "album" else ((t, p, t.record) for t, p in tracks)
         for track, predicted, record in rows:
             if predicted:

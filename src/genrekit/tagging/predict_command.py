@@ -7,6 +7,7 @@ Light until a run starts, so that the command line can take its options from her
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from genrekit.durations import clock, parse_duration
 from genrekit.errors import GenrekitError
 from genrekit.outputs import FORMATS
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD, TimelineConfig
-from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION
+from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, DEFAULT_PATCHES
 
 if TYPE_CHECKING:
     from genrekit.tagging.core import LibrarySummary
@@ -59,6 +60,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "already in it (csv: the timeline goes to <name>.timeline.csv beside it)")  # fmt: skip
     p.add_argument("--timeline", action="store_true", help="table: show the timeline, as runs of one genre")
     p.add_argument("--windows", action="store_true", help="table: every raw window; json/jsonl: add 'windows'")
+    p.add_argument("--patches", type=positive_int, default=DEFAULT_PATCHES, metavar="K",
+                   help="folders and manifests: analyse K windows spread over each song, decoding only them (a song "
+                   "whose sample is unsure is analysed whole); files named one by one, --timeline and --windows "
+                   "analyse every window")  # fmt: skip
+    p.add_argument("--full", action="store_true", help="analyse every window of every song")
+    p.add_argument("--processes", action="store_true",
+                   help="run the --workers as processes, one model on one thread each: faster on every core "
+                   "(the bar then moves file by file; not with --styles)")  # fmt: skip
     p.add_argument("--smooth", type=positive_int, default=t.smooth_windows, metavar="N",
                    help="the timeline averages each window with its neighbours over N windows")  # fmt: skip
     p.add_argument("--min-run", type=float, default=t.min_run_s, metavar="SECONDS",
@@ -120,7 +129,7 @@ def run_from_args(a: argparse.Namespace) -> LibrarySummary:
     return run_ray(a.inputs, output_dir=a.output, model=a.model, address=a.address, workers=a.workers,
                    batch_size=a.batch_size, top_k=a.top_k, max_duration=a.max_duration, file_timeout=a.file_timeout,
                    progress=a.progress is not False, playlists=a.playlists, styles=a.styles,
-                   style_threshold=a.style_threshold)  # fmt: skip
+                   style_threshold=a.style_threshold, patches=library_patches(a))  # fmt: skip
 
 
 def settings_from_args(a: argparse.Namespace) -> dict:
@@ -131,4 +140,14 @@ def settings_from_args(a: argparse.Namespace) -> dict:
         "timeline_config": TimelineConfig(smooth_windows=a.smooth, min_run_s=a.min_run),
         "file_timeout": a.file_timeout, "retry_failed": a.retry_failed, "progress": a.progress,
         "playlists": a.playlists, "styles": a.styles, "style_threshold": a.style_threshold,
+        "patches": library_patches(a), "processes": a.processes,
     }  # fmt: skip
+
+
+def library_patches(a: argparse.Namespace) -> int | None:
+    """The windows to analyse per song: ``--patches`` for a library (a folder or a manifest among the
+    inputs), ``None`` (every window) with ``--full``, ``--timeline``, ``--windows`` or files named one by one."""
+    if a.full or getattr(a, "timeline", False) or getattr(a, "windows", False):
+        return None
+    library = any(os.path.isdir(os.fsdecode(i)) or os.fsdecode(i).lower().endswith(".txt") for i in a.inputs)
+    return a.patches if library else None

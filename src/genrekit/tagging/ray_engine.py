@@ -52,19 +52,17 @@ class _Tagger:
     """One actor of the pool: the model loaded once, then batches of ``{"path", "problem"}``."""
 
     def __init__(self, model: str | None, top_k: int, max_duration: float | None, timeout_s: float | None,
-                 styles: bool, style_threshold: float):  # fmt: skip
-        from threadpoolctl import threadpool_limits
+                 styles: bool, style_threshold: float, patches: int | None = None):  # fmt: skip
+        from genrekit.workers import load_in_worker
 
-        from genrekit.predictor import Predictor
-
-        # one core per actor: the pool, not the runtime, spreads the work
-        threadpool_limits(1)  # numpy's BLAS (the mel front end)
-        self.predictor = Predictor.load(model, threads=1)  # the ONNX export when current, as predict and serve
+        # one core per actor: the pool, not the runtime, spreads the work (an actor is a process of its own)
+        self.predictor = load_in_worker(model)  # the ONNX export when current, as predict and serve
         if self.predictor.runtime == "torch":
             import torch
 
             torch.set_num_threads(1)
-        self.top_k, self.limits = top_k, Limits(max_duration=max_duration, timeout_s=timeout_s)
+        self.top_k = top_k
+        self.limits = Limits(max_duration=max_duration, timeout_s=timeout_s, patches=patches)
         self.styles, self.style_threshold = styles, style_threshold
         if styles:
             from genrekit.tagging.styles import check_styles
@@ -164,6 +162,7 @@ def run_ray(
     playlists: str | os.PathLike | None = None,
     styles: bool = False,
     style_threshold: float = DEFAULT_STYLE_THRESHOLD,
+    patches: int | None = None,
 ) -> LibrarySummary:
     """Tag every input on Ray and write Parquet partitions and ``tags.csv`` in ``output_dir`` (see the module doc).
 
@@ -179,6 +178,7 @@ def run_ray(
     max_duration, file_timeout : seconds; a longer file, or one taking longer, gets an error row (``None``: no limit)
     progress : show a progress bar on stderr
     styles, style_threshold : also the musicnn MSD tags at least this probable (bundled musicnn models)
+    patches : analyse this many windows spread over each song (``None``: every window)
     playlists : a folder: write one M3U8 per genre there from ``tags.csv`` (see :mod:`genrekit.tagging.playlists`)
 
     Returns
@@ -224,7 +224,7 @@ def run_ray(
                 rows = [{"path": os.fsencode(i.path), "problem": utf8(i.problem or "")} for i in todo]
                 ds = ray.data.from_items(rows)
                 ds = ds.map_batches(
-                    _Tagger, fn_constructor_args=(model, top_k, max_duration, file_timeout, styles, style_threshold),
+                    _Tagger, fn_constructor_args=(model, top_k, max_duration, file_timeout, styles, style_threshold, patches),
                     batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers),
                     num_cpus=1,
                 )  # fmt: skip

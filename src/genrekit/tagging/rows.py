@@ -20,7 +20,8 @@ from genrekit.schema import DEFAULT_STYLE_THRESHOLD, NAME_TAGS, TimelineConfig, 
 # the one flat row: (field, type) -- "str", "float" or "bool"
 ROW_FIELDS = [
     ("path", "str"), ("artist", "str"), ("album", "str"), ("title", "str"), ("genre", "str"), ("probability", "float"), ("confident", "bool"), ("label", "str"),
-    ("top", "str"), ("styles", "str"), ("no_music", "str"), ("duration_s", "float"), ("truncated", "bool"), ("error", "str"),
+    ("top", "str"), ("styles", "str"), ("no_music", "str"), ("duration_s", "float"), ("truncated", "bool"), ("analysed", "str"),
+    ("error", "str"),
 ]  # fmt: skip
 CSV_FIELDS = [name for name, _ in ROW_FIELDS]
 
@@ -41,6 +42,7 @@ def file_row(path: str, result, top_k: int = 3, style_threshold: float = DEFAULT
         "top": ";".join(f"{t['genre']}:{t['probability']:.4f}" for t in d["top"]),
         "styles": ";".join(f"{s['style']}:{s['probability']:.4f}" for s in d.get("styles", [])),
         "no_music": d["no_music"],
+        "analysed": d.get("analysed"),
         "duration_s": d["duration_s"],
         "truncated": d["truncated"],
         "error": None,

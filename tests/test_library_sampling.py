@@ -1,0 +1,73 @@
+"""Library tagging analyses a spread of windows, and can run its workers as processes: what
+``genrekit predict FOLDER`` does by default, against ``--full`` and a file named alone."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import GTZAN, SR
+
+from genrekit.audio import load_audio
+from genrekit.cli import main
+
+
+def run_cli(argv) -> int:
+    try:
+        main([os.fsdecode(a) if not isinstance(a, str) else a for a in argv])
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> Path:
+    """Two 2-minute songs, each four GTZAN clips of one genre joined."""
+    root = GTZAN / "genres_original"
+    if not root.is_dir():
+        pytest.skip(f"no GTZAN audio at {GTZAN}")
+    folder = tmp_path_factory.mktemp("library") / "Music"
+    folder.mkdir()
+    for genre in ("classical", "metal"):
+        clips = sorted((root / genre).iterdir())[:4]
+        sf.write(folder / f"{genre}.flac", np.concatenate([load_audio(c, sr=SR) for c in clips]), SR)
+    return folder
+
+
+def _rows(path: Path) -> dict[str, dict]:
+    return {Path(r["path"]).name: r for r in json.loads(path.read_text())}
+
+
+@pytest.mark.slow
+def test_a_folder_is_tagged_from_spread_windows_and_full_on_request(library, tmp_path):
+    assert run_cli(["predict", library, "-o", tmp_path / "sampled.json", "--no-progress"]) == 0
+    assert run_cli(["predict", library, "-o", tmp_path / "full.json", "--full", "--no-progress"]) == 0
+    sampled, full = _rows(tmp_path / "sampled.json"), _rows(tmp_path / "full.json")
+    for name in ("classical.flac", "metal.flac"):
+        assert sampled[name]["genre"] == full[name]["genre"] == name.split(".")[0]
+        assert full[name]["analysed"].startswith("all ")
+        assert sampled[name]["analysed"].startswith("4 of "), sampled[name]["analysed"]
+        assert sampled[name]["duration_s"] == pytest.approx(full[name]["duration_s"], abs=0.1)
+    # a file named alone keeps every window (its timeline is whole)
+    assert run_cli(["predict", library / "metal.flac", "-o", tmp_path / "one.json", "--no-progress"]) == 0
+    assert _rows(tmp_path / "one.json")["metal.flac"]["analysed"].startswith("all ")
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_rows_of_threads(library, tmp_path):
+    (library.parent / "notes").mkdir(exist_ok=True)
+    broken = library.parent / "notes" / "broken.wav"
+    broken.write_bytes(b"RIFF not really")
+    inputs = [library, broken]
+    assert run_cli(["predict", *inputs, "-o", tmp_path / "threads.csv", "--no-progress"]) == 1  # one file fails
+    assert run_cli(["predict", *inputs, "-o", tmp_path / "procs.csv", "--processes", "--no-progress"]) == 1
+    with open(tmp_path / "threads.csv", newline="") as a, open(tmp_path / "procs.csv", newline="") as b:
+        threads, procs = list(csv.DictReader(a)), list(csv.DictReader(b))
+    assert [r["path"] for r in threads] == [r["path"] for r in procs]
+    for t, p in zip(threads, procs):
+        assert (t["genre"], t["analysed"], bool(t["error"])) == (p["genre"], p["analysed"], bool(p["error"]))
+        assert t["probability"] == pytest.approx(p["probability"]) if t["probability"] else True
