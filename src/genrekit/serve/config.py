@@ -61,7 +61,7 @@ class ServeConfig:
     port: int = 8000
     workers: int = field(default_factory=_cores)
     max_queue: int | None = None
-    max_wait_s: float = 1.0
+    max_wait_s: float = 0.8
     max_uploads: int = 64
     max_client_uploads: int = 8
     max_client_jobs: int = 16
