@@ -10,7 +10,7 @@ $(BIN)/genrekit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[train,test,scale]"
+	$(BIN)/pip install -q -e ".[train,test,scale,beets]"
 	@touch $@
 
 setup: $(BIN)/genrekit
