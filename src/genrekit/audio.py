@@ -265,6 +265,26 @@ def _pyav_blocks(
     return blocks(), rate, declared
 
 
+def _checked_header(path: Path, f: sf.SoundFile, max_duration: float | None) -> float | None:
+    """The duration ``f``'s header declares (``None``: it does not say), once its rate, channels and
+    length are checked; ``f`` is closed when they are refused.
+
+    Raises
+    ------
+    AudioError
+        a rate or channel count no music has, or a header longer than ``max_duration``
+    """
+    declared = f.frames / f.samplerate if f.samplerate > 0 and 0 < f.frames < _UNKNOWN_FRAMES else None
+    try:
+        _check_shape(path, f.samplerate, f.channels)
+        if max_duration is not None and declared is not None and declared > max_duration:
+            raise _too_long(path, declared, max_duration)
+    except AudioError:
+        f.close()
+        raise
+    return declared
+
+
 def _open_blocks(
     path: Path, block_seconds: float, max_duration: float | None, report: DecodeReport
 ) -> tuple[Iterator[np.ndarray], int, float | None]:
@@ -280,14 +300,7 @@ def _open_blocks(
     if f.samplerate <= 0:
         f.close()
         raise AudioError(path, _NO_RATE)
-    declared = f.frames / f.samplerate if 0 < f.frames < _UNKNOWN_FRAMES else None
-    try:
-        _check_shape(path, f.samplerate, f.channels)
-        if max_duration is not None and declared is not None and declared > max_duration:
-            raise _too_long(path, declared, max_duration)
-    except AudioError:
-        f.close()
-        raise
+    declared = _checked_header(path, f, max_duration)
     return _soundfile_blocks(path, f, block_seconds, report), f.samplerate, declared
 
 

@@ -26,12 +26,12 @@ from genrekit.audio import (
     _SF_ERRORS,
     _TRUNCATED_MIN_S,
     _TRUNCATED_SHARE,
-    _UNKNOWN_FRAMES,
     SAMPLE_RATE,
     AudioError,
     DecodeReport,
     _check_path,
     _check_shape,
+    _checked_header,
     _check_values,
     _sf_name,
     _StraightSoundFile,
@@ -129,14 +129,7 @@ def _open_source(path: Path, max_duration: float | None):
     except _SF_ERRORS:
         f = None
     if f is not None and f.format != "RAW":
-        declared = f.frames / f.samplerate if f.samplerate > 0 and 0 < f.frames < _UNKNOWN_FRAMES else None
-        try:
-            _check_shape(path, f.samplerate, f.channels)
-            if max_duration is not None and declared is not None and declared > max_duration:
-                raise _too_long(path, declared, max_duration)
-        except AudioError:
-            f.close()
-            raise
+        declared = _checked_header(path, f, max_duration)
         if declared is None or not sf.SoundFile.seekable(f):
             f.close()
             raise _Unseekable("no duration or not seekable")
