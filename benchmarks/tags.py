@@ -35,7 +35,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
-from _results import md_table, update_summary, write_results  # noqa: E402
+from _results import cpu, md_table, update_summary, write_results  # noqa: E402
 from tag_library import CONTAINERS, decoded, ffmpeg_tags, write_container  # noqa: E402
 
 from genrekit.tagging.containers import open_tags  # noqa: E402
@@ -44,22 +44,6 @@ from genrekit.tagging.safe import Journal, read_journal, temp_path, write_tags  
 
 SR = 22050
 KILL_WINDOW_S = 0.15  # each kill comes this long at most after its run began writing
-
-
-def cpu() -> dict:
-    """The CPU model and its vector extensions (from /proc/cpuinfo)."""
-    model, flags = "?", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    vector = sorted(f for f in flags if f.startswith(("sse", "ssse", "avx", "fma", "amx")) or f in ("f16c",))
-    return {"cpu_model": model, "vector_extensions": vector}
 
 
 def clip(seed: int, seconds: float) -> np.ndarray:

@@ -242,3 +242,14 @@ def trained_model(tmp_path_factory, labelled_dataset, small_config) -> Path:
     fold = make_split("none", ids=data.ids, labels=data.track_labels, val_fraction=0).folds[0]
     ckpt, _ = fit(data, fold, config=TrainConfig(epochs=8, seed=0), progress=False)
     return ckpt.save(tmp_path_factory.mktemp("trained_model") / "trained.pt")
+
+
+def run_cli(argv) -> int:
+    """Run ``genrekit argv`` in this process (paths and bytes are decoded as file names): its exit code."""
+    from genrekit.cli import main
+
+    try:
+        main([a if isinstance(a, str) else os.fsdecode(a) for a in argv])
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ALL_FORMATS, GTZAN, SR, pyav_can_encode, write_audio
+from test_runtime import BLOCK_TRAIN_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -65,17 +66,8 @@ def test_make_demo_without_the_data(tmp_path):
     assert "GTZAN audio not found" in text and "make demo DATA=" in text
 
 
-BLOCK_TRAIN_MODULES = """
-import importlib.abc, sys
-from genrekit.cli import TRAIN_MODULES
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in TRAIN_MODULES:
-            raise ModuleNotFoundError(f'blocked {name}', name=name.split('.')[0])
-sys.meta_path.insert(0, Block())
-from genrekit.cli import main
-main(sys.argv[1:])
-"""
+# the training extras blocked (as in test_runtime), then the command line
+BLOCKED_CLI = BLOCK_TRAIN_MODULES + "from genrekit.cli import main\nmain(sys.argv[1:])\n"
 
 
 def _music(seconds: float, seed: int) -> np.ndarray:
@@ -104,7 +96,7 @@ def test_predict_a_real_music_folder_with_the_base_install_only(tmp_path):
     (album / "playlist.m3u").write_text("01 - Track.wav\n")
     out = tmp_path / "tags.csv"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    run = subprocess.run([sys.executable, "-c", BLOCK_TRAIN_MODULES, "predict", str(tmp_path / "Music"), "-o", str(out)],
+    run = subprocess.run([sys.executable, "-c", BLOCKED_CLI, "predict", str(tmp_path / "Music"), "-o", str(out)],
                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "needs" not in run.stderr and "Traceback" not in run.stderr

@@ -15,24 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SR, labelled_clip, write_audio
+from conftest import SR, labelled_clip, run_cli, write_audio
 
 from genrekit import audio
 from genrekit.audio import AudioError, stream_audio
-from genrekit.cli import build_parser, main
+from genrekit.cli import build_parser
 from genrekit.library import CSV_FIELDS, run_library
 from genrekit.schema import TimelineConfig, timeline_runs
 from genrekit.predictor import Predictor, Segment
 
 ODD_NAMES = [b"caf\xe9.wav", b"line\nbreak.wav", b'comma, "quoted".wav', b"tab\tand 'quote'.wav", "ünï.wav".encode()]
-
-
-def run_cli(argv) -> int:
-    try:
-        main([a if isinstance(a, str) else os.fsdecode(a) for a in argv])
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    return 0
 
 
 def _clip(seconds: float = 2.0, seed: int = 0) -> np.ndarray:

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import GTZAN, SR
+from conftest import GTZAN, SR, run_cli
 
 from genrekit.audio import load_audio
-from genrekit.cli import main
-
-
-def run_cli(argv) -> int:
-    try:
-        main([os.fsdecode(a) if not isinstance(a, str) else a for a in argv])
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    return 0
 
 
 @pytest.fixture(scope="module")

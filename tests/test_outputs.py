@@ -18,20 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SR, labelled_clip, write_audio
+from conftest import SR, labelled_clip, run_cli, write_audio
 
-from genrekit.cli import main
 from genrekit.outputs import _JsonArrayFile
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_cli(argv) -> int:
-    try:
-        main([os.fsdecode(a) if not isinstance(a, str) else a for a in argv])
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    return 0
 
 
 @pytest.fixture

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import pytest
-from conftest import labelled_clip, write_audio
+from conftest import labelled_clip, run_cli, write_audio
 
-from genrekit.cli import main
 from genrekit.tagging.containers import open_tags
-
-
-def run_cli(argv) -> int:
-    try:
-        main([os.fsdecode(a) if not isinstance(a, str) else a for a in argv])
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    return 0
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 from genrekit.durations import clock
@@ -129,7 +129,3 @@ def decoder_messages_kept_off(log: Path | None = None) -> Iterator[None]:
             where = f"in '{log}'" if log is not None else "--decoder-log FILE keeps them"
             print(f"note: {lines} line(s) of decoder messages were kept off the terminal ({where})", file=sys.stderr)
 
-
-def quiet_decoders(enabled: bool, log: Path | None = None):
-    """:func:`decoder_messages_kept_off` when ``enabled``, else nothing."""
-    return decoder_messages_kept_off(log) if enabled else nullcontext()

@@ -25,6 +25,7 @@ terminal shows them as ``\\xXX``. This module is light (no numpy, no torch).
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -82,8 +83,6 @@ def output_error(exc: OSError, path: Path) -> GenrekitError:
         "ENAMETOOLONG": "give a shorter --output name",
         "ENOENT": "check that its folder exists",
     }
-    import errno
-
     hint = hints.get(errno.errorcode.get(exc.errno or 0, ""), "check the path, or give another --output")
     return GenrekitError(f"cannot write '{path}' ({exc.strerror or exc}); {hint}")
 

@@ -139,7 +139,8 @@ def run_library(
             summary = LibrarySummary(skipped=len(items) - len(todo), retried=len(writer.failed))
             bar = AudioProgress([i.path for i in todo if i.problem is None], enabled=progress)
             try:
-                if processes and not styles:
+                in_processes = processes and not styles  # styles are computed in this process's pass
+                if in_processes:
                     results = _process_results(model, todo, workers=workers, limits=limits)
                 else:
                     results = _results(predictor, todo, workers=workers, limits=limits, progress=bar, styles=styles)
@@ -149,7 +150,7 @@ def run_library(
                     if lists is not None and out is None:
                         entries.append(entry(file_row(str(item.path), result)))
                     if not isinstance(result, Exception):
-                        covered = 0.0 if processes and not styles else result.duration_s  # processes: no on_decoded
+                        covered = 0.0 if in_processes else result.duration_s  # processes report no on_decoded
                         bar.file_done((result.declared_s or result.duration_s) - covered)
             finally:
                 bar.close()

@@ -113,11 +113,11 @@ def run_from_args(a: argparse.Namespace) -> LibrarySummary:
     if a.engine == "local":
         if a.address:
             raise GenrekitError("--address is for --engine ray")
-        from genrekit.console import quiet_decoders
+        from genrekit.console import decoder_messages_kept_off
 
         from genrekit.tagging.local import run_library
 
-        with quiet_decoders(True, Path(a.decoder_log) if a.decoder_log else None):
+        with decoder_messages_kept_off(Path(a.decoder_log) if a.decoder_log else None):
             return run_library(a.inputs, **settings_from_args(a))
     if not a.output:
         raise GenrekitError("--engine ray writes a folder: give it with --output")
@@ -147,7 +147,7 @@ def settings_from_args(a: argparse.Namespace) -> dict:
 def library_patches(a: argparse.Namespace) -> int | None:
     """The windows to analyse per song: ``--patches`` for a library (a folder or a manifest among the
     inputs), ``None`` (every window) with ``--full``, ``--timeline``, ``--windows`` or files named one by one."""
-    if a.full or getattr(a, "timeline", False) or getattr(a, "windows", False):
+    if a.full or a.timeline or a.windows:
         return None
     library = any(os.path.isdir(os.fsdecode(i)) or os.fsdecode(i).lower().endswith(".txt") for i in a.inputs)
     return a.patches if library else None
