@@ -7,14 +7,16 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from genrekit.errors import GenrekitError
 from genrekit.features import FeatureConfig
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
+
+    from genrekit.inference import Classifier
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 had one FeatureConfig class and no split ids
@@ -36,8 +38,11 @@ def bundled_models() -> list[Path]:
 class Checkpoint:
     """Everything needed to rebuild a trained model and feed it as in training.
 
-    ``split`` maps ``train``, ``val`` and ``test`` to the track ids of each side.
+    ``split`` maps ``train``, ``val`` and ``test`` to the track ids of each side. It is a
+    :class:`genrekit.inference.TrainedModel`, run by torch.
     """
+
+    runtime: ClassVar[str] = "torch"
 
     model_name: str
     model_params: dict
@@ -65,6 +70,12 @@ class Checkpoint:
         )
         model.load_state_dict(self.state_dict)
         return model.eval()
+
+    def classifier(self, *, device: str | torch.device = "cpu") -> Classifier:
+        """The classifier running this model on ``device``."""
+        from genrekit.inference import Classifier
+
+        return Classifier(self.build(), self.feature_config, self.labels, device=device)
 
     def save(self, path: str | os.PathLike) -> Path:
         import torch

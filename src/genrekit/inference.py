@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -19,7 +19,87 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["Classifier", "WindowProbabilities"]
+__all__ = ["Classifier", "ModelBackend", "TorchBackend", "TrainedModel", "WindowProbabilities"]
+
+
+@runtime_checkable
+class ModelBackend(Protocol):
+    """What runs a model for a :class:`Classifier`: torch (:class:`TorchBackend`) or onnxruntime
+    (:class:`genrekit.runtime.OnnxBackend`)."""
+
+    def probabilities(self, batches: Iterable[np.ndarray]) -> list[np.ndarray]:
+        """Softmax probabilities ``(n, n_classes)`` of each float32 batch ``(n, bins, frames)`` of
+        un-normalised feature windows."""
+        ...
+
+    def stream(self) -> FrameStream:
+        """A fresh feature stream giving the frames this backend's windows are cut from."""
+        ...
+
+
+class TorchBackend:
+    """A torch model run on ``device`` (it is moved there), its windows normalised by ``features``.
+
+    Parameters
+    ----------
+    model : any genrekit model: normalised windows ``(batch, 1, bins, frames)`` in, logits out
+    features : the feature config the model was trained with
+    device : where the model runs
+    """
+
+    def __init__(self, model: nn.Module, features: FeatureConfig, *, device: str | torch.device = "cpu"):
+        import torch
+
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.features = features
+
+    def probabilities(self, batches: Iterable[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        was_training = self.model.training
+        self.model.eval()
+        out = []
+        with torch.inference_mode():  # the batches are computed inside too (torch feature streams)
+            for batch in batches:
+                x = self.features.normalize(torch.from_numpy(batch).to(self.device)).unsqueeze(1)
+                out.append(torch.softmax(self.model(x).float(), dim=1).cpu().numpy())
+        self.model.train(was_training)
+        return out
+
+    def stream(self) -> FrameStream:
+        return self.features.stream()
+
+
+class TrainedModel(Protocol):
+    """What a :class:`genrekit.Predictor` loads: a torch checkpoint
+    (:class:`genrekit.checkpoint.Checkpoint`) or its ONNX export (:class:`genrekit.runtime.OnnxModel`)."""
+
+    @property
+    def runtime(self) -> str:
+        """What runs it: ``"torch"`` or ``"onnx"``."""
+        ...
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    @property
+    def feature_config(self) -> FeatureConfig: ...
+
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+
+    @property
+    def seen_ids(self) -> set[str]:
+        """Ids of the tracks the model was trained or early-stopped on."""
+        ...
+
+    def classifier(self, *, device: str | torch.device = "cpu") -> Classifier:
+        """The classifier running this model on ``device``."""
+        ...
 
 
 class Classifier:
@@ -27,26 +107,26 @@ class Classifier:
 
     Parameters
     ----------
-    model : any genrekit model: windows ``(batch, 1, bins, frames)`` in, logits out
+    model : what runs the model: a :class:`ModelBackend`, or a torch model (windows
+        ``(batch, 1, bins, frames)`` in, logits out), run by a :class:`TorchBackend` on ``device``
     features : the feature config the model was trained with
     labels : class names, in the order of the model's outputs
-    device : where the model runs (it is moved there)
+    device : where a torch model runs (it is moved there)
     batch_size : windows per forward pass
     """
 
     def __init__(
         self,
-        model: nn.Module,
+        model: ModelBackend | nn.Module,
         features: FeatureConfig,
         labels: list[str],
         *,
         device: str | torch.device = "cpu",
         batch_size: int = 128,
     ):
-        import torch
-
-        self.device = torch.device(device)
-        self.model = model.to(self.device)
+        self.backend: ModelBackend = (
+            model if isinstance(model, ModelBackend) else TorchBackend(model, features, device=device)
+        )
         self.features = features
         self.labels = list(labels)
         self.batch_size = batch_size
@@ -56,17 +136,7 @@ class Classifier:
 
         ``windows`` may be any iterable of (bins, frames) arrays; it is consumed in batches.
         """
-        import torch
-
-        was_training = self.model.training
-        self.model.eval()
-        out = []
-        with torch.inference_mode():
-            for batch in self._batches(windows):
-                x = self.features.normalize(torch.from_numpy(batch).to(self.device)).unsqueeze(1)
-                out.append(torch.softmax(self.model(x).float(), dim=1).cpu().numpy())
-        self.model.train(was_training)
-        return self._joined(out)
+        return self._joined(self.backend.probabilities(self._batches(windows)))
 
     def _batches(self, windows: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """``windows`` stacked ``batch_size`` at a time, float32."""
@@ -80,7 +150,7 @@ class Classifier:
 
     def stream(self) -> FrameStream:
         """A fresh feature stream of this classifier's kind."""
-        return self.features.stream()
+        return self.backend.stream()
 
     def _windows(self, frame_blocks: Iterable[np.ndarray], starts: list[int]) -> Iterator[np.ndarray]:
         f = self.features

@@ -16,9 +16,8 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,87 +25,19 @@ from genrekit.audio import AudioError, DecodeReport, resample, stream_audio, to_
 from genrekit.audio_pieces import PieceReader
 from genrekit.checkpoint import Checkpoint, bundled_model_path, resolve_model_path  # noqa: F401 - re-exported
 from genrekit.errors import GenrekitError
-from genrekit.inference import Classifier, WindowProbabilities
+from genrekit.inference import TrainedModel, WindowProbabilities
+from genrekit.prediction import Prediction, Segment
 from genrekit.presence import PresenceCheck, PresenceConfig
 from genrekit.sampling import analyse_sampled, samplable
 
 if TYPE_CHECKING:
     import torch
 
-    from genrekit.runtime import OnnxModel
+    from genrekit.features import FeatureConfig
+
+__all__ = ["Prediction", "Predictor", "RUNTIMES", "Segment", "predict"]
 
 RUNTIMES = ("auto", "onnx", "torch")
-
-
-@dataclass
-class Segment:
-    """One window of the timeline."""
-
-    start_s: float
-    end_s: float
-    probabilities: dict[str, float]
-
-    @property
-    def label(self) -> str:
-        """The most probable genre of this window."""
-        return max(self.probabilities, key=self.probabilities.get)
-
-
-@dataclass
-class Prediction:
-    """The genres of one input: ``probabilities`` (summing to 1) and a timeline of windows.
-
-    ``no_music`` names why there is nothing to classify (silence, noise, too short, not audio);
-    then :attr:`genre` is ``None`` whatever the probabilities say. ``confident`` tells whether the
-    top genre is probable enough to be taken at its word. ``truncated`` tells that the file ended
-    clearly before the ``declared_s`` seconds its header says: ``duration_s`` is what it holds.
-    ``sampled`` is (windows analysed, windows of the song) when only some were (see :attr:`analysed`).
-    ``tags`` holds the file's ``artist``, ``album`` and ``title`` when they were read (``""`` when
-    the file has none); ``styles`` the musicnn MSD tags' probabilities when they were asked for.
-    """
-
-    path: str
-    duration_s: float
-    probabilities: dict[str, float]
-    timeline: list[Segment]
-    model: str
-    seconds: float = 0.0
-    no_music: str | None = None
-    confident: bool = True
-    truncated: bool = False
-    declared_s: float | None = None
-    sampled: tuple[int, int] | None = None
-
-    @property
-    def analysed(self) -> str:
-        """Which windows the probabilities are the mean of: ``"8 of 60 windows"`` when the song was
-        sampled (``timeline`` then holds only those), else ``"all 60 windows"``."""
-        if self.sampled is not None:
-            return f"{self.sampled[0]} of {self.sampled[1]} windows"
-        n = len(self.timeline)
-        return f"all {n} windows" if n != 1 else "1 window"
-    tags: dict[str, str] | None = None
-    styles: dict[str, float] | None = None
-
-    @property
-    def top(self) -> list[tuple[str, float]]:
-        """Every genre with its probability, most probable first."""
-        return sorted(self.probabilities.items(), key=lambda kv: -kv[1])
-
-    @property
-    def music_detected(self) -> bool:
-        return self.no_music is None
-
-    @property
-    def genre(self) -> str | None:
-        """The most probable genre, or ``None`` when no music was detected."""
-        return self.top[0][0] if self.music_detected else None
-
-    def to_dict(self, *, top_k: int = 3, windows: bool = True) -> dict:
-        """The JSON object of this prediction (:func:`genrekit.schema.prediction_json`)."""
-        from genrekit.schema import prediction_json
-
-        return prediction_json(self, top_k=top_k, windows=windows)
 
 
 class Predictor:
@@ -114,8 +45,8 @@ class Predictor:
 
     Parameters
     ----------
-    checkpoint : the trained model: a torch checkpoint, or its ONNX export
-        (:class:`genrekit.runtime.OnnxModel`, run without torch)
+    checkpoint : the trained model (:class:`genrekit.inference.TrainedModel`): a torch
+        checkpoint, or its ONNX export (:class:`genrekit.runtime.OnnxModel`, run without torch)
     name : how results name the model (default: its architecture)
     device : where a torch model runs
     presence : when a signal counts as no music, and a prediction as confident
@@ -123,7 +54,7 @@ class Predictor:
 
     def __init__(
         self,
-        checkpoint: Checkpoint | OnnxModel,
+        checkpoint: TrainedModel,
         *,
         name: str | None = None,
         device: str | torch.device = "cpu",
@@ -131,12 +62,8 @@ class Predictor:
     ):
         self.checkpoint = checkpoint
         self.presence = presence or PresenceConfig()
-        if isinstance(checkpoint, Checkpoint):
-            self.classifier = Classifier(checkpoint.build(), checkpoint.feature_config, checkpoint.labels, device=device)
-            self.runtime = "torch"
-        else:
-            self.classifier = checkpoint.classifier()
-            self.runtime = "onnx"
+        self.classifier = checkpoint.classifier(device=device)
+        self.runtime = checkpoint.runtime
         self.name = name or checkpoint.model_name
 
     @classmethod
@@ -197,7 +124,7 @@ class Predictor:
         return self.checkpoint.seen_ids
 
     @property
-    def feature_config(self):
+    def feature_config(self) -> FeatureConfig:
         return self.classifier.features
 
     @property
@@ -206,7 +133,7 @@ class Predictor:
         return self.feature_config.sample_rate
 
     @property
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         """Model name, architecture, labels, features, training data and measured accuracy."""
         meta = self.checkpoint.metadata
         return {

@@ -15,12 +15,18 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from genrekit.errors import GenrekitError
 from genrekit.features import FeatureConfig, FrameStream
 from genrekit.inference import Classifier
+
+if TYPE_CHECKING:
+    import torch
+
+    from genrekit.features.musicnn import MusicnnConfig
 
 CARD_SUFFIX = ".onnx.json"
 CARD_VERSION = 2
@@ -97,27 +103,21 @@ def current_card(model_path: str | os.PathLike) -> Path | None:
     return card_path(model_path) if card_problem(model_path) is None else None
 
 
-class OnnxClassifier(Classifier):
-    """:class:`genrekit.inference.Classifier` with onnxruntime sessions in place of torch.
+class OnnxBackend:
+    """The :class:`genrekit.inference.ModelBackend` of an ONNX export: onnxruntime sessions in place of torch.
 
     Parameters
     ----------
     head : session of the head: windows ``(n, bins, frames)`` → probabilities ``(n, classes)``
     embed : log-mel patches ``(n, 96, 187)`` → embedding frames ``(n, bins)``
-    features : the feature config the model was trained with
-    labels : class names, in the order of the outputs
-    batch_size : windows per run of the head
+    features : the (musicnn) feature config the model was trained with
     """
 
-    def __init__(self, *, head, embed: Callable[[np.ndarray], np.ndarray], features: FeatureConfig,
-                 labels: list[str], batch_size: int = 128):  # fmt: skip
-        self.head, self.embed = head, embed
-        self.features, self.labels, self.batch_size = features, list(labels), batch_size
-        self.device = "cpu"
+    def __init__(self, *, head: Any, embed: Callable[[np.ndarray], np.ndarray], features: MusicnnConfig):
+        self.head, self.embed, self.features = head, embed, features
 
-    def probabilities(self, windows: Iterable[np.ndarray]) -> np.ndarray:
-        """Softmax probabilities ``(n_windows, n_classes)`` of un-normalised feature windows."""
-        return self._joined([self.head.run(None, {"windows": x})[0] for x in self._batches(windows)])
+    def probabilities(self, batches: Iterable[np.ndarray]) -> list[np.ndarray]:
+        return [self.head.run(None, {"windows": x})[0] for x in batches]
 
     def stream(self) -> FrameStream:
         from genrekit.features.musicnn import MusicnnStream
@@ -142,7 +142,7 @@ def _embedder(sessions: list, parts: list[str]) -> Callable[[np.ndarray], np.nda
 
 
 class OnnxModel:
-    """An ONNX export read from its card: what :class:`genrekit.Predictor` needs of a checkpoint.
+    """An ONNX export read from its card: a :class:`genrekit.inference.TrainedModel`, run by onnxruntime.
 
     Parameters
     ----------
@@ -156,17 +156,24 @@ class OnnxModel:
         (their SHA-256), or onnxruntime is not installed
     """
 
+    runtime = "onnx"
+
     def __init__(self, card: str | os.PathLike, *, threads: int | None = None):
         try:
             import onnxruntime as ort
         except ImportError:
             raise GenrekitError("onnxruntime is not installed: pip install onnxruntime") from None
+        from genrekit.features.musicnn import MusicnnConfig
+
         card = Path(card)
         try:
             d = json.loads(card.read_text())
             self.model_name: str = d["model_name"]
             self.labels: list[str] = list(d["labels"])
-            self.feature_config = FeatureConfig.from_dict(d["feature_config"])
+            config = FeatureConfig.from_dict(d["feature_config"])
+            if not isinstance(config, MusicnnConfig):
+                raise GenrekitError(f"'{card}' is not a usable ONNX export: its features are '{config.kind}', not musicnn")
+            self.feature_config = config
             self.metadata: dict = d.get("metadata", {})
             self.split: dict[str, list[str]] = {k: list(v) for k, v in d.get("split", {}).items()}
             options = ort.SessionOptions()
@@ -197,6 +204,7 @@ class OnnxModel:
         """Ids of the tracks the model was trained or early-stopped on (as its checkpoint records them)."""
         return set(self.split.get("train", [])) | set(self.split.get("val", []))
 
-    def classifier(self) -> OnnxClassifier:
-        """The classifier running this export."""
-        return OnnxClassifier(head=self.head, embed=self.embed, features=self.feature_config, labels=self.labels)
+    def classifier(self, *, device: str | torch.device = "cpu") -> Classifier:
+        """The classifier running this export (on the CPU, whatever ``device`` says)."""
+        backend = OnnxBackend(head=self.head, embed=self.embed, features=self.feature_config)
+        return Classifier(backend, self.feature_config, self.labels)

@@ -4,15 +4,15 @@ Each kind is one module holding a frozen config dataclass (a subclass of :class:
 and one streaming extractor (``push(block) -> frames``, ``finish() -> frames``); the features of
 a whole signal are that stream run to its end (:func:`extract`). A config is saved in every
 checkpoint and applied from there at inference, so a model always sees features computed as in
-training. Kinds are found by name in :data:`FEATURE_KINDS` (``module:Class``, imported on first
-use): adding a kind is one module and one entry there.
+training. Kinds are found by name in :data:`FEATURE_KINDS` (a :class:`genrekit.registry.Registry`
+of ``module:Class``, imported on first use): adding a kind is one module and one entry there (or,
+from another package, an entry point of the group ``genrekit.feature_kinds``).
 
 Frames are cut into fixed windows (:mod:`genrekit.features.windows`) and each window is scaled
 by its kind's :meth:`FeatureConfig.normalize` before it reaches a model.
 """
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, ClassVar, Protocol
@@ -20,15 +20,20 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 import numpy as np
 
 from genrekit.errors import GenrekitError
+from genrekit.registry import Registry
 
 if TYPE_CHECKING:
     import torch
 
-FEATURE_KINDS: dict[str, str] = {
-    "logmel": "genrekit.features.logmel:LogMelConfig",
-    "kaggle-image": "genrekit.features.kaggle_image:KaggleImageConfig",
-    "musicnn": "genrekit.features.musicnn:MusicnnConfig",
-}
+FEATURE_KINDS: Registry[type[FeatureConfig]] = Registry(
+    "feature kind",
+    {
+        "logmel": "genrekit.features.logmel:LogMelConfig",
+        "kaggle-image": "genrekit.features.kaggle_image:KaggleImageConfig",
+        "musicnn": "genrekit.features.musicnn:MusicnnConfig",
+    },
+    group="genrekit.feature_kinds",
+)
 DEFAULT_KIND = "logmel"
 
 
@@ -116,11 +121,7 @@ def feature_kind(name: str) -> type[FeatureConfig]:
     GenrekitError
         no kind of that name
     """
-    try:
-        module, cls = FEATURE_KINDS[name].split(":")
-    except KeyError:
-        raise GenrekitError(f"unknown feature kind '{name}'; choose one of: {', '.join(FEATURE_KINDS)}") from None
-    return getattr(importlib.import_module(module), cls)
+    return FEATURE_KINDS[name]
 
 
 def make_feature_config(kind: str = DEFAULT_KIND, **values) -> FeatureConfig:

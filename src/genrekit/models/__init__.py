@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from genrekit.errors import GenrekitError
+from genrekit.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -22,14 +22,15 @@ class ModelSpec:
     source: str
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
+# other packages add models through the entry-point group ``genrekit.models`` (each a ModelSpec)
+MODELS: Registry[ModelSpec] = Registry("model", group="genrekit.models")
 
 
-def register(name: str, source: str) -> Callable:
-    """Class decorator adding a model to the registry under ``name``."""
+def register(name: str, source: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator adding a model to :data:`MODELS` under ``name``."""
 
-    def add(cls):
-        _REGISTRY[name] = ModelSpec(name, cls, source)
+    def add(cls: type[nn.Module]) -> type[nn.Module]:
+        MODELS.add(name, ModelSpec(name, cls, source))
         return cls
 
     return add
@@ -37,14 +38,18 @@ def register(name: str, source: str) -> Callable:
 
 def model_names() -> list[str]:
     """Names of all registered models, default first."""
-    return sorted(_REGISTRY, key=lambda n: (n != DEFAULT_MODEL, n))
+    return sorted(MODELS, key=lambda n: (n != DEFAULT_MODEL, n))
 
 
 def model_spec(name: str) -> ModelSpec:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise GenrekitError(f"unknown model '{name}'; choose one of: {', '.join(model_names())}") from None
+    """The registered architecture ``name``.
+
+    Raises
+    ------
+    GenrekitError
+        no model of that name
+    """
+    return MODELS[name]
 
 
 def build_model(name: str, *, n_classes: int, input_shape: tuple[int, int], **hparams) -> nn.Module:
