@@ -162,7 +162,10 @@ class StubPredictor:
     labels, info, sample_rate = LABELS, {"name": "stub.pt"}, 22050
 
     def __init__(self):
+        from genrekit.features.logmel import LogMelConfig
+
         self.calls = []
+        self.feature_config = LogMelConfig()  # no styles
 
     def _prediction(self, name):
         from genrekit.predictor import Prediction, Segment

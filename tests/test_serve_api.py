@@ -24,6 +24,7 @@ with warnings.catch_warnings():  # starlette's TestClient warns that it prefers 
     from fastapi.testclient import TestClient
 
 from genrekit.audio import GenrekitError
+from genrekit.features.logmel import LogMelConfig
 from genrekit.predictor import Prediction, Segment
 from genrekit.serve import ServeConfig, create_app
 
@@ -68,6 +69,7 @@ class StubPredictor:
     labels: list = field(default_factory=lambda: list(LABELS))
     info: dict = field(default_factory=lambda: {"name": "stub.pt", "path": "/secret/stub.pt"})
     sample_rate: int = SR
+    feature_config: LogMelConfig = field(default_factory=LogMelConfig)  # no styles
 
     def _prediction(self) -> Prediction:
         if self.gate is not None:

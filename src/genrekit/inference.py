@@ -174,7 +174,7 @@ class Classifier:
                 yield frames
                 return
             stream = self.stream()
-            for block in blocks:
+            for block in blocks or ():
                 counts["samples"] += len(block)
                 out = stream.push(block)
                 counts["frames"] += out.shape[1]

@@ -24,6 +24,7 @@ from torch import nn
 from genrekit.checkpoint import load_checkpoint, resolve_model_path
 from genrekit.errors import GenrekitError
 from genrekit.features import FeatureConfig
+from genrekit.features.musicnn import MusicnnConfig
 from genrekit.runtime import CARD_VERSION, KINDS, card_files, card_path, file_sha256, labels_sha256
 
 OPSET = 17
@@ -83,7 +84,7 @@ def export_onnx(*, model: str | os.PathLike | None = None, out_dir: str | os.Pat
     path = resolve_model_path(model)
     checkpoint = load_checkpoint(path)
     features = checkpoint.feature_config
-    if features.kind not in KINDS:
+    if features.kind not in KINDS or not isinstance(features, MusicnnConfig):
         raise GenrekitError(f"only models of the {', '.join(KINDS)} kind export to ONNX, not '{features.kind}'")
     out = Path(out_dir) if out_dir is not None else path.parent
     out.mkdir(parents=True, exist_ok=True)

@@ -213,6 +213,7 @@ class Predictor:
         """
         t0 = time.perf_counter()
         f = self.feature_config
+        sink: list[np.ndarray] | None
         classifier, sink = self.classifier, None
         if styles:
             from genrekit.tagging.styles import check_styles, tapped
@@ -239,7 +240,7 @@ class Predictor:
             path, sr=f.sample_rate, max_seconds=max_seconds, max_duration=max_duration, timeout_s=timeout_s,
             report=report,
         )  # fmt: skip
-        blocks = map(check.push, audio if pace is None else pace(audio))
+        blocks: Iterator[np.ndarray] = map(check.push, audio if pace is None else pace(audio))
         if on_decoded is not None:
             blocks = _reporting(blocks, on_decoded, f.sample_rate)
         w = classifier.analyse(blocks=blocks)
@@ -251,7 +252,13 @@ class Predictor:
         return prediction
 
     def _predict_sampled(
-        self, path: str | os.PathLike, k: int, max_duration: float | None, on_decoded, t0: float, unsure_in_full: bool
+        self,
+        path: str | os.PathLike,
+        k: int,
+        max_duration: float | None,
+        on_decoded: Callable[[float], None] | None,
+        t0: float,
+        unsure_in_full: bool,
     ) -> Prediction | None:
         if k < 1:
             raise GenrekitError(f"patches must be at least 1, not {k}")
@@ -309,11 +316,10 @@ class Predictor:
         :meth:`predict_file`). Processes use the cores better: :func:`genrekit.workers.predict_files`.
         """
 
-        def one(p):
+        def one(p: str | os.PathLike) -> tuple[str, Prediction | GenrekitError]:
             try:
-                limits = {"max_seconds": max_seconds, "max_duration": max_duration, "timeout_s": timeout_s,
-                          "patches": patches, "unsure_in_full": unsure_in_full}  # fmt: skip
-                return str(p), self.predict_file(p, **limits)
+                return str(p), self.predict_file(p, max_seconds=max_seconds, max_duration=max_duration,
+                                                 timeout_s=timeout_s, patches=patches, unsure_in_full=unsure_in_full)  # fmt: skip
             except GenrekitError as exc:
                 return str(p), exc
 

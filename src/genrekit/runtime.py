@@ -93,6 +93,7 @@ def _mismatch(card: Path, d: dict, name: str | None, data: bytes | None) -> str 
         if d["labels_sha256"] != labels_sha256(d["labels"]):
             return f"the labels in '{card.name}' are not those exported (their SHA-256 differs); export it again"
         return None
+    assert data is not None, "a file is checked with its bytes"
     if d["sha256"].get(name) != hashlib.sha256(data).hexdigest():
         return f"'{name}' is not the file '{card.name}' names (its SHA-256 differs); export it again"
     return None

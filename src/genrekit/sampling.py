@@ -14,7 +14,7 @@ import numpy as np
 
 from genrekit.audio import DecodeReport
 from genrekit.audio_pieces import PieceReader
-from genrekit.features.musicnn import PATCH_FRAMES, MusicnnStream
+from genrekit.features.musicnn import PATCH_FRAMES, MusicnnConfig, MusicnnStream
 from genrekit.features.windows import WindowProbabilities
 from genrekit.inference import Classifier
 from genrekit.presence import PresenceCheck
@@ -59,9 +59,9 @@ def analyse_sampled(
     check : given every decoded piece
     report : filled in by the decoding
     """
-    if reader.declared_s is None:
-        return None
     f = classifier.features
+    if reader.declared_s is None or not isinstance(f, MusicnnConfig):
+        return None
     sr = f.sample_rate
     complete, total = full_windows(int(round(reader.declared_s * sr)), min_tail_frames=f.min_tail_seconds * sr / _HOP)
     if k >= total or k > complete:

@@ -18,6 +18,10 @@ This module is light (no numpy): results are read through their attributes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from genrekit.prediction import Prediction, Segment
 
 NO_MUSIC = "no music detected"
 UNSURE = "unsure"
@@ -58,7 +62,7 @@ def headline(top: list[tuple[str, float]]) -> list[str]:
     return [g for g, p in top[:MIX_MAX] if p >= best - MIX_MARGIN]
 
 
-def display_label(prediction) -> str:
+def display_label(prediction: Prediction) -> str:
     """What a person reads for ``prediction``: ``"jazz"``, ``"blues / jazz"``, ``"jazz (unsure)"`` or
     ``"no music detected"``."""
     if prediction.no_music is not None:
@@ -71,7 +75,7 @@ def _ms(seconds: float) -> float:
     return round(float(seconds), 3)
 
 
-def _smoothed(timeline: list, n: int) -> list[dict[str, float]]:
+def _smoothed(timeline: list[Segment], n: int) -> list[dict[str, float]]:
     """Each window's probabilities averaged over the ``n`` windows centred on it (fewer at the ends)."""
     half = max(0, n - 1) // 2
     out = []
@@ -81,7 +85,7 @@ def _smoothed(timeline: list, n: int) -> list[dict[str, float]]:
     return out
 
 
-def timeline_runs(timeline: list, duration_s: float, config: TimelineConfig | None = None) -> list[dict]:
+def timeline_runs(timeline: list[Segment], duration_s: float, config: TimelineConfig | None = None) -> list[dict]:
     """The runs of one genre along a song: ``{"start_s", "end_s", "genre"}``, covering it without overlap.
 
     Windows overlap, so each moment belongs to the window whose centre is nearest: a run ends halfway
@@ -103,7 +107,7 @@ def timeline_runs(timeline: list, duration_s: float, config: TimelineConfig | No
     centres = [(s.start_s + s.end_s) / 2 for s in timeline]
     runs: list[dict] = []  # first, last window index and genre
     for i, p in enumerate(probs):
-        genre = max(p, key=p.get)
+        genre = max(p, key=p.__getitem__)
         if runs and runs[-1]["genre"] == genre:
             runs[-1]["last"] = i
         else:
@@ -127,7 +131,7 @@ def timeline_runs(timeline: list, duration_s: float, config: TimelineConfig | No
         runs[into]["first"] = min(runs[into]["first"], runs[k]["first"])
         runs[into]["last"] = max(runs[into]["last"], runs[k]["last"])
         del runs[k]
-        merged = []  # neighbours that now share a genre become one run
+        merged: list[dict] = []  # neighbours that now share a genre become one run
         for r in runs:
             if merged and merged[-1]["genre"] == r["genre"]:
                 merged[-1]["last"] = r["last"]
@@ -137,10 +141,10 @@ def timeline_runs(timeline: list, duration_s: float, config: TimelineConfig | No
     return [{"start_s": _ms(a), "end_s": _ms(b), "genre": r["genre"]} for r, (a, b) in zip(runs, map(bounds, range(len(runs))))]
 
 
-def window_json(segment) -> dict:
+def window_json(segment: Segment) -> dict:
     """One raw window of the timeline: its times, most probable genre and every probability."""
     probs = {str(g): float(p) for g, p in segment.probabilities.items()}
-    return {"start_s": _ms(segment.start_s), "end_s": _ms(segment.end_s), "genre": max(probs, key=probs.get),
+    return {"start_s": _ms(segment.start_s), "end_s": _ms(segment.end_s), "genre": max(probs, key=probs.__getitem__),
             "probabilities": probs}  # fmt: skip
 
 
@@ -151,7 +155,7 @@ def style_list(styles: dict[str, float], threshold: float = DEFAULT_STYLE_THRESH
 
 
 def prediction_json(
-    prediction, *, top_k: int = 3, windows: bool = False, timeline: TimelineConfig | None = None,
+    prediction: Prediction, *, top_k: int = 3, windows: bool = False, timeline: TimelineConfig | None = None,
     style_threshold: float = DEFAULT_STYLE_THRESHOLD,
 ) -> dict:
     """The one JSON object of a prediction.
@@ -180,10 +184,10 @@ def prediction_json(
     style_threshold : the least probability of a style listed
     """
     music = prediction.no_music is None
-    sampled = getattr(prediction, "sampled", None) is not None
+    sampled = prediction.sampled is not None
     top = prediction.top if music else []
-    body = {"path": prediction.path}
-    tags = getattr(prediction, "tags", None)
+    body: dict[str, Any] = {"path": prediction.path}
+    tags = prediction.tags
     if tags is not None:
         body |= {k: tags.get(k, "") for k in NAME_TAGS}
     body |= {
@@ -199,10 +203,10 @@ def prediction_json(
         "truncated": bool(prediction.truncated),
         "declared_duration_s": None if prediction.declared_s is None else _ms(prediction.declared_s),
         "timeline": timeline_runs(prediction.timeline, prediction.duration_s, timeline) if music and not sampled else [],
-        "analysed": getattr(prediction, "analysed", None),
+        "analysed": prediction.analysed,
         "model": prediction.model,
     }
-    styles = getattr(prediction, "styles", None)
+    styles = prediction.styles
     if styles is not None:
         body["styles"] = style_list(styles, style_threshold) if music else []
     if windows:

@@ -70,6 +70,11 @@ class FeatureConfig:
             raise GenrekitError(f"segment_overlap must be in [0, 1), not {self.segment_overlap}")
 
     @property
+    def sample_rate(self) -> int:
+        """The rate, in Hz, the features read audio at."""
+        raise NotImplementedError
+
+    @property
     def n_bins(self) -> int:
         """Rows of the feature matrix."""
         raise NotImplementedError

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import torch
 
 
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+def _hz_to_mel(f: np.ndarray | float) -> np.ndarray:
     """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
     f = np.asarray(f, dtype=np.float64)
     return np.where(f < 1000.0, 3.0 * f / 200.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0))
@@ -134,11 +134,11 @@ class MelStream:
             return np.asarray(self.compress(self.mel_fb @ power.T), dtype=np.float32)
         import torch
 
-        frames = torch.from_numpy(used).unfold(0, self.n_fft, self.hop)
+        t_frames = torch.from_numpy(used).unfold(0, self.n_fft, self.hop)
         with torch.inference_mode():
-            spec = torch.fft.rfft(frames * torch.from_numpy(self.window))
-            power = spec.real.square() + spec.imag.square()
-            return self.compress(torch.from_numpy(self.mel_fb) @ power.T).numpy()
+            t_spec = torch.fft.rfft(t_frames * torch.from_numpy(self.window))
+            t_power = t_spec.real.square() + t_spec.imag.square()
+            return self.compress(torch.from_numpy(self.mel_fb) @ t_power.T).numpy()
 
     def frames_within(self, samples: np.ndarray) -> np.ndarray:
         """The frames lying wholly within ``samples``, frame ``i`` from sample ``i * hop_length`` (no

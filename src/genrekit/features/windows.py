@@ -45,7 +45,8 @@ def stream_windows(
     The windows are exactly those :func:`window_starts` places on the whole matrix; only the
     frames a later window still needs are kept, so memory does not grow with the stream.
     """
-    buf, buf_start, total, next_start, last_start = None, 0, 0, 0, None
+    buf: np.ndarray | None = None
+    buf_start, total, next_start, last_start = 0, 0, 0, None
     for block in frame_blocks:
         buf = block if buf is None else np.concatenate([buf, block], axis=1)
         total += block.shape[1]
@@ -55,7 +56,7 @@ def stream_windows(
         keep_from = min(next_start, total - size)  # the end-aligned last window may need older frames
         if keep_from > buf_start:
             buf, buf_start = buf[:, keep_from - buf_start :], keep_from
-    if total == 0:
+    if buf is None or total == 0:
         return
     if last_start is None:
         yield 0, pad_frames(buf, size)

@@ -94,7 +94,8 @@ class _ConvBN(nn.Module):
         # scale is negative needs the minimum: its filter is negated, max-pooled and negated back.
         bn = self.bn
         sign = torch.where(bn.weight >= 0, 1.0, -1.0)
-        z = F.conv2d(x, self.conv.weight * sign[:, None, None, None], self.conv.bias * sign)
+        bias = self.conv.bias
+        z = F.conv2d(x, self.conv.weight * sign[:, None, None, None], None if bias is None else bias * sign)
         pooled = z.amax(dim=2) * sign[:, None]
         return F.batch_norm(F.relu(pooled), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 

@@ -14,9 +14,9 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
@@ -32,7 +32,12 @@ from genrekit.serve.config import ServeConfig
 from genrekit.serve.errors import ApiError
 from genrekit.serve.present import prediction_body
 from genrekit.tagging.styles import style_rows
-from genrekit.serve.state import ServeState, client_of, serve_state
+from genrekit.serve.state import ServedPredictor, ServeState, client_of, serve_state
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from genrekit.prediction import Prediction
 
 UPLOAD_PREFIX = "genrekit-upload-"
 DEFAULT_TOP_K = 3
@@ -221,7 +226,13 @@ def _probe(path: str, name: str, config: ServeConfig) -> float:
     return config.max_duration_s if declared is None else declared
 
 
-def _analyse(path: str, name: str, config: ServeConfig, predictor: Any, pace: Any) -> tuple[Any, float, float]:
+def _analyse(
+    path: str,
+    name: str,
+    config: ServeConfig,
+    predictor: ServedPredictor,
+    pace: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]],
+) -> tuple[Prediction, float, float]:
     """Predict the saved upload (on a pool thread, taking turns at the model through ``pace``).
 
     Returns the prediction, the time the job started and its duration in seconds.
@@ -230,5 +241,5 @@ def _analyse(path: str, name: str, config: ServeConfig, predictor: Any, pace: An
     with _decoding_errors(name, path):
         # one second more than the limit: enough to tell a file that is too long
         pred = predictor.predict_file(path, max_seconds=config.max_duration_s + 1.0, pace=pace,
-                                      styles=style_rows(getattr(predictor, "feature_config", None)) is not None)  # fmt: skip
+                                      styles=style_rows(predictor.feature_config) is not None)  # fmt: skip
     return pred, t0, time.perf_counter() - t0

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from fastapi import FastAPI
@@ -33,19 +32,19 @@ from genrekit.serve.config import ServeConfig
 from genrekit.serve.errors import ApiError, install_handlers
 from genrekit.serve.guards import BodyLimit, HostGuard, OriginGuard, SecurityHeaders
 from genrekit.serve.jobs import JobPool
-from genrekit.serve.state import ServeState, sample_rate
+from genrekit.serve.state import ServedPredictor, ServeState
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def create_app(config: ServeConfig | None = None, *, predictor: Any = None) -> FastAPI:
+def create_app(config: ServeConfig | None = None, *, predictor: ServedPredictor | None = None) -> FastAPI:
     """Build the web app; its model is loaded when a server starts it.
 
     Parameters
     ----------
     config : the server's settings (default: :class:`ServeConfig`'s defaults)
-    predictor : a loaded :class:`genrekit.predictor.Predictor` to serve instead of loading
-        ``config.model``
+    predictor : a loaded :class:`genrekit.predictor.Predictor` (or any :class:`ServedPredictor`)
+        to serve instead of loading ``config.model``
 
     Raises
     ------
@@ -58,7 +57,7 @@ def create_app(config: ServeConfig | None = None, *, predictor: Any = None) -> F
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model = predictor if predictor is not None else _load(config)
         if config.warmup:  # the first forward pass is slow (allocations, kernel choice): pay it now
-            sr = sample_rate(model)
+            sr = model.sample_rate
             model.predict_signal(np.zeros(sr, np.float32), sr)
         pool = JobPool(
             workers=config.workers,
@@ -103,7 +102,7 @@ def create_app(config: ServeConfig | None = None, *, predictor: Any = None) -> F
     return app
 
 
-def _load(config: ServeConfig) -> Any:
+def _load(config: ServeConfig) -> ServedPredictor:
     from genrekit.predictor import Predictor
 
     return Predictor.load(config.model)

@@ -19,7 +19,7 @@ import asyncio
 import math
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -30,7 +30,6 @@ from genrekit.serve.errors import ApiError
 
 T = TypeVar("T")
 
-_END = object()  # the end of a job's blocks
 
 # seconds of audio in one chunk of a job (stream_audio's blocks): the least a song waits per job ahead of it
 CHUNK_S = 30.0
@@ -160,7 +159,7 @@ class JobPool:
         if self.admitted < self.workers:
             return 0.0
         cost_s, now = max(cost_s, CHUNK_S * self.seconds_per_audio_s), time.monotonic()
-        left: Counter[str] = Counter()
+        left: defaultdict[str, float] = defaultdict(float)
         for j in self.jobs:
             left[j.client] += max(0.0, j.cost_s - j.done_s(now))
         return sum(v if c == client else min(v, cost_s) for c, v in left.items()) / self.workers
@@ -220,15 +219,12 @@ class JobPool:
         every block but the first. A one-block song never waits twice, nor holds its state while
         others work."""
         client = job.client if job is not None else ""
-        blocks = iter(blocks)
-        block = next(blocks, _END)
-        while block is not _END:
-            yield block
-            block = next(blocks, _END)
-            if block is not _END:
+        for i, block in enumerate(blocks):  # each block decoded, then the turn handed over, then analysed
+            if i:
                 waited = self.turns.handover(client)
                 if job is not None:
                     job.waited_s += waited
+            yield block
 
     async def run(self, fn: Callable[..., T], /, *args: Any, job: Job | None = None, client: str = "") -> T:
         """Run ``fn(*args)`` on a pool thread, holding a turn at the model (a job that reads its

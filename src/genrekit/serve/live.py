@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import MutableMapping
 from contextlib import suppress
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
@@ -107,7 +109,7 @@ class LiveSession:
             self.runner.cancel()
 
 
-async def _receive(ws: WebSocket, timeout_s: float) -> dict:
+async def _receive(ws: WebSocket, timeout_s: float) -> MutableMapping[str, Any]:
     try:
         message = await asyncio.wait_for(ws.receive(), timeout_s)
     except asyncio.TimeoutError:
@@ -118,7 +120,7 @@ async def _receive(ws: WebSocket, timeout_s: float) -> dict:
     return message
 
 
-def _start(message: dict) -> int:
+def _start(message: MutableMapping[str, Any]) -> int:
     try:
         sr = int(json.loads(message.get("text") or "")["sample_rate"])
         if 8000 <= sr <= 192000:

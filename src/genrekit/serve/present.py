@@ -5,12 +5,15 @@ Probabilities go out unrounded (they sum to 1); the page rounds what it displays
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genrekit.schema import prediction_json
 
+if TYPE_CHECKING:
+    from genrekit.prediction import Prediction
 
-def prediction_body(prediction: Any, *, top_k: int, name: str | None = None) -> dict:
+
+def prediction_body(prediction: Prediction, *, top_k: int, name: str | None = None) -> dict:
     """The genres of one song or one stretch of microphone audio, as JSON, with ``styles``: the
     musicnn MSD tags from :data:`genrekit.schema.DEFAULT_STYLE_THRESHOLD` on (``null`` when the
     model has none).

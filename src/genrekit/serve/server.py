@@ -24,8 +24,9 @@ from genrekit.serve.config import ServeConfig
 def header_timeout_protocol(timeout_s: float) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol, closing connections whose request headers take over ``timeout_s``."""
 
+    # uvicorn declares AutoHTTPProtocol a variable (the class it picks at import), not a class
     class HeaderTimeoutProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             self._arm_header_deadline()
 

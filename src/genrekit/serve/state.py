@@ -1,14 +1,53 @@
 """What a running app holds (``app.state.serve``), and the dependency that hands it to routes."""
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.requests import HTTPConnection
 
 from genrekit.serve.config import ServeConfig
 from genrekit.serve.jobs import JobPool
 from genrekit.serve.present import jsonable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from genrekit.features import FeatureConfig
+    from genrekit.prediction import Prediction
+
+
+class ServedPredictor(Protocol):
+    """What the server needs of a predictor: :class:`genrekit.predictor.Predictor` is one (the tests serve stubs)."""
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    @property
+    def info(self) -> dict[str, Any]: ...
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate the model reads audio at (the page's microphone audio is sent at it)."""
+        ...
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        """The model's features (the server asks for styles when they carry the musicnn tags)."""
+        ...
+
+    def predict_file(
+        self,
+        path: str | os.PathLike,
+        *,
+        max_seconds: float | None = None,
+        pace: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]] | None = None,
+        styles: bool = False,
+    ) -> Prediction: ...
+
+    def predict_signal(self, y: np.ndarray, sr: int) -> Prediction: ...
 
 
 @dataclass
@@ -18,12 +57,12 @@ class ServeState:
     Parameters
     ----------
     config : the server's settings
-    predictor : a loaded :class:`genrekit.predictor.Predictor`
+    predictor : the model served (a loaded :class:`genrekit.predictor.Predictor`)
     pool : the threads model jobs run on
     """
 
     config: ServeConfig
-    predictor: Any
+    predictor: ServedPredictor
     pool: JobPool
     live_sessions: int = 0
 
@@ -40,12 +79,7 @@ class ServeState:
 
     @property
     def sample_rate(self) -> int:
-        return sample_rate(self.predictor)
-
-
-def sample_rate(predictor: Any) -> int:
-    """The model's sample rate (``.sample_rate``, or ``.config.sample_rate`` on older predictors)."""
-    return int(getattr(predictor, "sample_rate", None) or predictor.config.sample_rate)
+        return int(self.predictor.sample_rate)
 
 
 def client_of(conn: HTTPConnection, config: ServeConfig) -> str:
@@ -60,4 +94,5 @@ def client_of(conn: HTTPConnection, config: ServeConfig) -> str:
 
 def serve_state(conn: HTTPConnection) -> ServeState:
     """FastAPI dependency: the running app's :class:`ServeState`."""
-    return conn.app.state.serve
+    state: ServeState = conn.app.state.serve
+    return state

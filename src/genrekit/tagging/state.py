@@ -29,7 +29,7 @@ class Record:
 
     @property
     def label(self) -> str | None:
-        return max(self.probabilities, key=self.probabilities.get) if self.no_music is None else None
+        return max(self.probabilities, key=self.probabilities.__getitem__) if self.no_music is None else None
 
 
 def file_key(path: Path) -> tuple[int, int]:
@@ -79,8 +79,10 @@ class State:
     def get(self, path: Path, model_sha256: str, *, styles: bool = False) -> Record | None:
         """The record of ``path`` if the file and the model are the ones it was made from."""
         r = self.records.get(str(path))
+        if r is None:
+            return None
         try:
-            same = r is not None and (r.size, r.mtime_ns) == file_key(path) and r.model_sha256 == model_sha256
+            same = (r.size, r.mtime_ns) == file_key(path) and r.model_sha256 == model_sha256
         except OSError:
             return None
         return r if same and (r.styles is not None or not styles) else None
@@ -101,7 +103,7 @@ class State:
 
     def close(self) -> None:
         """Rewrite the file with one line per path (atomically), and close it."""
-        if self._file is None:
+        if self._file is None or self.path is None:
             return
         self._file.close()
         self._file = None

@@ -13,6 +13,7 @@ genre head saw it in training, so the values differ a little from stock musicnn'
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ import numpy as np
 from genrekit.errors import GenrekitError
 
 if TYPE_CHECKING:
+    from genrekit.features import FeatureConfig, FrameStream
+    from genrekit.inference import Classifier, ModelBackend
     from genrekit.predictor import Prediction, Predictor
 
 # measured by benchmarks/styles.py (benchmarks/results/styles.md; the same keys in summary.json, a
@@ -44,11 +47,11 @@ def describe() -> list[str]:
     ]
 
 
-def style_rows(feature_config) -> slice | None:
+def style_rows(feature_config: FeatureConfig) -> slice | None:
     """Where the MSD tags sit in a feature frame of this config (``None``: not there)."""
-    from genrekit.features.musicnn import EMBEDDING_SIZES
+    from genrekit.features.musicnn import EMBEDDING_SIZES, MusicnnConfig
 
-    if getattr(feature_config, "kind", None) != "musicnn":
+    if not isinstance(feature_config, MusicnnConfig):
         return None
     offset = 0
     for backbone in feature_config.backbones.split("+"):
@@ -77,7 +80,7 @@ def check_styles(predictor: Predictor) -> slice:
 class _TapStream:
     """A feature stream that keeps the style rows of every frame it gives."""
 
-    def __init__(self, inner, rows: slice, sink: list[np.ndarray]):
+    def __init__(self, inner: FrameStream, rows: slice, sink: list[np.ndarray]):
         self.inner, self.rows, self.sink = inner, rows, sink
 
     def push(self, block: np.ndarray) -> np.ndarray:
@@ -91,25 +94,25 @@ class _TapStream:
         return out
 
 
-class _TapClassifier:
-    """The predictor's classifier, whose streams keep the style rows (everything else is the classifier's)."""
+class _TapBackend:
+    """A model backend whose streams keep the style rows (its probabilities are the inner backend's)."""
 
-    def __init__(self, inner, rows: slice, sink: list[np.ndarray]):
+    def __init__(self, inner: ModelBackend, rows: slice, sink: list[np.ndarray]):
         self._inner, self._rows, self._sink = inner, rows, sink
 
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
+    def probabilities(self, batches: Iterable[np.ndarray]) -> list[np.ndarray]:
+        return self._inner.probabilities(batches)
 
-    def stream(self):
+    def stream(self) -> FrameStream:
         return _TapStream(self._inner.stream(), self._rows, self._sink)
 
-    def analyse(self, **kwargs):
-        return type(self._inner).analyse(self, **kwargs)
 
-
-def tapped(classifier, rows: slice, sink: list[np.ndarray]):
+def tapped(classifier: Classifier, rows: slice, sink: list[np.ndarray]) -> Classifier:
     """``classifier`` whose feature streams put the style rows of every frame into ``sink``."""
-    return _TapClassifier(classifier, rows, sink)
+    from genrekit.inference import Classifier
+
+    backend = _TapBackend(classifier.backend, rows, sink)
+    return Classifier(backend, classifier.features, classifier.labels, batch_size=classifier.batch_size)
 
 
 def mean_styles(sink: list[np.ndarray], prediction: Prediction) -> dict[str, float]:
