@@ -137,7 +137,7 @@ class GenrekitPlugin(BeetsPlugin):
         self._log.info("{}: {} -> {} {}{}", item, now, d.genre, f"{probability:.0%}", " (pretend)" if pretend else "")
         if pretend:
             return False
-        _set_genres(item, d.changes["genre"])
+        _set_genres(item, d.changes["genre"] or [])  # a write always names the genres
         item["genrekit_genre"] = d.genre
         item["genrekit_probability"] = round(probability, 4)
         item["genrekit_model"] = name

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,7 +148,9 @@ def _corrupt(path: Path, exc: Exception) -> AudioError:
     return AudioError(path, f"the audio data is corrupt or truncated ({exc})")
 
 
-def _soundfile_blocks(path: Path, f: sf.SoundFile, block_seconds: float, report: DecodeReport) -> Iterator[np.ndarray]:
+def _soundfile_blocks(
+    path: Path, f: sf.SoundFile, block_seconds: float, report: DecodeReport
+) -> Generator[np.ndarray, None, None]:
     # Never trust the declared frame count: an MP3's is an estimate and a truncated file's is the
     # length it once had. Keep what each read really returned, and stop at the first empty read.
     # Reads are sized in bytes (libsndfile fills every frame asked for, whatever the channel count),
@@ -209,7 +211,7 @@ def _mp4_index_missing(path: Path) -> bool:
 
 def _pyav_blocks(
     path: Path, block_seconds: float, max_duration: float | None, report: DecodeReport
-) -> tuple[Iterator[np.ndarray], int, float | None]:
+) -> tuple[Generator[np.ndarray, None, None], int, float | None]:
     import av  # lazily: most files never need FFmpeg
 
     try:
@@ -240,7 +242,7 @@ def _pyav_blocks(
         container.close()
         raise _too_long(path, declared, max_duration)
 
-    def blocks() -> Iterator[np.ndarray]:
+    def blocks() -> Generator[np.ndarray, None, None]:
         resampler = av.AudioResampler(format="flt", rate=rate)  # packed, the file's own layout
         pending: list[np.ndarray] = []
         target = max(1, min(int(block_seconds * rate), _BLOCK_BYTES // 4))
@@ -287,7 +289,7 @@ def _checked_header(path: Path, f: sf.SoundFile, max_duration: float | None) -> 
 
 def _open_blocks(
     path: Path, block_seconds: float, max_duration: float | None, report: DecodeReport
-) -> tuple[Iterator[np.ndarray], int, float | None]:
+) -> tuple[Generator[np.ndarray, None, None], int, float | None]:
     """The blocks of ``path`` at its own rate, that rate and the header's duration; a header longer
     than ``max_duration``, or with a rate or channel count no music has, is refused before decoding."""
     try:
@@ -313,7 +315,7 @@ def stream_audio(
     max_duration: float | None = None,
     timeout_s: float | None = None,
     report: DecodeReport | None = None,
-) -> Iterator[np.ndarray]:
+) -> Generator[np.ndarray, None, None]:
     """Decode ``path`` block by block, mono at ``sr`` Hz.
 
     Concatenating the blocks gives exactly :func:`load_audio`'s result.
@@ -355,7 +357,7 @@ def stream_audio(
     def checked(block: np.ndarray) -> np.ndarray:
         if limit is not None:
             block = block[: limit - emitted]
-        if most is not None and emitted + block.size > most:
+        if most is not None and max_duration is not None and emitted + block.size > most:
             raise _too_long(path, None, max_duration)
         if timeout_s is not None and time.monotonic() - start > timeout_s:
             took = f"it took longer than {timeout_s:g} s to decode"

@@ -8,6 +8,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -116,7 +117,9 @@ def fit(
         device=device, progress=progress, desc=f"{model} {fold.name} seed {config.seed}",
     )  # fmt: skip
     ids = data.ids
-    split = {"train": fold.train, "val": fold.val if fold.val is not None else [], "test": fold.test}
+    split: dict[str, np.ndarray | list] = {
+        "train": fold.train, "val": fold.val if fold.val is not None else [], "test": fold.test
+    }
     ckpt = Checkpoint(
         model_name=model,
         model_params=params,
@@ -222,7 +225,7 @@ def run_protocol(
     """Train and evaluate ``model`` on every fold (seed ``config.seed + i`` for fold i);
     mean ± sd of the track-level metrics."""
     config = config or TrainConfig()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for fold in folds:
         ckpt, result = fit(
             data, fold, model=model, model_params=model_params, config=replace(config, seed=config.seed + len(rows)),
@@ -245,7 +248,7 @@ def run_protocol(
             "model_params": ckpt.model_params,
             "n_parameters": sum(int(v.numel()) for v in ckpt.state_dict.values()),
         })  # fmt: skip
-    summary = {"model": model, "model_params": dict(model_params or {}), "folds": rows}
+    summary: dict[str, Any] = {"model": model, "model_params": dict(model_params or {}), "folds": rows}
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "segment_accuracy", "train_seconds"):
         vals = np.array([r[key] for r in rows], dtype=float)
         summary[f"{key}_mean"] = float(vals.mean())

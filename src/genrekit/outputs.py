@@ -32,7 +32,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from genrekit.errors import GenrekitError
 from genrekit.tagging.rows import CSV_FIELDS, Terminal, csv_line, json_line, prediction_row
@@ -42,7 +42,7 @@ FORMATS = ("table", "csv", "json", "jsonl")
 EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 LEGACY_CSV_FIELDS = {"timeline", "segments"}  # cells of older outputs, left empty when they are resumed
 TIMELINE_FIELDS = ["path", "start_s", "end_s", "genre"]
-_TEXT = {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
+_TEXT: dict[str, Any] = {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
 
 
 def output_format(path: Path | None, fmt: str | None) -> str:
@@ -373,7 +373,7 @@ def open_output(
     import sys
 
     fmt = output_format(path, fmt)
-    opts = {"top_k": top_k, "windows": windows, "timeline": timeline, "style_threshold": style_threshold}
+    opts: dict[str, Any] = {"top_k": top_k, "windows": windows, "timeline": timeline, "style_threshold": style_threshold}
     try:
         if path is None:
             writer = Terminal(fmt, terminal or sys.stdout, show_timeline=show_timeline, **opts)

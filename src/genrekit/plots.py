@@ -28,7 +28,7 @@ def confusion_png(confusion: list[list[int]], labels: list[str], path: str | os.
     for i in range(len(labels)):
         for j in range(len(labels)):
             if cm[i, j]:
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8, color="white" if norm[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true genre")
     ax.set_title(title)
     _save(fig, path)

@@ -69,7 +69,7 @@ class Reaper:
     """
 
     def __init__(self) -> None:
-        self._watcher: subprocess.Popen | None = None
+        self._watcher: subprocess.Popen[str] | None = None
         if sys.platform.startswith("linux"):
             self._watcher = subprocess.Popen(
                 [sys.executable, "-c", _WATCHER], stdin=subprocess.PIPE, text=True, start_new_session=True
@@ -77,7 +77,7 @@ class Reaper:
 
     def watch_children(self) -> None:
         """Tell the watcher every process now under this one (the watcher itself excepted)."""
-        if self._watcher is None:
+        if self._watcher is None or self._watcher.stdin is None:
             return
         pids = [p for p in descendants(os.getpid()) if p != self._watcher.pid]
         items = [f"{p}:{t}" for p in pids if (t := _start_time(p)) is not None]
@@ -87,7 +87,7 @@ class Reaper:
 
     def close(self) -> None:
         """The run ended on its own: the watcher leaves the processes (already ended) alone."""
-        if self._watcher is not None:
+        if self._watcher is not None and self._watcher.stdin is not None:
             try:
                 self._watcher.stdin.write("done\n")
                 self._watcher.stdin.close()

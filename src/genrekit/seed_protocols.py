@@ -23,6 +23,7 @@ import os
 import platform
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -160,7 +161,9 @@ def cut_samples(data: Data) -> Samples:
     """Every clip cut into consecutive windows of the data's ``segment_frames``; a remainder
     shorter than a window is dropped (a clip shorter than one window is padded to one)."""
     size = data.feature_config.segment_frames
-    features, y, clip = [], [], []
+    features: list[np.ndarray] = []
+    y: list[int] = []
+    clip: list[int] = []
     for i, matrix in enumerate(data.features):
         matrix = pad_frames(matrix, size)
         windows = [matrix[:, k * size : (k + 1) * size] for k in range(matrix.shape[1] // size)]
@@ -172,7 +175,7 @@ def cut_samples(data: Data) -> Samples:
 
 def _stratified(idx: np.ndarray, labels: np.ndarray, shares: tuple[float, float, float], rng: np.random.Generator):
     """(train, val, test) of ``idx``: each class cut by the shares, in a random order."""
-    parts = [[], [], []]
+    parts: list[list[int]] = [[], [], []]
     total = sum(shares)
     for c in np.unique(labels):
         members = rng.permutation(idx[labels == c])
@@ -207,7 +210,8 @@ def split_samples(
         clips = (parts["train"], parts["valid"], parts["test"])
     else:
         raise DatasetError(f"unknown variant '{variant}'; use reproduced, track or filtered")
-    return tuple(samples.of_clips(c) for c in clips)
+    train_idx, val_idx, test_idx = (samples.of_clips(c) for c in clips)
+    return train_idx, val_idx, test_idx
 
 
 def _run(protocol, variant, model, data, samples, *, seed, config, splits_dir, device, progress) -> dict:
@@ -242,7 +246,7 @@ def _run(protocol, variant, model, data, samples, *, seed, config, splits_dir, d
 
 
 def _summarise(rows: list[dict]) -> dict:
-    out = {"runs": rows}
+    out: dict[str, Any] = {"runs": rows}
     for key in ("accuracy", "clip_accuracy"):
         vals = np.array([r[key] for r in rows if key in r], dtype=float)
         if len(vals):

@@ -95,6 +95,7 @@ def _serve(conn: Connection, model: str | None, runtime: str, options: dict) -> 
         if task is None:
             return
         index, path = task
+        result: Prediction | GenrekitError
         try:
             result = predictor.predict_file(path, **options)
         except GenrekitError as exc:
@@ -194,11 +195,13 @@ def predict_files(
             busy = [w for w in pool if w.task is not None]
             if not busy:
                 break
-            for conn in wait([w.conn for w in busy]):
-                w = next(w for w in busy if w.conn is conn)
+            for ready in wait([w.conn for w in busy]):
+                w = next(w for w in busy if w.conn is ready)
+                result: Prediction | GenrekitError
                 try:
-                    index, result = conn.recv()
+                    index, result = w.conn.recv()
                 except (EOFError, OSError):
+                    assert w.task is not None, "a worker that was waited for has a task"
                     index, path = w.task
                     w.process.join()
                     result = GenrekitError(

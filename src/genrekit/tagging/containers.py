@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from genrekit.errors import GenrekitError
 
@@ -69,7 +70,7 @@ class TagFile:
     path: Path
     kind: str  # id3, vorbis, mp4, ape, asf
     container: str
-    audio: object  # the mutagen file
+    audio: Any  # the mutagen file (mutagen has no type information)
 
     @property
     def _tags(self):

@@ -224,7 +224,7 @@ def run_tag(
     summary = TagSummary()
     items = scan_inputs(inputs, ignored=summary.ignored)
     memory = State(state)
-    log = Journal(journal) if write else None
+    log = Journal(journal) if write and journal is not None else None
     try:
         if styles and not predictors:
             load()  # fail before the first file when the model has no styles
@@ -232,7 +232,7 @@ def run_tag(
                          patches=patches)
         rows = _by_album(list(tracks)) if per == "album" else ((t, p, t.record) for t, p in tracks)
         for track, predicted, record in rows:
-            if predicted:
+            if predicted and track.record is not None:
                 memory.put(track.path, track.record)
             row = _apply(track, record, rules=rules, write=write, journal=log, model=name, sha=sha,
                          state=memory, style_threshold=style_threshold)  # fmt: skip
@@ -274,8 +274,9 @@ def _by_album(tracks: list[tuple[_Track, bool]]) -> Iterator[tuple[_Track, bool,
         if records:
             r0 = records[0]
             album = Record(0, 0, r0.model_sha256, probs or r0.probabilities, why)
-            if all(r.styles is not None for r in records):
-                album.styles = {k: sum(r.styles[k] for r in records) / len(records) for k in r0.styles}
+            styles = [r.styles for r in records if r.styles is not None]
+            if len(styles) == len(records):
+                album.styles = {k: sum(s[k] for s in styles) / len(records) for k in styles[0]}
         for track, predicted in members:
             yield track, predicted, album
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genrekit.errors import GenrekitError
 from genrekit.outputs import open_output, output_format, output_lock
@@ -132,7 +132,7 @@ def run_library(
             check_styles(predictor)  # before the first file: the model has them or the run stops
         ignored = Ignored()
         items = scan_inputs(inputs, images=predictor.feature_config.reads_images, ignored=ignored)
-        opts = {"top_k": top_k, "show_timeline": timeline, "windows": windows, "timeline": timeline_config,
+        opts: dict[str, Any] = {"top_k": top_k, "show_timeline": timeline, "windows": windows, "timeline": timeline_config,
                 "style_threshold": style_threshold}  # fmt: skip
         with open_output(fmt, out, retry_failed=retry_failed, **opts) as writer:
             todo = [i for i in items if str(i.path) not in writer.done]

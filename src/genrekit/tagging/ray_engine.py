@@ -34,6 +34,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from genrekit.errors import GenrekitError
 from genrekit.outputs import output_lock
@@ -222,7 +223,7 @@ def run_ray(
             try:
                 # paths as bytes: any file name gets through
                 rows = [{"path": os.fsencode(i.path), "problem": utf8(i.problem or "")} for i in todo]
-                ds = ray.data.from_items(rows)
+                ds: ray.data.Dataset = ray.data.from_items(rows)
                 ds = ds.map_batches(
                     _Tagger, fn_constructor_args=(model, top_k, max_duration, file_timeout, styles, style_threshold, patches),
                     batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers),
@@ -230,6 +231,7 @@ def run_ray(
                 )  # fmt: skip
                 run = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"  # never the name of an earlier part
                 bar = tqdm(total=len(todo), unit="file", desc="predict", disable=not progress, file=sys.stderr)
+                table: Any  # a pyarrow Table (pyarrow has no type information)
                 for n, table in enumerate(ds.iter_batches(batch_size=None, batch_format="pyarrow")):
                     _write_atomic(table, out / f"part-{run}-{n:06d}.parquet", pq.write_table)
                     for path, error in zip(table["path"].to_pylist(), table["error"].to_pylist()):
@@ -252,6 +254,6 @@ def run_ray(
         print(ignored.line(), file=sys.stderr)
     print(f"done {summary.done}, skipped {summary.skipped} (already in {out}), failed {summary.failed}; "
           f"all rows in {csv_path}", file=sys.stderr)  # fmt: skip
-    if counts is not None:
+    if counts is not None and lists is not None:
         print(playlists_line(lists, counts), file=sys.stderr)
     return summary

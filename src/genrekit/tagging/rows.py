@@ -12,7 +12,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from genrekit.durations import clock
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD, NAME_TAGS, TimelineConfig, prediction_json
@@ -157,7 +157,7 @@ class Terminal:
         self.stream.flush()
 
     def write(self, path: str, result) -> None:
-        opts = {"top_k": self.top_k, "windows": self.windows, "timeline": self.timeline,
+        opts: dict[str, Any] = {"top_k": self.top_k, "windows": self.windows, "timeline": self.timeline,
                 "style_threshold": self.style_threshold}  # fmt: skip
         if self.fmt == "csv":
             row = prediction_row(path, result, self.top_k, self.style_threshold)

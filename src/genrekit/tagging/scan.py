@@ -13,6 +13,7 @@ import errno
 import os
 import stat
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,11 +113,16 @@ def _folder_items(folder: Path, images: bool, ignored: Ignored) -> list[LibraryI
 
 def _unique(items: list[LibraryItem]) -> list[LibraryItem]:
     seen: set[Path] = set()
-    return [i for i in items if not (i.path in seen or seen.add(i.path))]
+    unique = []
+    for i in items:
+        if i.path not in seen:
+            seen.add(i.path)
+            unique.append(i)
+    return unique
 
 
 def scan_inputs(
-    inputs: list[str | bytes | os.PathLike], *, images: bool = False, ignored: Ignored | None = None
+    inputs: Sequence[str | bytes | os.PathLike], *, images: bool = False, ignored: Ignored | None = None
 ) -> list[LibraryItem]:
     """Each file named, and each audio file or thing that is not a regular file found recursively in
     the folders named (sorted, each resolved path once).
