@@ -175,17 +175,11 @@ def test_a_kill_between_the_fold_and_the_journals_removal_duplicates_nothing(ran
 
 
 def test_json_never_holds_nan(tmp_path):
-    class Odd:
-        path, duration_s, model, no_music, confident, truncated, declared_s = "x.wav", 3.0, "m", None, False, False, None
-        probabilities = {"a": float("nan"), "b": 0.5}
-        timeline: list = []
+    from genrekit.prediction import Prediction
 
-        @property
-        def top(self):
-            return sorted(self.probabilities.items(), key=lambda kv: -kv[1])
-
+    odd = Prediction("x.wav", 3.0, {"a": float("nan"), "b": 0.5}, [], "m", confident=False)
     writer = _JsonArrayFile(tmp_path / "x.json", retry_failed=True, top_k=2, windows=False, timeline=None)
-    writer.write("x.wav", Odd())
+    writer.write("x.wav", odd)
     writer.close()
     row = json.loads((tmp_path / "x.json").read_text())[0]  # strict: a NaN would not parse as JSON numbers do
     assert row["error"] and "NaN" not in (tmp_path / "x.json").read_text()
