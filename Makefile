@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= ../shared/data/gtzan
 
-.PHONY: setup demo test benchmarks bundled-model onnx pretrained clean
+.PHONY: setup demo test types benchmarks bundled-model onnx pretrained clean
 
 $(BIN)/genrekit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# the type check of src/ (its settings: [tool.mypy] in pyproject.toml)
+types: setup
+	$(BIN)/mypy
 
 # The exact recipe of the bundled default model (musicnn embeddings + a linear head on the 335 GTZAN
 # clips with audio, its temperature and confident threshold from 5-fold out-of-fold predictions on

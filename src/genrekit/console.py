@@ -32,7 +32,7 @@ class AudioProgress:
         self.enabled = _is_terminal(sys.stderr) if enabled is None else enabled
         self.n_files, self.files, self.seconds = len(paths), 0, 0.0
         self.lock = threading.Lock()
-        self.bar: Any = None  # a tqdm bar (untyped) when enabled
+        self.bar: Any = None  # a tqdm bar when enabled
         if not self.enabled:
             return
         from tqdm.auto import tqdm

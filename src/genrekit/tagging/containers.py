@@ -70,7 +70,7 @@ class TagFile:
     path: Path
     kind: str  # id3, vorbis, mp4, ape, asf
     container: str
-    audio: Any  # the mutagen file (mutagen has no type information)
+    audio: Any  # the mutagen file (its class is the container's)
 
     @property
     def _tags(self):
