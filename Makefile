@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= ../shared/data/gtzan
 
-.PHONY: setup demo test types benchmarks bundled-model onnx pretrained clean
+.PHONY: setup demo test lint types format benchmarks bundled-model onnx pretrained clean
 
 $(BIN)/genrekit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,20 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# what CI checks before the tests (.ci/run): ruff's lint and format check, then the type check;
+# `make format` fixes what ruff can fix and formats the code
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MAKE) types
+
 # the type check of src/ (its settings: [tool.mypy] in pyproject.toml)
 types: setup
 	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # The exact recipe of the bundled default model (musicnn embeddings + a linear head on the 335 GTZAN
 # clips with audio, its temperature and confident threshold from 5-fold out-of-fold predictions on
