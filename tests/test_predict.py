@@ -199,7 +199,6 @@ def test_predict_function_with_a_model(random_model, song):
 
 def test_documented_top_level_predict(random_model, song):
     import genrekit
-    import genrekit
 
     pred = genrekit.predict(song, model=random_model)
     assert isinstance(pred, Prediction)

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import threading
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
