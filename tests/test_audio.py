@@ -223,6 +223,7 @@ def test_mp3_blocks_are_the_samples_of_one_read(mp3s, block_seconds):
         np.testing.assert_array_equal(np.concatenate(blocks), _libsndfile_decode(mp3s[name])[0], err_msg=name)
 
 
+@pytest.mark.slow
 def test_mp3_decodes_in_parallel_threads_are_identical(mp3s):
     """Eight threads decoding all the MP3s at once, 12 times each: every decode is bit-identical to the
     file's own decode, finite, and the frames it holds (one user's audio never leaks into another's)."""

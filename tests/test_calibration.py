@@ -21,6 +21,7 @@ def _overconfident(rng: np.random.Generator, n: int = 2000, classes: int = 4, wi
     return [w - np.log(np.exp(w).sum(axis=1, keepdims=True)) for w in sharp], y
 
 
+@pytest.mark.slow
 def test_temperature_undoes_overconfidence():
     logp, y = _overconfident(np.random.default_rng(0))
     t = fit_temperature(window_log_probs=logp, y=y)

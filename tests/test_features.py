@@ -70,6 +70,7 @@ def test_mel_filterbank_is_librosas(sr, n_fft, n_mels, fmin, fmax):
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_prediction_needs_no_librosa(tmp_path):
     import subprocess
     import sys

@@ -432,6 +432,7 @@ def test_a_random_split_too_small_for_its_classes_says_so():
         make_split("random", ids=[f"t{i}" for i in range(30)], labels=labels)
 
 
+@pytest.mark.slow
 def test_train_on_one_file_per_class_is_one_clear_error(tmp_path):
     import os
     from pathlib import Path

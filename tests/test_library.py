@@ -226,6 +226,7 @@ def _wait_for(condition, what: str, proc: subprocess.Popen, bound: float = 120.0
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_output_is_refused_and_a_killed_run_resumes(random_model, folder, tmp_path, capsys):
     out = tmp_path / "tags.json"
     started, release = tmp_path / "started", tmp_path / "release"

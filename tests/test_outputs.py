@@ -91,6 +91,7 @@ def test_a_truncated_file_is_flagged_in_every_output(random_model, truncated_mp3
     assert "its header says it lasts 0:30, longer than the limit of 0:05" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_decoder_chatter_is_kept_off_the_terminal(random_model, truncated_mp3, tmp_path):
     log = tmp_path / "decoders.log"
     code = "import sys\nfrom genrekit.cli import main\nmain(sys.argv[1:])\n"

@@ -370,6 +370,7 @@ def test_collect_inputs(folder, tmp_path):
         collect_inputs([tmp_path / "empty"])
 
 
+@pytest.mark.slow
 def test_album_covers_in_a_library_are_not_taken_for_spectrograms(tmp_path, folder, random_model):
     from PIL import Image
 
