@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ from genrekit.features.logmel import LogMelConfig
 from genrekit.features.windows import cut_windows, stream_windows, window_starts
 from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.library import CSV_FIELDS, collect_inputs, run_library
-from genrekit.predictor import Prediction, Predictor, Segment, predict
+from genrekit.default_predictor import predict
+from genrekit.predictor import Prediction, Predictor, Segment
 
 
 def run_cli(argv) -> int:
@@ -197,6 +199,24 @@ def test_predict_function_with_a_model(random_model, song):
     assert [s.probabilities for s in a.timeline] == [s.probabilities for s in b.timeline]
 
 
+def test_predict_loads_a_model_once_and_again_when_its_file_changes(tmp_path, song, monkeypatch):
+    model = random_checkpoint(tmp_path / "model.pt")
+    loads = []
+    real_load = Predictor.load.__func__
+
+    def counted_load(cls, m=None, **options):
+        loads.append(m)
+        return real_load(cls, m, **options)
+
+    monkeypatch.setattr(Predictor, "load", classmethod(counted_load))
+    first, again = predict(song, model=model), predict(song, model=model)
+    assert len(loads) == 1 and first.probabilities == again.probabilities
+    random_checkpoint(model, seed=1)  # rewritten: another model at the same path
+    os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**9))
+    rewritten = predict(song, model=model)
+    assert len(loads) == 2 and rewritten.probabilities != first.probabilities
+
+
 def test_documented_top_level_predict(random_model, song):
     import genrekit
 
@@ -279,7 +299,7 @@ def test_streamed_logmel_frames_equal_whole_signal_frames(block, n_samples):
     parts = [frames.push(y[i : i + block]) for i in range(0, len(y), block)]
     parts.append(frames.finish())
     streamed = np.concatenate(parts, axis=1)
-    whole = extract(cfg, y)
+    whole = extract(cfg, y, sr=SR)
     assert streamed.shape == whole.shape == (40, 1 + n_samples // cfg.hop_length)
     np.testing.assert_allclose(streamed, whole, atol=2e-3)
 
@@ -293,12 +313,12 @@ def test_window_probabilities_equal_the_evaluation_path(random_model, seconds):
     core, cfg = predictor.classifier, predictor.feature_config
     y = _music(seconds, seed=5)
     w = core.analyse(blocks=iter([y[: len(y) // 3], y[len(y) // 3 :]]))
-    ref = core.analyse_tracks([extract(cfg, y)])[0]
+    ref = core.analyse_tracks([extract(cfg, y, sr=SR)])[0]
     assert w.n_samples == len(y)
     n_frames = 1 + len(y) // 512
     np.testing.assert_array_equal(w.starts, window_starts(n_frames, size=cfg.segment_frames, hop=cfg.hop_frames))
     np.testing.assert_allclose(w.probabilities, ref, atol=1e-5)
-    rep = evaluate_tracks(core, [extract(cfg, y)], np.array([0]))
+    rep = evaluate_tracks(core, [extract(cfg, y, sr=SR)], np.array([0]))
     np.testing.assert_allclose(rep["track_probabilities"][0], w.mean, atol=1e-5)
 
 
@@ -330,7 +350,7 @@ def test_streamed_kaggle_image_columns_equal_whole_signal(seconds, block_seconds
     parts = [frames.push(y[i : i + b]) for i in range(0, len(y), b)]
     parts.append(frames.finish())
     streamed = np.concatenate(parts, axis=1)
-    whole = extract(cfg, y)
+    whole = extract(cfg, y, sr=SR)
     columns = 334 if 30 <= seconds <= 31 else seconds / 30 * 334  # a GTZAN-length clip is one image
     assert streamed.shape == whole.shape and abs(whole.shape[1] - columns) <= 2
     np.testing.assert_array_equal(streamed, whole)

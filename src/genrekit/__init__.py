@@ -20,7 +20,7 @@ _EXPORTS = {
     "Prediction": "genrekit.predictor",
     "Predictor": "genrekit.predictor",
     "Segment": "genrekit.predictor",
-    "predict": "genrekit.predictor",
+    "predict": "genrekit.default_predictor",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

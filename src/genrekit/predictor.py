@@ -398,11 +398,3 @@ def _reporting(blocks: Iterable[np.ndarray], on_decoded: Callable[[float], None]
     for block in blocks:
         on_decoded(len(block) / sr)
         yield block
-
-
-def predict(path: str | os.PathLike, *, model: str | os.PathLike | None = None) -> Prediction:
-    """Genres of one audio file with the bundled model (or the checkpoint ``model``).
-
-    For many files, load a :class:`Predictor` once and call :meth:`Predictor.predict`.
-    """
-    return Predictor.load(model).predict_file(path)
