@@ -33,25 +33,25 @@ from genrekit.features.kaggle_render import (
 )
 
 __all__ = [
+    "BOX_COLS",
+    "BOX_ROWS",
+    "BOX_SHAPE",
+    "CLIP_SECONDS",
+    "DB_MAX",
+    "DB_MIN",
     "IMAGE_HEIGHT",
     "IMAGE_WIDTH",
-    "BOX_ROWS",
-    "BOX_COLS",
-    "BOX_SHAPE",
-    "DB_MIN",
-    "DB_MAX",
-    "decode_image",
-    "render_image",
-    "render_matrix",
-    "save_png",
+    "SR",
     "KaggleImageConfig",
     "KaggleImageStream",
+    "band_rows",
+    "decode_image",
     "image_features",
     "is_kaggle_image",
     "png_size",
-    "band_rows",
-    "SR",
-    "CLIP_SECONDS",
+    "render_image",
+    "render_matrix",
+    "save_png",
 ]
 
 CLIP_SECONDS = 30.0  # each image shows one 30-s GTZAN clip across its width
