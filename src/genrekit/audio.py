@@ -8,8 +8,8 @@ bounded in bytes whatever the header declares (its rate and channel count are ca
 decoder fails after some audio gives that audio, flagged truncated (:class:`DecodeReport`).
 Every failure becomes one :class:`AudioError` that names the file and the reason.
 
-The limits a file must keep and the error live in :mod:`genrekit.audio_checks`; every public
-name of both is imported from here.
+The limits a file must keep and the error live in :mod:`genrekit.audio_checks`, the FFmpeg path in
+:mod:`genrekit.audio_pyav`; every public name is imported from here.
 """
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ import soundfile as sf
 import soxr
 
 from genrekit.audio_checks import (
+    _BLOCK_BYTES,
     _NO_RATE,
+    _READ_BYTES,
     _SF_ERRORS,
     _TRUNCATED_MIN_S,
     _TRUNCATED_SHARE,
@@ -34,15 +36,14 @@ from genrekit.audio_checks import (
     AudioError,
     DecodeReport,
     _check_path,
-    _check_shape,
     _check_values,
     _checked_header,
     _corrupt,
-    _mp4_index_missing,
     _sf_name,
     _too_long,
     to_mono,
 )
+from genrekit.audio_pyav import _pyav_blocks
 from genrekit.errors import GenrekitError
 
 # the public names, with those defined in genrekit.audio_checks (the limits and the errors)
@@ -72,14 +73,15 @@ AUDIO_EXTENSIONS = frozenset(
     ".mka .mkv .caf .ac3 .amr .3gp .mov .wv .ape .mpc .dsf".split()
 )
 
-# the most bytes one decoder read fills (small: a read that meets a cut returns nothing), and one
-# mono block holds at the file's rate
-_READ_BYTES = 1 << 15
-_BLOCK_BYTES = 16 << 20
-
-
 def is_audio_path(path: str | os.PathLike) -> bool:
-    """True if the file name has an extension genrekit treats as audio."""
+    """True if the file name has an extension genrekit treats as audio (the file is not opened).
+
+    Examples
+    --------
+    >>> from genrekit.audio import is_audio_path
+    >>> is_audio_path("Song.MP3"), is_audio_path("cover.jpg")
+    (True, False)
+    """
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
 
 
@@ -125,71 +127,6 @@ def _soundfile_blocks(path: Path, f: sf.SoundFile, block_seconds: float, report:
         yield np.concatenate(pending)
 
 
-def _mono(path: Path, frame) -> np.ndarray:
-    """Average the channels of a packed float frame (its own layout, not the stream's declared one)."""
-    data = frame.to_ndarray().reshape(-1, frame.layout.nb_channels)
-    _check_values(path, data)
-    return data.mean(axis=1)
-
-
-def _pyav_blocks(
-    path: Path, block_seconds: float, max_duration: float | None, report: DecodeReport
-) -> tuple[Iterator[np.ndarray], int, float | None]:
-    import av  # lazily: most files never need FFmpeg
-
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        if _mp4_index_missing(path):
-            raise AudioError(
-                path, "it was cut short before its index (the MP4 'moov' box): nothing of it can be decoded; "
-                "copy or download it again",
-            ) from None  # fmt: skip
-        raise AudioError(path, f"not a recognised audio format ({exc.__class__.__name__})") from None
-    if not container.streams.audio:
-        container.close()
-        raise AudioError(path, "the file holds no audio stream")
-    stream = container.streams.audio[0]
-    # PyAV leaves out ``rate`` of a stream whose header it cannot read (a WAV of 0-bit samples)
-    rate = stream.rate if hasattr(stream, "rate") else getattr(stream.codec_context, "sample_rate", None)
-    if rate is None or rate <= 0:
-        container.close()
-        raise AudioError(path, _NO_RATE)
-    try:
-        _check_shape(path, rate, int(getattr(stream.codec_context, "channels", 0) or 1))
-    except AudioError:
-        container.close()
-        raise
-    declared = container.duration / 1e6 if container.duration else None
-    if max_duration is not None and declared is not None and declared > max_duration:
-        container.close()
-        raise _too_long(path, declared, max_duration)
-
-    def blocks() -> Iterator[np.ndarray]:
-        resampler = av.AudioResampler(format="flt", rate=rate)  # packed, the file's own layout
-        pending: list[np.ndarray] = []
-        target = max(1, min(int(block_seconds * rate), _BLOCK_BYTES // 4))
-        held = decoded = 0
-        with container:
-            try:
-                for frame in container.decode(stream):
-                    for f in resampler.resample(frame):
-                        pending.append(_mono(path, f))
-                        held, decoded = held + pending[-1].size, decoded + pending[-1].size
-                    if held >= target:
-                        yield np.concatenate(pending)
-                        pending, held = [], 0
-                pending += [_mono(path, f) for f in resampler.resample(None)]
-            except av.error.FFmpegError as exc:
-                if not decoded:
-                    raise _corrupt(path, exc) from None
-                report.truncated = True  # cut short: what decoded is what the file holds
-        if pending:
-            yield np.concatenate(pending)
-
-    return blocks(), rate, declared
-
-
 def _open_blocks(
     path: Path, block_seconds: float, max_duration: float | None, report: DecodeReport
 ) -> tuple[Iterator[np.ndarray], int, float | None]:
@@ -225,26 +162,44 @@ def stream_audio(
 
     Parameters
     ----------
-    path : path of any audio file
-    sr : target sample rate; other rates are resampled with soxr
-    block_seconds : approximate length of each block
-    max_seconds : stop after this many seconds (``None``: whole file)
-    max_duration : refuse a file longer than this many seconds (``None``: no limit): one whose header
-        says so at once, any other as soon as the audio decoded (at ``sr``) passes the limit
-    timeout_s : refuse a file once this many seconds have passed since the call, checked between
-        blocks, so that the time the caller spends on each block counts too (``None``: no limit)
-    report : filled in with the header's duration, the seconds decoded and whether the file ended
-        clearly before its header says (see :class:`DecodeReport`)
+    path : str or os.PathLike
+        Any audio file.
+    sr : int
+        Target sample rate; other rates are resampled with soxr.
+    block_seconds : float
+        Approximate length of each block.
+    max_seconds : float or None
+        Stop after this many seconds (``None``: the whole file).
+    max_duration : float or None
+        Refuse a file longer than this many seconds (``None``: no limit): one whose header says so
+        at once, any other as soon as the audio decoded (at ``sr``) passes the limit.
+    timeout_s : float or None
+        Refuse a file once this many seconds have passed since the call, checked between blocks,
+        so that the time the caller spends on each block counts too (``None``: no limit).
+    report : DecodeReport or None
+        Filled in with the header's duration, the seconds decoded and whether the file ended
+        clearly before its header says.
 
     Yields
     ------
-    np.ndarray, float32, 1-D
+    np.ndarray
+        float32, 1-D: the next block of samples.
 
     Raises
     ------
     AudioError
-        the file is missing, empty, truncated, corrupt, not audio, declares no sample rate, is longer
-        than ``max_duration`` or takes longer than ``timeout_s``
+        The file is missing, empty, truncated, corrupt, not audio, declares no sample rate, is
+        longer than ``max_duration`` or takes longer than ``timeout_s``.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, pathlib
+    >>> from genrekit.audio import stream_audio
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tone.wav"
+    >>> sf.write(path, np.sin(np.arange(44100 * 3) / 10).astype(np.float32), 44100)
+    >>> blocks = list(stream_audio(path, sr=22050, block_seconds=1.0))
+    >>> sum(len(b) for b in blocks)
+    66150
     """
     start = time.monotonic()
     path = Path(path)
@@ -300,27 +255,56 @@ def load_audio(
 ) -> np.ndarray:
     """Load an audio file as a mono float32 signal at ``sr`` Hz.
 
+    Unlike ``librosa.load``, which returns ``(y, sr)``, this returns ``y`` only: its rate is the
+    ``sr`` asked for (22050 Hz by default), whatever the file's own.
+
     Parameters
     ----------
-    path : path of a wav, au, flac, ogg, mp3, m4a, aac, opus, wma... file
-    sr : target sample rate; other rates are resampled with soxr
-    max_seconds : stop decoding after this many seconds (``None``: whole file)
+    path : str or os.PathLike
+        A wav, au, flac, ogg, mp3, m4a, aac, opus, wma... file.
+    sr : int
+        Target sample rate; other rates are resampled with soxr.
+    max_seconds : float or None
+        Stop decoding after this many seconds (``None``: the whole file).
 
     Returns
     -------
-    np.ndarray, float32, shape (n_samples,)
-        the samples the file really holds: a WAV or MP3 cut short gives its intact beginning
+    np.ndarray
+        float32, shape ``(n_samples,)``: the samples the file really holds (a WAV or MP3 cut short
+        gives its intact beginning).
 
     Raises
     ------
     AudioError
-        the file is missing, empty, truncated, corrupt, not audio or declares no sample rate
+        The file is missing, empty, truncated, corrupt, not audio or declares no sample rate.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, pathlib
+    >>> import genrekit
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tone.wav"
+    >>> sf.write(path, np.sin(np.arange(44100 * 2) / 10).astype(np.float32), 44100)
+    >>> y = genrekit.load_audio(path)  # y only, at 22050 Hz
+    >>> y.dtype, y.shape
+    (dtype('float32'), (44100,))
+    >>> genrekit.load_audio(path, sr=16000, max_seconds=1.0).shape
+    (16000,)
     """
     return np.concatenate(list(stream_audio(path, sr=sr, max_seconds=max_seconds)))
 
 
 def duration_seconds(path: str | os.PathLike) -> float | None:
-    """Duration read from the file header, or ``None`` when the header does not say."""
+    """Duration read from the file header, or ``None`` when the header does not say.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any file; one that cannot be read gives ``None``.
+
+    Returns
+    -------
+    float or None
+    """
     try:
         return sf.info(_sf_name(Path(path))).duration
     except _SF_ERRORS:
@@ -335,7 +319,27 @@ def duration_seconds(path: str | os.PathLike) -> float | None:
 
 
 def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
-    """``y`` (mono) from ``sr`` to ``target_sr`` Hz with soxr, float32."""
+    """``y`` (mono) from ``sr`` to ``target_sr`` Hz with soxr, float32.
+
+    Parameters
+    ----------
+    y : np.ndarray
+        A mono signal at ``sr`` Hz.
+    sr : int
+        Its sample rate.
+    target_sr : int
+        The rate wanted.
+
+    Returns
+    -------
+    np.ndarray
+        float32; ``y`` itself when the rates are equal.
+
+    Raises
+    ------
+    GenrekitError
+        ``sr`` is not positive.
+    """
     if sr <= 0:
         raise GenrekitError(f"the sample rate must be positive, not {sr}")
     return y if sr == target_sr else soxr.resample(y, sr, target_sr).astype(np.float32)
@@ -343,13 +347,24 @@ def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
 
 def probe_audio(path: str | os.PathLike, *, max_duration: float | None = None) -> DecodeReport:
     """Check a file as :func:`stream_audio` does and decode its first moment, whatever its length:
-    a cheap test that it is audio, and its header's duration (``declared_s``, ``None`` when the
-    header does not say).
+    a cheap test that it is audio, and its header's duration.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any audio file.
+    max_duration : float or None
+        Refuse a file whose header says it is longer than this many seconds.
+
+    Returns
+    -------
+    DecodeReport
+        ``declared_s`` is the header's duration (``None`` when the header does not say).
 
     Raises
     ------
     AudioError
-        as :func:`stream_audio` would at its start
+        As :func:`stream_audio` would at its start.
     """
     report = DecodeReport()
     blocks = stream_audio(path, block_seconds=0.1, max_duration=max_duration, report=report)

@@ -2,9 +2,10 @@
 
 The limits a file, its header and its samples must keep (a header's rate and channel count are
 capped, sample values bounded, a declared length checked against the caller's limit), checked by
-the decoders of :mod:`genrekit.audio` and :mod:`genrekit.audio_pieces` before and while they
-decode; :class:`AudioError` names the file and the reason, and :class:`DecodeReport` says what
-decoding found. Import these names from :mod:`genrekit.audio`, which re-exports them.
+the decoders (:mod:`genrekit.audio`, :mod:`genrekit.audio_pyav`, :mod:`genrekit.audio_pieces`)
+before and while they decode; :class:`AudioError` names the file and the reason, and
+:class:`DecodeReport` says what decoding found. Import these names from :mod:`genrekit.audio`,
+which re-exports them.
 """
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ MIN_RATE, MAX_RATE, MAX_CHANNELS = 1000, 384_000, 64
 # samples beyond this (60 dB above full scale) are corrupt data, whose spectra would overflow
 MAX_ABS_SAMPLE = 1000.0
 
+# the most bytes one decoder read fills (small: a read that meets a cut returns nothing), and one
+# mono block holds at the file's rate
+_READ_BYTES = 1 << 15
+_BLOCK_BYTES = 16 << 20
 # a file is truncated when it ends this much before its header says (MP3 headers hold estimates)
 _TRUNCATED_SHARE = 0.05
 _TRUNCATED_MIN_S = 1.0
@@ -115,28 +120,6 @@ def _corrupt(path: Path, exc: Exception) -> AudioError:
     return AudioError(path, f"the audio data is corrupt or truncated ({exc})")
 
 
-def _mp4_index_missing(path: Path) -> bool:
-    """True for an MP4/M4A whose top-level boxes end without the index ('moov'): cut before it."""
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if head[4:8] != b"ftyp":
-            return False
-        size, end = int.from_bytes(head[:4], "big"), os.fstat(f.fileno()).st_size
-        at = 0
-        while size >= 8 and at + 8 <= end:
-            at += size
-            f.seek(at)
-            head = f.read(16)
-            if len(head) < 8:
-                return True
-            if head[4:8] == b"moov":
-                return False
-            size = int.from_bytes(head[:4], "big")
-            if size == 1 and len(head) == 16:  # a 64-bit size follows the type
-                size = int.from_bytes(head[8:16], "big")
-        return True
-
-
 def _checked_header(path: Path, f: sf.SoundFile, max_duration: float | None) -> float | None:
     """The duration ``f``'s header declares (``None``: it does not say), once its rate, channels and
     length are checked; ``f`` is closed when they are refused.
@@ -161,10 +144,27 @@ def to_mono(y: np.ndarray) -> np.ndarray:
     """A signal in memory as mono float32: ``(n,)`` as it is, ``(n, channels)`` (soundfile's layout)
     or ``(channels, n)`` (librosa's) averaged over its channels.
 
+    Parameters
+    ----------
+    y : np.ndarray
+        Samples in one of those layouts, up to 8 channels.
+
+    Returns
+    -------
+    np.ndarray
+        float32, shape ``(n,)``.
+
     Raises
     ------
     GenrekitError
-        the signal is empty, has non-finite samples, or its shape is not that of audio
+        The signal is empty, has non-finite samples, or its shape is not that of audio.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from genrekit.audio import to_mono
+    >>> to_mono(np.array([[0.5, -0.5], [1.0, 0.0], [0.0, 0.0]] * 4)).shape  # (n, 2) -> (n,)
+    (12,)
     """
     y = np.asarray(y, dtype=np.float32)
     if y.ndim == 2 and min(y.shape) <= 8 < max(y.shape):

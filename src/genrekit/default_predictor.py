@@ -41,6 +41,15 @@ def predict(path: str | os.PathLike, *, model: str | os.PathLike | None = None) 
     >>> result = genrekit.predict("song.mp3")  # doctest: +SKIP
     >>> result.genre, result.top[0]  # doctest: +SKIP
     ('jazz', ('jazz', 0.87))
+
+    A steady tone is no music, so it gets no genre:
+
+    >>> import numpy as np, soundfile as sf, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tone.wav"
+    >>> sf.write(path, 0.3 * np.sin(np.arange(22050 * 5) * 2 * np.pi * 440 / 22050), 22050)
+    >>> result = genrekit.predict(path)
+    >>> result.genre, result.no_music.startswith("steady tones")
+    (None, True)
     """
     resolved = resolve_model_path(model)
     key = None if model is None else os.fspath(model)

@@ -111,10 +111,19 @@ class FeatureConfig:
 def feature_kind(name: str) -> type[FeatureConfig]:
     """The config class of a feature kind.
 
+    Parameters
+    ----------
+    name : str
+        A name in :data:`FEATURE_KINDS`.
+
+    Returns
+    -------
+    type[FeatureConfig]
+
     Raises
     ------
     GenrekitError
-        no kind of that name
+        No kind of that name.
     """
     try:
         module, cls = FEATURE_KINDS[name].split(":")
@@ -126,10 +135,29 @@ def feature_kind(name: str) -> type[FeatureConfig]:
 def make_feature_config(kind: str = DEFAULT_KIND, **values) -> FeatureConfig:
     """A config of ``kind`` with some fields set.
 
+    Parameters
+    ----------
+    kind : str
+        A name in :data:`FEATURE_KINDS` (``"logmel"``, ``"kaggle-image"``, ``"musicnn"``).
+    **values
+        Fields of that kind's config; the others keep their defaults.
+
+    Returns
+    -------
+    FeatureConfig
+        The kind's frozen config dataclass.
+
     Raises
     ------
     GenrekitError
-        unknown kind, or a field that kind does not have (the message lists the ones it has)
+        Unknown kind, or a field that kind does not have (the message lists the ones it has).
+
+    Examples
+    --------
+    >>> from genrekit.features import make_feature_config
+    >>> config = make_feature_config("logmel", n_mels=64)
+    >>> config.kind, config.n_bins, config.sample_rate
+    ('logmel', 64, 22050)
     """
     cls = feature_kind(kind)
     known = [f.name for f in fields(cls)]
