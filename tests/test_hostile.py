@@ -482,6 +482,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the reaper reads /proc")
 def test_processes_of_a_killed_driver_are_ended():
     import os

@@ -12,7 +12,7 @@ import numpy as np
 import soundfile as sf
 import pytest
 import torch
-from conftest import LABELS, SR, labelled_clip, noise_band, random_checkpoint, tone, write_audio
+from conftest import LABELS, SR, labelled_clip, noise_band, random_checkpoint, slow_except, tone, write_audio
 
 from genrekit.audio import AudioError, GenrekitError, load_audio, stream_audio
 from genrekit.cli import main
@@ -102,12 +102,12 @@ def test_predict_file(random_model, song):
 
 @pytest.mark.parametrize(
     "what,signal,reason",
-    [
+    slow_except([
         ("30 s of silence", np.zeros(30 * SR, np.float32), "silence"),
         ("near-silence", (1e-5 * np.random.default_rng(0).standard_normal(30 * SR)).astype(np.float32), "silence"),
         ("one sample", np.full(1, 0.5, np.float32), "too short"),
         ("white noise", (0.2 * np.random.default_rng(1).standard_normal(30 * SR)).astype(np.float32), "noise"),
-    ],
+    ], "near-silence", "one sample", "white noise"),
 )  # fmt: skip
 def test_no_music_gets_no_genre(random_model, tmp_path, capsys, what, signal, reason):
     predictor = Predictor.load(random_model)
@@ -340,8 +340,8 @@ def test_streamed_windows_equal_the_whole_matrix_windows(chunk, n_frames, overla
             np.testing.assert_array_equal(ref, spec[:, s : s + size])
 
 
-@pytest.mark.parametrize("seconds", [20.0, 31.0, 45.0, 65.0, 95.0])
-@pytest.mark.parametrize("block_seconds", [7.0, 30.0])
+@pytest.mark.parametrize("seconds", slow_except([20.0, 31.0, 45.0, 65.0, 95.0], 31.0, 45.0))
+@pytest.mark.parametrize("block_seconds", slow_except([7.0, 30.0], 7.0))
 def test_streamed_kaggle_image_columns_equal_whole_signal(seconds, block_seconds):
     cfg = KaggleImageConfig()
     y = _music(seconds, seed=int(seconds))
@@ -356,6 +356,7 @@ def test_streamed_kaggle_image_columns_equal_whole_signal(seconds, block_seconds
     np.testing.assert_array_equal(streamed, whole)
 
 
+@pytest.mark.slow
 def test_kaggle_image_model_streaming_equals_whole_signal(tmp_path, long_file):
     ckpt = random_checkpoint(tmp_path / "img.pt", config=KaggleImageConfig())
     predictor = Predictor.load(ckpt)
@@ -488,7 +489,7 @@ def test_library_json_lines_output_is_resumable(random_model, folder, tmp_path):
 
 
 @pytest.mark.parametrize("where", ["inside the path", "after the path"])
-@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize("fmt", slow_except(["csv", "jsonl"], "csv"))
 def test_library_resumes_after_a_row_cut_in_the_middle(random_model, folder, tmp_path, fmt, where):
     out = tmp_path / f"res.{fmt}"
     argv = ["predict", folder, "--model", random_model, "--format", fmt, "--output", out, "--no-progress"]
@@ -579,7 +580,7 @@ def test_pure_gain_gives_the_same_probabilities(random_model, tmp_path):
         assert a.probabilities[g] == pytest.approx(b.probabilities[g], abs=1e-4 + 1e-9)
 
 
-@pytest.mark.parametrize("label", LABELS)
+@pytest.mark.parametrize("label", slow_except(LABELS, "bass"))
 def test_rate_channels_and_gain_do_not_change_the_genre(trained_model, tmp_path, label):
     seed = 7000 + LABELS.index(label)  # clips never seen in training
     variants = {

@@ -355,6 +355,7 @@ def test_a_journal_cut_by_a_kill_goes_on_cleanly(tmp_path):
     assert open_tags(path).read() == {}
 
 
+@pytest.mark.slow
 def test_wavpack_and_musepack_are_found_in_folders(capsys, tmp_path):
     lib = tmp_path / "lib"
     _make("wavpack", lib)

@@ -157,6 +157,7 @@ def test_evaluate_a_split_file(trained, labelled_dataset, cache, tmp_path, capsy
     assert "1 clip(s)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_a_split_file_on_a_plain_folder_dataset(trained, labelled_dataset, cache, tmp_path):
     held_out = sorted(load_checkpoint(trained / "model.pt").split["test"])[:2]  # e.g. bass/bass_00
     lst = tmp_path / "some.txt"
