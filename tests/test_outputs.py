@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SR, labelled_clip, run_cli, write_audio
+from conftest import SR, labelled_clip, run_cli, slow_except, write_audio
 
 from genrekit.outputs import _JsonArrayFile
 
@@ -45,7 +45,7 @@ def truncated_mp3(tmp_path_factory) -> Path:
     return d / "cut.mp3"
 
 
-@pytest.mark.parametrize("ext,fmt", [("csv", "csv"), ("json", "json"), ("jsonl", "jsonl"), ("ndjson", "jsonl")])
+@pytest.mark.parametrize("ext,fmt", slow_except([("csv", "csv"), ("json", "json"), ("jsonl", "jsonl"), ("ndjson", "jsonl")], "ndjson"))
 def test_the_format_follows_the_extension(random_model, folder, tmp_path, ext, fmt):
     out = tmp_path / f"tags.{ext}"
     assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 0

@@ -190,6 +190,7 @@ def library(tmp_path) -> Path:
     return lib
 
 
+@pytest.mark.slow
 def test_without_write_nothing_changes_and_the_rows_say_what_would(capsys, library, tmp_path):
     before = {p: p.read_bytes() for p in library.rglob("*.*")}
     rc, out, err = tag(capsys, library, "--min-confidence", "0", "-o", tmp_path / "rows.json")
