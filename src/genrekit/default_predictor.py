@@ -33,7 +33,7 @@ def predict(path: str | os.PathLike, *, model: str | os.PathLike | None = None) 
     Raises
     ------
     GenrekitError
-        the model cannot be loaded, or the file read (:class:`genrekit.AudioError`)
+        The model cannot be loaded, or the file read (:class:`genrekit.AudioError`).
 
     Examples
     --------
