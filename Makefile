@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= ../shared/data/gtzan
 
-.PHONY: setup demo test lint types format benchmarks bundled-model onnx pretrained clean
+.PHONY: setup demo test test-quick lint types format benchmarks bundled-model onnx pretrained clean
 
 $(BIN)/genrekit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# the tests that take under a second or so (slow ones: @pytest.mark.slow); benchmarks/quick_tests.py times it
+test-quick: setup
+	$(BIN)/python -m pytest -m "not slow" -q
 
 # what CI checks before the tests (.ci/run): ruff's lint and format check, then the type check;
 # `make format` fixes what ruff can fix and formats the code
@@ -72,6 +76,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/web_load.py
 	$(BIN)/python benchmarks/web_attack.py
 	$(BIN)/python benchmarks/hostile.py
+	$(BIN)/python benchmarks/quick_tests.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -62,7 +62,7 @@ def augmented_features(*, path: Path, config, copy: int, cache_dir: Path | None 
     if entry.exists():
         return np.load(entry)
     rng = np.random.default_rng([int(sha[:8], 16), copy])
-    feats = extract(config, augment(load_audio(path, sr=SR), rng=rng)).astype(np.float16)
+    feats = extract(config, augment(load_audio(path, sr=SR), rng=rng), sr=SR).astype(np.float16)
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = entry.with_suffix(f".{np.random.default_rng().integers(1 << 30)}.tmp.npy")
     np.save(tmp, feats)

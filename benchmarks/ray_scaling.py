@@ -15,7 +15,6 @@ again inside one when it sees another interface, and stops with the reason when 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics

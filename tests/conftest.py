@@ -39,6 +39,20 @@ ALL_FORMATS = [*SOUNDFILE_FORMATS, *PYAV_FORMATS]
 LABELS = ("bass", "hiss", "treble")
 
 
+def slow_except(values, *quick):
+    """``values`` for ``parametrize``, those not in ``quick`` marked slow: the quick run
+    (``pytest -m "not slow"``) keeps a few cases of a test, ``make test`` runs them all. A tuple is
+    one case of several arguments, named by its first."""
+    names = [v[0] if isinstance(v, tuple) else v for v in values]
+    missing = [q for q in quick if q not in names]
+    assert not missing, f"slow_except: {missing} not among {names}"
+    slow = pytest.mark.slow
+    return [
+        v if name in quick else pytest.param(*v, marks=slow) if isinstance(v, tuple) else pytest.param(v, marks=slow)
+        for name, v in zip(names, values)
+    ]
+
+
 # ----------------------------------------------------------------------------- signals
 
 

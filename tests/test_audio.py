@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ALL_FORMATS, LOSSLESS, SR, dominant_frequency, labelled_clip, noise_band, tone, write_audio
+from conftest import ALL_FORMATS, LOSSLESS, SR, dominant_frequency, labelled_clip, noise_band, slow_except, tone, write_audio
 
 from genrekit.audio import (
     AUDIO_EXTENSIONS,
@@ -80,7 +80,7 @@ def test_lossy_stereo_is_the_channel_mean(tmp_path, ext):
     assert peak == pytest.approx(0.5, rel=0.1)
 
 
-@pytest.mark.parametrize("orig_sr", [8000, 16000, 44100, 48000])
+@pytest.mark.parametrize("orig_sr", slow_except([8000, 16000, 44100, 48000], 8000, 44100))
 @pytest.mark.parametrize("ext", ["wav", "flac", "m4a"])
 def test_other_rates_are_resampled_to_22050(tmp_path, orig_sr, ext):
     seconds, freq = 2.0, 1000.0
@@ -102,7 +102,7 @@ def test_load_at_another_target_rate(tmp_path, target_sr):
 
 
 @pytest.mark.parametrize("ext,orig_sr", [("wav", 22050), ("wav", 44100), ("flac", 16000), ("m4a", 22050)])
-@pytest.mark.parametrize("max_seconds", [0.5, 1.0, 2.25])
+@pytest.mark.parametrize("max_seconds", slow_except([0.5, 1.0, 2.25], 2.25))
 def test_max_seconds_gives_a_prefix_of_that_length(tmp_path, ext, orig_sr, max_seconds):
     path = write_audio(tmp_path / f"noise.{ext}", noise_band(50, 5000, 3.0, sr=orig_sr, seed=1), sr=orig_sr)
     full = load_audio(path)
@@ -120,7 +120,7 @@ def test_max_seconds_longer_than_the_file_gives_the_whole_file(tmp_path):
     "ext,orig_sr",
     [("wav", 22050), ("wav", 44100), ("flac", 16000), ("ogg", 22050), ("mp3", 22050), ("mp3", 44100), ("m4a", 48000)],
 )
-@pytest.mark.parametrize("block_seconds", [0.1, 0.37, 1.0, 30.0])
+@pytest.mark.parametrize("block_seconds", slow_except([0.1, 0.37, 1.0, 30.0], 0.37, 30.0))
 def test_stream_blocks_concatenate_to_load_audio_exactly(tmp_path, ext, orig_sr, block_seconds):
     path = write_audio(tmp_path / f"noise.{ext}", noise_band(50, 6000, 3.3, sr=orig_sr, seed=2), sr=orig_sr)
     blocks = list(stream_audio(path, block_seconds=block_seconds))
@@ -182,6 +182,7 @@ def _libsndfile_decode(path) -> tuple[np.ndarray, int]:
         return data.mean(axis=1), f.frames
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name", ["overdeclared", *(f"{n}-cut{c}" for n in ("noise", "bass", "stereo44k") for c in MP3_CUTS)]
 )
@@ -198,6 +199,7 @@ def test_mp3_decodes_only_the_frames_it_holds(mp3s, name):
         np.testing.assert_array_equal(out, decoded)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["noise", "bass", "stereo44k"])
 @pytest.mark.parametrize("cut", MP3_CUTS)
 def test_truncated_mp3_is_a_prefix_of_the_whole_one(mp3s, name, cut):
@@ -208,12 +210,14 @@ def test_truncated_mp3_is_a_prefix_of_the_whole_one(mp3s, name, cut):
     np.testing.assert_allclose(part[: len(part) - edge], whole[: len(part) - edge], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_overdeclared_mp3_decodes_the_whole_song(mp3s):
     whole, over = load_audio(mp3s["noise"]), load_audio(mp3s["overdeclared"])
     np.testing.assert_array_equal(over[: len(whole)], whole)
     assert len(over) - len(whole) < 1152  # the encoder's end padding, no longer known to be padding
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block_seconds", [0.37, 2.0])
 def test_mp3_blocks_are_the_samples_of_one_read(mp3s, block_seconds):
     """Block-wise decoding gives exactly the samples of one read of the whole file (no seek inside it)."""
@@ -223,6 +227,7 @@ def test_mp3_blocks_are_the_samples_of_one_read(mp3s, block_seconds):
         np.testing.assert_array_equal(np.concatenate(blocks), _libsndfile_decode(mp3s[name])[0], err_msg=name)
 
 
+@pytest.mark.slow
 def test_mp3_decodes_in_parallel_threads_are_identical(mp3s):
     """Eight threads decoding all the MP3s at once, 12 times each: every decode is bit-identical to the
     file's own decode, finite, and the frames it holds (one user's audio never leaks into another's)."""

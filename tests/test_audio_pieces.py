@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SR, labelled_clip, noise_band, write_audio
+from conftest import SR, labelled_clip, noise_band, slow_except, write_audio
 
 from genrekit import audio_pieces
 from genrekit.audio import AudioError, DecodeReport, load_audio, stream_audio
@@ -45,8 +45,8 @@ def no_streaming(monkeypatch):
     monkeypatch.setattr(audio_pieces, "stream_audio", refuse)
 
 
-@pytest.mark.parametrize("sr", [16000, SR])
-@pytest.mark.parametrize("ext", SEEKING)
+@pytest.mark.parametrize("sr", slow_except([16000, SR], 16000))
+@pytest.mark.parametrize("ext", slow_except(SEEKING, "mp3", "m4a"))
 def test_seeking_formats_give_the_samples_of_the_whole_decode(tmp_path, ext, sr):
     path = write_audio(tmp_path / f"song.{ext}", _song())
     report = _assert_pieces_match(path, sr)
@@ -54,19 +54,20 @@ def test_seeking_formats_give_the_samples_of_the_whole_decode(tmp_path, ext, sr)
     assert not report.truncated
 
 
-@pytest.mark.parametrize("ext", SEEKING)
+@pytest.mark.parametrize("ext", slow_except(SEEKING, "mp3", "m4a"))
 def test_seeking_formats_never_decode_the_whole_file(tmp_path, ext, no_streaming):
     path = write_audio(tmp_path / f"song.{ext}", _song())
     pieces = decode_pieces(path, starts_s=[10.0], seconds=1.0, sr=16000)
     assert len(pieces[0]) == 16000
 
 
-@pytest.mark.parametrize("ext", STREAMED)
+@pytest.mark.parametrize("ext", slow_except(STREAMED, "aac"))
 def test_formats_that_cannot_seek_are_streamed_and_cut(tmp_path, ext):
     path = write_audio(tmp_path / f"song.{ext}", _song())
     _assert_pieces_match(path, 16000)
 
 
+@pytest.mark.slow
 def test_stereo_44k_mp3_to_16k(tmp_path):
     """What real libraries hold: 44.1 kHz stereo MP3, read at the musicnn rate."""
     stereo = np.stack([noise_band(50, 8000, 20.0, sr=44100, seed=1), noise_band(50, 8000, 20.0, sr=44100, seed=2)], 1)

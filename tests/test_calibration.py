@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import slow_except
 
 from genrekit.calibration import confident_threshold, expected_calibration_error, fit_temperature, track_probabilities
 from genrekit.errors import GenrekitError
@@ -21,6 +22,7 @@ def _overconfident(rng: np.random.Generator, n: int = 2000, classes: int = 4, wi
     return [w - np.log(np.exp(w).sum(axis=1, keepdims=True)) for w in sharp], y
 
 
+@pytest.mark.slow
 def test_temperature_undoes_overconfidence():
     logp, y = _overconfident(np.random.default_rng(0))
     t = fit_temperature(window_log_probs=logp, y=y)
@@ -62,7 +64,7 @@ def _signals(sr: int = 22050, seconds: float = 6.0) -> dict[str, np.ndarray]:
     }
 
 
-@pytest.mark.parametrize("name", list(_signals()))
+@pytest.mark.parametrize("name", slow_except(list(_signals()), "sweep"))
 def test_bundled_model_is_never_confident_on_synthetic_signals(name):
     from genrekit.predictor import Predictor
 

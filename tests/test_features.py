@@ -43,7 +43,7 @@ def _test_signal(seconds: float = 1.3, seed: int = 0) -> np.ndarray:
 def test_logmel_matches_librosa(n_mels, n_fft, hop, fmin, fmax):
     y = _test_signal()
     cfg = LogMelConfig(n_mels=n_mels, n_fft=n_fft, hop_length=hop, fmin=fmin, fmax=fmax)
-    ours = extract(cfg, y)
+    ours = extract(cfg, y, sr=SR)
     ref = librosa.power_to_db(
         librosa.feature.melspectrogram(
             y=y, sr=SR, n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmin=fmin, fmax=fmax, power=2.0
@@ -70,6 +70,7 @@ def test_mel_filterbank_is_librosas(sr, n_fft, n_mels, fmin, fmax):
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_prediction_needs_no_librosa(tmp_path):
     import subprocess
     import sys
@@ -84,8 +85,19 @@ def test_prediction_needs_no_librosa(tmp_path):
     assert out.strip() == "False"
 
 
+@pytest.mark.parametrize("kind", ["logmel", "musicnn", "kaggle-image"])
+def test_extract_refuses_a_signal_at_another_rate(kind):
+    cfg = make_feature_config(kind)
+    wrong = 44100 if cfg.sample_rate != 44100 else 22050
+    with pytest.raises(GenrekitError) as err:
+        extract(cfg, np.zeros(wrong, np.float32), sr=wrong)
+    message = str(err.value)
+    assert f"{wrong} Hz" in message and f"{cfg.sample_rate} Hz" in message
+    assert "resample" in message and f"load_audio(path, sr={cfg.sample_rate})" in message
+
+
 def test_logmel_floor_is_minus_100_db():
-    out = extract(LogMelConfig(n_mels=32), np.zeros(4096, np.float32))
+    out = extract(LogMelConfig(n_mels=32), np.zeros(4096, np.float32), sr=SR)
     assert np.all(out == -100.0)
 
 
@@ -95,8 +107,8 @@ def test_logmel_stream_equals_whole_signal(n_fft, hop, cuts):
     cfg = LogMelConfig(n_mels=40, n_fft=n_fft, hop_length=hop)
     y = _test_signal(1.3)
     edges = [0, *[c for c in cuts if c < len(y)], len(y)]
-    streamed = extract(cfg, [y[a:b] for a, b in zip(edges[:-1], edges[1:])])
-    whole = extract(cfg, y)
+    streamed = extract(cfg, [y[a:b] for a, b in zip(edges[:-1], edges[1:])], sr=SR)
+    whole = extract(cfg, y, sr=SR)
     assert streamed.shape == whole.shape == (40, 1 + len(y) // hop)
     np.testing.assert_allclose(streamed, whole, atol=1e-4)
 
@@ -104,7 +116,7 @@ def test_logmel_stream_equals_whole_signal(n_fft, hop, cuts):
 def test_gain_shifts_logmel_by_the_gain_in_db():
     cfg = LogMelConfig(n_mels=64)
     y = _test_signal()
-    a, b = extract(cfg, y), extract(cfg, y * 0.25)
+    a, b = extract(cfg, y, sr=SR), extract(cfg, y * 0.25, sr=SR)
     np.testing.assert_allclose(b - a, 20 * np.log10(0.25), atol=1e-3)
 
 
@@ -192,8 +204,8 @@ def test_normalize_windows_is_gain_invariant_and_in_unit_range(shift, top_db):
 def test_windows_of_a_quieter_recording_are_identical_after_normalisation():
     cfg = LogMelConfig(n_mels=64, segment_seconds=1.0)
     y = _test_signal(3.0)
-    loud = peak_normalize(segment(extract(cfg, y), cfg), cfg.top_db)
-    quiet = peak_normalize(segment(extract(cfg, y * 10 ** (-12 / 20)), cfg), cfg.top_db)
+    loud = peak_normalize(segment(extract(cfg, y, sr=SR), cfg), cfg.top_db)
+    quiet = peak_normalize(segment(extract(cfg, y * 10 ** (-12 / 20), sr=SR), cfg), cfg.top_db)
     torch.testing.assert_close(loud, quiet, atol=1e-4, rtol=0)
 
 
@@ -263,6 +275,6 @@ def test_feature_config_is_frozen():
 def test_kaggle_image_features_keep_the_images_time_scale(seconds):
     # 334 columns always span 30 s, whatever the length of the audio (short audio is not stretched)
     y = (np.random.default_rng(0).standard_normal(int(seconds * 22050)) * 0.1).astype(np.float32)
-    feats = extract(KaggleImageConfig(), y)
+    feats = extract(KaggleImageConfig(), y, sr=SR)
     assert feats.shape[0] == 128
     assert abs(feats.shape[1] - seconds / 30.0 * 334) <= 2

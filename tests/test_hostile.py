@@ -435,6 +435,7 @@ def test_a_random_split_too_small_for_its_classes_says_so():
         make_split("random", ids=[f"t{i}" for i in range(30)], labels=labels)
 
 
+@pytest.mark.slow
 def test_train_on_one_file_per_class_is_one_clear_error(tmp_path):
     import os
     from pathlib import Path
@@ -484,6 +485,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the reaper reads /proc")
 def test_processes_of_a_killed_driver_are_ended():
     import os

@@ -10,6 +10,7 @@ import soundfile as sf
 from PIL import Image
 
 from genrekit.features import kaggle_image as ki
+from genrekit.features import kaggle_render as kr
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan"
 DATA = Path(os.environ.get("GENREKIT_DATA", DEFAULT_DATA))
@@ -53,15 +54,15 @@ def test_render_has_kaggle_geometry(rendered):
 
 def test_silence_renders_darkest_colour():
     matrix = ki.render_matrix(np.zeros(SR, dtype=np.float32), SR)
-    np.testing.assert_array_equal(matrix, np.float32(ki.DB_MIN + ki.DB_STEP / 2))
+    np.testing.assert_array_equal(matrix, np.float32(ki.DB_MIN + kr.DB_STEP / 2))
 
 
 def test_decoder_inverts_renderer(signal, rendered):
-    db = ki._mel_db(signal, SR)
-    shown = ki._mesh_pixels(db)[1:, 1:][::-1]
+    db = kr._mel_db(signal, SR)
+    shown = kr._mesh_pixels(db)[1:, 1:][::-1]
     decoded = ki.decode_image(rendered)
     assert decoded.dtype == np.float32
-    assert np.abs(decoded - shown).max() <= ki.DB_STEP / 2 + 1e-4
+    assert np.abs(decoded - shown).max() <= kr.DB_STEP / 2 + 1e-4
     assert decoded.min() >= ki.DB_MIN and decoded.max() <= ki.DB_MAX
 
 
@@ -72,8 +73,8 @@ def test_render_matrix_equals_decoded_render(sr):
 
 
 def test_decoder_maps_every_lut_colour_and_nearest(rendered):
-    lut = ki._magma_lut()[0].astype(np.int32)
-    index = np.arange(ki.BOX_SHAPE[0] * ki.BOX_SHAPE[1]).reshape(ki.BOX_SHAPE) % ki.N_COLORS
+    lut = kr._magma_lut()[0].astype(np.int32)
+    index = np.arange(ki.BOX_SHAPE[0] * ki.BOX_SHAPE[1]).reshape(ki.BOX_SHAPE) % kr.N_COLORS
     box = lut[index]
     box[::7, :, 1] += 1  # off-LUT colours: decode to the nearest entry (brute force here)
     nearest = index.copy()
@@ -81,7 +82,7 @@ def test_decoder_maps_every_lut_colour_and_nearest(rendered):
     assert (nearest != index).any()
     image = rendered.copy()
     image[ki.BOX_ROWS, ki.BOX_COLS, :3] = box[::-1]
-    expected = ki.DB_MIN + (nearest + 0.5) * ki.DB_STEP
+    expected = ki.DB_MIN + (nearest + 0.5) * kr.DB_STEP
     np.testing.assert_allclose(ki.decode_image(image[..., :3]), expected, atol=1e-4)
 
 

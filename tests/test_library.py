@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SR, labelled_clip, run_cli, write_audio
+from conftest import SR, labelled_clip, run_cli, slow_except, write_audio
 
 from genrekit import audio
 from genrekit.audio import AudioError, stream_audio
@@ -66,7 +66,7 @@ def odd_folder(tmp_path) -> Path:
 # ----------------------------------------------------------------------------- any file name
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+@pytest.mark.parametrize("fmt", slow_except(["csv", "json", "jsonl"], "csv"))
 def test_file_names_of_any_bytes_are_written_and_recognised_on_a_rerun(random_model, odd_folder, tmp_path, fmt, capsys):
     out = tmp_path / f"tags.{fmt}"
     argv = ["predict", odd_folder, "--model", random_model, "--format", fmt, "-o", out, "--no-progress"]
@@ -226,6 +226,7 @@ def _wait_for(condition, what: str, proc: subprocess.Popen, bound: float = 120.0
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_output_is_refused_and_a_killed_run_resumes(random_model, folder, tmp_path, capsys):
     out = tmp_path / "tags.json"
     started, release = tmp_path / "started", tmp_path / "release"
@@ -423,6 +424,7 @@ def test_a_short_blip_joins_its_neighbours_and_long_runs_stay():
     assert len(_runs(windows[:2], 6.0, TimelineConfig(min_run_s=60.0))) == 1
 
 
+@pytest.mark.slow
 def test_the_table_timeline_shows_merged_runs_and_windows_shows_every_window(random_model, tmp_path, capsys):
     song = write_audio(tmp_path / "song.wav", np.concatenate([_clip(20.0, seed=0), _clip(20.0, seed=2)]))
     assert run_cli(["predict", song, "--model", random_model, "--timeline", "--no-progress"]) == 0

@@ -68,6 +68,7 @@ def test_forward_gives_logits_and_gradients_flow(name, shape):
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_a_training_step_changes_the_output(name):
     torch.manual_seed(1)

@@ -40,7 +40,7 @@ def test_the_kind_is_registered_and_sized_by_its_embeddings():
 @pytest.mark.slow
 def test_frames_are_the_backbone_outputs_of_the_log_mel_patches(clip):
     cfg = make_feature_config("musicnn")
-    frames = extract(cfg, clip)
+    frames = extract(cfg, clip, sr=SR)
     assert frames.shape == (250, 3)  # 2 patches + the 1.5-s tail, repeated to one patch
     stream = musicnn_mel_stream()
     mel = np.concatenate([stream.push(clip), stream.finish()], axis=1)
@@ -58,8 +58,8 @@ def test_frames_are_the_backbone_outputs_of_the_log_mel_patches(clip):
 @pytest.mark.parametrize("block", [1000, 4096, 16000, 47_999])
 def test_stream_equals_whole_signal(clip, block):
     cfg = make_feature_config("musicnn")
-    whole = extract(cfg, clip)
-    streamed = extract(cfg, [clip[i : i + block] for i in range(0, len(clip), block)])
+    whole = extract(cfg, clip, sr=SR)
+    streamed = extract(cfg, [clip[i : i + block] for i in range(0, len(clip), block)], sr=SR)
     np.testing.assert_allclose(streamed, whole, atol=1e-4)
 
 
@@ -67,16 +67,16 @@ def test_stream_equals_whole_signal(clip, block):
 @pytest.mark.parametrize("gain_db", [-12.0, -6.0, 6.0])
 def test_the_gain_of_a_recording_does_not_change_the_frames(clip, gain_db):
     cfg = make_feature_config("musicnn")
-    np.testing.assert_allclose(extract(cfg, clip * 10 ** (gain_db / 20)), extract(cfg, clip), atol=2e-3, rtol=1e-3)
+    np.testing.assert_allclose(extract(cfg, clip * 10 ** (gain_db / 20), sr=SR), extract(cfg, clip, sr=SR), atol=2e-3, rtol=1e-3)
     as_recorded = make_feature_config("musicnn", level_db=None)  # without levelling, it would
-    assert np.abs(extract(as_recorded, clip * 10 ** (gain_db / 20)) - extract(as_recorded, clip)).max() > 0.01
+    assert np.abs(extract(as_recorded, clip * 10 ** (gain_db / 20), sr=SR) - extract(as_recorded, clip, sr=SR)).max() > 0.01
 
 
 @pytest.mark.parametrize("seconds,frames", [(0.2, 1), (2.9, 1), (3.5, 1), (4.2, 2), (6.0, 2)])
 def test_short_clips_and_tails(seconds, frames):
     # a clip shorter than one patch still gives one frame; a tail under min_tail_seconds is dropped
     cfg = make_feature_config("musicnn")
-    assert extract(cfg, _signal(seconds, seed=1)).shape == (cfg.n_bins, frames)
+    assert extract(cfg, _signal(seconds, seed=1), sr=SR).shape == (cfg.n_bins, frames)
 
 
 def test_the_head_reads_windows_of_any_length():

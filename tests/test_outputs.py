@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SR, labelled_clip, run_cli, write_audio
+from conftest import SR, labelled_clip, run_cli, slow_except, write_audio
 
 from genrekit.outputs import _JsonArrayFile
 
@@ -45,7 +45,7 @@ def truncated_mp3(tmp_path_factory) -> Path:
     return d / "cut.mp3"
 
 
-@pytest.mark.parametrize("ext,fmt", [("csv", "csv"), ("json", "json"), ("jsonl", "jsonl"), ("ndjson", "jsonl")])
+@pytest.mark.parametrize("ext,fmt", slow_except([("csv", "csv"), ("json", "json"), ("jsonl", "jsonl"), ("ndjson", "jsonl")], "ndjson"))
 def test_the_format_follows_the_extension(random_model, folder, tmp_path, ext, fmt):
     out = tmp_path / f"tags.{ext}"
     assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 0
@@ -91,6 +91,7 @@ def test_a_truncated_file_is_flagged_in_every_output(random_model, truncated_mp3
     assert "its header says it lasts 0:30, longer than the limit of 0:05" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_decoder_chatter_is_kept_off_the_terminal(random_model, truncated_mp3, tmp_path):
     log = tmp_path / "decoders.log"
     code = "import sys\nfrom genrekit.cli import main\nmain(sys.argv[1:])\n"

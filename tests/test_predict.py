@@ -5,13 +5,14 @@ import csv
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import pytest
 import torch
-from conftest import LABELS, SR, labelled_clip, noise_band, random_checkpoint, tone, write_audio
+from conftest import LABELS, SR, labelled_clip, noise_band, random_checkpoint, slow_except, tone, write_audio
 
 from genrekit.audio import AudioError, GenrekitError, load_audio, stream_audio
 from genrekit.cli import main
@@ -20,7 +21,8 @@ from genrekit.features.logmel import LogMelConfig
 from genrekit.features.windows import cut_windows, stream_windows, window_starts
 from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.library import CSV_FIELDS, collect_inputs, run_library
-from genrekit.predictor import Prediction, Predictor, Segment, predict
+from genrekit.default_predictor import predict
+from genrekit.predictor import Prediction, Predictor, Segment
 
 
 def run_cli(argv) -> int:
@@ -100,12 +102,12 @@ def test_predict_file(random_model, song):
 
 @pytest.mark.parametrize(
     "what,signal,reason",
-    [
+    slow_except([
         ("30 s of silence", np.zeros(30 * SR, np.float32), "silence"),
         ("near-silence", (1e-5 * np.random.default_rng(0).standard_normal(30 * SR)).astype(np.float32), "silence"),
         ("one sample", np.full(1, 0.5, np.float32), "too short"),
         ("white noise", (0.2 * np.random.default_rng(1).standard_normal(30 * SR)).astype(np.float32), "noise"),
-    ],
+    ], "one sample"),
 )  # fmt: skip
 def test_no_music_gets_no_genre(random_model, tmp_path, capsys, what, signal, reason):
     predictor = Predictor.load(random_model)
@@ -144,6 +146,7 @@ def test_values_that_are_not_audio_are_refused_with_no_genre(random_model, tmp_p
     assert "not audio" in out and "%" not in out
 
 
+@pytest.mark.slow
 def test_music_is_detected_as_music(trained_model, tmp_path):
     pred = Predictor.load(trained_model).predict_file(write_audio(tmp_path / "m.wav", _music(6.0)))
     assert pred.music_detected and pred.no_music is None and pred.genre == pred.top[0][0]
@@ -197,8 +200,25 @@ def test_predict_function_with_a_model(random_model, song):
     assert [s.probabilities for s in a.timeline] == [s.probabilities for s in b.timeline]
 
 
+def test_predict_loads_a_model_once_and_again_when_its_file_changes(tmp_path, song, monkeypatch):
+    model = random_checkpoint(tmp_path / "model.pt")
+    loads = []
+    real_load = Predictor.load.__func__
+
+    def counted_load(cls, m=None, **options):
+        loads.append(m)
+        return real_load(cls, m, **options)
+
+    monkeypatch.setattr(Predictor, "load", classmethod(counted_load))
+    first, again = predict(song, model=model), predict(song, model=model)
+    assert len(loads) == 1 and first.probabilities == again.probabilities
+    random_checkpoint(model, seed=1)  # rewritten: another model at the same path
+    os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**9))
+    rewritten = predict(song, model=model)
+    assert len(loads) == 2 and rewritten.probabilities != first.probabilities
+
+
 def test_documented_top_level_predict(random_model, song):
-    import genrekit
     import genrekit
 
     pred = genrekit.predict(song, model=random_model)
@@ -280,7 +300,7 @@ def test_streamed_logmel_frames_equal_whole_signal_frames(block, n_samples):
     parts = [frames.push(y[i : i + block]) for i in range(0, len(y), block)]
     parts.append(frames.finish())
     streamed = np.concatenate(parts, axis=1)
-    whole = extract(cfg, y)
+    whole = extract(cfg, y, sr=SR)
     assert streamed.shape == whole.shape == (40, 1 + n_samples // cfg.hop_length)
     np.testing.assert_allclose(streamed, whole, atol=2e-3)
 
@@ -294,12 +314,12 @@ def test_window_probabilities_equal_the_evaluation_path(random_model, seconds):
     core, cfg = predictor.classifier, predictor.feature_config
     y = _music(seconds, seed=5)
     w = core.analyse(blocks=iter([y[: len(y) // 3], y[len(y) // 3 :]]))
-    ref = core.analyse_tracks([extract(cfg, y)])[0]
+    ref = core.analyse_tracks([extract(cfg, y, sr=SR)])[0]
     assert w.n_samples == len(y)
     n_frames = 1 + len(y) // 512
     np.testing.assert_array_equal(w.starts, window_starts(n_frames, size=cfg.segment_frames, hop=cfg.hop_frames))
     np.testing.assert_allclose(w.probabilities, ref, atol=1e-5)
-    rep = evaluate_tracks(core, [extract(cfg, y)], np.array([0]))
+    rep = evaluate_tracks(core, [extract(cfg, y, sr=SR)], np.array([0]))
     np.testing.assert_allclose(rep["track_probabilities"][0], w.mean, atol=1e-5)
 
 
@@ -321,8 +341,8 @@ def test_streamed_windows_equal_the_whole_matrix_windows(chunk, n_frames, overla
             np.testing.assert_array_equal(ref, spec[:, s : s + size])
 
 
-@pytest.mark.parametrize("seconds", [20.0, 31.0, 45.0, 65.0, 95.0])
-@pytest.mark.parametrize("block_seconds", [7.0, 30.0])
+@pytest.mark.parametrize("seconds", slow_except([20.0, 31.0, 45.0, 65.0, 95.0], 31.0, 45.0))
+@pytest.mark.parametrize("block_seconds", slow_except([7.0, 30.0], 7.0))
 def test_streamed_kaggle_image_columns_equal_whole_signal(seconds, block_seconds):
     cfg = KaggleImageConfig()
     y = _music(seconds, seed=int(seconds))
@@ -331,12 +351,13 @@ def test_streamed_kaggle_image_columns_equal_whole_signal(seconds, block_seconds
     parts = [frames.push(y[i : i + b]) for i in range(0, len(y), b)]
     parts.append(frames.finish())
     streamed = np.concatenate(parts, axis=1)
-    whole = extract(cfg, y)
+    whole = extract(cfg, y, sr=SR)
     columns = 334 if 30 <= seconds <= 31 else seconds / 30 * 334  # a GTZAN-length clip is one image
     assert streamed.shape == whole.shape and abs(whole.shape[1] - columns) <= 2
     np.testing.assert_array_equal(streamed, whole)
 
 
+@pytest.mark.slow
 def test_kaggle_image_model_streaming_equals_whole_signal(tmp_path, long_file):
     ckpt = random_checkpoint(tmp_path / "img.pt", config=KaggleImageConfig())
     predictor = Predictor.load(ckpt)
@@ -371,6 +392,7 @@ def test_collect_inputs(folder, tmp_path):
         collect_inputs([tmp_path / "empty"])
 
 
+@pytest.mark.slow
 def test_album_covers_in_a_library_are_not_taken_for_spectrograms(tmp_path, folder, random_model):
     from PIL import Image
 
@@ -468,7 +490,7 @@ def test_library_json_lines_output_is_resumable(random_model, folder, tmp_path):
 
 
 @pytest.mark.parametrize("where", ["inside the path", "after the path"])
-@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize("fmt", slow_except(["csv", "jsonl"], "csv"))
 def test_library_resumes_after_a_row_cut_in_the_middle(random_model, folder, tmp_path, fmt, where):
     out = tmp_path / f"res.{fmt}"
     argv = ["predict", folder, "--model", random_model, "--format", fmt, "--output", out, "--no-progress"]
@@ -559,6 +581,7 @@ def test_pure_gain_gives_the_same_probabilities(random_model, tmp_path):
         assert a.probabilities[g] == pytest.approx(b.probabilities[g], abs=1e-4 + 1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("label", LABELS)
 def test_rate_channels_and_gain_do_not_change_the_genre(trained_model, tmp_path, label):
     seed = 7000 + LABELS.index(label)  # clips never seen in training
@@ -575,6 +598,7 @@ def test_rate_channels_and_gain_do_not_change_the_genre(trained_model, tmp_path,
     assert set(genres.values()) == {label}, genres
 
 
+@pytest.mark.slow
 def test_trained_model_reports_a_confident_timeline(trained_model, tmp_path):
     """A file of one class then another: the timeline follows the change."""
     y = np.concatenate([labelled_clip("bass", 8001, 4.0), labelled_clip("treble", 8002, 4.0)])

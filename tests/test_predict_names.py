@@ -129,6 +129,7 @@ def test_the_run_says_what_it_ignored_by_kind(random_model, named, tmp_path, cap
     assert "ignored" not in capsys.readouterr().err  # a file named is never ignored
 
 
+@pytest.mark.slow
 def test_styles_in_every_predict_output(gtzan_root, tmp_path, capsys):
     """The musicnn MSD tags of the bundled model, computed in the same pass, as the tag command has them."""
     from genrekit.predictor import Predictor

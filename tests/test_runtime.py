@@ -152,6 +152,7 @@ def _run_without_train_modules(code: str) -> subprocess.CompletedProcess:
                           env=env, timeout=120)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_predict_and_serve_need_no_torch_nor_training_extras(tmp_path):
     wav = tmp_path / "clip.wav"
     sf.write(wav, _signals()[1], SR)

@@ -49,12 +49,14 @@ def test_sampled_windows_are_the_full_analysis_windows(predictor, song):
     assert full.to_dict()["timeline"]  # the full analysis keeps its timeline
 
 
+@pytest.mark.slow
 def test_full_windows_counts_the_windows_of_the_full_analysis(predictor, song):
     n_windows = len(predictor.predict_file(song).timeline)
     complete, total = full_windows(40 * 16000, min_tail_frames=predictor.feature_config.min_tail_seconds * 16000 / 256)
     assert total == n_windows and complete <= total
 
 
+@pytest.mark.slow
 def test_an_unsure_sample_is_analysed_whole_unless_asked_not_to(predictor, song):
     never_sure = Predictor(predictor.checkpoint, presence=PresenceConfig(confident=0.9999))
     always_sure = Predictor(predictor.checkpoint, presence=PresenceConfig(confident=0.0))
@@ -63,6 +65,7 @@ def test_an_unsure_sample_is_analysed_whole_unless_asked_not_to(predictor, song)
     assert always_sure.predict_file(song, patches=4).sampled == (4, 14)
 
 
+@pytest.mark.slow
 def test_as_many_patches_as_windows_is_the_full_analysis(predictor, song):
     assert predictor.predict_file(song, patches=100).sampled is None
 

@@ -171,6 +171,7 @@ def cluster():
         shutil.rmtree(temp, ignore_errors=True)
 
 
+@pytest.mark.slow
 @needs_ray
 def test_cluster_run_one_row_per_file_then_reruns_do_what_is_not_written(cluster, library, tmp_path):
     import pyarrow.parquet as pq
@@ -198,6 +199,7 @@ def test_cluster_run_one_row_per_file_then_reruns_do_what_is_not_written(cluster
     _check_output(out, expected, {"a", "b", "c"})
 
 
+@pytest.mark.slow
 @needs_ray
 def test_a_model_the_actors_cannot_load_is_one_clear_error(cluster, library, tmp_path):
     ns, address, env = cluster
@@ -213,6 +215,7 @@ def test_a_model_the_actors_cannot_load_is_one_clear_error(cluster, library, tmp
     assert not list((tmp_path / "out").glob("part-*"))
 
 
+@pytest.mark.slow
 @needs_ray
 def test_local_run_of_the_default_model_without_torch(library, tmp_path, ray_temp):
     """ray.init() on this machine (no --address), the bundled model on onnxruntime in every actor: no

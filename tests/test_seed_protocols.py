@@ -146,6 +146,7 @@ def _tiny_protocol(**changes):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_whole_protocol_runs_every_variant_and_reports_it(labelled_dataset, tmp_path):
     ids = prepare(labelled_dataset, feature_config=SMALL, progress=False).ids
     splits = tmp_path / "splits"
@@ -178,6 +179,7 @@ def test_an_unknown_protocol_is_refused(labelled_dataset):
         run_seed_protocol("seed009", labelled_dataset)
 
 
+@pytest.mark.slow
 def test_compare_protocol_from_the_command_line(labelled_dataset, tmp_path):
     out = tmp_path / "out"
     command = [

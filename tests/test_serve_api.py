@@ -10,7 +10,6 @@ import io
 import json
 import os
 import threading
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -530,6 +529,7 @@ def test_music_is_reported_as_music(client, wav5):
     assert body["no_music"] is None and body["genre"] == body["genres"][0] and body["top"]
 
 
+@pytest.mark.slow
 def test_the_bundled_model_answers_styles(gtzan_root, upload_dir):
     """The musicnn MSD tags come in every answer of a model that computes them, most probable first."""
     from genrekit.schema import DEFAULT_STYLE_THRESHOLD

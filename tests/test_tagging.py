@@ -190,6 +190,7 @@ def library(tmp_path) -> Path:
     return lib
 
 
+@pytest.mark.slow
 def test_without_write_nothing_changes_and_the_rows_say_what_would(capsys, library, tmp_path):
     before = {p: p.read_bytes() for p in library.rglob("*.*")}
     rc, out, err = tag(capsys, library, "--min-confidence", "0", "-o", tmp_path / "rows.json")
@@ -231,6 +232,7 @@ def test_write_then_rerun_then_undo(capsys, library, tmp_path):
     assert {p: open_tags(p).read() for p in library.rglob("*.*")} == originals
 
 
+@pytest.mark.slow
 def test_a_changed_file_is_predicted_again(capsys, library, tmp_path):
     state = tmp_path / "state.jsonl"
     tag(capsys, library, "--state", state)
@@ -259,6 +261,7 @@ def test_bad_files_get_error_rows_and_the_batch_goes_on(capsys, library, tmp_pat
     }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_min_confidence_and_genre_map(capsys, library, tmp_path):
     rc, out, err = tag(capsys, library, "--write", "--min-confidence", "1", "-o", tmp_path / "rows.json")
     assert all(x["action"] == "skipped" and "below --min-confidence 1" in x["reason"]
@@ -281,6 +284,7 @@ def test_options_that_do_not_fit(capsys, tmp_path, library):
 # ----------------------------------------------------------------------------- albums
 
 
+@pytest.mark.slow
 def test_one_genre_per_album_from_the_mean_of_its_tracks(capsys, tmp_path):
     from genrekit.predictor import Predictor
     from genrekit.tagging.engine import album_probabilities
@@ -306,6 +310,7 @@ def test_one_genre_per_album_from_the_mean_of_its_tracks(capsys, tmp_path):
 # ----------------------------------------------------------------------------- styles
 
 
+@pytest.mark.slow
 def test_styles_are_the_msd_tags_and_change_no_genre(capsys, tmp_path):
     from genrekit.features.musicnn_tags import MSD_TAGS
     from genrekit.predictor import Predictor
@@ -351,6 +356,7 @@ def test_a_journal_cut_by_a_kill_goes_on_cleanly(tmp_path):
     assert open_tags(path).read() == {}
 
 
+@pytest.mark.slow
 def test_wavpack_and_musepack_are_found_in_folders(capsys, tmp_path):
     lib = tmp_path / "lib"
     _make("wavpack", lib)
@@ -362,6 +368,7 @@ def test_wavpack_and_musepack_are_found_in_folders(capsys, tmp_path):
     assert {x["action"] for x in rows(tmp_path / "rows.json").values()} == {"would write"}
 
 
+@pytest.mark.slow
 def test_tag_and_styles_need_no_training_extras(tmp_path):
     import subprocess
     import sys

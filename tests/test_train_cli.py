@@ -124,6 +124,7 @@ def test_evaluate_refuses_tracks_the_model_was_trained_on(trained, labelled_data
     assert rep["track"]["balanced_accuracy"] >= 0.8
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_test_subset_the_checkpoint_does_not_have(labelled_dataset, cache, tmp_path, capsys):
     out = tmp_path / "all"
     argv = ["train", "--data", labelled_dataset, "--out", out, "--epochs", 1, "--split", "none", "--cache-dir", cache,
@@ -156,6 +157,7 @@ def test_evaluate_a_split_file(trained, labelled_dataset, cache, tmp_path, capsy
     assert "1 clip(s)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_a_split_file_on_a_plain_folder_dataset(trained, labelled_dataset, cache, tmp_path):
     held_out = sorted(load_checkpoint(trained / "model.pt").split["test"])[:2]  # e.g. bass/bass_00
     lst = tmp_path / "some.txt"
@@ -213,6 +215,7 @@ def test_train_kfold_trains_the_fold_it_is_given(labelled_dataset, cache, tmp_pa
     _assert_clean_error(capsys, run_cli([*base, "--fold", 3, "--out", tmp_path / "f3"]), "--fold 3")
 
 
+@pytest.mark.slow
 def test_train_on_all_data_without_a_test_split(labelled_dataset, cache, tmp_path):
     out = tmp_path / "all"
     argv = ["train", "--data", labelled_dataset, "--out", out, "--epochs", 1, "--split", "none", "--cache-dir", cache,
@@ -224,6 +227,7 @@ def test_train_on_all_data_without_a_test_split(labelled_dataset, cache, tmp_pat
     assert ckpt.metadata["n_train_tracks"] == 24 and len(ckpt.split["train"]) == 24 and ckpt.split["test"] == []
 
 
+@pytest.mark.slow
 def test_train_skips_unreadable_files_and_says_so(labelled_dataset, cache, tmp_path, capsys):
     data = tmp_path / "data"
     shutil.copytree(labelled_dataset, data)
@@ -340,6 +344,7 @@ def test_unknown_model_name(labelled_dataset, cache, tmp_path, capsys):
     _assert_clean_error(capsys, code, "resnet9000", "gknet")
 
 
+@pytest.mark.slow
 def test_small_dataset_with_default_validation_share(labelled_dataset, cache, tmp_path, capsys):
     # 10 % of 19 training tracks is 2, fewer than the 3 classes: validation still gets one track per class
     code = run_cli(["train", "--data", labelled_dataset, "--out", tmp_path / "o", "--epochs", 1,

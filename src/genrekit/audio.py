@@ -7,21 +7,64 @@ samples a decoder really returns are kept: a header's frame count is never trust
 bounded in bytes whatever the header declares (its rate and channel count are capped). A file whose
 decoder fails after some audio gives that audio, flagged truncated (:class:`DecodeReport`).
 Every failure becomes one :class:`AudioError` that names the file and the reason.
+
+The limits a file must keep and the error live in :mod:`genrekit.audio_checks`, the FFmpeg path in
+:mod:`genrekit.audio_pyav`; every public name is imported from here.
 """
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Generator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from genrekit.durations import clock
+from genrekit.audio_checks import (
+    _BLOCK_BYTES,
+    _NO_RATE,
+    _READ_BYTES,
+    _SF_ERRORS,
+    _TRUNCATED_MIN_S,
+    _TRUNCATED_SHARE,
+    MAX_ABS_SAMPLE,
+    MAX_CHANNELS,
+    MAX_RATE,
+    MIN_RATE,
+    AudioError,
+    DecodeReport,
+    _check_path,
+    _check_values,
+    _checked_header,
+    _corrupt,
+    _sf_name,
+    _too_long,
+    to_mono,
+)
+from genrekit.audio_pyav import _pyav_blocks
 from genrekit.errors import GenrekitError
+
+# the public names, with those defined in genrekit.audio_checks (the limits and the errors)
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "MAX_ABS_SAMPLE",
+    "MAX_CHANNELS",
+    "MAX_RATE",
+    "MIN_RATE",
+    "SAMPLE_RATE",
+    "AudioError",
+    "DecodeReport",
+    "GenrekitError",
+    "duration_seconds",
+    "is_audio_path",
+    "load_audio",
+    "probe_audio",
+    "resample",
+    "stream_audio",
+    "to_mono",
+]
 
 SAMPLE_RATE = 22050
 
@@ -30,84 +73,16 @@ AUDIO_EXTENSIONS = frozenset(
     ".mka .mkv .caf .ac3 .amr .3gp .mov .wv .ape .mpc .dsf".split()
 )
 
-# libsndfile reports unreadable files with these exception types
-_SF_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError)
-
-_NO_RATE = "the file declares no sample rate; re-encode it (e.g. convert it to wav or flac)"
-
-# libsndfile's frame count for a stream of unknown length (SF_COUNT_MAX)
-_UNKNOWN_FRAMES = 2**62
-
-
-# what a header may declare: beyond these no music file goes, and a few bytes could ask for gigabytes
-MIN_RATE, MAX_RATE, MAX_CHANNELS = 1000, 384_000, 64
-# samples beyond this (60 dB above full scale) are corrupt data, whose spectra would overflow
-MAX_ABS_SAMPLE = 1000.0
-# the most bytes one decoder read fills (small: a read that meets a cut returns nothing), and one
-# mono block holds at the file's rate
-_READ_BYTES = 1 << 15
-_BLOCK_BYTES = 16 << 20
-
-# a file is truncated when it ends this much before its header says (MP3 headers hold estimates)
-_TRUNCATED_SHARE = 0.05
-_TRUNCATED_MIN_S = 1.0
-
-
-@dataclass
-class DecodeReport:
-    """What decoding a file found, filled in as :func:`stream_audio` goes.
-
-    Attributes
-    ----------
-    declared_s : the duration the header declares (``None`` when it does not say)
-    decoded_s : the seconds of audio really decoded
-    truncated : the file ended clearly before its declared duration, or its decoder failed after
-        some audio: what decoded is what it holds
-    """
-
-    declared_s: float | None = None
-    decoded_s: float = 0.0
-    truncated: bool = False
-
-
-class AudioError(GenrekitError):
-    """A file could not be decoded as audio."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"cannot read audio from '{self.path}': {reason}")
-
-    def __reduce__(self):  # pickled whole, as worker processes send it back
-        return type(self), (self.path, self.reason)
-
-
-def _too_long(path: Path, seconds: float | None, max_duration: float) -> AudioError:
-    lasts = f"its header says it lasts {clock(seconds)}, longer" if seconds is not None else "it lasts longer"
-    limit = clock(max_duration)
-    return AudioError(path, f"{lasts} than the limit of {limit}; raise the limit (--max-duration) to tag it")
-
-
-def _sf_name(path: Path) -> str | bytes:
-    """The file name for libsndfile: bytes on POSIX, since soundfile encodes a str strictly and a
-    name that is not valid UTF-8 (held with surrogates) would not encode."""
-    return os.fsencode(path) if os.name == "posix" else str(path)
-
-
 def is_audio_path(path: str | os.PathLike) -> bool:
-    """True if the file name has an extension genrekit treats as audio."""
+    """True if the file name has an extension genrekit treats as audio (the file is not opened).
+
+    Examples
+    --------
+    >>> from genrekit.audio import is_audio_path
+    >>> is_audio_path("Song.MP3"), is_audio_path("cover.jpg")
+    (True, False)
+    """
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
-
-
-def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise AudioError(path, "no such file; check the path")
-    if path.is_dir():
-        raise AudioError(path, "this is a folder, not an audio file")
-    if not path.is_file():  # a pipe or a device: opening it could wait, or read forever
-        raise AudioError(path, "this is not a regular file (a named pipe, a device or a socket)")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "the file is empty")
 
 
 class _StraightSoundFile(sf.SoundFile):
@@ -122,35 +97,7 @@ class _StraightSoundFile(sf.SoundFile):
         return False
 
 
-def _check_shape(path: Path, rate: int, channels: int) -> None:
-    """Refuse a header whose rate or channel count no music file has (a header bomb)."""
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise AudioError(
-            path, f"it declares a sample rate of {rate} Hz, outside the {MIN_RATE}-{MAX_RATE} Hz genrekit reads; "
-            "this is not a music file, or re-encode it at 44100 Hz",
-        )  # fmt: skip
-    if not 1 <= channels <= MAX_CHANNELS:
-        raise AudioError(
-            path, f"it declares {channels} channels, not 1 to {MAX_CHANNELS}; "
-            "this is not a music file, or re-encode it in stereo",
-        )  # fmt: skip
-
-
-def _check_values(path: Path, data: np.ndarray) -> None:
-    """Refuse samples no audio has: NaN, infinities, or levels far beyond full scale."""
-    peak = float(np.max(np.abs(data))) if data.size else 0.0
-    if not peak <= MAX_ABS_SAMPLE:  # NaN fails this too
-        shown = "non-finite" if not np.isfinite(peak) else f"absurd (up to {peak:.3g})"
-        raise AudioError(path, f"its sample values are {shown}: this is not audio (corrupt data)")
-
-
-def _corrupt(path: Path, exc: Exception) -> AudioError:
-    return AudioError(path, f"the audio data is corrupt or truncated ({exc})")
-
-
-def _soundfile_blocks(
-    path: Path, f: sf.SoundFile, block_seconds: float, report: DecodeReport
-) -> Generator[np.ndarray, None, None]:
+def _soundfile_blocks(path: Path, f: sf.SoundFile, block_seconds: float, report: DecodeReport) -> Generator[np.ndarray, None, None]:
     # Never trust the declared frame count: an MP3's is an estimate and a truncated file's is the
     # length it once had. Keep what each read really returned, and stop at the first empty read.
     # Reads are sized in bytes (libsndfile fills every frame asked for, whatever the channel count),
@@ -178,113 +125,6 @@ def _soundfile_blocks(
                 pending, held = [], 0
     if pending:
         yield np.concatenate(pending)
-
-
-def _mono(path: Path, frame) -> np.ndarray:
-    """Average the channels of a packed float frame (its own layout, not the stream's declared one)."""
-    data = frame.to_ndarray().reshape(-1, frame.layout.nb_channels)
-    _check_values(path, data)
-    return data.mean(axis=1)
-
-
-def _mp4_index_missing(path: Path) -> bool:
-    """True for an MP4/M4A whose top-level boxes end without the index ('moov'): cut before it."""
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if head[4:8] != b"ftyp":
-            return False
-        size, end = int.from_bytes(head[:4], "big"), os.fstat(f.fileno()).st_size
-        at = 0
-        while size >= 8 and at + 8 <= end:
-            at += size
-            f.seek(at)
-            head = f.read(16)
-            if len(head) < 8:
-                return True
-            if head[4:8] == b"moov":
-                return False
-            size = int.from_bytes(head[:4], "big")
-            if size == 1 and len(head) == 16:  # a 64-bit size follows the type
-                size = int.from_bytes(head[8:16], "big")
-        return True
-
-
-def _pyav_blocks(
-    path: Path, block_seconds: float, max_duration: float | None, report: DecodeReport
-) -> tuple[Generator[np.ndarray, None, None], int, float | None]:
-    import av  # lazily: most files never need FFmpeg
-
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        if _mp4_index_missing(path):
-            raise AudioError(
-                path, "it was cut short before its index (the MP4 'moov' box): nothing of it can be decoded; "
-                "copy or download it again",
-            ) from None  # fmt: skip
-        raise AudioError(path, f"not a recognised audio format ({exc.__class__.__name__})") from None
-    if not container.streams.audio:
-        container.close()
-        raise AudioError(path, "the file holds no audio stream")
-    stream = container.streams.audio[0]
-    # PyAV leaves out ``rate`` of a stream whose header it cannot read (a WAV of 0-bit samples)
-    rate = stream.rate if hasattr(stream, "rate") else getattr(stream.codec_context, "sample_rate", None)
-    if rate is None or rate <= 0:
-        container.close()
-        raise AudioError(path, _NO_RATE)
-    try:
-        _check_shape(path, rate, int(getattr(stream.codec_context, "channels", 0) or 1))
-    except AudioError:
-        container.close()
-        raise
-    declared = container.duration / 1e6 if container.duration else None
-    if max_duration is not None and declared is not None and declared > max_duration:
-        container.close()
-        raise _too_long(path, declared, max_duration)
-
-    def blocks() -> Generator[np.ndarray, None, None]:
-        resampler = av.AudioResampler(format="flt", rate=rate)  # packed, the file's own layout
-        pending: list[np.ndarray] = []
-        target = max(1, min(int(block_seconds * rate), _BLOCK_BYTES // 4))
-        held = decoded = 0
-        with container:
-            try:
-                for frame in container.decode(stream):
-                    for f in resampler.resample(frame):
-                        pending.append(_mono(path, f))
-                        held, decoded = held + pending[-1].size, decoded + pending[-1].size
-                    if held >= target:
-                        yield np.concatenate(pending)
-                        pending, held = [], 0
-                pending += [_mono(path, f) for f in resampler.resample(None)]
-            except av.error.FFmpegError as exc:
-                if not decoded:
-                    raise _corrupt(path, exc) from None
-                report.truncated = True  # cut short: what decoded is what the file holds
-        if pending:
-            yield np.concatenate(pending)
-
-    return blocks(), rate, declared
-
-
-def _checked_header(path: Path, f: sf.SoundFile, max_duration: float | None) -> float | None:
-    """The duration ``f``'s header declares (``None``: it does not say), once its rate, channels and
-    length are checked; ``f`` is closed when they are refused.
-
-    Raises
-    ------
-    AudioError
-        a rate or channel count no music has, or a header longer than ``max_duration``
-    """
-    declared = f.frames / f.samplerate if f.samplerate > 0 and 0 < f.frames < _UNKNOWN_FRAMES else None
-    try:
-        _check_shape(path, f.samplerate, f.channels)
-        if max_duration is not None and declared is not None and declared > max_duration:
-            raise _too_long(path, declared, max_duration)
-    except AudioError:
-        f.close()
-        raise
-    return declared
 
 
 def _open_blocks(
@@ -322,26 +162,44 @@ def stream_audio(
 
     Parameters
     ----------
-    path : path of any audio file
-    sr : target sample rate; other rates are resampled with soxr
-    block_seconds : approximate length of each block
-    max_seconds : stop after this many seconds (``None``: whole file)
-    max_duration : refuse a file longer than this many seconds (``None``: no limit): one whose header
-        says so at once, any other as soon as the audio decoded (at ``sr``) passes the limit
-    timeout_s : refuse a file once this many seconds have passed since the call, checked between
-        blocks, so that the time the caller spends on each block counts too (``None``: no limit)
-    report : filled in with the header's duration, the seconds decoded and whether the file ended
-        clearly before its header says (see :class:`DecodeReport`)
+    path : str or os.PathLike
+        Any audio file.
+    sr : int
+        Target sample rate; other rates are resampled with soxr.
+    block_seconds : float
+        Approximate length of each block.
+    max_seconds : float or None
+        Stop after this many seconds (``None``: the whole file).
+    max_duration : float or None
+        Refuse a file longer than this many seconds (``None``: no limit): one whose header says so
+        at once, any other as soon as the audio decoded (at ``sr``) passes the limit.
+    timeout_s : float or None
+        Refuse a file once this many seconds have passed since the call, checked between blocks,
+        so that the time the caller spends on each block counts too (``None``: no limit).
+    report : DecodeReport or None
+        Filled in with the header's duration, the seconds decoded and whether the file ended
+        clearly before its header says.
 
     Yields
     ------
-    np.ndarray, float32, 1-D
+    np.ndarray
+        float32, 1-D: the next block of samples.
 
     Raises
     ------
     AudioError
-        the file is missing, empty, truncated, corrupt, not audio, declares no sample rate, is longer
-        than ``max_duration`` or takes longer than ``timeout_s``
+        The file is missing, empty, truncated, corrupt, not audio, declares no sample rate, is
+        longer than ``max_duration`` or takes longer than ``timeout_s``.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, pathlib
+    >>> from genrekit.audio import stream_audio
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tone.wav"
+    >>> sf.write(path, np.sin(np.arange(44100 * 3) / 10).astype(np.float32), 44100)
+    >>> blocks = list(stream_audio(path, sr=22050, block_seconds=1.0))
+    >>> sum(len(b) for b in blocks)
+    66150
     """
     start = time.monotonic()
     path = Path(path)
@@ -397,27 +255,56 @@ def load_audio(
 ) -> np.ndarray:
     """Load an audio file as a mono float32 signal at ``sr`` Hz.
 
+    Unlike ``librosa.load``, which returns ``(y, sr)``, this returns ``y`` only: its rate is the
+    ``sr`` asked for (22050 Hz by default), whatever the file's own.
+
     Parameters
     ----------
-    path : path of a wav, au, flac, ogg, mp3, m4a, aac, opus, wma... file
-    sr : target sample rate; other rates are resampled with soxr
-    max_seconds : stop decoding after this many seconds (``None``: whole file)
+    path : str or os.PathLike
+        A wav, au, flac, ogg, mp3, m4a, aac, opus, wma... file.
+    sr : int
+        Target sample rate; other rates are resampled with soxr.
+    max_seconds : float or None
+        Stop decoding after this many seconds (``None``: the whole file).
 
     Returns
     -------
-    np.ndarray, float32, shape (n_samples,)
-        the samples the file really holds: a WAV or MP3 cut short gives its intact beginning
+    np.ndarray
+        float32, shape ``(n_samples,)``: the samples the file really holds (a WAV or MP3 cut short
+        gives its intact beginning).
 
     Raises
     ------
     AudioError
-        the file is missing, empty, truncated, corrupt, not audio or declares no sample rate
+        The file is missing, empty, truncated, corrupt, not audio or declares no sample rate.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, pathlib
+    >>> import genrekit
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tone.wav"
+    >>> sf.write(path, np.sin(np.arange(44100 * 2) / 10).astype(np.float32), 44100)
+    >>> y = genrekit.load_audio(path)  # y only, at 22050 Hz
+    >>> y.dtype, y.shape
+    (dtype('float32'), (44100,))
+    >>> genrekit.load_audio(path, sr=16000, max_seconds=1.0).shape
+    (16000,)
     """
     return np.concatenate(list(stream_audio(path, sr=sr, max_seconds=max_seconds)))
 
 
 def duration_seconds(path: str | os.PathLike) -> float | None:
-    """Duration read from the file header, or ``None`` when the header does not say."""
+    """Duration read from the file header, or ``None`` when the header does not say.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any file; one that cannot be read gives ``None``.
+
+    Returns
+    -------
+    float or None
+    """
     try:
         return sf.info(_sf_name(Path(path))).duration
     except _SF_ERRORS:
@@ -431,31 +318,28 @@ def duration_seconds(path: str | os.PathLike) -> float | None:
         return None
 
 
-def to_mono(y: np.ndarray) -> np.ndarray:
-    """A signal in memory as mono float32: ``(n,)`` as it is, ``(n, channels)`` (soundfile's layout)
-    or ``(channels, n)`` (librosa's) averaged over its channels.
+def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
+    """``y`` (mono) from ``sr`` to ``target_sr`` Hz with soxr, float32.
+
+    Parameters
+    ----------
+    y : np.ndarray
+        A mono signal at ``sr`` Hz.
+    sr : int
+        Its sample rate.
+    target_sr : int
+        The rate wanted.
+
+    Returns
+    -------
+    np.ndarray
+        float32; ``y`` itself when the rates are equal.
 
     Raises
     ------
     GenrekitError
-        the signal is empty, has non-finite samples, or its shape is not that of audio
+        ``sr`` is not positive.
     """
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim == 2 and min(y.shape) <= 8 < max(y.shape):
-        y = y.mean(axis=1 if y.shape[0] > y.shape[1] else 0)
-    if y.ndim != 1:
-        raise GenrekitError(f"a signal must be mono (n,) or (n, channels) with up to 8 channels, not {y.shape}")
-    if not y.size:
-        raise GenrekitError("the signal is empty")
-    if not np.all(np.isfinite(y)):
-        raise GenrekitError("the signal has non-finite samples (NaN or inf)")
-    if np.max(np.abs(y)) > MAX_ABS_SAMPLE:
-        raise GenrekitError(f"the signal has samples beyond {MAX_ABS_SAMPLE:g}: this is not audio (scale it to -1..1)")
-    return y
-
-
-def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
-    """``y`` (mono) from ``sr`` to ``target_sr`` Hz with soxr, float32."""
     if sr <= 0:
         raise GenrekitError(f"the sample rate must be positive, not {sr}")
     return y if sr == target_sr else soxr.resample(y, sr, target_sr).astype(np.float32)
@@ -463,13 +347,24 @@ def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
 
 def probe_audio(path: str | os.PathLike, *, max_duration: float | None = None) -> DecodeReport:
     """Check a file as :func:`stream_audio` does and decode its first moment, whatever its length:
-    a cheap test that it is audio, and its header's duration (``declared_s``, ``None`` when the
-    header does not say).
+    a cheap test that it is audio, and its header's duration.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any audio file.
+    max_duration : float or None
+        Refuse a file whose header says it is longer than this many seconds.
+
+    Returns
+    -------
+    DecodeReport
+        ``declared_s`` is the header's duration (``None`` when the header does not say).
 
     Raises
     ------
     AudioError
-        as :func:`stream_audio` would at its start
+        As :func:`stream_audio` would at its start.
     """
     report = DecodeReport()
     blocks = stream_audio(path, block_seconds=0.1, max_duration=max_duration, report=report)

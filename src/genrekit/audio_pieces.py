@@ -22,21 +22,19 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from genrekit.audio import (
+from genrekit.audio import SAMPLE_RATE, _StraightSoundFile, stream_audio
+from genrekit.audio_checks import (
     _SF_ERRORS,
     _TRUNCATED_MIN_S,
     _TRUNCATED_SHARE,
-    SAMPLE_RATE,
     AudioError,
     DecodeReport,
     _check_path,
     _check_shape,
-    _checked_header,
     _check_values,
+    _checked_header,
     _sf_name,
-    _StraightSoundFile,
     _too_long,
-    stream_audio,
 )
 
 # decoded before a piece and dropped: the resampler's filter settles in well under this

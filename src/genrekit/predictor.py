@@ -1,8 +1,8 @@
 """Predicting the genre of any audio file, streamed so that memory stays bounded.
 
 >>> import genrekit
->>> result = genrekit.predict("song.mp3")          # bundled model
->>> result.top[0]
+>>> result = genrekit.predict("song.mp3")  # doctest: +SKIP
+>>> result.top[0]  # doctest: +SKIP
 ('jazz', 0.87)
 
 The audio is decoded block by block and goes through the model's own features and windows
@@ -45,11 +45,15 @@ class Predictor:
 
     Parameters
     ----------
-    checkpoint : the trained model (:class:`genrekit.inference.TrainedModel`): a torch
-        checkpoint, or its ONNX export (:class:`genrekit.runtime.OnnxModel`, run without torch)
-    name : how results name the model (default: its architecture)
-    device : where a torch model runs
-    presence : when a signal counts as no music, and a prediction as confident
+    checkpoint : TrainedModel
+        The trained model (:class:`genrekit.inference.TrainedModel`): a torch checkpoint, or its
+        ONNX export (:class:`genrekit.runtime.OnnxModel`, run without torch).
+    name : str or None
+        How results name the model (default: its architecture).
+    device : str or torch.device
+        Where a torch model runs.
+    presence : PresenceConfig or None
+        When a signal counts as no music, and a prediction as confident.
     """
 
     def __init__(
@@ -79,16 +83,24 @@ class Predictor:
 
         Parameters
         ----------
-        model : a checkpoint file or a bundled model's name
-        device : where a torch model runs
-        runtime : ``"auto"``: the checkpoint's ONNX export when it is current, onnxruntime is
-            installed and ``device`` is the CPU, else torch; ``"onnx"`` or ``"torch"`` to insist
-        threads : threads of the ONNX runtime's sessions (default: one per core)
+        model : str, os.PathLike or None
+            A checkpoint file or a bundled model's name.
+        device : str or torch.device
+            Where a torch model runs.
+        runtime : str
+            ``"auto"``: the checkpoint's ONNX export when it is current, onnxruntime is installed
+            and ``device`` is the CPU, else torch; ``"onnx"`` or ``"torch"`` to insist.
+        threads : int or None
+            Threads of the ONNX runtime's sessions (default: one per core).
+
+        Returns
+        -------
+        Predictor
 
         Raises
         ------
         GenrekitError
-            the file is missing or not a genrekit checkpoint, or the runtime asked for is unavailable
+            The file is missing or not a genrekit checkpoint, or the runtime asked for is unavailable.
         """
         from genrekit.runtime import OnnxModel, card_path, card_problem, onnx_available
 
@@ -190,26 +202,53 @@ class Predictor:
     ) -> Prediction:
         """Genres of one audio file, streamed: memory does not grow with its length.
 
-        A ``.png`` is read as a Kaggle GTZAN spectrogram image, for models whose features can
-        be read from images. ``max_seconds`` analyses only the beginning; ``max_duration`` and
-        ``timeout_s`` refuse a longer file, or one that takes longer (see :func:`stream_audio`).
-        ``on_decoded(seconds)`` is called as each block of audio is decoded (for progress bars).
-        ``pace`` wraps the decoded blocks, the analysis of each happening between two of its
-        ``next`` calls (the server takes turns at the model with it). With ``styles``, the
-        prediction's ``styles`` are the musicnn MSD tags' probabilities, read in the same pass
-        (:mod:`genrekit.tagging.styles`; ``{}`` without music; the song is then analysed whole).
-        ``patches=k`` analyses only ``k`` windows spread evenly over the song, decoding only them
-        (:mod:`genrekit.sampling`; the musicnn kind, without ``max_seconds``); the song is analysed
-        whole when it has no more than ``k`` windows, its duration is unknown or its end is
-        missing, and (``unsure_in_full``) when the sample's top genre is not confident: the
-        sample cannot settle a close race (a song of many genres). ``None`` analyses every window.
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Any audio file; a ``.png`` is read as a Kaggle GTZAN spectrogram image, for models
+            whose features can be read from images.
+        max_seconds, max_duration, timeout_s : float or None
+            Analyse only the beginning; refuse a longer file, or one that takes longer (see
+            :func:`genrekit.audio.stream_audio`).
+        on_decoded : callable or None
+            ``on_decoded(seconds)`` is called as each block of audio is decoded (progress bars).
+        pace : callable or None
+            Wraps the decoded blocks, the analysis of each happening between two of its ``next``
+            calls (the server takes turns at the model with it).
+        patches : int or None
+            ``k`` analyses only ``k`` windows spread evenly over the song, decoding only them
+            (:mod:`genrekit.sampling`; the musicnn kind, without ``max_seconds``); the song is
+            analysed whole when it has no more than ``k`` windows, its duration is unknown or its
+            end is missing. ``None`` analyses every window.
+        unsure_in_full : bool
+            With ``patches``, analyse the song whole when the sample's top genre is not confident:
+            the sample cannot settle a close race (a song of many genres).
+        styles : bool
+            Fill the prediction's ``styles`` with the musicnn MSD tags' probabilities, read in the
+            same pass (:mod:`genrekit.tagging.styles`; ``{}`` without music; the song is then
+            analysed whole).
+
+        Returns
+        -------
+        Prediction
 
         Raises
         ------
         AudioError
-            the file cannot be decoded, is longer than ``max_duration`` or takes longer than ``timeout_s``
+            The file cannot be decoded, is longer than ``max_duration`` or takes longer than ``timeout_s``.
         GenrekitError
-            an image given to a model that cannot read images, or ``styles`` asked of a model without them
+            An image given to a model that cannot read images, or ``styles`` asked of a model without them.
+
+        Examples
+        --------
+        >>> import numpy as np, soundfile as sf, tempfile, pathlib
+        >>> from genrekit import Predictor
+        >>> predictor = Predictor.load()  # the bundled model; load once, predict many files
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "tone.wav"
+        >>> sf.write(path, 0.3 * np.sin(np.arange(22050 * 5) * 2 * np.pi * 440 / 22050), 22050)
+        >>> result = predictor.predict_file(path)
+        >>> result.genre, result.no_music.startswith("steady tones"), result.duration_s
+        (None, True, 5.0)
         """
         t0 = time.perf_counter()
         f = self.feature_config
@@ -278,10 +317,23 @@ class Predictor:
     def predict_signal(self, y: np.ndarray, sr: int, *, name: str = "signal") -> Prediction:
         """Genres of a signal in memory: mono ``(n,)``, or ``(n, channels)`` / ``(channels, n)`` downmixed.
 
+        Parameters
+        ----------
+        y : np.ndarray
+            The samples.
+        sr : int
+            Their rate (resampled to the model's).
+        name : str
+            The prediction's ``path``.
+
+        Returns
+        -------
+        Prediction
+
         Raises
         ------
         GenrekitError
-            the signal is empty, not finite, or of a shape that is not audio
+            The signal is empty, not finite, or of a shape that is not audio.
         """
         t0 = time.perf_counter()
         y = resample(to_mono(y), sr, self.sample_rate)
@@ -292,7 +344,14 @@ class Predictor:
     def predict(
         self, source: str | os.PathLike | np.ndarray, *, sr: int | None = None, max_seconds: float | None = None
     ) -> Prediction:
-        """Genres of a file path, or of a signal in memory (give its ``sr``)."""
+        """Genres of a file path (:meth:`predict_file`), or of a signal in memory (give its ``sr``:
+        :meth:`predict_signal`); ``max_seconds`` applies to a file.
+
+        Raises
+        ------
+        GenrekitError
+            A signal without its ``sr``, or as :meth:`predict_file` / :meth:`predict_signal`.
+        """
         if isinstance(source, np.ndarray):
             if sr is None:
                 raise GenrekitError("give the sample rate of the signal: predict(y, sr=...)")
@@ -310,10 +369,21 @@ class Predictor:
         patches: int | None = None,
         unsure_in_full: bool = True,
     ) -> Iterator[tuple[str, Prediction | GenrekitError]]:
-        """Predict many files, ``workers`` threads at a time; yields (path, result or error) in order.
+        """Predict many files, ``workers`` threads at a time; a bad file is yielded as its error.
 
-        ``max_seconds``, ``max_duration``, ``timeout_s``, ``patches`` and ``unsure_in_full`` apply to each file (see
-        :meth:`predict_file`). Processes use the cores better: :func:`genrekit.workers.predict_files`.
+        Parameters
+        ----------
+        paths : iterable of str or os.PathLike
+            The files.
+        workers : int
+            Threads (processes use the cores better: :func:`genrekit.workers.predict_files`).
+        max_seconds, max_duration, timeout_s, patches, unsure_in_full
+            Applied to each file, as in :meth:`predict_file`.
+
+        Yields
+        ------
+        tuple of (str, Prediction or GenrekitError)
+            Each path with its prediction or its error, in the order of ``paths``.
         """
 
         def one(p: str | os.PathLike) -> tuple[str, Prediction | GenrekitError]:
@@ -331,11 +401,3 @@ def _reporting(blocks: Iterable[np.ndarray], on_decoded: Callable[[float], None]
     for block in blocks:
         on_decoded(len(block) / sr)
         yield block
-
-
-def predict(path: str | os.PathLike, *, model: str | os.PathLike | None = None) -> Prediction:
-    """Genres of one audio file with the bundled model (or the checkpoint ``model``).
-
-    For many files, load a :class:`Predictor` once and call :meth:`Predictor.predict`.
-    """
-    return Predictor.load(model).predict_file(path)

@@ -52,7 +52,7 @@ class FeatureSet:
 
 def _extract(track: Track, config: FeatureConfig) -> np.ndarray:
     if track.kind != "image":
-        return extract(config, stream_audio(track.path, sr=config.sample_rate))
+        return extract(config, stream_audio(track.path, sr=config.sample_rate), sr=config.sample_rate)
     if not config.reads_images:
         raise GenrekitError(
             f"'{track.path}' is a spectrogram image: {config.kind} features are computed from audio; "

@@ -121,10 +121,19 @@ class FeatureConfig:
 def feature_kind(name: str) -> type[FeatureConfig]:
     """The config class of a feature kind.
 
+    Parameters
+    ----------
+    name : str
+        A name in :data:`FEATURE_KINDS`.
+
+    Returns
+    -------
+    type[FeatureConfig]
+
     Raises
     ------
     GenrekitError
-        no kind of that name
+        No kind of that name.
     """
     return FEATURE_KINDS[name]
 
@@ -132,10 +141,29 @@ def feature_kind(name: str) -> type[FeatureConfig]:
 def make_feature_config(kind: str = DEFAULT_KIND, **values) -> FeatureConfig:
     """A config of ``kind`` with some fields set.
 
+    Parameters
+    ----------
+    kind : str
+        A name in :data:`FEATURE_KINDS` (``"logmel"``, ``"kaggle-image"``, ``"musicnn"``).
+    **values
+        Fields of that kind's config; the others keep their defaults.
+
+    Returns
+    -------
+    FeatureConfig
+        The kind's frozen config dataclass.
+
     Raises
     ------
     GenrekitError
-        unknown kind, or a field that kind does not have (the message lists the ones it has)
+        Unknown kind, or a field that kind does not have (the message lists the ones it has).
+
+    Examples
+    --------
+    >>> from genrekit.features import make_feature_config
+    >>> config = make_feature_config("logmel", n_mels=64)
+    >>> config.kind, config.n_bins, config.sample_rate
+    ('logmel', 64, 22050)
     """
     cls = feature_kind(kind)
     known = [f.name for f in fields(cls)]
@@ -147,15 +175,43 @@ def make_feature_config(kind: str = DEFAULT_KIND, **values) -> FeatureConfig:
     return cls(**values)
 
 
-def extract(config: FeatureConfig, y: np.ndarray | Iterable[np.ndarray]) -> np.ndarray:
-    """Features of one whole signal: its stream run to the end, (n_bins, n_frames) float32.
+def extract(config: FeatureConfig, y: np.ndarray | Iterable[np.ndarray], *, sr: int) -> np.ndarray:
+    """Features of one whole signal: its stream run to the end.
 
     Parameters
     ----------
-    config : the feature kind and its parameters
-    y : a mono signal at ``config.sample_rate``, or an iterable of its blocks (e.g. from
-        :func:`genrekit.audio.stream_audio`)
+    config : FeatureConfig
+        The feature kind and its parameters.
+    y : np.ndarray or iterable of np.ndarray
+        A mono signal, or an iterable of its blocks (e.g. from :func:`genrekit.audio.stream_audio`).
+    sr : int
+        The sample rate of ``y``; it must be ``config.sample_rate`` (features computed at another
+        rate would be wrong without a word).
+
+    Returns
+    -------
+    np.ndarray, float32, shape ``(config.n_bins, n_frames)``
+
+    Raises
+    ------
+    GenrekitError
+        ``sr`` is not the rate the kind reads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from genrekit.features import extract, make_feature_config
+    >>> config = make_feature_config("logmel")
+    >>> y = np.zeros(config.sample_rate, np.float32)  # one second of silence
+    >>> extract(config, y, sr=config.sample_rate).shape[0] == config.n_bins
+    True
     """
+    if sr != config.sample_rate:
+        raise GenrekitError(
+            f"the signal is at {sr} Hz but the '{config.kind}' features read {config.sample_rate} Hz; "
+            f"resample it (genrekit.audio.resample(y, {sr}, {config.sample_rate})) "
+            f"or load it at that rate (genrekit.load_audio(path, sr={config.sample_rate}))"
+        )
     stream = config.stream()
     blocks = [y] if isinstance(y, np.ndarray) else y
     return np.concatenate([*(stream.push(b) for b in blocks), stream.finish()], axis=1)
