@@ -33,7 +33,7 @@ def test_a_classifier_runs_any_model_backend_batch_by_batch():
     c = Classifier(backend, f, ["a", "b"], batch_size=4)
     y = (0.1 * np.sin(2 * np.pi * 440 * np.arange(5 * f.sample_rate) / f.sample_rate)).astype(np.float32)
     w = c.analyse(blocks=[y[:30000], y[30000:]])
-    starts, _ = cut_windows(extract(f, y), size=f.segment_frames, hop=f.hop_frames)
+    starts, _ = cut_windows(extract(f, y, sr=f.sample_rate), size=f.segment_frames, hop=f.hop_frames)
     assert c.backend is backend and w.starts.tolist() == starts.tolist()
     assert w.probabilities.shape == (len(starts), 2) and np.all(w.probabilities == 0.5)
     assert all(s[0] <= 4 and s[1:] == (f.n_bins, f.segment_frames) for s in backend.shapes)
