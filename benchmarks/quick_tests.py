@@ -2,6 +2,7 @@
 fresh process from the repository root; with the CPU time it used (user + system, its child processes
 included), the load average before and after (the CPU may be shared: context for the wall time) and
 its slowest tests. The target is under 60 s on the 2-core CI machine."""
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +42,7 @@ def run_quick_tests(slowest: int) -> dict:
         "counts": {kind: int(n) for n, kind in COUNTS.findall(summary)},
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
-        "slowest": [
-            {"seconds": float(m[1]), "phase": m[2], "test": m[3]} for m in map(DURATION.match, lines) if m
-        ],
+        "slowest": [{"seconds": float(m[1]), "phase": m[2], "test": m[3]} for m in map(DURATION.match, lines) if m],
         "tail": lines[-3:] if done.returncode else [],
     }
 

@@ -1,4 +1,5 @@
 """The Examples sections of the public API's docstrings run, and say what they show."""
+
 from __future__ import annotations
 
 import doctest

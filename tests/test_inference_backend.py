@@ -1,4 +1,5 @@
 """The one Classifier runs any model backend: torch, onnxruntime, or one a test writes."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """The ``musicnn`` feature kind (frozen backbone embeddings, one frame per 3-s patch) and the head
 trained on it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -67,9 +68,14 @@ def test_stream_equals_whole_signal(clip, block):
 @pytest.mark.parametrize("gain_db", [-12.0, -6.0, 6.0])
 def test_the_gain_of_a_recording_does_not_change_the_frames(clip, gain_db):
     cfg = make_feature_config("musicnn")
-    np.testing.assert_allclose(extract(cfg, clip * 10 ** (gain_db / 20), sr=SR), extract(cfg, clip, sr=SR), atol=2e-3, rtol=1e-3)
+    np.testing.assert_allclose(
+        extract(cfg, clip * 10 ** (gain_db / 20), sr=SR), extract(cfg, clip, sr=SR), atol=2e-3, rtol=1e-3
+    )
     as_recorded = make_feature_config("musicnn", level_db=None)  # without levelling, it would
-    assert np.abs(extract(as_recorded, clip * 10 ** (gain_db / 20), sr=SR) - extract(as_recorded, clip, sr=SR)).max() > 0.01
+    assert (
+        np.abs(extract(as_recorded, clip * 10 ** (gain_db / 20), sr=SR) - extract(as_recorded, clip, sr=SR)).max()
+        > 0.01
+    )
 
 
 @pytest.mark.parametrize("seconds,frames", [(0.2, 1), (2.9, 1), (3.5, 1), (4.2, 2), (6.0, 2)])

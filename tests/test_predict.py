@@ -1,4 +1,5 @@
 """Prediction: the API, streaming equals whole-signal, CLI output formats, library mode, robustness."""
+
 from __future__ import annotations
 
 import csv
@@ -9,19 +10,19 @@ import os
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import pytest
+import soundfile as sf
 import torch
 from conftest import LABELS, SR, labelled_clip, noise_band, random_checkpoint, slow_except, tone, write_audio
 
 from genrekit.audio import AudioError, GenrekitError, load_audio, stream_audio
 from genrekit.cli import main
+from genrekit.default_predictor import predict
 from genrekit.features import FeatureConfig, extract
+from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.features.logmel import LogMelConfig
 from genrekit.features.windows import cut_windows, stream_windows, window_starts
-from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.library import CSV_FIELDS, collect_inputs, run_library
-from genrekit.default_predictor import predict
 from genrekit.predictor import Prediction, Predictor, Segment
 
 
@@ -102,13 +103,16 @@ def test_predict_file(random_model, song):
 
 @pytest.mark.parametrize(
     "what,signal,reason",
-    slow_except([
-        ("30 s of silence", np.zeros(30 * SR, np.float32), "silence"),
-        ("near-silence", (1e-5 * np.random.default_rng(0).standard_normal(30 * SR)).astype(np.float32), "silence"),
-        ("one sample", np.full(1, 0.5, np.float32), "too short"),
-        ("white noise", (0.2 * np.random.default_rng(1).standard_normal(30 * SR)).astype(np.float32), "noise"),
-    ], "one sample"),
-)  # fmt: skip
+    slow_except(
+        [
+            ("30 s of silence", np.zeros(30 * SR, np.float32), "silence"),
+            ("near-silence", (1e-5 * np.random.default_rng(0).standard_normal(30 * SR)).astype(np.float32), "silence"),
+            ("one sample", np.full(1, 0.5, np.float32), "too short"),
+            ("white noise", (0.2 * np.random.default_rng(1).standard_normal(30 * SR)).astype(np.float32), "noise"),
+        ],
+        "one sample",
+    ),
+)
 def test_no_music_gets_no_genre(random_model, tmp_path, capsys, what, signal, reason):
     predictor = Predictor.load(random_model)
     path = write_audio(tmp_path / "x.wav", signal, subtype="FLOAT")
@@ -400,7 +404,7 @@ def test_album_covers_in_a_library_are_not_taken_for_spectrograms(tmp_path, fold
 
     Image.new("RGB", (500, 500), "red").save(folder / "cover.png")  # an album cover
     save_png(render_image(_music(30.0), SR), folder / "sub" / "spectrogram.png")  # the Kaggle geometry
-    names = lambda files: sorted(f.name for f in files)  # noqa: E731
+    names = lambda files: sorted(f.name for f in files)
     # an audio model takes no PNG; a kaggle-image model takes only the Kaggle-shaped one
     assert names(collect_inputs([folder])) == ["track0.wav", "track1.wav", "track2.wav", "track3.wav"]
     assert "spectrogram.png" in names(collect_inputs([folder], images=True))
@@ -441,8 +445,12 @@ def test_cli_json_format(random_model, folder, capsys):
 
 
 def test_cli_table_format(random_model, folder, capsys):
-    assert run_cli(["predict", folder / "track1.wav", folder / "sub", "--model", random_model, "--timeline",
-                    "--no-progress"]) == 0  # fmt: skip
+    assert (
+        run_cli(
+            ["predict", folder / "track1.wav", folder / "sub", "--model", random_model, "--timeline", "--no-progress"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "track1.wav" in out and "track3.wav" in out and "track0.wav" not in out
     assert "%" in out and "(0:03)" in out
@@ -623,7 +631,7 @@ def test_kaggle_image_model_predicts_a_png_like_its_audio(tmp_path):
     model = build_model("gknet", n_classes=3, input_shape=(cfg.n_bins, cfg.segment_frames))
     Checkpoint("gknet", {}, labels, cfg, model.state_dict(), {}).save(tmp_path / "m.pt")
     t = np.arange(30 * 22050) / 22050
-    y = (0.3 * np.sin(2 * np.pi * 440 * t * (1 + t / 30)) + 0.05 * np.random.default_rng(0).standard_normal(len(t)))
+    y = 0.3 * np.sin(2 * np.pi * 440 * t * (1 + t / 30)) + 0.05 * np.random.default_rng(0).standard_normal(len(t))
     sf.write(tmp_path / "clip.wav", y.astype(np.float32), 22050)
     save_png(render_image(y.astype(np.float32), 22050), tmp_path / "clip.png")
     p = Predictor.load(tmp_path / "m.pt")

@@ -1,13 +1,14 @@
 """The top-level names: lazy at run time, visible to type checkers, one version."""
+
 from __future__ import annotations
 
 import ast
 import importlib
 import importlib.metadata
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import genrekit
 

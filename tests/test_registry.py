@@ -1,4 +1,5 @@
 """The one registry of feature kinds and models: lazy entries, plugins through entry points, one error."""
+
 from __future__ import annotations
 
 import sys
@@ -41,7 +42,9 @@ def test_another_package_adds_an_entry_through_its_entry_points(tmp_path, monkey
     info = tmp_path / "plugin_things-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plugin-things\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[genrekit.test_things]\nthing = plugin_things:THING\nown = plugin_things:OTHER\n")
+    (info / "entry_points.txt").write_text(
+        "[genrekit.test_things]\nthing = plugin_things:THING\nown = plugin_things:OTHER\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     r: Registry[str] = Registry("thing", {"own": "json:__name__"}, group="genrekit.test_things")
     assert r.names() == ["own", "thing"]

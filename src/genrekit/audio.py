@@ -11,6 +11,7 @@ Every failure becomes one :class:`AudioError` that names the file and the reason
 The limits a file must keep and the error live in :mod:`genrekit.audio_checks`, the FFmpeg path in
 :mod:`genrekit.audio_pyav`; every public name is imported from here.
 """
+
 from __future__ import annotations
 
 import os
@@ -69,9 +70,38 @@ __all__ = [
 SAMPLE_RATE = 22050
 
 AUDIO_EXTENSIONS = frozenset(
-    ".wav .wave .au .snd .aif .aiff .aifc .flac .ogg .oga .mp3 .m4a .mp4 .aac .opus .wma .webm "
-    ".mka .mkv .caf .ac3 .amr .3gp .mov .wv .ape .mpc .dsf".split()
+    [
+        ".wav",
+        ".wave",
+        ".au",
+        ".snd",
+        ".aif",
+        ".aiff",
+        ".aifc",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".mp3",
+        ".m4a",
+        ".mp4",
+        ".aac",
+        ".opus",
+        ".wma",
+        ".webm",
+        ".mka",
+        ".mkv",
+        ".caf",
+        ".ac3",
+        ".amr",
+        ".3gp",
+        ".mov",
+        ".wv",
+        ".ape",
+        ".mpc",
+        ".dsf",
+    ]
 )
+
 
 def is_audio_path(path: str | os.PathLike) -> bool:
     """True if the file name has an extension genrekit treats as audio (the file is not opened).
@@ -97,7 +127,9 @@ class _StraightSoundFile(sf.SoundFile):
         return False
 
 
-def _soundfile_blocks(path: Path, f: sf.SoundFile, block_seconds: float, report: DecodeReport) -> Generator[np.ndarray, None, None]:
+def _soundfile_blocks(
+    path: Path, f: sf.SoundFile, block_seconds: float, report: DecodeReport
+) -> Generator[np.ndarray, None, None]:
     # Never trust the declared frame count: an MP3's is an estimate and a truncated file's is the
     # length it once had. Keep what each read really returned, and stop at the first empty read.
     # Reads are sized in bytes (libsndfile fills every frame asked for, whatever the channel count),
@@ -250,9 +282,7 @@ def stream_audio(
         report.truncated = report.truncated or short
 
 
-def load_audio(
-    path: str | os.PathLike, *, sr: int = SAMPLE_RATE, max_seconds: float | None = None
-) -> np.ndarray:
+def load_audio(path: str | os.PathLike, *, sr: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
     """Load an audio file as a mono float32 signal at ``sr`` Hz.
 
     Unlike ``librosa.load``, which returns ``(y, sr)``, this returns ``y`` only: its rate is the

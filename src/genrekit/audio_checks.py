@@ -7,6 +7,7 @@ before and while they decode; :class:`AudioError` names the file and the reason,
 :class:`DecodeReport` says what decoding found. Import these names from :mod:`genrekit.audio`,
 which re-exports them.
 """
+
 from __future__ import annotations
 
 import os
@@ -98,14 +99,16 @@ def _check_shape(path: Path, rate: int, channels: int) -> None:
     """Refuse a header whose rate or channel count no music file has (a header bomb)."""
     if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioError(
-            path, f"it declares a sample rate of {rate} Hz, outside the {MIN_RATE}-{MAX_RATE} Hz genrekit reads; "
+            path,
+            f"it declares a sample rate of {rate} Hz, outside the {MIN_RATE}-{MAX_RATE} Hz genrekit reads; "
             "this is not a music file, or re-encode it at 44100 Hz",
-        )  # fmt: skip
+        )
     if not 1 <= channels <= MAX_CHANNELS:
         raise AudioError(
-            path, f"it declares {channels} channels, not 1 to {MAX_CHANNELS}; "
+            path,
+            f"it declares {channels} channels, not 1 to {MAX_CHANNELS}; "
             "this is not a music file, or re-encode it in stereo",
-        )  # fmt: skip
+        )
 
 
 def _check_values(path: Path, data: np.ndarray) -> None:

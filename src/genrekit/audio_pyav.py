@@ -1,6 +1,7 @@
 """Decoding through PyAV (FFmpeg): the formats libsndfile does not read (m4a, aac, opus, wma,
 video containers...), block by block at the file's own rate, for :func:`genrekit.audio.stream_audio`.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,9 +61,10 @@ def _pyav_blocks(
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         if _mp4_index_missing(path):
             raise AudioError(
-                path, "it was cut short before its index (the MP4 'moov' box): nothing of it can be decoded; "
+                path,
+                "it was cut short before its index (the MP4 'moov' box): nothing of it can be decoded; "
                 "copy or download it again",
-            ) from None  # fmt: skip
+            ) from None
         raise AudioError(path, f"not a recognised audio format ({exc.__class__.__name__})") from None
     if not container.streams.audio:
         container.close()

@@ -4,6 +4,7 @@ Only the standard library is imported here; each command imports what it needs, 
 ``genrekit --help`` starts at once. Training options are derived from :class:`TrainConfig`'s
 fields, feature settings are given as ``--feature KEY=VALUE`` and checked against the kind.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,16 +55,25 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_feature_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--features", default="auto",
-                   help="feature kind: logmel, kaggle-image (auto: kaggle-image for images, else logmel)")  # fmt: skip
-    p.add_argument("--feature", action="append", metavar="KEY=VALUE",
-                   help="a setting of the feature kind, e.g. n_mels=64 or segment_seconds=6 (repeatable; "
-                        "'genrekit models' lists each kind's settings and defaults)")  # fmt: skip
+    p.add_argument(
+        "--features",
+        default="auto",
+        help="feature kind: logmel, kaggle-image (auto: kaggle-image for images, else logmel)",
+    )
+    p.add_argument(
+        "--feature",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of the feature kind, e.g. n_mels=64 or segment_seconds=6 (repeatable; "
+        "'genrekit models' lists each kind's settings and defaults)",
+    )
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="architecture (default: gknet; see 'genrekit models')")
-    p.add_argument("--model-param", action="append", metavar="KEY=VALUE", help="architecture hyper-parameter (repeatable)")
+    p.add_argument(
+        "--model-param", action="append", metavar="KEY=VALUE", help="architecture hyper-parameter (repeatable)"
+    )
     for f in dataclasses.fields(TrainConfig):
         name = "--" + f.name.replace("_", "-")
         if f.type in (bool, "bool"):
@@ -75,8 +85,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_protocol_args(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument("--split", default=default, choices=["random", "kfold", "filtered", "none"],
-                   help="track-level protocol ('none': train on every track)")  # fmt: skip
+    p.add_argument(
+        "--split",
+        default=default,
+        choices=["random", "kfold", "filtered", "none"],
+        help="track-level protocol ('none': train on every track)",
+    )
     p.add_argument("--test-size", type=float, default=0.2, help="test share of the random protocol")
     p.add_argument("--folds", type=int, default=5, help="folds of the kfold protocol")
     p.add_argument("--val-fraction", type=float, default=0.1, help="validation share of the training side")
@@ -120,9 +134,13 @@ def _prepare(a, feature_config=None, labels=None):
     from genrekit.experiment import prepare
 
     return prepare(
-        a.data, input_kind=a.input, feature_config=feature_config, labels=labels,
-        cache_dir=a.cache_dir, progress=not a.no_progress,
-    )  # fmt: skip
+        a.data,
+        input_kind=a.input,
+        feature_config=feature_config,
+        labels=labels,
+        cache_dir=a.cache_dir,
+        progress=not a.no_progress,
+    )
 
 
 def _split(a, data, seed: int):
@@ -130,21 +148,34 @@ def _split(a, data, seed: int):
 
     splits_dir = a.splits_dir or (str(Path(a.data) / "splits") if (Path(a.data) / "splits").is_dir() else None)
     split = make_split(
-        a.split, ids=data.ids, labels=data.track_labels, seed=seed, folds=a.folds, test_size=a.test_size,
-        val_fraction=a.val_fraction, splits_dir=splits_dir,
-    )  # fmt: skip
+        a.split,
+        ids=data.ids,
+        labels=data.track_labels,
+        seed=seed,
+        folds=a.folds,
+        test_size=a.test_size,
+        val_fraction=a.val_fraction,
+        splits_dir=splits_dir,
+    )
     for part, missing in split.notes.get("missing_ids", {}).items():
         if missing:
-            print(f"note: {len(missing)} clip(s) of the {part} list are not in the data: {', '.join(missing[:5])}"
-                  + (" ..." if len(missing) > 5 else ""), file=sys.stderr)  # fmt: skip
+            print(
+                f"note: {len(missing)} clip(s) of the {part} list are not in the data: {', '.join(missing[:5])}"
+                + (" ..." if len(missing) > 5 else ""),
+                file=sys.stderr,
+            )
     return split
 
 
 def _print_metrics(rep: dict, header: str) -> None:
     t, s = rep["track"], rep["segment"]
     print(f"{header}: {t['n']} tracks, {s['n']} segments")
-    print(f"  track   accuracy {t['accuracy']:.3f}  balanced {t['balanced_accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}")
-    print(f"  segment accuracy {s['accuracy']:.3f}  balanced {s['balanced_accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}")
+    print(
+        f"  track   accuracy {t['accuracy']:.3f}  balanced {t['balanced_accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}"
+    )
+    print(
+        f"  segment accuracy {s['accuracy']:.3f}  balanced {s['balanced_accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}"
+    )
     print("  per genre (track level): " + ", ".join(f"{g} {v['recall']:.2f}" for g, v in t["per_class"].items()))
 
 
@@ -154,31 +185,41 @@ def cmd_train(a) -> None:
 
     name, params = _model(a)
     if a.split == "kfold" and a.fold is None:
-        raise GenrekitError(f"train --split kfold trains one fold: give --fold 0..{a.folds - 1}, "
-                            "or run 'genrekit compare --split kfold' to train and evaluate every fold")  # fmt: skip
+        raise GenrekitError(
+            f"train --split kfold trains one fold: give --fold 0..{a.folds - 1}, "
+            "or run 'genrekit compare --split kfold' to train and evaluate every fold"
+        )
     data = _prepare(a, _feature_config(a))
     config = _train_config(a)
     folds = _split(a, data, seed=config.seed).folds
     if a.fold is not None and not 0 <= a.fold < len(folds):
         raise GenrekitError(f"--fold {a.fold} does not exist: the {a.split} protocol has {len(folds)} fold(s)")
     fold = folds[a.fold or 0]
-    print(f"training {name} on {data.path} ({data.feature_config.kind}), {a.split} split {fold.name}, seed {config.seed}: "
-          f"{len(fold.train)} train / {0 if fold.val is None else len(fold.val)} validation / {len(fold.test)} test tracks")  # fmt: skip
+    print(
+        f"training {name} on {data.path} ({data.feature_config.kind}), {a.split} split {fold.name}, seed {config.seed}: "
+        f"{len(fold.train)} train / {0 if fold.val is None else len(fold.val)} validation / {len(fold.test)} test tracks"
+    )
     ckpt, result = fit(
-        data, fold, model=name, model_params=params, config=config, device=a.device, progress=not a.no_progress,
+        data,
+        fold,
+        model=name,
+        model_params=params,
+        config=config,
+        device=a.device,
+        progress=not a.no_progress,
         metadata={
             "protocol": a.split if a.split != "none" else "all data",
             "trained_on": f"{len(fold.train)} tracks of {data.path} ({data.tracks[0].kind})",
             "skipped_unreadable": data.failed,
         },
-    )  # fmt: skip
+    )
     out = Path(a.out)
     report = evaluate(ckpt, data, fold.test) if len(fold.test) else None
     if report is not None:
         ckpt.metadata["accuracy"] = {
             "track_accuracy": report["track"]["accuracy"],
             "track_balanced_accuracy": report["track"]["balanced_accuracy"],
-            "n_test_tracks": int(len(fold.test)),
+            "n_test_tracks": len(fold.test),
         }
     path = ckpt.save(out / "model.pt")
     print(f"model saved to {path} (best epoch {result.best_epoch} of {len(result.history)}, {result.seconds:.0f} s)")
@@ -188,8 +229,10 @@ def cmd_train(a) -> None:
         print(f"report: {out / 'report'} (report.json, confusion_*.png/csv, per_genre.csv, curves.png)")
     else:
         curves_png(result.history, out / "curves.png", title=name)
-        print(f"not evaluated: no test tracks (--split {a.split}); the accuracies in {out / 'curves.png'} are on "
-              "its training windows and validation tracks, not an evaluation")  # fmt: skip
+        print(
+            f"not evaluated: no test tracks (--split {a.split}); the accuracies in {out / 'curves.png'} are on "
+            "its training windows and validation tracks, not an evaluation"
+        )
     if data.failed:
         print(f"skipped {len(data.failed)} unreadable track(s): {', '.join(data.failed)}", file=sys.stderr)
 
@@ -211,16 +254,20 @@ def cmd_evaluate(a) -> None:
     elif a.subset == "test":
         wanted = set(ckpt.split.get("test", []))
         if not wanted:
-            raise GenrekitError(f"'{a.model}' records no held-out test tracks (it was trained on all its data); "
-                                "evaluate it on other data with --subset all, or give --split-file")  # fmt: skip
+            raise GenrekitError(
+                f"'{a.model}' records no held-out test tracks (it was trained on all its data); "
+                "evaluate it on other data with --subset all, or give --split-file"
+            )
         idx = np.array([i for i, t in enumerate(data.ids) if t in wanted], dtype=int)
     else:
         idx = np.arange(len(data.ids))
     if not len(idx):
         raise GenrekitError("no track to evaluate: the chosen subset matches no track of the data")
     if not ckpt.split.get("train"):
-        print("warning: this checkpoint does not record its training tracks, so overlap with them cannot be checked",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "warning: this checkpoint does not record its training tracks, so overlap with them cannot be checked",
+            file=sys.stderr,
+        )
     report = evaluate(ckpt, data, idx, allow_seen=a.allow_seen)
     out = write_report(report, a.out, title=ckpt.model_name)
     _print_metrics(report, "evaluation")
@@ -249,13 +296,28 @@ def cmd_compare(a) -> None:
     results = []
     for name in names:
         print(f"comparing: {name} on {len(folds)} split(s) of {data.path} ({a.split})", file=sys.stderr)
-        results.append(run_protocol(data, folds, model=name, model_params=params, config=config, device=a.device,
-                                    progress=not a.no_progress, out_dir=out / "runs"))  # fmt: skip
+        results.append(
+            run_protocol(
+                data,
+                folds,
+                model=name,
+                model_params=params,
+                config=config,
+                device=a.device,
+                progress=not a.no_progress,
+                out_dir=out / "runs",
+            )
+        )
         md = comparison_markdown(results, a.split)
         (out / "compare.md").write_text(md)  # rewritten after each model: nothing computed is lost
         (out / "compare.json").write_text(json.dumps({"protocol": a.split, "results": results}, indent=2))
-    comparison_png([r["model"] for r in results], [r["accuracy_mean"] for r in results],
-                   [r["accuracy_sd"] for r in results], out / "compare.png", "track accuracy")  # fmt: skip
+    comparison_png(
+        [r["model"] for r in results],
+        [r["accuracy_mean"] for r in results],
+        [r["accuracy_sd"] for r in results],
+        out / "compare.png",
+        "track accuracy",
+    )
     print(md)
     print(f"written: {out / 'compare.md'}, {out / 'compare.json'}, {out / 'compare.png'}")
 
@@ -265,10 +327,17 @@ def _compare_seed_protocol(a) -> None:
 
     protocol, out = SEED_PROTOCOLS[a.protocol], Path(a.out)
     run_seed_protocol(
-        on_images(protocol) if a.input == "images" else protocol, a.data, splits_dir=a.splits_dir,
-        repetitions=a.repetitions, max_epochs=a.max_epochs, precision=a.precision, device=a.device,
-        cache_dir=a.cache_dir, progress=not a.no_progress, on_result=writer(out),
-    )  # fmt: skip
+        on_images(protocol) if a.input == "images" else protocol,
+        a.data,
+        splits_dir=a.splits_dir,
+        repetitions=a.repetitions,
+        max_epochs=a.max_epochs,
+        precision=a.precision,
+        device=a.device,
+        cache_dir=a.cache_dir,
+        progress=not a.no_progress,
+        on_result=writer(out),
+    )
     print((out / "compare.md").read_text() + f"written: {out / 'compare.md'}, {out / 'compare.json'}")
 
 
@@ -302,13 +371,18 @@ def cmd_models(a) -> None:
         print(f"      trained on: {m.get('trained_on', '?')}")
         print(f"      protocol:   {m.get('protocol', '?')}")
         if acc:
-            print("      measured:   " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in acc.items()))
+            print(
+                "      measured:   "
+                + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in acc.items())
+            )
         if m.get("description"):
             print(f"      {m['description']}")
         if style_rows(c.feature_config) is not None:
             print("\n".join("      " + line for line in describe_styles()))
-    print("\nmusicnn weights: musicnn 0.1.0 (Pons & Serra 2019), ISC licence, (c) 2019 Music Technology Group, "
-          "Universitat Pompeu Fabra (LICENSES/musicnn-ISC.txt)")
+    print(
+        "\nmusicnn weights: musicnn 0.1.0 (Pons & Serra 2019), ISC licence, (c) 2019 Music Technology Group, "
+        "Universitat Pompeu Fabra (LICENSES/musicnn-ISC.txt)"
+    )
     print("\nArchitectures (genrekit train --model NAME):")
     for n in model_names():
         print(f"  {n:<18} {'[default] ' if n == DEFAULT_MODEL else ''}{model_spec(n).source}")
@@ -346,10 +420,10 @@ class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from genrekit.tagging.predict_command import add_arguments as add_predict_arguments  # light until a run starts
     from genrekit.serve.config import add_arguments as add_serve_arguments  # light: no FastAPI, no torch
     from genrekit.tagging.command import add_arguments as _add_tag_arguments
     from genrekit.tagging.command import run as _run_tag
+    from genrekit.tagging.predict_command import add_arguments as add_predict_arguments  # light until a run starts
 
     fmt = _HelpWithDefaults
     parser = argparse.ArgumentParser(prog="genrekit", description="Music genre classification from audio.")
@@ -373,20 +447,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset", formatter_class=fmt)
     p.add_argument("--model", required=True, help="checkpoint (.pt)")
     _add_data_args(p)
-    p.add_argument("--subset", default="test", choices=["test", "all"],
-                   help="'test': the tracks the checkpoint held out; 'all': every track of --data")  # fmt: skip
+    p.add_argument(
+        "--subset",
+        default="test",
+        choices=["test", "all"],
+        help="'test': the tracks the checkpoint held out; 'all': every track of --data",
+    )
     p.add_argument("--split-file", help="evaluate only the clips listed in this file")
-    p.add_argument("--allow-seen", action="store_true",
-                   help="measure even tracks the model was trained on (warns: that is no evaluation)")  # fmt: skip
+    p.add_argument(
+        "--allow-seen",
+        action="store_true",
+        help="measure even tracks the model was trained on (warns: that is no evaluation)",
+    )
     p.add_argument("--out", default="runs/evaluate")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compare", help="several models under one protocol (mean ± sd)", formatter_class=fmt)
     _add_training_args(p, split="kfold")
-    p.add_argument("--seeds", type=int, default=5, help="random splits (seeds --seed, --seed+1, ...) for --split random")
+    p.add_argument(
+        "--seeds", type=int, default=5, help="random splits (seeds --seed, --seed+1, ...) for --split random"
+    )
     p.add_argument("--models", default="all", help="comma-separated names, or 'all'")
-    p.add_argument("--protocol", choices=[f"seed00{i}" for i in range(5)],
-                   help="a seed document's own protocol and model(s), beside the honest ones (--data: the GTZAN root)")
+    p.add_argument(
+        "--protocol",
+        choices=[f"seed00{i}" for i in range(5)],
+        help="a seed document's own protocol and model(s), beside the honest ones (--data: the GTZAN root)",
+    )
     p.add_argument("--max-epochs", type=int, help="--protocol: cap the seed's epochs (recorded)")
     p.add_argument("--repetitions", type=int, help="--protocol: random splits per variant (default: the seed's)")
     p.add_argument("--out", default="runs/compare")

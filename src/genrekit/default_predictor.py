@@ -3,6 +3,7 @@
 The only state genrekit keeps between calls is this module's cache of loaded models
 (:func:`functools.lru_cache`, the last four, keyed on the model's file and its modification time).
 """
+
 from __future__ import annotations
 
 import functools

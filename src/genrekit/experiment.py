@@ -1,4 +1,5 @@
 """Experiments: data → split → fit → evaluate → report. Used by the CLI and the benchmarks."""
+
 from __future__ import annotations
 
 import csv
@@ -113,12 +114,22 @@ def fit(
     with seeded(config.seed):  # the initial weights follow the seed too
         net = build_model(model, n_classes=len(data.labels), input_shape=(f.n_bins, f.segment_frames), **params)
     result = train(
-        net, data.features, data.y, f, train_idx=fold.train, val_idx=fold.val, config=config,
-        device=device, progress=progress, desc=f"{model} {fold.name} seed {config.seed}",
-    )  # fmt: skip
+        net,
+        data.features,
+        data.y,
+        f,
+        train_idx=fold.train,
+        val_idx=fold.val,
+        config=config,
+        device=device,
+        progress=progress,
+        desc=f"{model} {fold.name} seed {config.seed}",
+    )
     ids = data.ids
     split: dict[str, np.ndarray | list] = {
-        "train": fold.train, "val": fold.val if fold.val is not None else [], "test": fold.test
+        "train": fold.train,
+        "val": fold.val if fold.val is not None else [],
+        "test": fold.test,
     }
     ckpt = Checkpoint(
         model_name=model,
@@ -134,7 +145,7 @@ def fit(
             "fold": fold.name,
             "data": str(data.path),
             "input_kind": data.tracks[0].kind,
-            "n_train_tracks": int(len(fold.train)),
+            "n_train_tracks": len(fold.train),
             "n_val_tracks": int(0 if fold.val is None else len(fold.val)),
             "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),
@@ -174,10 +185,14 @@ def evaluate(ckpt: Checkpoint, data: Data, idx: np.ndarray, *, allow_seen: bool 
     rep = evaluate_tracks(classifier, [data.features[i] for i in idx], data.y[idx])
     probs = rep.pop("track_probabilities")
     rep["tracks"] = [
-        {"id": data.tracks[i].id, "true": data.labels[data.y[i]], "predicted": data.labels[int(p.argmax())],
-         "confidence": round(float(p.max()), 4)}
+        {
+            "id": data.tracks[i].id,
+            "true": data.labels[data.y[i]],
+            "predicted": data.labels[int(p.argmax())],
+            "confidence": round(float(p.max()), 4),
+        }
         for i, p in zip(idx, probs)
-    ]  # fmt: skip
+    ]
     rep["model"] = ckpt.model_name
     rep["labels"] = data.labels
     rep["seen_tracks_evaluated"] = len(seen)
@@ -185,7 +200,9 @@ def evaluate(ckpt: Checkpoint, data: Data, idx: np.ndarray, *, allow_seen: bool 
     return rep
 
 
-def write_report(report: dict, out_dir: str | os.PathLike, *, history: list[dict] | None = None, title: str = "") -> Path:
+def write_report(
+    report: dict, out_dir: str | os.PathLike, *, history: list[dict] | None = None, title: str = ""
+) -> Path:
     """Write ``report.json``, per-genre and confusion CSVs, confusion and curve PNGs into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -198,9 +215,11 @@ def write_report(report: dict, out_dir: str | os.PathLike, *, history: list[dict
             w.writerow(["true\\predicted", *labels])
             w.writerows([[labels[i], *row] for i, row in enumerate(m["confusion"])])
         confusion_png(
-            m["confusion"], labels, out / f"confusion_{level}.png",
+            m["confusion"],
+            labels,
+            out / f"confusion_{level}.png",
             title=f"{title} {level} level: acc {m['accuracy']:.3f}, balanced {m['balanced_accuracy']:.3f}".strip(),
-        )  # fmt: skip
+        )
     with open(out / "per_genre.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["genre", "precision", "recall", "f1", "support"])
@@ -228,26 +247,33 @@ def run_protocol(
     rows: list[dict[str, Any]] = []
     for fold in folds:
         ckpt, result = fit(
-            data, fold, model=model, model_params=model_params, config=replace(config, seed=config.seed + len(rows)),
-            device=device, progress=progress,
-        )  # fmt: skip
+            data,
+            fold,
+            model=model,
+            model_params=model_params,
+            config=replace(config, seed=config.seed + len(rows)),
+            device=device,
+            progress=progress,
+        )
         rep = evaluate(ckpt, data, fold.test)
         if out_dir is not None:
             write_report(rep, Path(out_dir) / model / fold.name, history=result.history, title=f"{model} {fold.name}")
-        rows.append({
-            "fold": fold.name,
-            "accuracy": rep["track"]["accuracy"],
-            "balanced_accuracy": rep["track"]["balanced_accuracy"],
-            "macro_f1": rep["track"]["macro_f1"],
-            "segment_accuracy": rep["segment"]["accuracy"],
-            "per_class_recall": {g: v["recall"] for g, v in rep["track"]["per_class"].items()},
-            "best_epoch": result.best_epoch,
-            "epochs_run": len(result.history),
-            "train_seconds": round(result.seconds, 1),
-            "n_test": int(len(fold.test)),
-            "model_params": ckpt.model_params,
-            "n_parameters": sum(int(v.numel()) for v in ckpt.state_dict.values()),
-        })  # fmt: skip
+        rows.append(
+            {
+                "fold": fold.name,
+                "accuracy": rep["track"]["accuracy"],
+                "balanced_accuracy": rep["track"]["balanced_accuracy"],
+                "macro_f1": rep["track"]["macro_f1"],
+                "segment_accuracy": rep["segment"]["accuracy"],
+                "per_class_recall": {g: v["recall"] for g, v in rep["track"]["per_class"].items()},
+                "best_epoch": result.best_epoch,
+                "epochs_run": len(result.history),
+                "train_seconds": round(result.seconds, 1),
+                "n_test": len(fold.test),
+                "model_params": ckpt.model_params,
+                "n_parameters": sum(int(v.numel()) for v in ckpt.state_dict.values()),
+            }
+        )
     summary: dict[str, Any] = {"model": model, "model_params": dict(model_params or {}), "folds": rows}
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "segment_accuracy", "train_seconds"):
         vals = np.array([r[key] for r in rows], dtype=float)
@@ -258,6 +284,7 @@ def run_protocol(
 
 def comparison_markdown(results: list[dict], protocol: str) -> str:
     """Markdown table of :func:`run_protocol` results (track level, mean ± sd over folds)."""
+
     def pm(r, k):
         return f"{r[k + '_mean']:.3f} ± {r[k + '_sd']:.3f}"
 

@@ -1,4 +1,5 @@
 """The result of a prediction: a song's genre probabilities and its timeline of windows."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

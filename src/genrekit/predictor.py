@@ -9,6 +9,7 @@ The audio is decoded block by block and goes through the model's own features an
 (:class:`genrekit.inference.Classifier`); each window's probabilities form the timeline, and the
 song's probabilities are their mean. Values are not rounded: display is the caller's business.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
     from genrekit.features import FeatureConfig
 
-__all__ = ["Prediction", "Predictor", "RUNTIMES", "Segment", "predict"]
+__all__ = ["RUNTIMES", "Prediction", "Predictor", "Segment", "predict"]
 
 RUNTIMES = ("auto", "onnx", "torch")
 
@@ -276,9 +277,13 @@ class Predictor:
                 return sampled
         check, report = PresenceCheck(f.sample_rate, self.presence), DecodeReport()
         audio = stream_audio(
-            path, sr=f.sample_rate, max_seconds=max_seconds, max_duration=max_duration, timeout_s=timeout_s,
+            path,
+            sr=f.sample_rate,
+            max_seconds=max_seconds,
+            max_duration=max_duration,
+            timeout_s=timeout_s,
             report=report,
-        )  # fmt: skip
+        )
         blocks: Iterator[np.ndarray] = map(check.push, audio if pace is None else pace(audio))
         if on_decoded is not None:
             blocks = _reporting(blocks, on_decoded, f.sample_rate)
@@ -388,8 +393,14 @@ class Predictor:
 
         def one(p: str | os.PathLike) -> tuple[str, Prediction | GenrekitError]:
             try:
-                return str(p), self.predict_file(p, max_seconds=max_seconds, max_duration=max_duration,
-                                                 timeout_s=timeout_s, patches=patches, unsure_in_full=unsure_in_full)  # fmt: skip
+                return str(p), self.predict_file(
+                    p,
+                    max_seconds=max_seconds,
+                    max_duration=max_duration,
+                    timeout_s=timeout_s,
+                    patches=patches,
+                    unsure_in_full=unsure_in_full,
+                )
             except GenrekitError as exc:
                 return str(p), exc
 

@@ -6,6 +6,7 @@ names stays light. Other packages add entries through the entry-point group the 
 (``[project.entry-points."genrekit.feature_kinds"]``, ``genrekit.models``), read when a name is
 first looked up; a package's entry never replaces genrekit's own.
 """
+
 from __future__ import annotations
 
 import importlib

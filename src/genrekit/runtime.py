@@ -7,6 +7,7 @@ onnxruntime is installed; an export that does not match is never run: the same s
 (decoding, the numpy mel front end, patches, levelling, windows) with the backbone and the head
 run by onnxruntime. Probabilities match the torch path's within 1e-3 (tested).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -173,7 +174,9 @@ class OnnxModel:
             self.labels: list[str] = list(d["labels"])
             config = FeatureConfig.from_dict(d["feature_config"])
             if not isinstance(config, MusicnnConfig):
-                raise GenrekitError(f"'{card}' is not a usable ONNX export: its features are '{config.kind}', not musicnn")
+                raise GenrekitError(
+                    f"'{card}' is not a usable ONNX export: its features are '{config.kind}', not musicnn"
+                )
             self.feature_config = config
             self.metadata: dict = d.get("metadata", {})
             self.split: dict[str, list[str]] = {k: list(v) for k, v in d.get("split", {}).items()}

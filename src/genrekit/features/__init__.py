@@ -11,6 +11,7 @@ from another package, an entry point of the group ``genrekit.feature_kinds``).
 Frames are cut into fixed windows (:mod:`genrekit.features.windows`) and each window is scaled
 by its kind's :meth:`FeatureConfig.normalize` before it reaches a model.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

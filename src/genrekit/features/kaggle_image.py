@@ -5,6 +5,7 @@ The rendering and decoding of the images' pixels live in :mod:`genrekit.features
 every public name of it is imported from here too. A folder of album covers is scanned
 (:func:`is_kaggle_image`, from the PNG header) without librosa, matplotlib or Pillow.
 """
+
 from __future__ import annotations
 
 import os

@@ -17,6 +17,7 @@ columns 55..388; `render_image` reproduces the pixels and `decode_image` inverts
 librosa, matplotlib and Pillow are imported only when an image is rendered or decoded: a folder of
 album covers is scanned (:func:`png_size`, from the PNG header) without them.
 """
+
 from __future__ import annotations
 
 import functools
@@ -213,9 +214,7 @@ def render_image(y: np.ndarray, sr: int = SR) -> np.ndarray:
 
     fig = Figure(figsize=FIGSIZE, dpi=DPI)
     canvas = FigureCanvasAgg(fig)
-    fig.figimage(
-        rgba, xo=MESH_COLS.start, yo=IMAGE_HEIGHT - MESH_ROWS.stop, origin="upper", zorder=-1
-    )
+    fig.figimage(rgba, xo=MESH_COLS.start, yo=IMAGE_HEIGHT - MESH_ROWS.stop, origin="upper", zorder=-1)
     ax = fig.add_axes(AXES_RECT)
     ax.patch.set_visible(False)
     ax.set_xticks([])
