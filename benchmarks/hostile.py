@@ -309,11 +309,15 @@ def report(r: dict, parts: set[str]) -> None:
             hostile_peak_rss_mb=round(max(peak_cli, peak_server), 1),
         )
         lines += [
-            f"## Inputs: {len(kinds)} kinds, {len(unclear)} unclear (target 0); peak RSS of the CLI "
-            f"{peak_cli:.0f} MB, of the server {peak_server:.0f} MB (target <= {TARGET_RSS_MB})",
+            (
+                f"## Inputs: {len(kinds)} kinds, {len(unclear)} unclear (target 0); peak RSS of the CLI "
+                f"{peak_cli:.0f} MB, of the server {peak_server:.0f} MB (target <= {TARGET_RSS_MB})"
+            ),
             "",
-            "Each kind through `genrekit predict FILE --format json` and `POST /api/predict`: the outcome, "
-            "the CLI's own peak RSS (VmHWM) and the server's RSS during the upload.",
+            (
+                "Each kind through `genrekit predict FILE --format json` and `POST /api/predict`: the outcome, "
+                "the CLI's own peak RSS (VmHWM) and the server's RSS during the upload."
+            ),
             "",
         ]
         rows = [
@@ -340,9 +344,11 @@ def report(r: dict, parts: set[str]) -> None:
         lost, dup = sum(x["lost"] for x in runs), sum(x["duplicated"] for x in runs)
         summary.update(kill_runs=len(runs), kill_rows_lost=lost, kill_rows_duplicated=dup)
         lines += [
-            f"## Kills: {len(runs)} runs of {r['kills']['files']} files killed with SIGKILL (at a moment drawn "
-            f"over a whole run's {r['kills']['whole_run_s']} s, or injected after the JSON fold), then rerun: "
-            f"{lost} rows lost, {dup} duplicated (target 0, 0)",
+            (
+                f"## Kills: {len(runs)} runs of {r['kills']['files']} files killed with SIGKILL (at a moment drawn "
+                f"over a whole run's {r['kills']['whole_run_s']} s, or injected after the JSON fold), then rerun: "
+                f"{lost} rows lost, {dup} duplicated (target 0, 0)"
+            ),
             "",
         ]
         lines += [
@@ -370,14 +376,18 @@ def report(r: dict, parts: set[str]) -> None:
             fair_other_client_p95_ms=None if f["other_p95_ms"] is None else round(f["other_p95_ms"]),
         )
         lines += [
-            f"## Fairness: the other client's uploads answered 200: {f['other_success']:.3f} "
-            f"(target >= 0.95), p95 {f['other_p95_ms'] or float('nan'):.0f} ms from its first try to its "
-            f"answer; at the first try: {f['other_first_try_success']:.3f}",
+            (
+                f"## Fairness: the other client's uploads answered 200: {f['other_success']:.3f} "
+                f"(target >= 0.95), p95 {f['other_p95_ms'] or float('nan'):.0f} ms from its first try to its "
+                f"answer; at the first try: {f['other_first_try_success']:.3f}"
+            ),
             "",
-            "The well-behaved client uploads a 20-s song, then the next; answered 503 it waits the "
-            "Retry-After seconds and tries again (for up to 30 s). The attacker, from one address and on the "
-            "same 2 cores: 4 loops of uploads whose header says 901 s, 4 of 1-Hz WAVs, 2 of 10-minute songs, "
-            "24 of 30-s songs, and 64 uploads trickling at 1 kB/s.",
+            (
+                "The well-behaved client uploads a 20-s song, then the next; answered 503 it waits the "
+                "Retry-After seconds and tries again (for up to 30 s). The attacker, from one address and on the "
+                "same 2 cores: 4 loops of uploads whose header says 901 s, 4 of 1-Hz WAVs, 2 of 10-minute songs, "
+                "24 of 30-s songs, and 64 uploads trickling at 1 kB/s."
+            ),
             "",
             "The attacker (one address) meanwhile: "
             + ", ".join(f"{k} x{v}" for k, v in f["attacker_outcomes"].items()),
@@ -387,8 +397,10 @@ def report(r: dict, parts: set[str]) -> None:
         s = r["schemathesis"]
         summary["hostile_schemathesis_server_errors"] = s.get("server_errors")
         lines += [
-            f"## Schemathesis --checks all: {s.get('server_errors', s.get('skipped'))} server errors "
-            f"in {s.get('cases')} cases (target 0; exit {s.get('rc')}, {s.get('seconds')} s)",
+            (
+                f"## Schemathesis --checks all: {s.get('server_errors', s.get('skipped'))} server errors "
+                f"in {s.get('cases')} cases (target 0; exit {s.get('rc')}, {s.get('seconds')} s)"
+            ),
             "",
             "```",
             s.get("tail", "")[-1500:],

@@ -58,7 +58,7 @@ def tagging(predictor: Predictor, tracks, tmp: Path, a) -> dict:
     process (model loaded once, 2 files at a time)."""
     lib = tmp / "library"
     lib.mkdir()
-    per_song = max(1, int(round(a.song_seconds / 30)))
+    per_song = max(1, round(a.song_seconds / 30))
     chosen = [
         tracks[(i * per_song) % len(tracks) : (i * per_song) % len(tracks) + per_song] for i in range(a.tagging_files)
     ]

@@ -117,11 +117,15 @@ def measure(a: argparse.Namespace) -> None:
                 ],
             ),
             "",
-            f"Mean steady rates: 1 actor {rate[1]:.2f} files/s, 2 actors {rate[2]:.2f} files/s; scaling efficiency "
-            f"(2 actors ÷ 2 × 1 actor) **{efficiency:.2f}**.",
-            f"Measured on this machine's {os.cpu_count()} cores, shared with other work while measured (the load "
-            "average before each run is in the table): the figures vary from run to run. Ray ran in "
-            f"{data['network']}.",
+            (
+                f"Mean steady rates: 1 actor {rate[1]:.2f} files/s, 2 actors {rate[2]:.2f} files/s; scaling efficiency "
+                f"(2 actors ÷ 2 × 1 actor) **{efficiency:.2f}**."
+            ),
+            (
+                f"Measured on this machine's {os.cpu_count()} cores, shared with other work while measured (the load "
+                "average before each run is in the table): the figures vary from run to run. Ray ran in "
+                f"{data['network']}."
+            ),
         ]
     )
     write_results("ray_scaling", data, md)

@@ -76,8 +76,10 @@ def main() -> None:
     markdown = "\n\n".join(
         [
             "# Render pixels: Kaggle images re-rendered from audio",
-            f"Mean absolute RGB difference (0..255) inside the plot box, {len(rows)} clips, "
-            f"{seconds:.0f} s ({seconds / len(rows) * 1000:.0f} ms per clip incl. loading).",
+            (
+                f"Mean absolute RGB difference (0..255) inside the plot box, {len(rows)} clips, "
+                f"{seconds:.0f} s ({seconds / len(rows) * 1000:.0f} ms per clip incl. loading)."
+            ),
             md_table(
                 ["statistic", "value"], [[k, f"{v:.3f}" if isinstance(v, float) else v] for k, v in stats.items()]
             ),
@@ -85,10 +87,12 @@ def main() -> None:
             md_table(["MAE bucket", "clips"], [[k, v] for k, v in buckets.items()]),
             "## 10 worst clips",
             md_table(["clip", "stored sr", "MAE"], [[r["clip"], r["sr"], f"{r['mae']:.3f}"] for r in worst]),
-            "Clips stored at 16000 Hz lost everything above 8 kHz (the top 12 of 128 mel bands "
-            "render black) and their level differs slightly from the original WAV, which moves the "
-            "`ref=np.max` reference and so shifts every colour (hiphop.00019: about 4 dB on the "
-            "images' amplitude-dB scale).",
+            (
+                "Clips stored at 16000 Hz lost everything above 8 kHz (the top 12 of 128 mel bands "
+                "render black) and their level differs slightly from the original WAV, which moves the "
+                "`ref=np.max` reference and so shifts every colour (hiphop.00019: about 4 dB on the "
+                "images' amplitude-dB scale)."
+            ),
             f"Side by side (real | rendered | 4 x abs diff) for {w['clip_id']}: docs/render_check.png",
         ]
     )

@@ -29,9 +29,11 @@ from web_load import _read_response, free_port, peak_rss_mb, post, song, start_s
 BOUNDARY = "genrekitattack"
 TARGET_RSS_RATIO = 1.2
 TRIED = [
-    "with uploads in progress counted in the queue (34 places), the 50 trickling uploads held every place "
-    "until their 408 at 20 s and ordinary uploads got 503 meanwhile: uploads in progress are now counted "
-    "apart (max_uploads, 64), and a song takes a place in the queue once it has arrived",
+    (
+        "with uploads in progress counted in the queue (34 places), the 50 trickling uploads held every place "
+        "until their 408 at 20 s and ordinary uploads got 503 meanwhile: uploads in progress are now counted "
+        "apart (max_uploads, 64), and a song takes a place in the queue once it has arrived"
+    ),
 ]
 
 

@@ -46,22 +46,32 @@ TARGET_P95_MS = 3000
 # job using about one core), or quoted from issue 9
 TRIED = [
     "before this work: one model job at a time, unbounded queue: 0 errors, p50 13-21 s, p95 23-38 s",
-    "2 model threads, queue of 8 counting uploads in progress: p95 1.6 s but ratio 0.50 and the server's CPU "
-    "40 % busy: the queue drained while the refused clients waited their Retry-After (at least 1 s)",
+    (
+        "2 model threads, queue of 8 counting uploads in progress: p95 1.6 s but ratio 0.50 and the server's CPU "
+        "40 % busy: the queue drained while the refused clients waited their Retry-After (at least 1 s)"
+    ),
     "queue of 30: ratio 0.44, p95 4.0 s (the other job took the CPU the queue was sized for)",
-    "queue of 16 per worker, and refused when the songs queued would make a new one wait over 2 s: "
-    "ratio 0.55, p95 2.95-3.05 s",
+    (
+        "queue of 16 per worker, and refused when the songs queued would make a new one wait over 2 s: "
+        "ratio 0.55, p95 2.95-3.05 s"
+    ),
     "the same with 1.5 s: ratio 0.58-0.62, p95 2.2 s; uploads in progress counted apart (max_uploads)",
-    "on a quiet moment of the machine: ratio 0.88, p95 1.6 s, 20 requests/s, but the server's CPU per request "
-    "was inflated: numpy's BLAS threads spun beside each prediction (88 ms of CPU for 46 ms of wall time)",
-    "BLAS threads limited with torch's in serve.main (kept): 42-46 ms of CPU per request, 30-31 requests/s "
-    "(+50 %) but ratio 0.65-0.68 against the now doubled ideal, the server's CPU 74-80 % busy; queue of "
-    "32 per worker (kept) and waits of 2.5 s, 16 uploads at once, 0-0.5 s of client jitter or none, "
-    "Python's GIL switch interval of 0.5-5 ms: no clear change (the machine's other jobs came and went)",
-    "issue 19 (per-client limits and turns at the model rotating between clients; each client now names its own "
-    "address): ratio 0.26 (0.72 of the CPU left: other jobs held 1.25 of the 2 cores), p95 6.2 s, peak 925 MB; "
-    "main's code on the same loaded machine minutes later (all 200 clients as one address): ratio 0.27, p95 5.8 s, "
-    "688 MB; one request alone took 370 ms of server CPU in both (280 ms on the quieter day above)",
+    (
+        "on a quiet moment of the machine: ratio 0.88, p95 1.6 s, 20 requests/s, but the server's CPU per request "
+        "was inflated: numpy's BLAS threads spun beside each prediction (88 ms of CPU for 46 ms of wall time)"
+    ),
+    (
+        "BLAS threads limited with torch's in serve.main (kept): 42-46 ms of CPU per request, 30-31 requests/s "
+        "(+50 %) but ratio 0.65-0.68 against the now doubled ideal, the server's CPU 74-80 % busy; queue of "
+        "32 per worker (kept) and waits of 2.5 s, 16 uploads at once, 0-0.5 s of client jitter or none, "
+        "Python's GIL switch interval of 0.5-5 ms: no clear change (the machine's other jobs came and went)"
+    ),
+    (
+        "issue 19 (per-client limits and turns at the model rotating between clients; each client now names its own "
+        "address): ratio 0.26 (0.72 of the CPU left: other jobs held 1.25 of the 2 cores), p95 6.2 s, peak 925 MB; "
+        "main's code on the same loaded machine minutes later (all 200 clients as one address): ratio 0.27, p95 5.8 s, "
+        "688 MB; one request alone took 370 ms of server CPU in both (280 ms on the quieter day above)"
+    ),
 ]
 
 
@@ -136,7 +146,7 @@ def cpu_seconds(pid: int) -> float:
 
 def machine_busy_s() -> float:
     """CPU-seconds the whole machine has spent busy (all processes), from /proc/stat."""
-    user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 

@@ -7,6 +7,7 @@ Everything is generated here; nothing is downloaded. Tests that need the real GT
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -59,13 +60,13 @@ def slow_except(values, *quick):
 
 def tone(freq: float, seconds: float, sr: int = SR, amp: float = 0.5, phase: float = 0.0) -> np.ndarray:
     """A sine of ``freq`` Hz, float32."""
-    t = np.arange(int(round(seconds * sr))) / sr
+    t = np.arange(round(seconds * sr)) / sr
     return (amp * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
 
 
 def noise_band(lo: float, hi: float, seconds: float, sr: int = SR, amp: float = 0.3, seed: int = 0) -> np.ndarray:
     """White noise band-limited to [lo, hi] Hz (FFT mask), scaled to RMS ``amp``, float32."""
-    n = int(round(seconds * sr))
+    n = round(seconds * sr)
     spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
     f = np.fft.rfftfreq(n, 1 / sr)
     spec[(f < lo) | (f > hi)] = 0
@@ -82,7 +83,7 @@ def labelled_clip(label: str, seed: int, seconds: float, sr: int = SR) -> np.nda
     All carry a little broadband noise so that no bin sits at the dB floor.
     """
     rng = np.random.default_rng(seed)
-    t = np.arange(int(round(seconds * sr))) / sr
+    t = np.arange(round(seconds * sr)) / sr
     if label == "bass":
         f0 = rng.uniform(80, 160)
         y = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 5))
@@ -268,3 +269,9 @@ def run_cli(argv) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     return 0
+
+
+def csv_rows(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of a CSV file the CLI wrote, as dicts."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 NETNS_DIR = Path("/run/netns")
 PREFIX = "gk-ray"
@@ -51,7 +52,7 @@ class LoopbackUnavailable(RuntimeError):
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=STEP_TIMEOUT_S)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=STEP_TIMEOUT_S, check=False)
 
 
 def only_loopback() -> bool:
@@ -82,7 +83,7 @@ class LoopbackNamespace:
         self.method, self.name, self.prefix = method, "", []
         self._holder: subprocess.Popen | None = None
 
-    def __enter__(self) -> LoopbackNamespace:
+    def __enter__(self) -> Self:
         reasons = []
         for method in ("netns", "unshare") if self.method == "auto" else (self.method,):
             try:

@@ -70,7 +70,7 @@ def _write_tool(path: Path, y: np.ndarray, sr: int, tool: str) -> str | None:
         wav = Path(tmp) / "in.wav"
         sf.write(wav, soxr.resample(y, sr, 44100) if sr != 44100 else y, 44100, subtype="PCM_16")  # mpcenc: 32-48 kHz
         cmd = [tool, str(wav), str(path), "-c2000"] if tool == "mac" else [tool, "--silent", str(wav), str(path)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     return None if done.returncode == 0 and path.exists() else f"'{tool}' failed: {done.stderr.strip()[-200:]}"
 
 

@@ -114,7 +114,7 @@ def test_max_seconds_gives_a_prefix_of_that_length(tmp_path, ext, orig_sr, max_s
     path = write_audio(tmp_path / f"noise.{ext}", noise_band(50, 5000, 3.0, sr=orig_sr, seed=1), sr=orig_sr)
     full = load_audio(path)
     head = load_audio(path, max_seconds=max_seconds)
-    assert len(head) == int(round(max_seconds * SR))
+    assert len(head) == round(max_seconds * SR)
     np.testing.assert_array_equal(head, full[: len(head)])
 
 
@@ -140,7 +140,7 @@ def test_stream_blocks_concatenate_to_load_audio_exactly(tmp_path, ext, orig_sr,
 def test_stream_respects_max_seconds(tmp_path):
     path = write_audio(tmp_path / "noise.wav", noise_band(50, 6000, 3.0, seed=4), sr=44100)
     blocks = list(stream_audio(path, block_seconds=0.3, max_seconds=1.1))
-    assert sum(len(b) for b in blocks) == int(round(1.1 * SR))
+    assert sum(len(b) for b in blocks) == round(1.1 * SR)
 
 
 # ----------------------------------------------------------------------------- MP3: only what decodes

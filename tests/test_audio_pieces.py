@@ -28,8 +28,8 @@ def _assert_pieces_match(path, sr: int, starts=STARTS, seconds: float = 2.0) -> 
     pieces = decode_pieces(path, starts_s=starts, seconds=seconds, sr=sr, report=report)
     assert len(pieces) == len(starts)
     for start, piece in zip(starts, pieces):
-        n0 = int(round(start * sr))
-        expected = full[n0 : n0 + int(round(seconds * sr))]
+        n0 = round(start * sr)
+        expected = full[n0 : n0 + round(seconds * sr)]
         assert len(piece) == len(expected), f"piece at {start} s"
         np.testing.assert_allclose(piece, expected, atol=TOLERANCE, err_msg=f"piece at {start} s")
     return report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import librosa
 import numpy as np
 import pytest
@@ -116,7 +118,7 @@ def test_logmel_stream_equals_whole_signal(n_fft, hop, cuts):
     cfg = LogMelConfig(n_mels=40, n_fft=n_fft, hop_length=hop)
     y = _test_signal(1.3)
     edges = [0, *[c for c in cuts if c < len(y)], len(y)]
-    streamed = extract(cfg, [y[a:b] for a, b in zip(edges[:-1], edges[1:])], sr=SR)
+    streamed = extract(cfg, [y[a:b] for a, b in itertools.pairwise(edges)], sr=SR)
     whole = extract(cfg, y, sr=SR)
     assert streamed.shape == whole.shape == (40, 1 + len(y) // hop)
     np.testing.assert_allclose(streamed, whole, atol=1e-4)

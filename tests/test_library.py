@@ -4,6 +4,7 @@ the JSON array and JSON lines, the timeline merged into runs."""
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import re
@@ -372,7 +373,7 @@ def test_csv_rows_stay_short_and_the_timeline_runs_go_beside_them(random_model, 
     runs = _csv_rows(tmp_path / "tags.timeline.csv")
     assert [r["path"] for r in runs] == [str(song)] * len(runs)
     assert float(runs[0]["start_s"]) == 0 and float(runs[-1]["end_s"]) == pytest.approx(40.0, abs=1e-3)
-    for a, b in zip(runs, runs[1:]):
+    for a, b in itertools.pairwise(runs):
         assert a["end_s"] == b["start_s"] and a["genre"] != b["genre"]
 
 

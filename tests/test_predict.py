@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -37,7 +38,7 @@ def run_cli(argv) -> int:
 def _music(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
     """Something with structure over time: a melody over band noise, with rests."""
     rng = np.random.default_rng(seed)
-    n = int(round(seconds * sr))
+    n = round(seconds * sr)
     y = noise_band(100, 6000, seconds, sr=sr, amp=0.05, seed=seed)[:n]
     note = int(0.5 * sr)
     for start in range(0, n, note):
@@ -75,7 +76,7 @@ def _check_prediction(pred: Prediction, labels: list[str], duration: float):
     assert tl and all(isinstance(s, Segment) for s in tl)
     assert tl[0].start_s == 0.0
     assert tl[-1].end_s == pytest.approx(duration, abs=1e-3)
-    for a, b in zip(tl, tl[1:]):
+    for a, b in itertools.pairwise(tl):
         assert a.start_s < b.start_s <= a.end_s  # increasing, no gap
     for s in tl:
         assert s.start_s < s.end_s <= duration + 1e-3
@@ -411,12 +412,12 @@ def test_album_covers_in_a_library_are_not_taken_for_spectrograms(tmp_path, fold
     assert "cover.png" not in names(collect_inputs([folder], images=True))
     out = tmp_path / "tags.csv"
     assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 0
-    rows = list(csv.DictReader(open(out)))
+    rows = _csv_rows(out)
     assert len(rows) == 4 and not any(r["error"] for r in rows)
     img_model = random_checkpoint(tmp_path / "img.pt", config=KaggleImageConfig())
     out2 = tmp_path / "tags2.csv"
     assert run_cli(["predict", folder, "--model", img_model, "-o", out2, "--no-progress"]) == 0
-    rows = list(csv.DictReader(open(out2)))
+    rows = _csv_rows(out2)
     assert sorted(Path(r["path"]).name for r in rows) == ["spectrogram.png", *[f"track{i}.wav" for i in range(4)]]
     assert not any(r["error"] for r in rows)
 

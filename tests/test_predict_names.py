@@ -3,12 +3,11 @@ read from the tags, playlists per genre, and the files of the folders they ignor
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
-from conftest import labelled_clip, run_cli, write_audio
+from conftest import csv_rows, labelled_clip, run_cli, write_audio
 
 from genrekit.tagging.containers import open_tags
 
@@ -29,7 +28,7 @@ def named(tmp_path) -> Path:
 def test_names_are_in_every_output(random_model, named, tmp_path, capsys):
     base = ["predict", named, "--model", random_model, "--no-progress"]
     assert run_cli([*base, "-o", tmp_path / "t.csv"]) == 0
-    rows = {Path(r["path"]).name: r for r in csv.DictReader(open(tmp_path / "t.csv"))}
+    rows = {Path(r["path"]).name: r for r in csv_rows(tmp_path / "t.csv")}
     assert list(next(iter(rows.values())))[:5] == ["path", "artist", "album", "title", "genre"]
     assert (rows["a.flac"]["artist"], rows["a.flac"]["album"], rows["a.flac"]["title"]) == (
         "Ann Artist",
@@ -75,7 +74,7 @@ def _playlists(folder: Path) -> dict[str, list[str]]:
 def _genres(csv_path: Path) -> dict[str, str]:
     """file name -> the playlist it belongs in, from the predict CSV."""
     want = {}
-    for r in csv.DictReader(open(csv_path)):
+    for r in csv_rows(csv_path):
         if r["error"] or not r["genre"]:
             continue
         want[Path(r["path"]).name] = f"{r['genre']}.m3u8" if r["confident"] == "yes" else "unsure.m3u8"
@@ -153,7 +152,7 @@ def test_styles_in_every_predict_output(gtzan_root, tmp_path, capsys):
     want = sorted((t for t, v in p.styles.items() if v >= 0.1), key=lambda t: -p.styles[t])
     base = ["predict", clip, "--styles", "--style-threshold", "0.1", "--no-progress"]
     assert run_cli([*base, "-o", tmp_path / "t.csv"]) == 0
-    row = next(csv.DictReader(open(tmp_path / "t.csv")))
+    row = csv_rows(tmp_path / "t.csv")[0]
     assert [cell.split(":")[0] for cell in row["styles"].split(";")] == want
     assert run_cli([*base, "-o", tmp_path / "t.json"]) == 0
     assert [s["style"] for s in json.loads((tmp_path / "t.json").read_text())[0]["styles"]] == want
@@ -161,7 +160,7 @@ def test_styles_in_every_predict_output(gtzan_root, tmp_path, capsys):
     assert run_cli(base) == 0
     assert f"  styles: {want[0]} " in capsys.readouterr().out
     assert run_cli(["predict", clip, "--no-progress", "-o", tmp_path / "plain.csv"]) == 0
-    assert next(csv.DictReader(open(tmp_path / "plain.csv")))["styles"] == ""  # not asked: not computed
+    assert csv_rows(tmp_path / "plain.csv")[0]["styles"] == ""  # not asked: not computed
 
 
 def test_styles_of_a_model_without_them_is_one_error(random_model, named, capsys):
@@ -201,7 +200,7 @@ def test_ray_rows_carry_the_names_and_give_playlists(random_model, named, tmp_pa
     out = tmp_path / "ray"
     out.mkdir()
     pq.write_table(pa.Table.from_pylist(rows, schema=parquet_schema()), out / "part-x-000000.parquet")
-    cells = {Path(r["path"]).name: r for r in csv.DictReader(open(export_csv(out)))}
+    cells = {Path(r["path"]).name: r for r in csv_rows(export_csv(out))}
     assert list(cells["a.flac"]) == CSV_FIELDS
     assert (cells["a.flac"]["artist"], cells["a.flac"]["title"], cells["b.wav"]["artist"]) == (
         "Ann Artist",

@@ -150,7 +150,12 @@ sys.meta_path.insert(0, Block())
 def _run_without_train_modules(code: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     return subprocess.run(
-        [sys.executable, "-c", BLOCK_TRAIN_MODULES + code], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-c", BLOCK_TRAIN_MODULES + code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 

@@ -18,10 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from starlette.websockets import WebSocketDisconnect
 
 with warnings.catch_warnings():  # starlette's TestClient warns that it prefers httpx2
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
+
+import itertools
 
 from genrekit.audio import GenrekitError
 from genrekit.features.logmel import LogMelConfig
@@ -269,7 +272,7 @@ def test_predict_wav(client, wav5):
         assert w["genre"] == max(w["probabilities"], key=w["probabilities"].get) and w["end_s"] > w["start_s"]
     runs = body["timeline"]  # smoothed runs covering the song end to end
     assert runs[0]["start_s"] == 0 and runs[-1]["end_s"] == pytest.approx(body["duration_s"], abs=1e-3)
-    assert all(a["end_s"] == b["start_s"] and a["genre"] != b["genre"] for a, b in zip(runs, runs[1:]))
+    assert all(a["end_s"] == b["start_s"] and a["genre"] != b["genre"] for a, b in itertools.pairwise(runs))
     assert all(set(r) == {"start_s", "end_s", "genre"} and r["genre"] in LABELS for r in runs)
     assert set(body["timing"]) == {"upload_ms", "queue_ms", "predict_ms", "total_ms"}
     assert all(v >= 0 for v in body["timing"].values())
@@ -454,7 +457,7 @@ def test_live_websocket_round_trip(client):
             ws.send_bytes(y[start : start + sr // 10].tobytes())
         ws.send_text(json.dumps({"type": "stop"}))
         messages = []
-        with pytest.raises(Exception):  # the server closes the socket after the last prediction
+        with pytest.raises(WebSocketDisconnect):  # the server closes the socket after the last prediction
             while True:
                 messages.append(ws.receive_json())
     assert 1 <= len(messages) <= 3
@@ -478,7 +481,7 @@ def test_live_prediction_matches_predict_signal(client):
         ws.send_bytes(y[3 * sr :].tobytes())
         ws.send_text(json.dumps({"type": "stop"}))
         messages = []
-        with pytest.raises(Exception):
+        with pytest.raises(WebSocketDisconnect):
             while True:
                 messages.append(ws.receive_json())
     expected = client.app.state.serve.predictor.predict_signal(y[-3 * sr :], sr).probabilities
@@ -567,7 +570,7 @@ def test_live_silence_gets_no_music_not_a_genre(client):
         ws.send_bytes(np.zeros(3 * sr, "<f4").tobytes())
         ws.send_text(json.dumps({"type": "stop"}))
         messages = []
-        with pytest.raises(Exception):
+        with pytest.raises(WebSocketDisconnect):
             while True:
                 messages.append(ws.receive_json())
     assert messages

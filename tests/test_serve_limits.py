@@ -17,6 +17,7 @@ from contextlib import contextmanager, suppress
 
 import httpx
 import pytest
+from starlette.websockets import WebSocketDisconnect
 from test_serve_api import BASE, LABELS, WS, StubPredictor, assert_error, config
 
 with warnings.catch_warnings():
@@ -169,7 +170,10 @@ def test_cross_site_posts_are_refused():
 
 def test_live_socket_from_another_site_is_refused():
     with stub_client() as c:
-        with pytest.raises(Exception), c.websocket_connect(WS, headers={"origin": "http://evil.example"}) as ws:
+        with (
+            pytest.raises(WebSocketDisconnect),
+            c.websocket_connect(WS, headers={"origin": "http://evil.example"}) as ws,
+        ):
             ws.receive_json()
         with c.websocket_connect(WS, headers={"origin": BASE}) as ws:
             ws.send_text('{"sample_rate": 16000}')
@@ -306,7 +310,7 @@ def test_silent_live_client_is_closed():
                     assert json.loads(ws.recv(timeout=WAIT_S))["ready"] is True
                 msg = json.loads(ws.recv(timeout=WAIT_S))
                 assert msg["error"] == "live session idle"
-                with pytest.raises(Exception):
+                with pytest.raises(ConnectionClosed):
                     ws.recv(timeout=WAIT_S)
 
 

@@ -240,7 +240,7 @@ def stream_audio(
     blocks, orig_sr, declared = _open_blocks(path, block_seconds, max_duration, report)
     report.declared_s = declared
     resampler = None if orig_sr == sr else soxr.ResampleStream(orig_sr, sr, 1, dtype="float32")
-    limit = None if max_seconds is None else int(round(max_seconds * sr))
+    limit = None if max_seconds is None else round(max_seconds * sr)
     most = None if max_duration is None else int(np.ceil(max_duration * sr))
     emitted = 0
 

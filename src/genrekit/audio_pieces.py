@@ -17,6 +17,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import soundfile as sf
@@ -102,7 +103,7 @@ class _PyavSource:
             for frame in self.container.decode(self.stream):
                 if frame.pts is None:
                     raise _Unseekable("a frame without a timestamp")
-                at = int(round((frame.pts - self.origin) * tb * self.rate))
+                at = round((frame.pts - self.origin) * tb * self.rate)
                 if at >= end:
                     break
                 for f in resampler.resample(frame):
@@ -165,7 +166,7 @@ def _resampled_piece(source, start: int, count: int, sr: int) -> np.ndarray:
     step_in, step_out = source.rate // g, sr // g  # the grids meet every step_in / step_out samples
     k = max(0, (start - int(_MARGIN_S * sr)) // step_out)
     first_out = k * step_out
-    need = int(math.ceil((start + count - first_out) * source.rate / sr)) + int(_MARGIN_S * source.rate)
+    need = math.ceil((start + count - first_out) * source.rate / sr) + int(_MARGIN_S * source.rate)
     raw = source.read(k * step_in, need)
     y = soxr.resample(raw, source.rate, sr).astype(np.float32) if raw.size else raw
     return y[start - first_out : start - first_out + count]
@@ -220,7 +221,7 @@ class PieceReader:
     ) -> list[np.ndarray]:
         """The pieces ``[start, start + seconds)``: see :func:`decode_pieces`."""
         report = report if report is not None else DecodeReport()
-        starts, count = [int(round(s * self.sr)) for s in starts_s], int(round(seconds * self.sr))
+        starts, count = [round(s * self.sr) for s in starts_s], round(seconds * self.sr)
         if self.source is not None:
             declared = self.declared_s
             report.declared_s = declared
@@ -239,7 +240,7 @@ class PieceReader:
         if self.source is not None:
             self.source.close()
 
-    def __enter__(self) -> PieceReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

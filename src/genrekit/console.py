@@ -113,13 +113,14 @@ def decoder_messages_kept_off(log: Path | None = None) -> Iterator[None]:
 
     Only the command line uses this: it changes the process's descriptor 2 while it runs.
     """
-    keep = open(log, "w+b") if log is not None else tempfile.TemporaryFile()
+    # both handles live for the whole run (closed in the finally below), not for one block
+    keep = open(log, "w+b") if log is not None else tempfile.TemporaryFile()  # noqa: SIM115
     sys.stderr.flush()
     saved = os.dup(2)
     python_stderr = sys.stderr
     own = _fd(sys.stderr) == 2  # else sys.stderr is already elsewhere (a test's capture): leave it
     if own:
-        sys.stderr = open(
+        sys.stderr = open(  # noqa: SIM115
             saved,
             "w",
             buffering=1,

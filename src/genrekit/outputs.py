@@ -330,7 +330,7 @@ def output_lock(path: Path | None) -> Iterator[Path | None]:
     lock_path = path.with_name(path.name + ".lock")
     while True:
         try:
-            lock = open(lock_path, "a+")
+            lock = open(lock_path, "a+")  # noqa: SIM115 (held for the run, closed below)
         except OSError as exc:
             raise output_error(exc, lock_path) from None
         try:

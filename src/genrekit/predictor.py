@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from genrekit.features import FeatureConfig
 
-__all__ = ["RUNTIMES", "Prediction", "Predictor", "Segment", "predict"]
+__all__ = ["RUNTIMES", "Prediction", "Predictor", "Segment"]
 
 RUNTIMES = ("auto", "onnx", "torch")
 

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Self
 
 # the watcher: lines of "pid:start-time ...", then "done" (leave them) or end of file (kill them)
 _WATCHER = r"""
@@ -97,7 +98,7 @@ class Reaper:
             self._watcher.wait(30)
             self._watcher = None
 
-    def __enter__(self) -> Reaper:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

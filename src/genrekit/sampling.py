@@ -63,7 +63,7 @@ def analyse_sampled(
     if reader.declared_s is None or not isinstance(f, MusicnnConfig):
         return None
     sr = f.sample_rate
-    complete, total = full_windows(int(round(reader.declared_s * sr)), min_tail_frames=f.min_tail_seconds * sr / _HOP)
+    complete, total = full_windows(round(reader.declared_s * sr), min_tail_frames=f.min_tail_seconds * sr / _HOP)
     if k >= total or k > complete:
         return None
     chosen = spread(complete, k)

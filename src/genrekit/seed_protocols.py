@@ -220,8 +220,8 @@ def _stratified(idx: np.ndarray, labels: np.ndarray, shares: tuple[float, float,
     total = sum(shares)
     for c in np.unique(labels):
         members = rng.permutation(idx[labels == c])
-        n_test = int(round(len(members) * shares[2] / total))
-        n_val = int(round(len(members) * shares[1] / total))
+        n_test = round(len(members) * shares[2] / total)
+        n_val = round(len(members) * shares[1] / total)
         parts[2].extend(members[:n_test])
         parts[1].extend(members[n_test : n_test + n_val])
         parts[0].extend(members[n_test + n_val :])
@@ -479,8 +479,10 @@ def markdown(results: dict[str, dict]) -> str:
         return f"{v['accuracy_mean']:.3f}{sd}{clip}, n={n}"
 
     lines = [
-        "| seed | model | data | claimed | reproduced (seed's protocol) | same shares, split by track "
-        "| fault-filtered (honest) | level | epochs run / seed's | train acc. (reproduced) |",
+        (
+            "| seed | model | data | claimed | reproduced (seed's protocol) | same shares, split by track "
+            "| fault-filtered (honest) | level | epochs run / seed's | train acc. (reproduced) |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, r in results.items():

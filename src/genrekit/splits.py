@@ -128,10 +128,10 @@ def carve_validation(train_idx: np.ndarray, y: np.ndarray, *, fraction: float = 
         return train_idx, None
     labels = list(y[train_idx])
     n_classes, n = len(set(labels)), len(labels)
-    n_val = max(int(round(fraction * n)), n_classes)
+    n_val = max(round(fraction * n), n_classes)
     if n_val >= n - n_classes:  # too few tracks to stratify both sides
         order = np.random.default_rng(seed).permutation(n)
-        n_val = max(1, int(round(fraction * n)))
+        n_val = max(1, round(fraction * n))
         return np.sort(train_idx[order[n_val:]]), np.sort(train_idx[order[:n_val]])
     fit, val = random_split(labels, test_size=n_val, seed=seed)
     return train_idx[fit], train_idx[val]

@@ -88,12 +88,12 @@ class FeatureConfig:
     @property
     def segment_frames(self) -> int:
         """Frames in one window."""
-        return max(1, int(round(self.segment_seconds * self.frames_per_second)))
+        return max(1, round(self.segment_seconds * self.frames_per_second))
 
     @property
     def hop_frames(self) -> int:
         """Frames between the starts of two windows."""
-        return max(1, int(round(self.segment_frames * (1 - self.segment_overlap))))
+        return max(1, round(self.segment_frames * (1 - self.segment_overlap)))
 
     def stream(self) -> FrameStream:
         """A fresh streaming extractor of this kind."""

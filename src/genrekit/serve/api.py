@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from typing import IO, TYPE_CHECKING, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -32,7 +32,7 @@ from genrekit.errors import GenrekitError
 from genrekit.serve.config import ServeConfig
 from genrekit.serve.errors import ApiError
 from genrekit.serve.present import prediction_body
-from genrekit.serve.state import ServedPredictor, ServeState, client_of, serve_state
+from genrekit.serve.state import Served, ServedPredictor, client_of
 from genrekit.tagging.styles import style_rows
 
 if TYPE_CHECKING:
@@ -74,14 +74,14 @@ _PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/healthz", tags=["service"])
-async def healthz(serve: ServeState = Depends(serve_state)) -> dict:
+async def healthz(serve: Served) -> dict:
     """Liveness probe: the model is loaded and the server answers."""
     info = serve.info
     return {"status": "ok", "model": info.get("name") or info.get("model"), "version": __version__}
 
 
 @router.get("/api/models", tags=["model"])
-async def models(serve: ServeState = Depends(serve_state)) -> dict:
+async def models(serve: Served) -> dict:
     """The loaded model: its description, labels and the limits this server enforces."""
     c = serve.config
     names = ("max_upload_mb", "max_duration_s", "live_window_s", "live_interval_s", "workers")
@@ -90,7 +90,7 @@ async def models(serve: ServeState = Depends(serve_state)) -> dict:
 
 
 @router.post("/api/predict", tags=["model"], openapi_extra={"requestBody": _PREDICT_BODY}, responses=_PREDICT_ERRORS)
-async def predict(request: Request, serve: ServeState = Depends(serve_state)) -> JSONResponse:
+async def predict(request: Request, serve: Served) -> JSONResponse:
     """Predict the genre of an uploaded audio file, overall and segment by segment.
 
     The content is checked by decoding it, whatever the file name says.

@@ -21,11 +21,11 @@ from contextlib import suppress
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from genrekit.errors import GenrekitError
 from genrekit.serve.present import prediction_body
-from genrekit.serve.state import ServeState, serve_state
+from genrekit.serve.state import Served, ServeState
 
 router = APIRouter()
 
@@ -50,11 +50,11 @@ class LiveSession:
 
     def __init__(self, *, ws: WebSocket, serve: ServeState, sample_rate: int):
         self.ws, self.serve, self.sr = ws, serve, sample_rate
-        self.ring = np.zeros(int(round(serve.config.live_window_s * sample_rate)), np.float32)
+        self.ring = np.zeros(round(serve.config.live_window_s * sample_rate), np.float32)
         self.pos = 0  # where the next sample goes in the ring
         self.filled = 0  # samples of the ring that hold audio (fewer at the start of a session)
         self.received = 0
-        self.interval = max(1, int(round(serve.config.live_interval_s * sample_rate)))
+        self.interval = max(1, round(serve.config.live_interval_s * sample_rate))
         self.next_at = self.interval
         self.due = False
         self.runner: asyncio.Task | None = None
@@ -132,7 +132,7 @@ def _start(message: MutableMapping[str, Any]) -> int:
 
 
 @router.websocket("/ws/live")
-async def live(ws: WebSocket, serve: ServeState = Depends(serve_state)) -> None:
+async def live(ws: WebSocket, serve: Served) -> None:
     """Microphone audio in; about every second, the genre of the last few seconds out."""
     await ws.accept()
     config = serve.config

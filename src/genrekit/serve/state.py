@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
+from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from genrekit.serve.config import ServeConfig
@@ -97,3 +98,7 @@ def serve_state(conn: HTTPConnection) -> ServeState:
     """FastAPI dependency: the running app's :class:`ServeState`."""
     state: ServeState = conn.app.state.serve
     return state
+
+
+# what a route takes to reach the server's state: ``serve: Served``
+Served = Annotated[ServeState, Depends(serve_state)]

@@ -150,7 +150,7 @@ def run(a: argparse.Namespace) -> int:
             raise GenrekitError("--undo puts a journal's old values back: give no PATH with it")
         with Journal(journal) as log:
             result = undo_journal(a.undo, journal=log)
-        for path, error in result.errors.items():
+        for error in result.errors.values():
             print(f"error: {error}", file=sys.stderr)
         print(
             f"restored {len(result.restored)} file(s), failed {len(result.errors)}; the undo's own changes: {journal}",

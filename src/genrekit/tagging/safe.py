@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from genrekit.tagging.containers import TagError, open_tags
 
@@ -51,7 +52,7 @@ class Journal:
             new = not self.path.exists() or self.path.stat().st_size == 0
             if not new:
                 _cut_unfinished_line(self.path)
-            self._file = open(self.path, "a", encoding="utf-8")
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (the journal's, until close())
         except OSError as exc:
             raise TagError(f"cannot write the journal '{self.path}' ({exc.strerror}); give another --journal") from None
         self.created = new
@@ -75,7 +76,7 @@ class Journal:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> Journal:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -63,7 +63,7 @@ class State:
                     except (json.JSONDecodeError, TypeError, KeyError):
                         continue  # a line cut by a kill, or from another version: predicted again
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (the state's, until close())
         except OSError as exc:
             raise GenrekitError(
                 f"cannot use the state file '{self.path}' ({exc.strerror}); give another --state"

@@ -40,10 +40,14 @@ def describe() -> list[str]:
         "    female vocalists, 80s, House...), a multi-label output beside the genre (each tag its own sigmoid,",
         "    the mean over the file's 3-s patches), computed in the same pass; trained by Pons & Serra 2019 on",
         "    the Last.fm tags of the Million Song Dataset (their MSD figures: see Pons & Serra 2019, musicnn).",
-        f"    measured here as detectors of the genres they name (ROC-AUC, nothing fitted): GTZAN mean "
-        f"{m['styles_gtzan_mean_auc']:.3f},",
-        f"    outside clips mean {m['styles_outside_mean_auc']:.3f}; electronic music (no GTZAN genre) found by "
-        f"'electronic' at {m['styles_outside_electronic_auc']:.2f}",
+        (
+            f"    measured here as detectors of the genres they name (ROC-AUC, nothing fitted): GTZAN mean "
+            f"{m['styles_gtzan_mean_auc']:.3f},"
+        ),
+        (
+            f"    outside clips mean {m['styles_outside_mean_auc']:.3f}; electronic music (no GTZAN genre) found by "
+            f"'electronic' at {m['styles_outside_electronic_auc']:.2f}"
+        ),
         "    (benchmarks/results/styles.md)",
     ]
 
