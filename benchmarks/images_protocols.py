@@ -8,7 +8,8 @@ from _common import parser
 from _results import RESULTS, md_table, update_summary, write_results
 
 from genrekit.config import TrainConfig
-from genrekit.experiment import prepare, run_protocol
+from genrekit.comparison import run_protocol
+from genrekit.experiment import prepare
 from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.models import DEFAULT_MODEL, model_names
 from genrekit.splits import make_split
@@ -40,7 +41,7 @@ def main() -> None:
         r["epochs_budget"] = epochs
         results[name] = r
         rows = [
-            [n, len(v["folds"]), v["epochs_budget"], f"{v['accuracy_mean']:.3f} ± {v['accuracy_sd']:.3f}",
+            [n, len(v["runs"]), v["epochs_budget"], f"{v['accuracy_mean']:.3f} ± {v['accuracy_sd']:.3f}",
              f"{v['balanced_accuracy_mean']:.3f}", f"{v['macro_f1_mean']:.3f}", f"{v['segment_accuracy_mean']:.3f}",
              f"{v['train_seconds_mean']:.0f}"]
             for n, v in sorted(results.items(), key=lambda kv: -kv[1]["accuracy_mean"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -125,19 +124,16 @@ def _prepare(a, feature_config=None, labels=None):
     )  # fmt: skip
 
 
-def _split(a, data, seed: int):
-    from genrekit.splits import make_split
+def _folds(a, data, seed: int, seeds: int = 1):
+    from genrekit.experiment import protocol_folds
 
-    splits_dir = a.splits_dir or (str(Path(a.data) / "splits") if (Path(a.data) / "splits").is_dir() else None)
-    split = make_split(
-        a.split, ids=data.ids, labels=data.track_labels, seed=seed, folds=a.folds, test_size=a.test_size,
-        val_fraction=a.val_fraction, splits_dir=splits_dir,
+    folds, notes = protocol_folds(
+        data, a.split, seed=seed, seeds=seeds, folds=a.folds, test_size=a.test_size, val_fraction=a.val_fraction,
+        splits_dir=a.splits_dir,
     )  # fmt: skip
-    for part, missing in split.notes.get("missing_ids", {}).items():
-        if missing:
-            print(f"note: {len(missing)} clip(s) of the {part} list are not in the data: {', '.join(missing[:5])}"
-                  + (" ..." if len(missing) > 5 else ""), file=sys.stderr)  # fmt: skip
-    return split
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return folds
 
 
 def _print_metrics(rep: dict, header: str) -> None:
@@ -149,8 +145,7 @@ def _print_metrics(rep: dict, header: str) -> None:
 
 
 def cmd_train(a) -> None:
-    from genrekit.experiment import evaluate, fit, write_report
-    from genrekit.plots import curves_png
+    from genrekit.experiment import train_and_report
 
     name, params = _model(a)
     if a.split == "kfold" and a.fold is None:
@@ -158,69 +153,41 @@ def cmd_train(a) -> None:
                             "or run 'genrekit compare --split kfold' to train and evaluate every fold")  # fmt: skip
     data = _prepare(a, _feature_config(a))
     config = _train_config(a)
-    folds = _split(a, data, seed=config.seed).folds
+    folds = _folds(a, data, seed=config.seed)
     if a.fold is not None and not 0 <= a.fold < len(folds):
         raise GenrekitError(f"--fold {a.fold} does not exist: the {a.split} protocol has {len(folds)} fold(s)")
     fold = folds[a.fold or 0]
     print(f"training {name} on {data.path} ({data.feature_config.kind}), {a.split} split {fold.name}, seed {config.seed}: "
           f"{len(fold.train)} train / {0 if fold.val is None else len(fold.val)} validation / {len(fold.test)} test tracks")  # fmt: skip
-    ckpt, result = fit(
-        data, fold, model=name, model_params=params, config=config, device=a.device, progress=not a.no_progress,
+    done = train_and_report(
+        data, fold, a.out, model=name, model_params=params, config=config, device=a.device, progress=not a.no_progress,
         metadata={
             "protocol": a.split if a.split != "none" else "all data",
             "trained_on": f"{len(fold.train)} tracks of {data.path} ({data.tracks[0].kind})",
             "skipped_unreadable": data.failed,
         },
     )  # fmt: skip
-    out = Path(a.out)
-    report = evaluate(ckpt, data, fold.test) if len(fold.test) else None
-    if report is not None:
-        ckpt.metadata["accuracy"] = {
-            "track_accuracy": report["track"]["accuracy"],
-            "track_balanced_accuracy": report["track"]["balanced_accuracy"],
-            "n_test_tracks": int(len(fold.test)),
-        }
-    path = ckpt.save(out / "model.pt")
-    print(f"model saved to {path} (best epoch {result.best_epoch} of {len(result.history)}, {result.seconds:.0f} s)")
-    if report is not None:
-        write_report(report, out / "report", history=result.history, title=name)
-        _print_metrics(report, "test")
-        print(f"report: {out / 'report'} (report.json, confusion_*.png/csv, per_genre.csv, curves.png)")
+    r = done.result
+    print(f"model saved to {done.model_path} (best epoch {r.best_epoch} of {len(r.history)}, {r.seconds:.0f} s)")
+    if done.report is not None:
+        _print_metrics(done.report, "test")
+        print(f"report: {done.report_dir} (report.json, confusion_*.png/csv, per_genre.csv, curves.png)")
     else:
-        curves_png(result.history, out / "curves.png", title=name)
-        print(f"not evaluated: no test tracks (--split {a.split}); the accuracies in {out / 'curves.png'} are on "
+        print(f"not evaluated: no test tracks (--split {a.split}); the accuracies in {done.curves_path} are on "
               "its training windows and validation tracks, not an evaluation")  # fmt: skip
     if data.failed:
         print(f"skipped {len(data.failed)} unreadable track(s): {', '.join(data.failed)}", file=sys.stderr)
 
 
 def cmd_evaluate(a) -> None:
-    import numpy as np
-
     from genrekit.checkpoint import load_checkpoint
-    from genrekit.experiment import evaluate, write_report
-    from genrekit.splits import clip_id
+    from genrekit.experiment import evaluate, select_tracks, write_report
 
     ckpt = load_checkpoint(a.model)
     data = _prepare(a, ckpt.feature_config, labels=ckpt.labels)
-    if a.split_file:
-        listed = {clip_id(line) for line in Path(a.split_file).read_text().splitlines() if line.strip()}
-        idx = np.array([i for i, t in enumerate(data.ids) if t in listed], dtype=int)
-        if len(listed) > len(idx):
-            print(f"note: {len(listed) - len(idx)} clip(s) of {a.split_file} are not in the data", file=sys.stderr)
-    elif a.subset == "test":
-        wanted = set(ckpt.split.get("test", []))
-        if not wanted:
-            raise GenrekitError(f"'{a.model}' records no held-out test tracks (it was trained on all its data); "
-                                "evaluate it on other data with --subset all, or give --split-file")  # fmt: skip
-        idx = np.array([i for i, t in enumerate(data.ids) if t in wanted], dtype=int)
-    else:
-        idx = np.arange(len(data.ids))
-    if not len(idx):
-        raise GenrekitError("no track to evaluate: the chosen subset matches no track of the data")
-    if not ckpt.split.get("train"):
-        print("warning: this checkpoint does not record its training tracks, so overlap with them cannot be checked",
-              file=sys.stderr)  # fmt: skip
+    idx, notes = select_tracks(data, ckpt, subset=a.subset, split_file=a.split_file, checkpoint_name=f"'{a.model}'")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     report = evaluate(ckpt, data, idx, allow_seen=a.allow_seen)
     out = write_report(report, a.out, title=ckpt.model_name)
     _print_metrics(report, "evaluation")
@@ -228,48 +195,31 @@ def cmd_evaluate(a) -> None:
 
 
 def cmd_compare(a) -> None:
-    if a.protocol:
-        return _compare_seed_protocol(a)
-    from genrekit.experiment import comparison_markdown, run_protocol
+    from genrekit.comparison import compare_models, write_comparison
     from genrekit.models import model_names, model_spec
-    from genrekit.plots import comparison_png
+    from genrekit.seed_protocols import SEED_PROTOCOLS, on_images, run_seed_protocol
 
-    names = model_names() if a.models == "all" else [m.strip() for m in a.models.split(",") if m.strip()]
-    for name in names:
-        model_spec(name)  # fail before any training
-    params = _settings(a.model_param, "--model-param")
-    data = _prepare(a, _feature_config(a))
-    config = _train_config(a)
-    if a.split == "random":  # one split per seed
-        folds = [f for s in range(config.seed, config.seed + a.seeds) for f in _split(a, data, seed=s).folds]
-    else:
-        folds = _split(a, data, seed=config.seed).folds
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for name in names:
-        print(f"comparing: {name} on {len(folds)} split(s) of {data.path} ({a.split})", file=sys.stderr)
-        results.append(run_protocol(data, folds, model=name, model_params=params, config=config, device=a.device,
-                                    progress=not a.no_progress, out_dir=out / "runs"))  # fmt: skip
-        md = comparison_markdown(results, a.split)
-        (out / "compare.md").write_text(md)  # rewritten after each model: nothing computed is lost
-        (out / "compare.json").write_text(json.dumps({"protocol": a.split, "results": results}, indent=2))
-    comparison_png([r["model"] for r in results], [r["accuracy_mean"] for r in results],
-                   [r["accuracy_sd"] for r in results], out / "compare.png", "track accuracy")  # fmt: skip
-    print(md)
-    print(f"written: {out / 'compare.md'}, {out / 'compare.json'}, {out / 'compare.png'}")
-
-
-def _compare_seed_protocol(a) -> None:
-    from genrekit.seed_protocols import SEED_PROTOCOLS, on_images, run_seed_protocol, writer
-
-    protocol, out = SEED_PROTOCOLS[a.protocol], Path(a.out)
-    run_seed_protocol(
-        on_images(protocol) if a.input == "images" else protocol, a.data, splits_dir=a.splits_dir,
-        repetitions=a.repetitions, max_epochs=a.max_epochs, precision=a.precision, device=a.device,
-        cache_dir=a.cache_dir, progress=not a.no_progress, on_result=writer(out),
-    )  # fmt: skip
-    print((out / "compare.md").read_text() + f"written: {out / 'compare.md'}, {out / 'compare.json'}")
+    if a.protocol:
+        protocol = SEED_PROTOCOLS[a.protocol]
+        run_seed_protocol(
+            on_images(protocol) if a.input == "images" else protocol, a.data, splits_dir=a.splits_dir,
+            repetitions=a.repetitions, max_epochs=a.max_epochs, precision=a.precision, device=a.device,
+            cache_dir=a.cache_dir, progress=not a.no_progress, on_result=lambda partial: write_comparison(partial, out),
+        )  # fmt: skip
+    else:
+        names = model_names() if a.models == "all" else [m.strip() for m in a.models.split(",") if m.strip()]
+        for name in names:
+            model_spec(name)  # fail before any training
+        params = _settings(a.model_param, "--model-param")
+        data = _prepare(a, _feature_config(a))
+        config = _train_config(a)
+        folds = _folds(a, data, seed=config.seed, seeds=a.seeds)
+        compare_models(data, folds, protocol=a.split, models={n: params for n in names}, config=config,
+                       device=a.device, progress=not a.no_progress, out_dir=out)  # fmt: skip
+    print((out / "compare.md").read_text())
+    written = ["compare.md", "compare.json"] + ([] if a.protocol else ["compare.png"])
+    print("written: " + ", ".join(str(out / f) for f in written))
 
 
 def cmd_predict(a) -> None:
