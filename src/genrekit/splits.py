@@ -1,6 +1,8 @@
 """Track-level splits: every window of a clip stays on the side of its clip.
 
-All functions return index arrays into the list of tracks, never into windows.
+All functions return index arrays into the list of tracks, never into windows (the one
+exception: the seed documents' own segment-level splits, which :mod:`genrekit.seed_protocols`
+cuts over windows with the ``shares`` protocol to reproduce their leak).
 :func:`make_split` is the one entry point: a protocol and a seed give the folds.
 """
 from __future__ import annotations
