@@ -6,6 +6,7 @@ limit (low-pass 3.5-7 kHz or high-pass 80-250 Hz), a little reverb, noise at 20-
 of ±10 dB and an MP3 round trip (libsndfile's LAME at a random quality). Copies are cached under
 ``<genrekit cache>/augmented/<recipe>/<file sha1>-<copy>.npy`` like any feature.
 """
+
 from __future__ import annotations
 
 import hashlib

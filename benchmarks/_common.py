@@ -1,4 +1,5 @@
 """Argument parsing and data loading shared by the training benchmarks."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Shared helpers for benchmark scripts: write JSON + markdown, update summary.json."""
+
 from __future__ import annotations
 
 import json

@@ -1,11 +1,11 @@
 """Issues 2 (b) and 3 (4): the default model trained on Kaggle images with the fault-filtered split,
 tested from the images and, for the test clips that have audio, from the audio itself."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-
 from _common import parser
 from _results import md_table, update_summary, write_results
 
@@ -14,8 +14,8 @@ from genrekit.datasets import load_dataset
 from genrekit.datasets.cache import load_features
 from genrekit.evaluate import evaluate_tracks
 from genrekit.experiment import evaluate, fit, prepare
-from genrekit.inference import Classifier
 from genrekit.features.kaggle_image import KaggleImageConfig
+from genrekit.inference import Classifier
 from genrekit.models import DEFAULT_MODEL
 from genrekit.splits import make_split
 
@@ -27,9 +27,13 @@ def main() -> None:
     split = make_split("filtered", ids=images.ids, labels=images.track_labels, splits_dir=Path(a.data) / "splits")
     (fold,) = split.folds
     ckpt, result = fit(
-        images, fold, model=DEFAULT_MODEL, config=TrainConfig(epochs=a.epochs, windows_per_track=a.windows_per_track),
-        device=a.device, progress=not a.no_progress,
-    )  # fmt: skip
+        images,
+        fold,
+        model=DEFAULT_MODEL,
+        config=TrainConfig(epochs=a.epochs, windows_per_track=a.windows_per_track),
+        device=a.device,
+        progress=not a.no_progress,
+    )
     test = evaluate(ckpt, images, fold.test)  # refuses test clips the model trained or validated on
     classifier = Classifier(ckpt.build(), config, images.labels)
 
@@ -61,7 +65,10 @@ def main() -> None:
     md = "# Images ↔ audio bridge, fault-filtered split\n\n" + md_table(
         ["measure", "value"],
         [
-            ["filtered test accuracy, from images (all test clips)", f"{res['filtered_test_acc']:.3f} (n={len(fold.test)})"],
+            [
+                "filtered test accuracy, from images (all test clips)",
+                f"{res['filtered_test_acc']:.3f} (n={len(fold.test)})",
+            ],
             ["filtered test balanced accuracy", f"{res['filtered_test_balanced_acc']:.3f}"],
             ["test clips that also have audio", len(kept)],
             ["accuracy on those clips from images", f"{res['bridge_image_acc']:.3f}"],
@@ -69,14 +76,16 @@ def main() -> None:
             ["same top genre, image vs audio", f"{agree:.3f}"],
             ["training", f"{res['train_seconds']:.0f} s, best epoch {result.best_epoch} of {len(result.history)}"],
         ],
-    )  # fmt: skip
+    )
     write_results("bridge", res, md)
-    update_summary({
-        "images_filtered_test_acc": round(res["filtered_test_acc"], 4),
-        "bridge_filtered_test_acc": round(res["filtered_test_acc"], 4),
-        "bridge_image_acc": round(res["bridge_image_acc"], 4),
-        "bridge_audio_acc": round(res["bridge_audio_acc"], 4),
-    })  # fmt: skip
+    update_summary(
+        {
+            "images_filtered_test_acc": round(res["filtered_test_acc"], 4),
+            "bridge_filtered_test_acc": round(res["filtered_test_acc"], 4),
+            "bridge_image_acc": round(res["bridge_image_acc"], 4),
+            "bridge_audio_acc": round(res["bridge_audio_acc"], 4),
+        }
+    )
     print(md)
 
 

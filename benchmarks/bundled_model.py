@@ -17,6 +17,7 @@ copies of each (codecs, EQ, pitch, noise: ``_augment.py``) is baked into the hea
 95 % of the time (:func:`outside_variants.calibrate`). The threshold in use is
 :class:`genrekit.presence.PresenceConfig`'s ``confident``: this script says when they differ.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,30 +36,40 @@ from genrekit.splits import Fold, make_split
 
 RECIPES = {
     "musicnn": {
-        "file": "musicnn-gtzan.pt", "input": "audio", "features": ("musicnn", {}), "model": "embedding_head",
+        "file": "musicnn-gtzan.pt",
+        "input": "audio",
+        "features": ("musicnn", {}),
+        "model": "embedding_head",
         "train": {"epochs": 30, "windows_per_track": 10, "batch_size": 64},
         "description": "frozen musicnn (MSD) embeddings + a linear genre head trained on GTZAN audio, temperature-calibrated",
         "trained_on": "all {n} GTZAN clips with audio (10 genres)",
         "variant": "linear head (today's recipe)",  # its figures in results/outside_variants.json
-        "accuracy": [("outside_variants", ("cv_balanced_mean",), "GTZAN audio 5-fold CV, balanced"),
-                     ("outside_variants", ("cv_balanced_sd",), "GTZAN audio 5-fold CV, balanced, sd"),
-                     ("outside_variants", ("filtered_test_acc",), "GTZAN fault-filtered test clips with audio"),
-                     ("outside_variants", ("outside_balanced_acc",), "outside GTZAN (8 genres), balanced"),
-                     ("outside_variants", ("outside_confident_precision",), "outside GTZAN, confident precision"),
-                     ("outside_variants", ("outside_confident_share",), "outside GTZAN, confident share"),
-                     ("outside_variants", ("outside_ece",), "outside GTZAN, ECE"),
-                     ("outside_variants", ("outside_other_unsure_share",), "outside GTZAN, non-genre music unsure")],
+        "accuracy": [
+            ("outside_variants", ("cv_balanced_mean",), "GTZAN audio 5-fold CV, balanced"),
+            ("outside_variants", ("cv_balanced_sd",), "GTZAN audio 5-fold CV, balanced, sd"),
+            ("outside_variants", ("filtered_test_acc",), "GTZAN fault-filtered test clips with audio"),
+            ("outside_variants", ("outside_balanced_acc",), "outside GTZAN (8 genres), balanced"),
+            ("outside_variants", ("outside_confident_precision",), "outside GTZAN, confident precision"),
+            ("outside_variants", ("outside_confident_share",), "outside GTZAN, confident share"),
+            ("outside_variants", ("outside_ece",), "outside GTZAN, ECE"),
+            ("outside_variants", ("outside_other_unsure_share",), "outside GTZAN, non-genre music unsure"),
+        ],
     },
     "gknet": {
-        "file": "gknet-gtzan.pt", "input": "images", "features": ("kaggle-image", {}), "model": "gknet",
+        "file": "gknet-gtzan.pt",
+        "input": "images",
+        "features": ("kaggle-image", {}),
+        "model": "gknet",
         "train": {"epochs": 20, "windows_per_track": 4},
         "description": "gknet on the Kaggle GTZAN image features; hears audio via the renderer",
         "trained_on": "all {n} GTZAN Kaggle images (10 genres)",
-        "accuracy": [("bridge", ("filtered_test_acc",), "fault-filtered split, test"),
-                     ("bridge", ("bridge_audio_acc",), "fault-filtered test clips with audio, from audio"),
-                     ("images_protocols", ("results", "gknet", "accuracy_mean"), "random 80/20 split, mean over seeds")],
+        "accuracy": [
+            ("bridge", ("filtered_test_acc",), "fault-filtered split, test"),
+            ("bridge", ("bridge_audio_acc",), "fault-filtered test clips with audio, from audio"),
+            ("images_protocols", ("results", "gknet", "accuracy_mean"), "random 80/20 split, mean over seeds"),
+        ],
     },
-}  # fmt: skip
+}
 
 
 def measured(recipe: dict) -> dict:
@@ -92,8 +103,10 @@ def calibrated(recipe: dict, data, device) -> dict:
     oof = out_of_fold(trainer(variant, data, device), data, folds)
     cal = calibrate(oof, np.tile(data.y, len(oof) // len(data.y)))
     if cal["confident_threshold"] != PresenceConfig().confident:
-        print(f"NOTE: the rule gives the confident threshold {cal['confident_threshold']}, PresenceConfig uses "
-              f"{PresenceConfig().confident}: set PresenceConfig.confident to it")  # fmt: skip
+        print(
+            f"NOTE: the rule gives the confident threshold {cal['confident_threshold']}, PresenceConfig uses "
+            f"{PresenceConfig().confident}: set PresenceConfig.confident to it"
+        )
     return cal
 
 
@@ -105,8 +118,9 @@ def main() -> None:
     a = p.parse_args()
     r = RECIPES[a.recipe]
     kind, settings = r["features"]
-    data = prepare(a.data, input_kind=r["input"], feature_config=make_feature_config(kind, **settings),
-                   progress=not a.no_progress)  # fmt: skip
+    data = prepare(
+        a.data, input_kind=r["input"], feature_config=make_feature_config(kind, **settings), progress=not a.no_progress
+    )
     train = {**r["train"], **{k: v for k, v in (("epochs", a.epochs), ("windows_per_track", a.windows_per_track)) if v}}
     (fold,) = make_split("none", ids=data.ids, labels=data.track_labels, val_fraction=0).folds
     calibration, params, train_data = None, {}, data
@@ -119,7 +133,12 @@ def main() -> None:
         train_data = with_copies(data, v.copies)
         fold = Fold("none", np.arange(len(train_data.y)), None, np.zeros(0, int))
     ckpt, result = fit(
-        train_data, fold, model=r["model"], model_params=params, config=TrainConfig(**train), device=a.device,
+        train_data,
+        fold,
+        model=r["model"],
+        model_params=params,
+        config=TrainConfig(**train),
+        device=a.device,
         progress=not a.no_progress,
         metadata={
             "description": r["description"],
@@ -129,12 +148,14 @@ def main() -> None:
             "recipe": f"benchmarks/bundled_model.py --recipe {a.recipe}",
             **({"calibration": calibration} if calibration else {}),
         },
-    )  # fmt: skip
+    )
     if calibration:  # after training: the temperature only rescales the trained head's logits
         ckpt.model_params = {**ckpt.model_params, "temperature": calibration["temperature"]}
     path = ckpt.save(a.out or bundled_model_path().with_name(r["file"]))
-    print(f"model written to {path} ({path.stat().st_size / 1e6:.2f} MB, {result.seconds:.0f} s, "
-          f"{len(ckpt.split['train'])} training ids recorded)")  # fmt: skip
+    print(
+        f"model written to {path} ({path.stat().st_size / 1e6:.2f} MB, {result.seconds:.0f} s, "
+        f"{len(ckpt.split['train'])} training ids recorded)"
+    )
     if a.out is None and path == bundled_model_path():  # only the default bundled model's figures
         update_summary({"bundled_model_name": path.name, "train_default_seconds": round(result.seconds, 1)})
 

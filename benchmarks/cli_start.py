@@ -1,6 +1,7 @@
 """Start-up of the ``genrekit`` command: wall time of ``genrekit --help`` in a fresh process against
 ``python -c pass`` with the same interpreter (median of 5 runs each, after one untimed warm-up), and
 which heavy modules ``import genrekit.cli`` loads (none expected: each command imports its own)."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _results import md_table, update_summary, write_results
 
 HEAVY = ("torch", "librosa", "sklearn", "matplotlib")
@@ -63,18 +63,29 @@ def main() -> None:
         "cli_help_runs_ms": help_runs,
         "python_start_ms": python_ms,
         "python_start_runs_ms": python_runs,
-        "import_check": {"module": "genrekit.cli", "heavy_modules_checked": list(HEAVY),
-                         "heavy_modules_loaded": loaded, "passed": not loaded},  # fmt: skip
+        "import_check": {
+            "module": "genrekit.cli",
+            "heavy_modules_checked": list(HEAVY),
+            "heavy_modules_loaded": loaded,
+            "passed": not loaded,
+        },
     }
-    md = f"# CLI start-up (median of {a.runs} runs, wall time, after one warm-up)\n\n" + md_table(
-        ["measure", "ms"],
-        [["`genrekit --help`, fresh process", f"{help_ms:.0f}"],
-         ["`python -c pass`, same interpreter", f"{python_ms:.0f}"],
-         ["genrekit's own share (difference)", f"{help_ms - python_ms:.0f}"]],
-    ) + (
-        f"\n\n`import genrekit.cli` loads {', '.join(loaded)}: the CLI is not light." if loaded
-        else f"\n\n`import genrekit.cli` loads none of {', '.join(HEAVY)}."
-    )  # fmt: skip
+    md = (
+        f"# CLI start-up (median of {a.runs} runs, wall time, after one warm-up)\n\n"
+        + md_table(
+            ["measure", "ms"],
+            [
+                ["`genrekit --help`, fresh process", f"{help_ms:.0f}"],
+                ["`python -c pass`, same interpreter", f"{python_ms:.0f}"],
+                ["genrekit's own share (difference)", f"{help_ms - python_ms:.0f}"],
+            ],
+        )
+        + (
+            f"\n\n`import genrekit.cli` loads {', '.join(loaded)}: the CLI is not light."
+            if loaded
+            else f"\n\n`import genrekit.cli` loads none of {', '.join(HEAVY)}."
+        )
+    )
     write_results("cli_start", res, md)
     update_summary({"cli_help_ms": round(help_ms, 1), "python_start_ms": round(python_ms, 1)})
     print(md)

@@ -6,6 +6,7 @@ then the bundled model's top genre and probabilities on every GTZAN clip with au
 
     python benchmarks/cold_start.py [--data ../shared/data/gtzan] [--clips N] [--runs 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,11 +23,11 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import SHARED_DATA, md_table, update_summary, write_results  # noqa: E402
+from _results import SHARED_DATA, md_table, update_summary, write_results
 
-from genrekit.audio import load_audio  # noqa: E402
-from genrekit.checkpoint import bundled_model_path  # noqa: E402
-from genrekit.predictor import Predictor  # noqa: E402
+from genrekit.audio import load_audio
+from genrekit.checkpoint import bundled_model_path
+from genrekit.predictor import Predictor
 
 
 def cold_run(*, wav: Path, model: Path | None) -> tuple[float, float]:
@@ -48,7 +49,9 @@ def agreement(*, clips: list[Path]) -> dict:
     for clip in clips:
         a, b = onnx.predict_file(clip), torch_.predict_file(clip)
         same += a.top[0][0] == b.top[0][0]
-        diff = max(diff, float(np.abs(np.subtract(list(a.probabilities.values()), list(b.probabilities.values()))).max()))
+        diff = max(
+            diff, float(np.abs(np.subtract(list(a.probabilities.values()), list(b.probabilities.values()))).max())
+        )
     return {"clips": len(clips), "same_top_genre": same / max(1, len(clips)), "max_prob_diff": diff}
 
 
@@ -77,23 +80,46 @@ def main() -> None:
                 "runs": [[round(w, 3), round(m, 1)] for w, m in runs],
             }
     agree = agreement(clips=clips[: args.clips] if args.clips else clips) if clips else {}
-    write_results("cold_start", {"cold": cold, "agreement": agree}, "\n\n".join([
-        "# Cold start: one 30-s WAV through `genrekit predict`, fresh process, median of "
-        f"{args.runs}",
-        md_table(["runtime", "wall s", "peak RSS MB"],
-                 [[k, v["cold_predict_s"], v["cold_predict_rss_mb"]] for k, v in cold.items()]),
-        "# ONNX vs torch, bundled model, GTZAN clips with audio",
-        md_table(["clips", "same top genre", "max probability difference"],
-                 [[agree.get("clips"), agree.get("same_top_genre"), f"{agree.get('max_prob_diff', float('nan')):.2e}"]]),
-    ]))  # fmt: skip
-    update_summary({
-        "cold_predict_s": cold["onnx"]["cold_predict_s"],
-        "cold_predict_rss_mb": cold["onnx"]["cold_predict_rss_mb"],
-        "cold_predict_torch_s": cold["torch"]["cold_predict_s"],
-        "cold_predict_torch_rss_mb": cold["torch"]["cold_predict_rss_mb"],
-        **({"onnx_torch_same_top_genre": agree["same_top_genre"], "onnx_torch_max_prob_diff": agree["max_prob_diff"]}
-           if agree else {}),
-    })  # fmt: skip
+    write_results(
+        "cold_start",
+        {"cold": cold, "agreement": agree},
+        "\n\n".join(
+            [
+                f"# Cold start: one 30-s WAV through `genrekit predict`, fresh process, median of {args.runs}",
+                md_table(
+                    ["runtime", "wall s", "peak RSS MB"],
+                    [[k, v["cold_predict_s"], v["cold_predict_rss_mb"]] for k, v in cold.items()],
+                ),
+                "# ONNX vs torch, bundled model, GTZAN clips with audio",
+                md_table(
+                    ["clips", "same top genre", "max probability difference"],
+                    [
+                        [
+                            agree.get("clips"),
+                            agree.get("same_top_genre"),
+                            f"{agree.get('max_prob_diff', float('nan')):.2e}",
+                        ]
+                    ],
+                ),
+            ]
+        ),
+    )
+    update_summary(
+        {
+            "cold_predict_s": cold["onnx"]["cold_predict_s"],
+            "cold_predict_rss_mb": cold["onnx"]["cold_predict_rss_mb"],
+            "cold_predict_torch_s": cold["torch"]["cold_predict_s"],
+            "cold_predict_torch_rss_mb": cold["torch"]["cold_predict_rss_mb"],
+            **(
+                {
+                    "onnx_torch_same_top_genre": agree["same_top_genre"],
+                    "onnx_torch_max_prob_diff": agree["max_prob_diff"],
+                }
+                if agree
+                else {}
+            ),
+        }
+    )
     print((Path(__file__).parent / "results" / "cold_start.md").read_text())
 
 

@@ -1,6 +1,7 @@
 """Issue 2 target (d): log-mel extraction time per 30-s clip on this machine, genrekit's extractor
 (``extract(LogMelConfig(), y)``: the streaming extractor run over the whole signal) against
 librosa.feature.melspectrogram on the same clips in the same run."""
+
 from __future__ import annotations
 
 import time
@@ -8,7 +9,6 @@ import time
 import librosa
 import numpy as np
 import torch
-
 from _common import parser
 from _results import md_table, update_summary, write_results
 
@@ -50,9 +50,11 @@ def main() -> None:
     res = {"clips": len(clips), "librosa_ms_per_clip": t_lib, "extract_ms_per_clip": t_ext, "speedup": t_lib / t_ext}
     md = f"# Log-mel extraction, 30-s clips, {torch.get_num_threads()} threads\n\n" + md_table(
         ["method", "ms per clip", "speed-up vs librosa"],
-        [["librosa.feature.melspectrogram + power_to_db", f"{t_lib:.1f}", "1.0"],
-         ["genrekit extract(LogMelConfig(), y), one clip at a time", f"{t_ext:.1f}", f"{t_lib / t_ext:.1f}x"]],
-    )  # fmt: skip
+        [
+            ["librosa.feature.melspectrogram + power_to_db", f"{t_lib:.1f}", "1.0"],
+            ["genrekit extract(LogMelConfig(), y), one clip at a time", f"{t_ext:.1f}", f"{t_lib / t_ext:.1f}x"],
+        ],
+    )
     write_results("features_speed", res, md)
     update_summary({"features_speedup_vs_librosa": round(t_lib / t_ext, 2)})
     print(md)

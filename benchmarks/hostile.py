@@ -20,6 +20,7 @@ The client addresses of (3) are told apart by ``X-Forwarded-For`` (the server ru
 ``client_header``): every connection is to 127.0.0.1. Writes results/hostile.{json,md} and the
 summary keys named in the issue.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,13 +66,20 @@ main()
 """
 
 
-def cli(args: list[str], *, scratch: Path, timeout_s: float = CLI_TIMEOUT_S, env: dict | None = None,
-        kill_after_s: float | None = None) -> dict:  # fmt: skip
+def cli(
+    args: list[str],
+    *,
+    scratch: Path,
+    timeout_s: float = CLI_TIMEOUT_S,
+    env: dict | None = None,
+    kill_after_s: float | None = None,
+) -> dict:
     """Run ``genrekit ARGS``: exit code, output, peak RSS in MB (``None`` when killed)."""
     hwm = scratch / f"hwm-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
     run_env = {**os.environ, "PYTHONPATH": str(SRC), "GK_HWM_FILE": str(hwm), **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-c", _CLI, *args], env=run_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CLI, *args], env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         out, err = proc.communicate(timeout=kill_after_s or timeout_s)
     except subprocess.TimeoutExpired:
@@ -117,12 +125,16 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 
 def multipart(name: str, data: bytes, *, port: int, client: str, boundary: str = "gkhostile") -> bytes:
     safe = name.replace('"', "%22").replace("\r", "").replace("\n", "%0A")
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{safe}"\r\n'
-            f"Content-Type: application/octet-stream\r\n\r\n").encode("utf-8", "surrogateescape")  # fmt: skip
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{safe}"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n"
+    ).encode("utf-8", "surrogateescape")
     body += data + f"\r\n--{boundary}--\r\n".encode()
-    head = (f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
-            f"X-Forwarded-For: {client}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+    head = (
+        f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+        f"X-Forwarded-For: {client}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
     return head + body
 
 
@@ -130,6 +142,7 @@ async def request(port: int, raw: bytes, *, timeout_s: float = 120.0, pace_bps: 
     """Send ``raw`` (at ``pace_bps`` bytes per second when given); (status, headers, body)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
+
         async def exchange():
             if pace_bps is None:
                 writer.write(raw)
@@ -188,13 +201,19 @@ def server_inputs(port: int, pid: int, corpus: dict[str, Path]) -> dict:
             data = b""
         with Sampler(pid) as s:
             try:
-                status, _, body = asyncio.run(request(port, multipart(upload_name(kind, path), data, port=port,
-                                                                      client="10.0.0.1")))  # fmt: skip
+                status, _, body = asyncio.run(
+                    request(port, multipart(upload_name(kind, path), data, port=port, client="10.0.0.1"))
+                )
             except (OSError, asyncio.TimeoutError, ValueError) as exc:
                 status, body = 0, repr(exc).encode()
         verdict = classify_http(status, body) if status else "unclear"
-        out[kind] = {"status": status, "verdict": verdict, "rss_mb": round(s.peak, 1), "bytes": len(data),
-                     "answer": body[:300].decode("utf-8", "replace")}  # fmt: skip
+        out[kind] = {
+            "status": status,
+            "verdict": verdict,
+            "rss_mb": round(s.peak, 1),
+            "bytes": len(data),
+            "answer": body[:300].decode("utf-8", "replace"),
+        }
     return out
 
 
@@ -236,8 +255,12 @@ def main() -> None:
                 def one(item):
                     kind, path = item
                     r = cli(["predict", str(path), "--format", "json", "--no-progress"], scratch=scratch)
-                    return kind, {"rc": r["rc"], "verdict": classify_cli(r), "rss_mb": r["rss_mb"],
-                                  "stderr": r["stderr"].decode("utf-8", "replace")[-400:]}  # fmt: skip
+                    return kind, {
+                        "rc": r["rc"],
+                        "verdict": classify_cli(r),
+                        "rss_mb": r["rss_mb"],
+                        "stderr": r["stderr"].decode("utf-8", "replace")[-400:],
+                    }
 
                 with ThreadPoolExecutor(2) as pool:
                     results["cli"] = dict(pool.map(one, corpus.items()))
@@ -246,7 +269,9 @@ def main() -> None:
             if "fair" in parts:
                 results["fair"] = asyncio.run(fairness(port, seconds=a.fair_seconds, other_uploads=a.fair_uploads))
             if "schema" in parts:
-                results["schemathesis"] = schemathesis(port, max_examples=a.schemathesis_examples, timeout_s=a.schemathesis_s)
+                results["schemathesis"] = schemathesis(
+                    port, max_examples=a.schemathesis_examples, timeout_s=a.schemathesis_s
+                )
             results["server_hwm_mb"] = rss_mb(server.pid, "VmHWM")
         finally:
             server.send_signal(signal.SIGTERM)
@@ -263,55 +288,113 @@ def main() -> None:
 
 
 def report(r: dict, parts: set[str]) -> None:
-    summary, lines = {}, [f"# Hostile benchmark ({r['seconds']:.0f} s)", "", f"CPU: {r['cpu']['cpu_model']} "
-                          f"({', '.join(r['cpu']['vector_extensions'])}).", ""]  # fmt: skip
+    summary, lines = (
+        {},
+        [
+            f"# Hostile benchmark ({r['seconds']:.0f} s)",
+            "",
+            f"CPU: {r['cpu']['cpu_model']} ({', '.join(r['cpu']['vector_extensions'])}).",
+            "",
+        ],
+    )
     if "cli" in r:
         kinds = sorted(r["cli"])
         unclear = [k for k in kinds if r["cli"][k]["verdict"] == "unclear" or r["server"][k]["verdict"] == "unclear"]
         small = [k for k in kinds if r["server"][k]["bytes"] <= 1_000_000]
         peak_cli = max((r["cli"][k]["rss_mb"] or 0) for k in small)
         peak_server = max([r["server"][k]["rss_mb"] for k in small] + [r.get("server_hwm_after_inputs_mb", 0)])
-        summary.update(hostile_inputs_tried=len(kinds), hostile_unclear_errors=len(unclear),
-                       hostile_peak_rss_mb=round(max(peak_cli, peak_server), 1))  # fmt: skip
-        lines += [f"## Inputs: {len(kinds)} kinds, {len(unclear)} unclear (target 0); peak RSS of the CLI "
-                  f"{peak_cli:.0f} MB, of the server {peak_server:.0f} MB (target <= {TARGET_RSS_MB})", "",
-                  "Each kind through `genrekit predict FILE --format json` and `POST /api/predict`: the outcome, "
-                  "the CLI's own peak RSS (VmHWM) and the server's RSS during the upload.", ""]  # fmt: skip
-        rows = [[k.replace("\n", "\\n")[:40], r["cli"][k]["rc"], r["cli"][k]["verdict"],
-                 f"{r['cli'][k]['rss_mb'] or 0:.0f}", r["server"][k]["status"], r["server"][k]["verdict"],
-                 f"{r['server'][k]['rss_mb']:.0f}"] for k in kinds]  # fmt: skip
+        summary.update(
+            hostile_inputs_tried=len(kinds),
+            hostile_unclear_errors=len(unclear),
+            hostile_peak_rss_mb=round(max(peak_cli, peak_server), 1),
+        )
+        lines += [
+            f"## Inputs: {len(kinds)} kinds, {len(unclear)} unclear (target 0); peak RSS of the CLI "
+            f"{peak_cli:.0f} MB, of the server {peak_server:.0f} MB (target <= {TARGET_RSS_MB})",
+            "",
+            "Each kind through `genrekit predict FILE --format json` and `POST /api/predict`: the outcome, "
+            "the CLI's own peak RSS (VmHWM) and the server's RSS during the upload.",
+            "",
+        ]
+        rows = [
+            [
+                k.replace("\n", "\\n")[:40],
+                r["cli"][k]["rc"],
+                r["cli"][k]["verdict"],
+                f"{r['cli'][k]['rss_mb'] or 0:.0f}",
+                r["server"][k]["status"],
+                r["server"][k]["verdict"],
+                f"{r['server'][k]['rss_mb']:.0f}",
+            ]
+            for k in kinds
+        ]
         lines += [md_table(["input", "CLI exit", "CLI", "CLI MB", "HTTP", "server", "server MB"], rows), ""]
         if unclear:
-            lines += ["Unclear:", ""] + [f"- `{k}`: {r['cli'][k]['stderr'][-200:]!r} / "
-                                         f"{r['server'][k]['answer'][:200]!r}" for k in unclear] + [""]  # fmt: skip
+            lines += (
+                ["Unclear:", ""]
+                + [f"- `{k}`: {r['cli'][k]['stderr'][-200:]!r} / {r['server'][k]['answer'][:200]!r}" for k in unclear]
+                + [""]
+            )
     if "kills" in r:
         runs = [x for x in r["kills"]["runs"] if x["first_rc"] in ("killed", -9)]  # those that ended before: not kills
         lost, dup = sum(x["lost"] for x in runs), sum(x["duplicated"] for x in runs)
         summary.update(kill_runs=len(runs), kill_rows_lost=lost, kill_rows_duplicated=dup)
-        lines += [f"## Kills: {len(runs)} runs of {r['kills']['files']} files killed with SIGKILL (at a moment drawn "
-                  f"over a whole run's {r['kills']['whole_run_s']} s, or injected after the JSON fold), then rerun: "
-                  f"{lost} rows lost, {dup} duplicated (target 0, 0)", ""]  # fmt: skip
-        lines += [md_table(["format", "killed at", "first exit", "rerun exit", "lost", "duplicated", "left beside"],
-                           [[x["format"], x["killed_at_s"], x["first_rc"], x["rerun_rc"], x["lost"], x["duplicated"],
-                             ", ".join(x["leftovers"]) or "-"] for x in r["kills"]["runs"]]), ""]  # fmt: skip
+        lines += [
+            f"## Kills: {len(runs)} runs of {r['kills']['files']} files killed with SIGKILL (at a moment drawn "
+            f"over a whole run's {r['kills']['whole_run_s']} s, or injected after the JSON fold), then rerun: "
+            f"{lost} rows lost, {dup} duplicated (target 0, 0)",
+            "",
+        ]
+        lines += [
+            md_table(
+                ["format", "killed at", "first exit", "rerun exit", "lost", "duplicated", "left beside"],
+                [
+                    [
+                        x["format"],
+                        x["killed_at_s"],
+                        x["first_rc"],
+                        x["rerun_rc"],
+                        x["lost"],
+                        x["duplicated"],
+                        ", ".join(x["leftovers"]) or "-",
+                    ]
+                    for x in r["kills"]["runs"]
+                ],
+            ),
+            "",
+        ]
     if "fair" in r:
         f = r["fair"]
-        summary.update(fair_other_client_success=round(f["other_success"], 3),
-                       fair_other_client_p95_ms=None if f["other_p95_ms"] is None else round(f["other_p95_ms"]))
-        lines += [f"## Fairness: the other client's uploads answered 200: {f['other_success']:.3f} "
-                  f"(target >= 0.95), p95 {f['other_p95_ms'] or float('nan'):.0f} ms from its first try to its "
-                  f"answer; at the first try: {f['other_first_try_success']:.3f}", "",
-                  "The well-behaved client uploads a 20-s song, then the next; answered 503 it waits the "
-                  "Retry-After seconds and tries again (for up to 30 s). The attacker, from one address and on the "
-                  "same 2 cores: 4 loops of uploads whose header says 901 s, 4 of 1-Hz WAVs, 2 of 10-minute songs, "
-                  "24 of 30-s songs, and 64 uploads trickling at 1 kB/s.", "",
-                  "The attacker (one address) meanwhile: " + ", ".join(f"{k} x{v}" for k, v in
-                                                                       f["attacker_outcomes"].items()), ""]  # fmt: skip
+        summary.update(
+            fair_other_client_success=round(f["other_success"], 3),
+            fair_other_client_p95_ms=None if f["other_p95_ms"] is None else round(f["other_p95_ms"]),
+        )
+        lines += [
+            f"## Fairness: the other client's uploads answered 200: {f['other_success']:.3f} "
+            f"(target >= 0.95), p95 {f['other_p95_ms'] or float('nan'):.0f} ms from its first try to its "
+            f"answer; at the first try: {f['other_first_try_success']:.3f}",
+            "",
+            "The well-behaved client uploads a 20-s song, then the next; answered 503 it waits the "
+            "Retry-After seconds and tries again (for up to 30 s). The attacker, from one address and on the "
+            "same 2 cores: 4 loops of uploads whose header says 901 s, 4 of 1-Hz WAVs, 2 of 10-minute songs, "
+            "24 of 30-s songs, and 64 uploads trickling at 1 kB/s.",
+            "",
+            "The attacker (one address) meanwhile: "
+            + ", ".join(f"{k} x{v}" for k, v in f["attacker_outcomes"].items()),
+            "",
+        ]
     if "schemathesis" in r:
         s = r["schemathesis"]
         summary["hostile_schemathesis_server_errors"] = s.get("server_errors")
-        lines += [f"## Schemathesis --checks all: {s.get('server_errors', s.get('skipped'))} server errors "
-                  f"in {s.get('cases')} cases (target 0; exit {s.get('rc')}, {s.get('seconds')} s)", "", "```", s.get("tail", "")[-1500:], "```", ""]
+        lines += [
+            f"## Schemathesis --checks all: {s.get('server_errors', s.get('skipped'))} server errors "
+            f"in {s.get('cases')} cases (target 0; exit {s.get('rc')}, {s.get('seconds')} s)",
+            "",
+            "```",
+            s.get("tail", "")[-1500:],
+            "```",
+            "",
+        ]
     write_results("hostile", {**r, "summary": summary}, "\n".join(lines))
     update_summary(summary)
     print(json.dumps(summary, indent=1))

@@ -4,6 +4,7 @@ Each kind is one file system entry (a file, a pipe, a link, a folder) whose name
 :func:`make_corpus` returns ``kind -> path``; :func:`upload_name` the file name an upload of it
 carries (odd names are sent as the upload's file name too).
 """
+
 from __future__ import annotations
 
 import io
@@ -18,16 +19,34 @@ import soundfile as sf
 SR = 22050
 
 
-def wav(*, channels: int = 1, rate: int = SR, data: bytes = b"\0\0" * 4096, declared: int | None = None,
-        bits: int = 16, fmt: int = 1, riff: int | None = None, fmt_size: int = 16) -> bytes:  # fmt: skip
+def wav(
+    *,
+    channels: int = 1,
+    rate: int = SR,
+    data: bytes = b"\0\0" * 4096,
+    declared: int | None = None,
+    bits: int = 16,
+    fmt: int = 1,
+    riff: int | None = None,
+    fmt_size: int = 16,
+) -> bytes:
     """A WAV whose header says what it is told to, holding ``data``."""
     declared = len(data) if declared is None else declared
     block = channels * bits // 8
-    body = struct.pack("<HHIIHH", fmt, channels & 0xFFFF, rate & 0xFFFFFFFF, (rate * block) & 0xFFFFFFFF,
-                       block & 0xFFFF, bits)  # fmt: skip
+    body = struct.pack(
+        "<HHIIHH", fmt, channels & 0xFFFF, rate & 0xFFFFFFFF, (rate * block) & 0xFFFFFFFF, block & 0xFFFF, bits
+    )
     riff = 36 + declared if riff is None else riff
-    return (b"RIFF" + struct.pack("<I", riff & 0xFFFFFFFF) + b"WAVEfmt " + struct.pack("<I", fmt_size) + body
-            + b"data" + struct.pack("<I", declared & 0xFFFFFFFF) + data)  # fmt: skip
+    return (
+        b"RIFF"
+        + struct.pack("<I", riff & 0xFFFFFFFF)
+        + b"WAVEfmt "
+        + struct.pack("<I", fmt_size)
+        + body
+        + b"data"
+        + struct.pack("<I", declared & 0xFFFFFFFF)
+        + data
+    )
 
 
 def _signal(seconds: float, seed: int = 0) -> np.ndarray:
@@ -45,7 +64,11 @@ def _encoded(fmt: str, scratch: Path, seconds: float = 10.0) -> bytes:
         return buf.getvalue()
     import av
 
-    container, codec, rate = {"m4a": ("mp4", "aac", SR), "opus": ("ogg", "libopus", 48000), "m4a-faststart": ("mp4", "aac", SR)}[fmt]
+    container, codec, rate = {
+        "m4a": ("mp4", "aac", SR),
+        "opus": ("ogg", "libopus", 48000),
+        "m4a-faststart": ("mp4", "aac", SR),
+    }[fmt]
     if rate != SR:
         import soxr
 

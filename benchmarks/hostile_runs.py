@@ -1,4 +1,5 @@
 """Parts of ``benchmarks/hostile.py``: kill -9 of library runs, the fairness run, Schemathesis."""
+
 from __future__ import annotations
 
 import asyncio
@@ -71,12 +72,18 @@ def kill_runs(scratch: Path, *, per_format: int, injected: int, seed: int = 19) 
             first = cli(argv, scratch=scratch, kill_after_s=killed_at)
         again = cli(argv, scratch=scratch)
         rows = Counter(rows_of(target, fmt))
-        runs.append({
-            "format": fmt, "killed_at_s": killed_at, "first_rc": first["rc"], "rerun_rc": again["rc"],
-            "lost": sum(1 for s in songs if rows[s] == 0), "duplicated": sum(c - 1 for c in rows.values() if c > 1),
-            "leftovers": sorted(p.name for p in out.iterdir() if p.name != target.name),
-            "rerun_error": again["stderr"].decode("utf-8", "replace")[-300:] if again["rc"] != 0 else "",
-        })  # fmt: skip
+        runs.append(
+            {
+                "format": fmt,
+                "killed_at_s": killed_at,
+                "first_rc": first["rc"],
+                "rerun_rc": again["rc"],
+                "lost": sum(1 for s in songs if rows[s] == 0),
+                "duplicated": sum(c - 1 for c in rows.values() if c > 1),
+                "leftovers": sorted(p.name for p in out.iterdir() if p.name != target.name),
+                "rerun_error": again["stderr"].decode("utf-8", "replace")[-300:] if again["rc"] != 0 else "",
+            }
+        )
     return {"files": len(songs), "whole_run_s": round(whole_s, 2), "runs": runs}
 
 
@@ -138,8 +145,14 @@ async def fairness(port: int, *, seconds: float, other_uploads: int) -> dict:
                 if status != 503:
                     break
                 await asyncio.sleep(float(headers.get("retry-after", 1)))
-            results.append({"status": status, "tries": tries, "ms": (time.perf_counter() - t0) * 1000,
-                            "detail": answer[:200].decode("utf-8", "replace") if status != 200 else ""})  # fmt: skip
+            results.append(
+                {
+                    "status": status,
+                    "tries": tries,
+                    "ms": (time.perf_counter() - t0) * 1000,
+                    "detail": answer[:200].decode("utf-8", "replace") if status != 200 else "",
+                }
+            )
             await asyncio.sleep(0.3)
         return results
 
@@ -171,9 +184,22 @@ def schemathesis(port: int, *, max_examples: int, timeout_s: float) -> dict:
         return {"skipped": "schemathesis is not installed (pip install schemathesis)"}
     # every check, every case (not only up to the first failure), within a time budget; a refusal of
     # a schema-valid upload (a 422 for a .png the audio model cannot read) is a failure, not a server error
-    cmd = [exe, "run", f"http://127.0.0.1:{port}/openapi.json", "--checks", "all", "--max-examples", str(max_examples),
-           "--continue-on-failure", "--max-time", str(int(timeout_s * 0.8)), "--workers", "2",
-           "--header", "X-Forwarded-For: 10.9.9.9"]  # fmt: skip
+    cmd = [
+        exe,
+        "run",
+        f"http://127.0.0.1:{port}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(max_examples),
+        "--continue-on-failure",
+        "--max-time",
+        str(int(timeout_s * 0.8)),
+        "--workers",
+        "2",
+        "--header",
+        "X-Forwarded-For: 10.9.9.9",
+    ]
     t0 = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="gk-schemathesis-") as cwd:  # its cache folder, not in the repo
@@ -183,5 +209,10 @@ def schemathesis(port: int, *, max_examples: int, timeout_s: float) -> dict:
         out, rc = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""), "timeout"
     server_errors = sum(out.count(s) for s in ("Server error", "[500]", "[502]", "[503] Service Unavailable: <"))
     generated = re.search(r"(\d+) generated", out)
-    return {"rc": rc, "seconds": round(time.monotonic() - t0, 1), "server_errors": server_errors,
-            "cases": int(generated.group(1)) if generated else None, "tail": out[-3000:]}  # fmt: skip
+    return {
+        "rc": rc,
+        "seconds": round(time.monotonic() - t0, 1),
+        "server_errors": server_errors,
+        "cases": int(generated.group(1)) if generated else None,
+        "tail": out[-3000:],
+    }

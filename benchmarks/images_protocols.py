@@ -1,5 +1,6 @@
 """Issue 2 targets (a): Kaggle images, stratified random 80/20 track split x N seeds, for the
 default model and every seed architecture under the same protocol."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ import json
 from _common import parser
 from _results import RESULTS, md_table, update_summary, write_results
 
-from genrekit.config import TrainConfig
 from genrekit.comparison import run_protocol
+from genrekit.config import TrainConfig
 from genrekit.experiment import prepare
 from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.models import DEFAULT_MODEL, model_names
@@ -41,21 +42,43 @@ def main() -> None:
         r["epochs_budget"] = epochs
         results[name] = r
         rows = [
-            [n, len(v["runs"]), v["epochs_budget"], f"{v['accuracy_mean']:.3f} ± {v['accuracy_sd']:.3f}",
-             f"{v['balanced_accuracy_mean']:.3f}", f"{v['macro_f1_mean']:.3f}", f"{v['segment_accuracy_mean']:.3f}",
-             f"{v['train_seconds_mean']:.0f}"]
+            [
+                n,
+                len(v["runs"]),
+                v["epochs_budget"],
+                f"{v['accuracy_mean']:.3f} ± {v['accuracy_sd']:.3f}",
+                f"{v['balanced_accuracy_mean']:.3f}",
+                f"{v['macro_f1_mean']:.3f}",
+                f"{v['segment_accuracy_mean']:.3f}",
+                f"{v['train_seconds_mean']:.0f}",
+            ]
             for n, v in sorted(results.items(), key=lambda kv: -kv[1]["accuracy_mean"])
-        ]  # fmt: skip
+        ]
         md = (
             "# Kaggle images, stratified random 80/20 track split\n\n"
             "Features: the matrix the images encode (decoded colour map, 128 mel bands x 334 columns), "
             "3-s windows (33 columns), track = mean of window probabilities. 10 % of the training side "
             "is held out for early stopping. Same protocol, splits and training loop for every model.\n\n"
-            + md_table(["model", "splits", "max epochs", "track accuracy (mean ± sd)", "balanced acc.", "macro-F1",
-                        "segment acc.", "train s/split"], rows)  # fmt: skip
+            + md_table(
+                [
+                    "model",
+                    "splits",
+                    "max epochs",
+                    "track accuracy (mean ± sd)",
+                    "balanced acc.",
+                    "macro-F1",
+                    "segment acc.",
+                    "train s/split",
+                ],
+                rows,
+            )
         )
         write_results("images_protocols", {"protocol": "random 80/20, stratified, track level", "results": results}, md)
-        summary = {"seed_models_images_random_acc": {n: round(v["accuracy_mean"], 4) for n, v in results.items() if n != DEFAULT_MODEL}}
+        summary = {
+            "seed_models_images_random_acc": {
+                n: round(v["accuracy_mean"], 4) for n, v in results.items() if n != DEFAULT_MODEL
+            }
+        }
         if DEFAULT_MODEL in results:
             summary["images_random_acc_mean"] = round(results[DEFAULT_MODEL]["accuracy_mean"], 4)
             summary["images_random_acc_sd"] = round(results[DEFAULT_MODEL]["accuracy_sd"], 4)

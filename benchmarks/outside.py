@@ -15,6 +15,7 @@ and, for the bundled model only, the summary keys ``outside_balanced_acc``,
 ``outside_confident_precision``, ``outside_confident_share``, ``outside_ece``,
 ``outside_other_unsure_share``, ``outside_top3_acc`` and ``synthetic_confident``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,15 @@ def calibration(conf: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> 
         m = which == b
         if m.any():
             ece += m.mean() * abs(conf[m].mean() - correct[m].mean())
-            table.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "n": int(m.sum()),
-                          "confidence": float(conf[m].mean()), "accuracy": float(correct[m].mean())})  # fmt: skip
+            table.append(
+                {
+                    "lo": float(edges[b]),
+                    "hi": float(edges[b + 1]),
+                    "n": int(m.sum()),
+                    "confidence": float(conf[m].mean()),
+                    "accuracy": float(correct[m].mean()),
+                }
+            )
     return float(ece), table
 
 
@@ -99,8 +107,9 @@ def reliability_png(table: list[dict], path: Path, title: str) -> None:
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")
     for b in table:
-        ax.bar(b["lo"], b["accuracy"], width=b["hi"] - b["lo"], align="edge", color="tab:blue", alpha=0.7,
-               edgecolor="k")  # fmt: skip
+        ax.bar(
+            b["lo"], b["accuracy"], width=b["hi"] - b["lo"], align="edge", color="tab:blue", alpha=0.7, edgecolor="k"
+        )
         ax.text((b["lo"] + b["hi"]) / 2, b["accuracy"] + 0.02, str(b["n"]), ha="center", fontsize=7)
     ax.plot([b["confidence"] for b in table], [b["accuracy"] for b in table], "o-", color="tab:red", label="mean conf.")
     ax.set(xlim=(0, 1), ylim=(0, 1.08), xlabel="top probability", ylabel="accuracy", title=title)
@@ -121,7 +130,9 @@ def confusion_png(counts: list[list[int]], rows: list[str], cols: list[str], pat
     ax.set_yticks(range(len(rows)), rows)
     ax.set(xlabel="predicted (unsure: not confident or no music)", ylabel="label", title=title)
     for i, j in zip(*np.nonzero(cm)):
-        ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if norm[i, j] > 0.5 else "black")
+        ax.text(
+            j, i, int(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if norm[i, j] > 0.5 else "black"
+        )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -145,8 +156,10 @@ def synthetic_signals(folder: Path) -> list[Path]:
         sf.write(paths[-1], y.astype(np.float32), sr, subtype="PCM_16")
     espeak = shutil.which("espeak-ng")
     if espeak:
-        text = ("This is a speaking voice and not a piece of music. It reads a few sentences about the weather, "
-                "the train timetable and the price of bread, so that a genre classifier has something to hear.")  # fmt: skip
+        text = (
+            "This is a speaking voice and not a piece of music. It reads a few sentences about the weather, "
+            "the train timetable and the price of bread, so that a genre classifier has something to hear."
+        )
         paths.append(folder / "espeak_voice.wav")
         subprocess.run([espeak, "-w", str(paths[-1]), text], check=True)
     return paths
@@ -165,33 +178,46 @@ def measure(manifest: list[dict], preds: dict[str, dict]) -> dict:
     rows = [(m["genre"], preds[str((OUTSIDE / m["path"]).resolve())]) for m in manifest]
     present = sorted({g for g, _ in rows if g != "other"})
     genre_rows = [(g, p) for g, p in rows if g != "other"]
-    recall = {g: {"n": sum(t == g for t, _ in genre_rows), "right": sum(t == g and p["genre"] == g for t, p in genre_rows)}
-              for g in present}  # fmt: skip
+    recall = {
+        g: {"n": sum(t == g for t, _ in genre_rows), "right": sum(t == g and p["genre"] == g for t, p in genre_rows)}
+        for g in present
+    }
     for v in recall.values():
         v["recall"] = v["right"] / v["n"]
     top3 = np.mean([g in sorted(p["probabilities"], key=lambda k: -p["probabilities"][k])[:3] for g, p in genre_rows])
-    conf = np.array([max(p["probabilities"].values(), default=0.0) if not p["no_music"] else 0.0 for _, p in genre_rows])
+    conf = np.array(
+        [max(p["probabilities"].values(), default=0.0) if not p["no_music"] else 0.0 for _, p in genre_rows]
+    )
     correct = np.array([p["genre"] == g for g, p in genre_rows], dtype=float)
     flagged = np.array([p["confident"] for _, p in genre_rows])
     ece, table = calibration(conf, correct)
     other = [p for g, p in rows if g == "other"]
     cols = [*GENRES, UNSURE]
-    confusion = [[sum(t == g and (p["genre"] if p["confident"] else UNSURE) == c for t, p in rows) for c in cols]
-                 for g in [*present, "other"]]  # fmt: skip
+    confusion = [
+        [sum(t == g and (p["genre"] if p["confident"] else UNSURE) == c for t, p in rows) for c in cols]
+        for g in [*present, "other"]
+    ]
     argmax = [[sum(t == g and p["genre"] == c for t, p in rows) for c in GENRES] for g in [*present, "other"]]
     return {
-        "n": len(rows), "genres": present,
+        "n": len(rows),
+        "genres": present,
         "balanced_accuracy": float(np.mean([v["recall"] for v in recall.values()])),
-        "accuracy": float(correct.mean()), "top3_accuracy": float(top3), "per_genre": recall,
+        "accuracy": float(correct.mean()),
+        "top3_accuracy": float(top3),
+        "per_genre": recall,
         "confident_share": float(flagged.mean()),
         "confident_precision": float(correct[flagged].mean()) if flagged.any() else None,
-        "confident_n": int(flagged.sum()), "ece": ece, "reliability": table,
+        "confident_n": int(flagged.sum()),
+        "ece": ece,
+        "reliability": table,
         "other_n": len(other),
         "other_unsure_share": float(np.mean([not p["confident"] for p in other])) if other else None,
         "other_genres": {g: sum(p["genre"] == g for p in other) for g in GENRES},
-        "confusion_rows": [*present, "other"], "confusion_cols_flagged": cols, "confusion_flagged": confusion,
+        "confusion_rows": [*present, "other"],
+        "confusion_cols_flagged": cols,
+        "confusion_flagged": confusion,
         "confusion_argmax": argmax,
-    }  # fmt: skip
+    }
 
 
 def report(name: str, model: str, r: dict, synth: list[dict]) -> str:
@@ -203,31 +229,44 @@ def report(name: str, model: str, r: dict, synth: list[dict]) -> str:
         f"{r['n']} clips of `../shared/data/outside` through `genrekit predict --format jsonl`; labels from their "
         "own datasets (classical/pop/rock from Emotify, the rest from Panda 4Q: read per-genre recall, not only "
         "the headline).\n\n"
-        + md_table(["figure", "value"], [
-            ["balanced accuracy (8 genres)", f"{r['balanced_accuracy']:.3f}"],
-            ["accuracy (clips of the 8 genres)", f"{r['accuracy']:.3f}"],
-            ["top-3 accuracy", f"{r['top3_accuracy']:.3f}"],
-            ["confident: precision", f"{prec} ({r['confident_n']} clips)"],
-            ["confident: share of clips", f"{r['confident_share']:.3f}"],
-            [f"ECE ({ECE_BINS} bins, top probability)", f"{r['ece']:.3f}"],
-            ["`other` flagged unsure", f"{r['other_unsure_share']:.3f} of {r['other_n']}"],
-        ])
+        + md_table(
+            ["figure", "value"],
+            [
+                ["balanced accuracy (8 genres)", f"{r['balanced_accuracy']:.3f}"],
+                ["accuracy (clips of the 8 genres)", f"{r['accuracy']:.3f}"],
+                ["top-3 accuracy", f"{r['top3_accuracy']:.3f}"],
+                ["confident: precision", f"{prec} ({r['confident_n']} clips)"],
+                ["confident: share of clips", f"{r['confident_share']:.3f}"],
+                [f"ECE ({ECE_BINS} bins, top probability)", f"{r['ece']:.3f}"],
+                ["`other` flagged unsure", f"{r['other_unsure_share']:.3f} of {r['other_n']}"],
+            ],
+        )
         + "\n\nPer-genre recall:\n\n"
-        + md_table(["genre", "right / clips", "recall"], [[g, f"{v['right']} / {v['n']}", f"{v['recall']:.2f}"]
-                                                         for g, v in pg.items()])
+        + md_table(
+            ["genre", "right / clips", "recall"],
+            [[g, f"{v['right']} / {v['n']}", f"{v['recall']:.2f}"] for g, v in pg.items()],
+        )
         + "\n\nConfusion (rows: label; columns: the genre when confident, else unsure):\n\n"
-        + md_table(["label", *r["confusion_cols_flagged"]],
-                   [[g, *row] for g, row in zip(r["confusion_rows"], r["confusion_flagged"])])
+        + md_table(
+            ["label", *r["confusion_cols_flagged"]],
+            [[g, *row] for g, row in zip(r["confusion_rows"], r["confusion_flagged"])],
+        )
         + "\n\n`other` (electronic) clips, most probable genre: "
         + ", ".join(f"{g} {n}" for g, n in r["other_genres"].items() if n)
         + "\n\nReliability (clips of the 8 genres; a no-music clip counts as confidence 0):\n\n"
-        + md_table(["bin", "clips", "mean confidence", "accuracy"],
-                   [[f"{b['lo']:.1f}–{b['hi']:.1f}", b["n"], f"{b['confidence']:.2f}", f"{b['accuracy']:.2f}"]
-                    for b in r["reliability"]])
+        + md_table(
+            ["bin", "clips", "mean confidence", "accuracy"],
+            [
+                [f"{b['lo']:.1f}–{b['hi']:.1f}", b["n"], f"{b['confidence']:.2f}", f"{b['accuracy']:.2f}"]
+                for b in r["reliability"]
+            ],
+        )
         + "\n\nSynthetic signals (not music):\n\n"
-        + md_table(["signal", "genre", "top probability", "confident", "no music"],
-                   [[s["name"], s["genre"] or "-", f"{s['top']:.2f}", s["confident"], s["no_music"] or "-"] for s in synth])
-    )  # fmt: skip
+        + md_table(
+            ["signal", "genre", "top probability", "confident", "no music"],
+            [[s["name"], s["genre"] or "-", f"{s['top']:.2f}", s["confident"], s["no_music"] or "-"] for s in synth],
+        )
+    )
 
 
 def main() -> None:
@@ -244,26 +283,44 @@ def main() -> None:
         synth = []
         for f in synth_files:
             s = preds[str(f.resolve())]
-            synth.append({"name": f.stem, "genre": s["genre"], "confident": s["confident"], "no_music": s["no_music"],
-                          "top": max(s["probabilities"].values(), default=0.0)})  # fmt: skip
+            synth.append(
+                {
+                    "name": f.stem,
+                    "genre": s["genre"],
+                    "confident": s["confident"],
+                    "no_music": s["no_music"],
+                    "top": max(s["probabilities"].values(), default=0.0),
+                }
+            )
     r = measure(manifest, preds)
     model = a.model or "bundled musicnn-gtzan"
     plots = RESULTS / "plots"
-    confusion_png(r["confusion_flagged"], r["confusion_rows"], r["confusion_cols_flagged"],
-                  plots / f"{a.name}_confusion.png", title=f"outside: {model}")  # fmt: skip
+    confusion_png(
+        r["confusion_flagged"],
+        r["confusion_rows"],
+        r["confusion_cols_flagged"],
+        plots / f"{a.name}_confusion.png",
+        title=f"outside: {model}",
+    )
     reliability_png(r["reliability"], plots / f"{a.name}_reliability.png", f"outside: ECE {r['ece']:.3f}")
     md = report(a.name, model, r, synth)
-    write_results(a.name, {"cpu": cpu(), "model": model, "manifest": str(OUTSIDE / "manifest.csv"), **r, "synthetic": synth}, md)
+    write_results(
+        a.name, {"cpu": cpu(), "model": model, "manifest": str(OUTSIDE / "manifest.csv"), **r, "synthetic": synth}, md
+    )
     if a.name == "outside":
-        update_summary({
-            "outside_balanced_acc": round(r["balanced_accuracy"], 4),
-            "outside_top3_acc": round(r["top3_accuracy"], 4),
-            "outside_confident_precision": None if r["confident_precision"] is None else round(r["confident_precision"], 4),
-            "outside_confident_share": round(r["confident_share"], 4),
-            "outside_ece": round(r["ece"], 4),
-            "outside_other_unsure_share": round(r["other_unsure_share"], 4),
-            "synthetic_confident": sum(s["confident"] for s in synth),
-        })  # fmt: skip
+        update_summary(
+            {
+                "outside_balanced_acc": round(r["balanced_accuracy"], 4),
+                "outside_top3_acc": round(r["top3_accuracy"], 4),
+                "outside_confident_precision": None
+                if r["confident_precision"] is None
+                else round(r["confident_precision"], 4),
+                "outside_confident_share": round(r["confident_share"], 4),
+                "outside_ece": round(r["ece"], 4),
+                "outside_other_unsure_share": round(r["other_unsure_share"], 4),
+                "synthetic_confident": sum(s["confident"] for s in synth),
+            }
+        )
     print(md)
 
 

@@ -13,6 +13,7 @@ as ``genrekit predict``); ``outside.py`` measures the shipped model through the 
 
 Writes results/outside_variants.{json,md}.
 """
+
 from __future__ import annotations
 
 import csv
@@ -62,8 +63,11 @@ VARIANTS = [
     # MTT's augmented copies were not computed (30 min on 2 shared cores): calibrated on clean clips only
     Variant("linear head on MTT musicnn", backbones="mtt", calibration_copies=0),
     Variant("linear head on MSD+MTT", backbones="msd+mtt", calibration_copies=0),
-    Variant("ensemble: MSD head + MTT head", members=("linear head (today's recipe)", "linear head on MTT musicnn"),
-            calibration_copies=0),
+    Variant(
+        "ensemble: MSD head + MTT head",
+        members=("linear head (today's recipe)", "linear head on MTT musicnn"),
+        calibration_copies=0,
+    ),
 ]
 BASE_TRAIN = {"epochs": 30, "windows_per_track": 10, "batch_size": 64}
 
@@ -95,8 +99,15 @@ def features(backbones: str, root: str, tracks: list[Track], cache: dict) -> tup
             parts = [features(b, root, tracks, cache) for b in backbones.split("+")]
             d0 = parts[0][0]
             assert all(p[0].ids == d0.ids for p in parts)
-            data = Data(d0.path, d0.tracks, [np.vstack(f) for f in zip(*(p[0].features for p in parts))], d0.y,
-                        d0.labels, cfg, d0.failed)  # fmt: skip
+            data = Data(
+                d0.path,
+                d0.tracks,
+                [np.vstack(f) for f in zip(*(p[0].features for p in parts))],
+                d0.y,
+                d0.labels,
+                cfg,
+                d0.failed,
+            )
             cache[backbones] = (data, [np.vstack(f) for f in zip(*(p[1] for p in parts))])
         else:
             data = prepare(root, input_kind="audio", feature_config=cfg, progress=False)
@@ -121,8 +132,15 @@ def trainer(v: Variant, data: Data, device):
 
     def trained(train_idx: np.ndarray):
         idx = np.concatenate([train_idx + k * n for k in range(v.copies + 1)])
-        ckpt, _ = fit(aug, Fold("f", idx, None, np.zeros(0, int)), model="embedding_head", model_params=v.params,
-                      config=config, device=device, progress=False)  # fmt: skip
+        ckpt, _ = fit(
+            aug,
+            Fold("f", idx, None, np.zeros(0, int)),
+            model="embedding_head",
+            model_params=v.params,
+            config=config,
+            device=device,
+            progress=False,
+        )
         return ckpt
 
     return trained
@@ -148,13 +166,15 @@ def calibrate(oof: list[np.ndarray], y: np.ndarray) -> dict:
     pt = track_probabilities(window_log_probs=oof, temperature=t)
     return {
         "temperature": round(t, 4),
-        "confident_threshold": confident_threshold(confidence=pt.max(1), correct=pt.argmax(1) == y, precision=PRECISION),
+        "confident_threshold": confident_threshold(
+            confidence=pt.max(1), correct=pt.argmax(1) == y, precision=PRECISION
+        ),
         "rule": f"temperature: least NLL of the GTZAN 5-fold out-of-fold clips and {CALIBRATION_COPIES} augmented "
-                f"copies of each; threshold: the lowest top probability at which those are right at least "
-                f"{PRECISION:.0%} of the time",
+        f"copies of each; threshold: the lowest top probability at which those are right at least "
+        f"{PRECISION:.0%} of the time",
         "oof_ece_before": expected_calibration_error(confidence=p1.max(1), correct=p1.argmax(1) == y),
         "oof_ece_after": expected_calibration_error(confidence=pt.max(1), correct=pt.argmax(1) == y),
-    }  # fmt: skip
+    }
 
 
 def run(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fold, folds: list[Fold], device) -> dict:
@@ -182,7 +202,8 @@ def figures(r: dict, data: Data, folds: list[Fold], filtered: Fold, out_y: np.nd
     flagged = po.max(1) >= threshold
     g = genres & flagged
     return {
-        "cv_balanced_mean": float(np.mean(cv)), "cv_balanced_sd": float(np.std(cv, ddof=1)),
+        "cv_balanced_mean": float(np.mean(cv)),
+        "cv_balanced_sd": float(np.std(cv, ddof=1)),
         "filtered_test_acc": float(np.mean(test == y[filtered.test])),
         "outside_balanced_acc": balanced(out_y[genres], po.argmax(1)[genres], np.unique(out_y[genres])),
         **{k: v for k, v in cal.items() if k != "rule"},
@@ -190,15 +211,23 @@ def figures(r: dict, data: Data, folds: list[Fold], filtered: Fold, out_y: np.nd
         "outside_confident_precision": float(right[g].mean()) if g.any() else None,
         "outside_confident_share": float(flagged[genres].mean()),
         "outside_other_unsure_share": float(np.mean(~flagged[~genres])),
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--only", default=None, help="comma-separated variant numbers (0-based) to run; the rows of "
-                   "the others are kept from results/outside_variants.json")  # fmt: skip
-    p.add_argument("--threads", type=int, default=1, help="torch threads (one: a tiny head trains 7x faster on "
-                   "shared cores than with two)")  # fmt: skip
+    p.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated variant numbers (0-based) to run; the rows of "
+        "the others are kept from results/outside_variants.json",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (one: a tiny head trains 7x faster on shared cores than with two)",
+    )
     a = p.parse_args()
     import torch
 
@@ -212,12 +241,18 @@ def main() -> None:
         data, out = features(v.backbones, a.data, tracks, cache)
         out_y = np.array([data.labels.index(t.label) if t.label in data.labels else -1 for t in tracks])
         folds = make_split("kfold", ids=data.ids, labels=data.track_labels, seed=0, val_fraction=0).folds
-        (filtered,) = make_split("filtered", ids=data.ids, labels=data.track_labels,
-                                 splits_dir=Path(a.data) / "splits").folds  # fmt: skip
+        (filtered,) = make_split(
+            "filtered", ids=data.ids, labels=data.track_labels, splits_dir=Path(a.data) / "splits"
+        ).folds
         if v.members:
             parts = [results[m] for m in v.members]
-            r = {k: [np.log(np.mean([np.exp(p[k][i]) for p in parts], axis=0))
-                     for i in range(min(len(p[k]) for p in parts))] for k in ("oof", "test", "outside")}  # fmt: skip
+            r = {
+                k: [
+                    np.log(np.mean([np.exp(p[k][i]) for p in parts], axis=0))
+                    for i in range(min(len(p[k]) for p in parts))
+                ]
+                for k in ("oof", "test", "outside")
+            }
         else:
             r = run(v, data, out, filtered, folds, a.device)
         results[v.name] = r
@@ -237,16 +272,36 @@ def main() -> None:
         "augmented copies of each (codec, EQ, band limit, pitch/tempo, noise, reverb, gain: `_augment.py`); the outside "
         "confidence columns use both, never fitted there. Rows marked * are calibrated on the clean out-of-fold clips only "
         "(their backbone's augmented copies were not computed).\n\n"
-        + md_table(["variant", "GTZAN CV balanced", "filtered test acc", "outside balanced", "T", "threshold",
-                    "OOF ECE (clean + copies) before → after", "outside ECE", "outside confident precision (share)", "other unsure"],
-                   [[r["variant"] + ("" if r.get("calibration_copies", CALIBRATION_COPIES) else " *"),
-                     f"{r['cv_balanced_mean']:.3f} ± {r['cv_balanced_sd']:.3f}",
-                     f"{r['filtered_test_acc']:.3f}", f"{r['outside_balanced_acc']:.3f}", f"{r['temperature']:.2f}",
-                     f"{r['confident_threshold']:.2f}", f"{r['oof_ece_before']:.3f} → {r['oof_ece_after']:.3f}",
-                     f"{r['outside_ece']:.3f}",
-                     f"{r['outside_confident_precision'] or 0:.3f} ({r['outside_confident_share']:.2f})",
-                     f"{r['outside_other_unsure_share']:.2f}"] for r in rows])
-    )  # fmt: skip
+        + md_table(
+            [
+                "variant",
+                "GTZAN CV balanced",
+                "filtered test acc",
+                "outside balanced",
+                "T",
+                "threshold",
+                "OOF ECE (clean + copies) before → after",
+                "outside ECE",
+                "outside confident precision (share)",
+                "other unsure",
+            ],
+            [
+                [
+                    r["variant"] + ("" if r.get("calibration_copies", CALIBRATION_COPIES) else " *"),
+                    f"{r['cv_balanced_mean']:.3f} ± {r['cv_balanced_sd']:.3f}",
+                    f"{r['filtered_test_acc']:.3f}",
+                    f"{r['outside_balanced_acc']:.3f}",
+                    f"{r['temperature']:.2f}",
+                    f"{r['confident_threshold']:.2f}",
+                    f"{r['oof_ece_before']:.3f} → {r['oof_ece_after']:.3f}",
+                    f"{r['outside_ece']:.3f}",
+                    f"{r['outside_confident_precision'] or 0:.3f} ({r['outside_confident_share']:.2f})",
+                    f"{r['outside_other_unsure_share']:.2f}",
+                ]
+                for r in rows
+            ],
+        )
+    )
     write_results("outside_variants", {"precision_rule": PRECISION, "train": BASE_TRAIN, "variants": rows}, md)
     print(md)
 

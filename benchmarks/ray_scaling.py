@@ -12,10 +12,10 @@ Ray runs in a network namespace with only loopback (tests/loopback.py): the scri
 again inside one when it sees another interface, and stops with the reason when none can be made
 (--any-network runs it where it is).
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -53,10 +53,15 @@ def one_run(files: list[Path], *, model: str | None, workers: int, batch_size: i
     finally:
         shutil.rmtree(out, ignore_errors=True)
     assert summary.failed == 0, summary.errors
-    return {"workers": workers, "files": summary.done, "wall_s": round(wall, 2),
-            "end_to_end_files_per_s": round(summary.done / wall, 3),
-            "files_per_s": round(after_first / (last - first), 3), "steady_s": round(last - first, 2),
-            "load_avg_1min_before": round(load, 2)}  # fmt: skip
+    return {
+        "workers": workers,
+        "files": summary.done,
+        "wall_s": round(wall, 2),
+        "end_to_end_files_per_s": round(summary.done / wall, 3),
+        "files_per_s": round(after_first / (last - first), 3),
+        "steady_s": round(last - first, 2),
+        "load_avg_1min_before": round(load, 2),
+    }
 
 
 def measure(a: argparse.Namespace) -> None:
@@ -73,26 +78,56 @@ def measure(a: argparse.Namespace) -> None:
     rate = {n: statistics.mean(r["files_per_s"] for r in runs if r["workers"] == n) for n in (1, 2)}
     efficiency = rate[2] / (2 * rate[1])
     runtime = Predictor.load(a.model, threads=1).runtime  # what each actor loads, by the same rule
-    data = {"model": a.model or "musicnn-gtzan (bundled default)", "runtime": runtime, "clip_seconds": 30,
-            "files": a.files, "batch_size": a.batch_size, "order": order, "runs": runs,
-            "mean_files_per_s": {str(n): round(v, 3) for n, v in rate.items()},
-            "ray_scaling_efficiency": round(efficiency, 3), "per_core_files_per_s_30s": round(rate[1], 3),
-            "network": NAMESPACE if _only_loopback() else "the machine's network"}  # fmt: skip
-    md = "\n".join([
-        f"# Ray scaling: {a.files} GTZAN clips of 30 s, {data['model']} on {runtime}, batches of {a.batch_size}", "",
-        md_table(["run", "actors (1 core each)", "files/s (steady)", "files/s (end to end, Ray start included)",
-                  "wall s", "load avg before"],
-                 [[i + 1, r["workers"], r["files_per_s"], r["end_to_end_files_per_s"], r["wall_s"],
-                   r["load_avg_1min_before"]] for i, r in enumerate(runs)]),
-        "", f"Mean steady rates: 1 actor {rate[1]:.2f} files/s, 2 actors {rate[2]:.2f} files/s; scaling efficiency "
-        f"(2 actors ÷ 2 × 1 actor) **{efficiency:.2f}**.",
-        f"Measured on this machine's {os.cpu_count()} cores, shared with other work while measured (the load "
-        "average before each run is in the table): the figures vary from run to run. Ray ran in "
-        f"{data['network']}.",
-    ])  # fmt: skip
+    data = {
+        "model": a.model or "musicnn-gtzan (bundled default)",
+        "runtime": runtime,
+        "clip_seconds": 30,
+        "files": a.files,
+        "batch_size": a.batch_size,
+        "order": order,
+        "runs": runs,
+        "mean_files_per_s": {str(n): round(v, 3) for n, v in rate.items()},
+        "ray_scaling_efficiency": round(efficiency, 3),
+        "per_core_files_per_s_30s": round(rate[1], 3),
+        "network": NAMESPACE if _only_loopback() else "the machine's network",
+    }
+    md = "\n".join(
+        [
+            f"# Ray scaling: {a.files} GTZAN clips of 30 s, {data['model']} on {runtime}, batches of {a.batch_size}",
+            "",
+            md_table(
+                [
+                    "run",
+                    "actors (1 core each)",
+                    "files/s (steady)",
+                    "files/s (end to end, Ray start included)",
+                    "wall s",
+                    "load avg before",
+                ],
+                [
+                    [
+                        i + 1,
+                        r["workers"],
+                        r["files_per_s"],
+                        r["end_to_end_files_per_s"],
+                        r["wall_s"],
+                        r["load_avg_1min_before"],
+                    ]
+                    for i, r in enumerate(runs)
+                ],
+            ),
+            "",
+            f"Mean steady rates: 1 actor {rate[1]:.2f} files/s, 2 actors {rate[2]:.2f} files/s; scaling efficiency "
+            f"(2 actors ÷ 2 × 1 actor) **{efficiency:.2f}**.",
+            f"Measured on this machine's {os.cpu_count()} cores, shared with other work while measured (the load "
+            "average before each run is in the table): the figures vary from run to run. Ray ran in "
+            f"{data['network']}.",
+        ]
+    )
     write_results("ray_scaling", data, md)
-    update_summary({"ray_tagging_files_per_s": round(rate[2], 3), "ray_workers": 2,
-                    "ray_scaling_efficiency": round(efficiency, 3)})  # fmt: skip
+    update_summary(
+        {"ray_tagging_files_per_s": round(rate[2], 3), "ray_workers": 2, "ray_scaling_efficiency": round(efficiency, 3)}
+    )
     print(md)
 
 

@@ -5,6 +5,7 @@
 Writes results/render_pixels.{json,md}, summary keys render_pixel_mae_{mean,max}, and
 docs/render_check.png (real | rendered | 4 x abs diff) for the worst clip.
 """
+
 from __future__ import annotations
 
 import csv
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from _results import SHARED_DATA, md_table, update_summary, write_results
 from PIL import Image
 from tqdm import tqdm
 
-from _results import SHARED_DATA, md_table, update_summary, write_results
 from genrekit.features.kaggle_image import BOX_COLS, BOX_ROWS, render_image
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -72,27 +73,31 @@ def main() -> None:
     DOCS.mkdir(exist_ok=True)
     side_by_side(real, render_image(y, sr), DOCS / "render_check.png")
 
-    markdown = "\n\n".join([
-        "# Render pixels: Kaggle images re-rendered from audio",
-        f"Mean absolute RGB difference (0..255) inside the plot box, {len(rows)} clips, "
-        f"{seconds:.0f} s ({seconds / len(rows) * 1000:.0f} ms per clip incl. loading).",
-        md_table(["statistic", "value"],
-                 [[k, f"{v:.3f}" if isinstance(v, float) else v] for k, v in stats.items()]),
-        "## Histogram",
-        md_table(["MAE bucket", "clips"], [[k, v] for k, v in buckets.items()]),
-        "## 10 worst clips",
-        md_table(["clip", "stored sr", "MAE"],
-                 [[r["clip"], r["sr"], f"{r['mae']:.3f}"] for r in worst]),
-        "Clips stored at 16000 Hz lost everything above 8 kHz (the top 12 of 128 mel bands "
-        "render black) and their level differs slightly from the original WAV, which moves the "
-        "`ref=np.max` reference and so shifts every colour (hiphop.00019: about 4 dB on the "
-        "images' amplitude-dB scale).",
-        f"Side by side (real | rendered | 4 x abs diff) for {w['clip_id']}: docs/render_check.png",
-    ])
-    write_results("render_pixels", {"stats": stats, "histogram": buckets, "worst": worst,
-                                    "seconds": seconds, "clips": rows}, markdown)
-    update_summary({"render_pixel_mae_mean": round(stats["mean"], 4),
-                    "render_pixel_mae_max": round(stats["max"], 4)})
+    markdown = "\n\n".join(
+        [
+            "# Render pixels: Kaggle images re-rendered from audio",
+            f"Mean absolute RGB difference (0..255) inside the plot box, {len(rows)} clips, "
+            f"{seconds:.0f} s ({seconds / len(rows) * 1000:.0f} ms per clip incl. loading).",
+            md_table(
+                ["statistic", "value"], [[k, f"{v:.3f}" if isinstance(v, float) else v] for k, v in stats.items()]
+            ),
+            "## Histogram",
+            md_table(["MAE bucket", "clips"], [[k, v] for k, v in buckets.items()]),
+            "## 10 worst clips",
+            md_table(["clip", "stored sr", "MAE"], [[r["clip"], r["sr"], f"{r['mae']:.3f}"] for r in worst]),
+            "Clips stored at 16000 Hz lost everything above 8 kHz (the top 12 of 128 mel bands "
+            "render black) and their level differs slightly from the original WAV, which moves the "
+            "`ref=np.max` reference and so shifts every colour (hiphop.00019: about 4 dB on the "
+            "images' amplitude-dB scale).",
+            f"Side by side (real | rendered | 4 x abs diff) for {w['clip_id']}: docs/render_check.png",
+        ]
+    )
+    write_results(
+        "render_pixels",
+        {"stats": stats, "histogram": buckets, "worst": worst, "seconds": seconds, "clips": rows},
+        markdown,
+    )
+    update_summary({"render_pixel_mae_mean": round(stats["mean"], 4), "render_pixel_mae_max": round(stats["max"], 4)})
     print(markdown)
 
 

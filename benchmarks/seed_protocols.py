@@ -2,6 +2,7 @@
 budget) and beside it under the honest ones: its shares drawn over clips (segment leak) and the
 fault-filtered split. Results accumulate per protocol in results/seed_protocols.json, so the
 protocols can be run one at a time (and a long one on a GPU session)."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,13 @@ from _results import RESULTS, update_summary, write_results
 from genrekit.comparison import comparison_markdown
 from genrekit.seed_protocols import PROTOCOL_NAMES, SEED_PROTOCOLS, on_images, run_seed_protocol
 
-HEADLINE_MODEL = {"seed000": "s000_cnn", "seed001": "s001_ann", "seed002": "s002_cnn", "seed003": "s003_cnn",
-                  "seed004": "s004_parallel_cnn"}  # fmt: skip
+HEADLINE_MODEL = {
+    "seed000": "s000_cnn",
+    "seed001": "s001_ann",
+    "seed002": "s002_cnn",
+    "seed003": "s003_cnn",
+    "seed004": "s004_parallel_cnn",
+}
 
 
 def headline(result: dict) -> dict:
@@ -73,9 +79,16 @@ def main() -> None:
             raise SystemExit(f"unknown protocol '{key}'; choose from {', '.join(PROTOCOL_NAMES)}")
         protocol = on_images(SEED_PROTOCOLS[key]) if key in on_image_matrices else SEED_PROTOCOLS[key]
         run_seed_protocol(
-            protocol, a.data, repetitions=reps.get(key), max_epochs=caps.get(key), clips_per_genre=subsets.get(key),
-            device=a.device, precision=a.precision, progress=not a.no_progress, on_result=save,
-        )  # fmt: skip
+            protocol,
+            a.data,
+            repetitions=reps.get(key),
+            max_epochs=caps.get(key),
+            clips_per_genre=subsets.get(key),
+            device=a.device,
+            precision=a.precision,
+            progress=not a.no_progress,
+            on_result=save,
+        )
     print((RESULTS / "seed_protocols.md").read_text())
 
 

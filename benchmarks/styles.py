@@ -9,6 +9,7 @@ no GTZAN genre fits, are scored with the electronic tags, and how often they ran
 
     python benchmarks/styles.py [--data ../shared/data/gtzan] [--outside ../shared/data/outside] [--clips N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,15 +21,23 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import SHARED_DATA, md_table, update_summary, write_results  # noqa: E402
+from _results import SHARED_DATA, md_table, update_summary, write_results
 
-from genrekit.predictor import Predictor  # noqa: E402
-from genrekit.tagging.styles import predict_with_styles  # noqa: E402
+from genrekit.predictor import Predictor
+from genrekit.tagging.styles import predict_with_styles
 
 # genre of the data set -> the MSD tags that name it
-GENRE_TAGS = {"rock": ["rock"], "pop": ["pop"], "jazz": ["jazz"], "metal": ["metal", "heavy metal"],
-              "blues": ["blues"], "country": ["country"], "hiphop": ["Hip-Hop"], "disco": ["dance", "funk"],
-              "other": ["electronic", "electronica", "electro", "House"]}  # fmt: skip
+GENRE_TAGS = {
+    "rock": ["rock"],
+    "pop": ["pop"],
+    "jazz": ["jazz"],
+    "metal": ["metal", "heavy metal"],
+    "blues": ["blues"],
+    "country": ["country"],
+    "hiphop": ["Hip-Hop"],
+    "disco": ["dance", "funk"],
+    "other": ["electronic", "electronica", "electro", "House"],
+}
 
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
@@ -45,7 +54,7 @@ def clips(data: Path, outside: Path, limit: int) -> dict[str, list[tuple[Path, s
     with open(outside / "manifest.csv") as f:
         out = [(outside / r["path"], r["genre"]) for r in csv.DictReader(f)]
     if limit:
-        gtzan, out = gtzan[::max(1, len(gtzan) // limit)], out[::max(1, len(out) // limit)]
+        gtzan, out = gtzan[:: max(1, len(gtzan) // limit)], out[:: max(1, len(out) // limit)]
     return {"gtzan": gtzan, "outside": out}
 
 
@@ -89,24 +98,30 @@ def main() -> None:
         in_top5 = float(np.mean([bool(set(row) & set(electronic)) for row in top5[other]])) if other.any() else None
         firsts = {genre: names[0] for genre, names in GENRE_TAGS.items()}
         main_aucs = [per[f"{g}:{t}"] for g, t in firsts.items() if f"{g}:{t}" in per and per[f"{g}:{t}"] is not None]
-        result[name] = {"clips": len(labels), "auc": per, "mean_auc_first_tag": float(np.mean(main_aucs)),
-                        "other_with_an_electronic_tag_in_top5": in_top5}  # fmt: skip
+        result[name] = {
+            "clips": len(labels),
+            "auc": per,
+            "mean_auc_first_tag": float(np.mean(main_aucs)),
+            "other_with_an_electronic_tag_in_top5": in_top5,
+        }
     seconds = time.perf_counter() - t0
-    summary = {"styles_gtzan_mean_auc": round(result["gtzan"]["mean_auc_first_tag"], 3),
-               "styles_outside_mean_auc": round(result["outside"]["mean_auc_first_tag"], 3),
-               "styles_outside_electronic_auc": round(result["outside"]["auc"].get("other:electronic") or 0, 3)}  # fmt: skip
+    summary = {
+        "styles_gtzan_mean_auc": round(result["gtzan"]["mean_auc_first_tag"], 3),
+        "styles_outside_mean_auc": round(result["outside"]["mean_auc_first_tag"], 3),
+        "styles_outside_electronic_auc": round(result["outside"]["auc"].get("other:electronic") or 0, 3),
+    }
     md = f"""# Styles: the musicnn MSD tags on our data (benchmarks/styles.py)
 
 The bundled model's 50 style probabilities (MSD_musicnn's tags, the mean over a clip's 3-s patches),
 scored as detectors of the genres they name: ROC-AUC of the tag for "clip of that genre" against all
 other clips of the set (0.5: chance). Nothing is fitted; {seconds:.0f} s.
 
-{md_table(['set', 'genre', 'clips', 'tag', 'ROC-AUC'], md_rows)}
+{md_table(["set", "genre", "clips", "tag", "ROC-AUC"], md_rows)}
 
-Mean over each genre's first tag: GTZAN {summary['styles_gtzan_mean_auc']}, outside {summary['styles_outside_mean_auc']}.
-Outside `other` (Emotify electronic, no GTZAN genre fits): `electronic` AUC {summary['styles_outside_electronic_auc']};
+Mean over each genre's first tag: GTZAN {summary["styles_gtzan_mean_auc"]}, outside {summary["styles_outside_mean_auc"]}.
+Outside `other` (Emotify electronic, no GTZAN genre fits): `electronic` AUC {summary["styles_outside_electronic_auc"]};
 clips with an electronic tag (electronic, electronica, electro, House) among their top 5 styles:
-{result['outside']['other_with_an_electronic_tag_in_top5']}.
+{result["outside"]["other_with_an_electronic_tag_in_top5"]}.
 """
     write_results("styles", {"summary": summary, **result, "seconds": seconds}, md)
     update_summary(summary)

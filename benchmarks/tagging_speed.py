@@ -177,9 +177,16 @@ def agreement(fulls: list, k: int | None) -> dict:
         top3.append(int(set(np.argsort(-full)[:3]) == set(np.argsort(-part)[:3])))
         conf.append(int((full.max() >= CONFIDENT) == (part.max() >= CONFIDENT)))
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else None
-    return {"top1": mean(top1), "top3": mean(top3), "confident": mean(conf), "n": len(top1),
-            "top1_of_confident": mean(top1_sure), "n_confident": len(top1_sure),
-            "top1_never_in_full": mean(plain), "share_sampled": mean(sampled)}  # fmt: skip
+    return {
+        "top1": mean(top1),
+        "top3": mean(top3),
+        "confident": mean(conf),
+        "n": len(top1),
+        "top1_of_confident": mean(top1_sure),
+        "n_confident": len(top1_sure),
+        "top1_never_in_full": mean(plain),
+        "share_sampled": mean(sampled),
+    }
 
 
 def check_sampled(timed: list, fulls: list, k: int) -> float:
@@ -301,8 +308,10 @@ def main() -> None:
     songs = build_songs(args.songs, args.cache, args.data)
     build_s = time.perf_counter() - t
     print(f"{len(songs)} songs in {args.cache} ({build_s:.0f} s)", flush=True)
-    kinds = {"same": [i for i, s in enumerate(songs) if s["kind"] == "same"],
-             "mixed": [i for i, s in enumerate(songs) if s["kind"] == "mixed"]}  # fmt: skip
+    kinds = {
+        "same": [i for i, s in enumerate(songs) if s["kind"] == "same"],
+        "mixed": [i for i, s in enumerate(songs) if s["kind"] == "mixed"],
+    }
     timed_n = min(args.timed_songs, len(songs))
     # spread the timed songs over both kinds
     timed_idx = sorted(set(np.linspace(0, len(songs) - 1, timed_n).astype(int)))
@@ -371,12 +380,25 @@ def main() -> None:
         "tagging_default_patches": chosen,
     }
     data = {
-        **where, "workers": workers, "songs": len(songs), "same_genre_songs": len(kinds["same"]),
-        "mixed_songs": len(kinds["mixed"]), "timed_songs": len(timed_idx), "formats": FORMATS, "ks": ks,
-        "build_s": round(build_s, 1), "k_reaching_target": reached, "runs": runs, "agreement": agree, "outside": outside,
-        "sampled_vs_simulated_max_abs_diff": checks, "stage_cpu_s_per_song": stages, "summary": summary,
-        "seconds": round(time.perf_counter() - started, 1), "precision_int8": "not measured (see the markdown)",
-    }  # fmt: skip
+        **where,
+        "workers": workers,
+        "songs": len(songs),
+        "same_genre_songs": len(kinds["same"]),
+        "mixed_songs": len(kinds["mixed"]),
+        "timed_songs": len(timed_idx),
+        "formats": FORMATS,
+        "ks": ks,
+        "build_s": round(build_s, 1),
+        "k_reaching_target": reached,
+        "runs": runs,
+        "agreement": agree,
+        "outside": outside,
+        "sampled_vs_simulated_max_abs_diff": checks,
+        "stage_cpu_s_per_song": stages,
+        "summary": summary,
+        "seconds": round(time.perf_counter() - started, 1),
+        "precision_int8": "not measured (see the markdown)",
+    }
     write_results("tagging_speed", data, markdown(data))
     update_summary(summary)
     print(summary)
@@ -386,24 +408,51 @@ def markdown(d: dict) -> str:
     s, runs, agree = d["summary"], d["runs"], d["agreement"]
     rows = []
     for key, run in runs.items():
-        rows.append([key, run["files"], run["files_per_s"], run["files_per_s_with_startup"], run["startup_and_first_s"],
-                     run["loadavg_before"][0], run["loadavg_after"][0]])  # fmt: skip
+        rows.append(
+            [
+                key,
+                run["files"],
+                run["files_per_s"],
+                run["files_per_s_with_startup"],
+                run["startup_and_first_s"],
+                run["loadavg_before"][0],
+                run["loadavg_after"][0],
+            ]
+        )
     ag = []
     for k, a in agree.items():
         out = a.get("outside", {})
-        ag.append([k, a["all"]["top1"], a["same"]["top1"], a["mixed"]["top1"], out.get("top1", "-"),
-                   a["all"]["top3"], out.get("top3", "-"), a["all"]["confident"], out.get("confident", "-"),
-                   a["mono22k_timed_songs"]["top1"], a["all"]["share_sampled"], out.get("share_sampled", "-"),
-                   a["all"]["top1_never_in_full"], a["mixed"]["top1_never_in_full"], out.get("top1_never_in_full", "-")])  # fmt: skip
+        ag.append(
+            [
+                k,
+                a["all"]["top1"],
+                a["same"]["top1"],
+                a["mixed"]["top1"],
+                out.get("top1", "-"),
+                a["all"]["top3"],
+                out.get("top3", "-"),
+                a["all"]["confident"],
+                out.get("confident", "-"),
+                a["mono22k_timed_songs"]["top1"],
+                a["all"]["share_sampled"],
+                out.get("share_sampled", "-"),
+                a["all"]["top1_never_in_full"],
+                a["mixed"]["top1_never_in_full"],
+                out.get("top1_never_in_full", "-"),
+            ]
+        )
     st = [
         [k, v["decode"], v["mel"], v["backbone"], v["head"], v["other"], v["total"]]
         for k, v in d["stage_cpu_s_per_song"].items()
     ]
     per_core = s["tagging_files_per_s"] / d["workers"] if s["tagging_files_per_s"] else None
     reached = d.get("k_reaching_target")
-    chosen_why = (f"the smallest of {d['ks']} with top-1 agreement >= {TARGET} on the joined songs and on the outside clips"
-                  if reached else f"no k of {d['ks']} reaches top-1 agreement >= {TARGET} on the joined songs (the mixed "
-                  "ones fall short), so the largest measured is named here; the target is not reached")  # fmt: skip
+    chosen_why = (
+        f"the smallest of {d['ks']} with top-1 agreement >= {TARGET} on the joined songs and on the outside clips"
+        if reached
+        else f"no k of {d['ks']} reaches top-1 agreement >= {TARGET} on the joined songs (the mixed "
+        "ones fall short), so the largest measured is named here; the target is not reached"
+    )
     cpu_k = d["stage_cpu_s_per_song"].get(str(s["tagging_default_patches"]), {}).get("total")
     cpu_full = d["stage_cpu_s_per_song"]["full"]["total"]
     share = d["agreement"][str(s["tagging_default_patches"])]["all"]["share_sampled"]

@@ -16,6 +16,7 @@
 
     python benchmarks/tags.py [--files 200] [--kills 20] [--seed 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,12 +36,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
-from _results import cpu, md_table, update_summary, write_results  # noqa: E402
-from tag_library import CONTAINERS, decoded, ffmpeg_tags, write_container  # noqa: E402
+from _results import cpu, md_table, update_summary, write_results
+from tag_library import CONTAINERS, decoded, ffmpeg_tags, write_container
 
-from genrekit.tagging.containers import open_tags  # noqa: E402
-from genrekit.tagging.decide import GenreMap  # noqa: E402
-from genrekit.tagging.safe import Journal, read_journal, temp_path, write_tags  # noqa: E402
+from genrekit.tagging.containers import open_tags
+from genrekit.tagging.decide import GenreMap
+from genrekit.tagging.safe import Journal, read_journal, temp_path, write_tags
 
 SR = 22050
 KILL_WINDOW_S = 0.15  # each kill comes this long at most after its run began writing
@@ -56,8 +57,9 @@ def clip(seed: int, seconds: float) -> np.ndarray:
 
 
 def genrekit(*args, env: dict, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "genrekit.cli", *map(str, args)], env=env, capture_output=True,
-                          text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "genrekit.cli", *map(str, args)], env=env, capture_output=True, text=True
+    )
     if check and done.returncode not in (0, 1):
         raise RuntimeError(f"genrekit {' '.join(map(str, args))} failed: {done.stderr[-2000:]}")
     return done
@@ -86,8 +88,22 @@ def formats(work: Path, env: dict) -> dict:
         files[name] = got
     before = {n: decoded(p) for n, p in files.items()}
     journal, rows = work / "formats-journal.jsonl", work / "formats-rows.json"
-    genrekit("tag", lib, "--write", "--mode", "replace", "--min-confidence", "0", "--journal", journal,
-             "--state", work / "formats-state.jsonl", "-o", rows, env=env)  # fmt: skip
+    genrekit(
+        "tag",
+        lib,
+        "--write",
+        "--mode",
+        "replace",
+        "--min-confidence",
+        "0",
+        "--journal",
+        journal,
+        "--state",
+        work / "formats-state.jsonl",
+        "-o",
+        rows,
+        env=env,
+    )
     by_name = {Path(r["path"]).name: r for r in json.loads(rows.read_text())}
     for name, path in files.items():
         row = by_name[path.name]
@@ -97,7 +113,8 @@ def formats(work: Path, env: dict) -> dict:
         out[name] = {
             "action": row["action"],
             "genre": want,
-            "mutagen_ok": t.get("genre") == [want] and t.get("genrekit_genre") == [want]
+            "mutagen_ok": t.get("genre") == [want]
+            and t.get("genrekit_genre") == [want]
             and t.get("artist") == ["Someone"],
             "ffmpeg_ok": ff.get("GENRE", "").split(";")[0] == want and ff.get("GENREKIT_GENRE") == want,
             "audio_same": len(after) == len(before[name]) and bool(np.array_equal(after, before[name])),
@@ -118,14 +135,28 @@ def kill_run(work: Path, env: dict, *, n_files: int, kills: int, seed: int) -> t
     names = [n for n in CONTAINERS if not isinstance(write_container(n, work / "probe", clip(0, 0.5), SR), str)]
     paths = []
     for i in range(n_files):
-        p = write_container(names[i % len(names)], lib / f"album{i // 20:02d}", clip(1000 + i, 1.5), SR, stem=f"{i:03d}")
+        p = write_container(
+            names[i % len(names)], lib / f"album{i // 20:02d}", clip(1000 + i, 1.5), SR, stem=f"{i:03d}"
+        )
         paths.append(p)
     originals = {p: decoded(p) for p in paths}
     predictor, gmap = Predictor.load(), GenreMap()
     expected = {p: gmap(predictor.predict_file(p).genre) for p in paths}
     journal, state = work / "kill-journal.jsonl", work / "kill-state.jsonl"
-    args = [sys.executable, "-m", "genrekit.cli", "tag", str(lib), "--write", "--min-confidence", "0",
-            "--journal", str(journal), "--state", str(state)]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "genrekit.cli",
+        "tag",
+        str(lib),
+        "--write",
+        "--min-confidence",
+        "0",
+        "--journal",
+        str(journal),
+        "--state",
+        str(state),
+    ]
     # a first run without --write fills the state: the killed runs reuse its predictions and spend
     # their time writing, so that the kills come inside writes
     genrekit("tag", lib, "--min-confidence", "0", "--state", state, env=env)
@@ -158,18 +189,31 @@ def kill_run(work: Path, env: dict, *, n_files: int, kills: int, seed: int) -> t
         except Exception as exc:  # noqa: BLE001 - counted
             unreadable.append(f"{p.name}: {exc}")
             continue
-        if not np.array_equal(audio, originals[p]) or t.get("genre") != [expected[p]] or t.get(
-                "genrekit_genre") != [expected[p]] or ffmpeg_tags(p).get("GENREKIT_GENRE") != expected[p]:  # fmt: skip
+        if (
+            not np.array_equal(audio, originals[p])
+            or t.get("genre") != [expected[p]]
+            or t.get("genrekit_genre") != [expected[p]]
+            or ffmpeg_tags(p).get("GENREKIT_GENRE") != expected[p]
+        ):
             wrong.append(p.name)
     written_before_final = sum(1 for e in read_journal(journal) if e["field"] == "genre")
     genrekit("tag", "--undo", journal, "--journal", work / "kill-undo.jsonl", env=env)
     fields, back = undo_check(journal)
     return {
-        "files": n_files, "containers": names, "kills": done_kills, "finished_before_a_kill": finished_early,
-        "unreadable_between_kills": unreadable_between, "stale_copies_after_kills": stale, "kills_inside_a_write": inside_a_write,
-        "genre_writes_journalled": written_before_final, "final_rc": final.returncode,
-        "unreadable": unreadable, "wrong": wrong, "undo_fields": fields, "undo_restored": back,
-    }, paths  # fmt: skip
+        "files": n_files,
+        "containers": names,
+        "kills": done_kills,
+        "finished_before_a_kill": finished_early,
+        "unreadable_between_kills": unreadable_between,
+        "stale_copies_after_kills": stale,
+        "kills_inside_a_write": inside_a_write,
+        "genre_writes_journalled": written_before_final,
+        "final_rc": final.returncode,
+        "unreadable": unreadable,
+        "wrong": wrong,
+        "undo_fields": fields,
+        "undo_restored": back,
+    }, paths
 
 
 def write_speed(paths: list[Path], work: Path) -> dict:
@@ -183,15 +227,25 @@ def write_speed(paths: list[Path], work: Path) -> dict:
         files.append(dst)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    changes = {"genre": ["Jazz"], "genrekit_genre": ["Jazz"], "genrekit_probability": ["0.8123"],
-               "genrekit_model": ["musicnn-gtzan.pt"], "genrekit_model_sha256": ["0" * 64]}  # fmt: skip
+    changes = {
+        "genre": ["Jazz"],
+        "genrekit_genre": ["Jazz"],
+        "genrekit_probability": ["0.8123"],
+        "genrekit_model": ["musicnn-gtzan.pt"],
+        "genrekit_model_sha256": ["0" * 64],
+    }
     with Journal(work / "speed-journal.jsonl") as j:
         t0, c0 = time.perf_counter(), time.process_time()
         for f in files:
             write_tags(f, changes, journal=j)
         wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    return {"files": len(files), "wall_s": wall, "cpu_s": cpu_s, "files_per_s": len(files) / wall,
-            "files_per_cpu_s": len(files) / cpu_s}  # fmt: skip
+    return {
+        "files": len(files),
+        "wall_s": wall,
+        "cpu_s": cpu_s,
+        "files_per_s": len(files) / wall,
+        "files_per_cpu_s": len(files) / cpu_s,
+    }
 
 
 def main() -> None:
@@ -201,8 +255,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="genrekit-tags-"))
-    env = {**os.environ, "GENREKIT_CACHE": str(work / "cache"),
-           "PYTHONPATH": os.pathsep.join([str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    env = {
+        **os.environ,
+        "GENREKIT_CACHE": str(work / "cache"),
+        "PYTHONPATH": os.pathsep.join([str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     try:
         t0 = time.perf_counter()
         f = formats(work, env)
@@ -225,36 +282,45 @@ def main() -> None:
         "tag_write_files_per_s": round(s["files_per_s"], 1),
     }
     data = {**cpu(), "summary": summary, "formats": f, "kill": k, "speed": s, "seconds": seconds}
-    rows = [[n, r["genre"], r["action"], "yes" if r["mutagen_ok"] else "NO", "yes" if r["ffmpeg_ok"] else "NO",
-             "yes" if r["audio_same"] and r["audio_same_after_undo"] else "NO"] for n, r in c.items()]  # fmt: skip
+    rows = [
+        [
+            n,
+            r["genre"],
+            r["action"],
+            "yes" if r["mutagen_ok"] else "NO",
+            "yes" if r["ffmpeg_ok"] else "NO",
+            "yes" if r["audio_same"] and r["audio_same_after_undo"] else "NO",
+        ]
+        for n, r in c.items()
+    ]
     rows += [[n, "-", f"not generated: {why}", "-", "-", "-"] for n, why in f["not_generated"].items()]
     md = f"""# Tags in the files (benchmarks/tags.py)
 
-CPU: {data['cpu_model']} ({', '.join(data['vector_extensions'])}); {seconds:.0f} s in all.
+CPU: {data["cpu_model"]} ({", ".join(data["vector_extensions"])}); {seconds:.0f} s in all.
 
 ## Every container, through `genrekit tag --write --mode replace`
 
-{md_table(['container', 'genre written', 'row', 'mutagen reads it', 'FFmpeg reads it', 'audio identical (after write and undo)'], rows)}
+{md_table(["container", "genre written", "row", "mutagen reads it", "FFmpeg reads it", "audio identical (after write and undo)"], rows)}
 
 Written and read back by both: **{len(ok)} of {len(CONTAINERS)}** containers (`tag_formats_written`).
 Files whose decoded audio changed: **{audio_changed}** (`tag_audio_changed`; every sample compared, FFmpeg decoding).
-`--undo`: {f['undo_restored']} of {f['undo_fields']} journalled fields back.
+`--undo`: {f["undo_restored"]} of {f["undo_fields"]} journalled fields back.
 
-## kill -9 during `genrekit tag --write` ({k['files']} files, {len(k['containers'])} containers)
+## kill -9 during `genrekit tag --write` ({k["files"]} files, {len(k["containers"])} containers)
 
-{k['kills']} SIGKILLs at random moments (0-{KILL_WINDOW_S} s after each run began writing, its predictions\nreused from a first run without `--write`; {k['finished_before_a_kill']} run(s) ended
-before its kill), then a run to the end (exit {k['final_rc']}). Files unreadable between kills:
-{k['unreadable_between_kills']}; kills that came inside a file's write (a copy was left beside it):
-{k['kills_inside_a_write']}; copies left after the last kill: {k['stale_copies_after_kills']} (the next write of the file replaces them).
-After the final run: unreadable {len(k['unreadable'])}, wrong genre or changed audio {len(k['wrong'])}
-(`tag_kill_corrupt` = {summary['tag_kill_corrupt']}). `--undo` of the run's journal: {k['undo_restored']} of
-{k['undo_fields']} fields back. Overall `tag_undo_restored` = {summary['tag_undo_restored']}.
+{k["kills"]} SIGKILLs at random moments (0-{KILL_WINDOW_S} s after each run began writing, its predictions\nreused from a first run without `--write`; {k["finished_before_a_kill"]} run(s) ended
+before its kill), then a run to the end (exit {k["final_rc"]}). Files unreadable between kills:
+{k["unreadable_between_kills"]}; kills that came inside a file's write (a copy was left beside it):
+{k["kills_inside_a_write"]}; copies left after the last kill: {k["stale_copies_after_kills"]} (the next write of the file replaces them).
+After the final run: unreadable {len(k["unreadable"])}, wrong genre or changed audio {len(k["wrong"])}
+(`tag_kill_corrupt` = {summary["tag_kill_corrupt"]}). `--undo` of the run's journal: {k["undo_restored"]} of
+{k["undo_fields"]} fields back. Overall `tag_undo_restored` = {summary["tag_undo_restored"]}.
 
 ## Tag-writing speed (prediction excluded)
 
-`write_tags` (copy, write, read back, fsync, journal line fsynced, rename, fsync of the folder) on {s['files']}
-files of 1.5 s, one thread pinned to one core: **{s['files_per_s']:.1f} files/s** wall
-({s['files_per_cpu_s']:.0f} files per CPU second: the rest is waiting for fsync).
+`write_tags` (copy, write, read back, fsync, journal line fsynced, rename, fsync of the folder) on {s["files"]}
+files of 1.5 s, one thread pinned to one core: **{s["files_per_s"]:.1f} files/s** wall
+({s["files_per_cpu_s"]:.0f} files per CPU second: the rest is waiting for fsync).
 """
     write_results("tags", data, md)
     update_summary(summary)

@@ -14,11 +14,11 @@ ordinary uploads; then, one after the other:
 Writes results/web_attack.{json,md} and summary keys web_rss_mb_idle, web_rss_mb_after_attack,
 web_slowloris_dropped, web_slowloris_dropped_after_s.
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import time
 from pathlib import Path
@@ -73,10 +73,15 @@ async def field_attacks(port: int, repeats: int) -> list[dict]:
     pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)]
     chunked_body = [b"%x\r\n%s\r\n" % (len(p), p) for p in pieces] + [b"0\r\n\r\n"]
     form = "&".join(f"f{i}=x" for i in range(300_000)).encode()
-    urlenc = (f"POST /api/predict HTTP/1.1\r\n{host}Content-Type: application/x-www-form-urlencoded\r\n"
-              f"Content-Length: {len(form)}\r\n\r\n").encode()  # fmt: skip
-    big = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="top_k"\r\n\r\n'.encode() + b"3" * 10_000_000
-           + f"\r\n--{BOUNDARY}--\r\n".encode())  # fmt: skip
+    urlenc = (
+        f"POST /api/predict HTTP/1.1\r\n{host}Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(form)}\r\n\r\n"
+    ).encode()
+    big = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="top_k"\r\n\r\n'.encode()
+        + b"3" * 10_000_000
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
     big_head = f"POST /api/predict HTTP/1.1\r\n{host}{mp}Content-Length: {len(big)}\r\n\r\n".encode()
     attacks = {
         "300,000 fields, Content-Length": (sized, pieces),
@@ -87,9 +92,15 @@ async def field_attacks(port: int, repeats: int) -> list[dict]:
     out = []
     for name, (head, chunks) in attacks.items():
         answers = [await send_raw(port, head, chunks) for _ in range(repeats)]
-        out.append({"attack": name, "bytes": sum(map(len, chunks)), "repeats": repeats,
-                    "statuses": sorted({str(s) for s, _ in answers}),
-                    "max_s_to_answer": round(max(t for _, t in answers), 2)})  # fmt: skip
+        out.append(
+            {
+                "attack": name,
+                "bytes": sum(map(len, chunks)),
+                "repeats": repeats,
+                "statuses": sorted({str(s) for s, _ in answers}),
+                "max_s_to_answer": round(max(t for _, t in answers), 2),
+            }
+        )
     return out
 
 
@@ -125,9 +136,11 @@ async def slow_clients(port: int, n_headers: int, n_bodies: int, limit_s: float,
             writer.close()
 
     header_head = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode()
-    body_head = (f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: multipart/form-data; "
-                 f"boundary={BOUNDARY}\r\nContent-Length: 1000000\r\n\r\n--{BOUNDARY}\r\n"
-                 'Content-Disposition: form-data; name="file"; filename="slow.wav"\r\n\r\n').encode()  # fmt: skip
+    body_head = (
+        f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: multipart/form-data; "
+        f"boundary={BOUNDARY}\r\nContent-Length: 1000000\r\n\r\n--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="slow.wav"\r\n\r\n'
+    ).encode()
     tasks = [slow("headers", header_head, b"X-Slow: 1\r\n", 5.0) for _ in range(n_headers)]
     tasks += [slow("body", body_head, b"x" * 16, 1.0) for _ in range(n_bodies)]
     meanwhile = []
@@ -148,8 +161,13 @@ async def slow_clients(port: int, n_headers: int, n_bodies: int, limit_s: float,
 def summarise(times: list[float | None], answers: list[str]) -> dict:
     closed = [t for t in times if t is not None]
     span = {"min": round(min(closed), 1), "max": round(max(closed), 1)} if closed else None
-    return {"connections": len(times), "dropped": len(closed), "still_open": len(times) - len(closed),
-            "answers": answers, "dropped_after_s": span}  # fmt: skip
+    return {
+        "connections": len(times),
+        "dropped": len(closed),
+        "still_open": len(times) - len(closed),
+        "answers": answers,
+        "dropped_after_s": span,
+    }
 
 
 def span(times: dict | None) -> str:
@@ -176,9 +194,18 @@ async def run(a: argparse.Namespace) -> dict:
             await asyncio.sleep(2.0)
             rss_after = rss_mb(proc.pid)
             final_status = (await post(port, *ordinary))[0]
-            return {"rss_mb": {"start": rss_start, "idle": rss_idle, "after_fields": rss_after_fields,
-                               "after_attack": rss_after, "peak": peak_rss_mb(proc.pid)},
-                    "fields": fields, "slow": slow, "ordinary_after": final_status}  # fmt: skip
+            return {
+                "rss_mb": {
+                    "start": rss_start,
+                    "idle": rss_idle,
+                    "after_fields": rss_after_fields,
+                    "after_attack": rss_after,
+                    "peak": peak_rss_mb(proc.pid),
+                },
+                "fields": fields,
+                "slow": slow,
+                "ordinary_after": final_status,
+            }
         finally:
             proc.terminate()
             proc.wait(15)
@@ -203,9 +230,14 @@ def main() -> None:
     bodies = summarise(r["slow"]["dropped"]["body"], r["slow"]["answers"]["body"])
     meanwhile = r["slow"]["ordinary_requests_meanwhile"]
     out = {
-        "server": {"header_timeout_s": cfg.header_timeout_s, "body_timeout_s": cfg.body_timeout_s,
-                   "min_upload_bytes_per_s": cfg.min_upload_bytes_per_s, "max_form_fields": cfg.max_form_fields,
-                   "max_field_bytes": cfg.max_field_bytes, "max_upload_mb": cfg.max_upload_mb},  # fmt: skip
+        "server": {
+            "header_timeout_s": cfg.header_timeout_s,
+            "body_timeout_s": cfg.body_timeout_s,
+            "min_upload_bytes_per_s": cfg.min_upload_bytes_per_s,
+            "max_form_fields": cfg.max_form_fields,
+            "max_field_bytes": cfg.max_field_bytes,
+            "max_upload_mb": cfg.max_upload_mb,
+        },
         "rss_mb": rss,
         "rss_ratio_after_attack": round(rss["after_attack"] / rss["idle"], 3),
         "field_attacks": r["fields"],
@@ -215,14 +247,26 @@ def main() -> None:
         "ordinary_request_after_attack": r["ordinary_after"],
         "tried": TRIED,
     }
-    rows = [[f["attack"], f"{f['repeats']} x {f['bytes'] / 1e6:.1f} MB", ", ".join(f["statuses"]), f["max_s_to_answer"]]
-            for f in r["fields"]]  # fmt: skip
+    rows = [
+        [f["attack"], f"{f['repeats']} x {f['bytes'] / 1e6:.1f} MB", ", ".join(f["statuses"]), f["max_s_to_answer"]]
+        for f in r["fields"]
+    ]
     slow_rows = [
-        [f"{headers['connections']} slowloris connections (a header line every 5 s)", headers["dropped"],
-         headers["still_open"], span(headers["dropped_after_s"]), "; ".join(headers["answers"])],
-        [f"{bodies['connections']} uploads trickling 16 bytes/s", bodies["dropped"], bodies["still_open"],
-         span(bodies["dropped_after_s"]), "; ".join(bodies["answers"])],
-    ]  # fmt: skip
+        [
+            f"{headers['connections']} slowloris connections (a header line every 5 s)",
+            headers["dropped"],
+            headers["still_open"],
+            span(headers["dropped_after_s"]),
+            "; ".join(headers["answers"]),
+        ],
+        [
+            f"{bodies['connections']} uploads trickling 16 bytes/s",
+            bodies["dropped"],
+            bodies["still_open"],
+            span(bodies["dropped_after_s"]),
+            "; ".join(bodies["answers"]),
+        ],
+    ]
     answered = ", ".join(f"{x['status']} in {x['ms']} ms" for x in meanwhile)
     m = machine()
     md = f"""# Web server under hostile clients
@@ -235,11 +279,11 @@ form fields of {cfg.max_field_bytes // 1024} KB) on loopback, attacked one way a
 
 | server memory (RSS, MB) | value |
 |---|---|
-| just started | {rss['start']} |
-| idle, after 5 ordinary uploads | {rss['idle']} |
-| after the many-fields posts | {rss['after_fields']} |
-| after every attack | {rss['after_attack']} ({out['rss_ratio_after_attack']} x idle; target ≤ {TARGET_RSS_RATIO}) |
-| peak | {rss['peak']} |
+| just started | {rss["start"]} |
+| idle, after 5 ordinary uploads | {rss["idle"]} |
+| after the many-fields posts | {rss["after_fields"]} |
+| after every attack | {rss["after_attack"]} ({out["rss_ratio_after_attack"]} x idle; target ≤ {TARGET_RSS_RATIO}) |
+| peak | {rss["peak"]} |
 
 ## Many fields
 
@@ -250,25 +294,27 @@ form fields of {cfg.max_field_bytes // 1024} KB) on loopback, attacked one way a
 {md_table(["clients", "dropped by the server", "still open at the end", "dropped after (s)", "answer"], slow_rows)}
 
 Ordinary uploads while the slow clients held their connections: {answered}.
-An ordinary upload after everything: {r['ordinary_after']}.
+An ordinary upload after everything: {r["ordinary_after"]}.
 
 What was tried: {" ".join(TRIED)}.
 
 Before this work, 300,000 small fields took the server from 770 to 1,103 MB, never given back, and
 300 slowloris connections were held indefinitely.
 
-Machine: {m['cpu_count']} CPUs shared with other jobs, torch {m['torch']}, Python {m['python']}, {m['date']}.
+Machine: {m["cpu_count"]} CPUs shared with other jobs, torch {m["torch"]}, Python {m["python"]}, {m["date"]}.
 """
     print(md)
     if a.no_write:
         return
     write_results("web_attack", out, md)
-    update_summary({
-        "web_rss_mb_idle": rss["idle"],
-        "web_rss_mb_after_attack": rss["after_attack"],
-        "web_slowloris_dropped": headers["dropped"],
-        "web_slowloris_dropped_after_s": (headers["dropped_after_s"] or {}).get("max"),
-    })  # fmt: skip
+    update_summary(
+        {
+            "web_rss_mb_idle": rss["idle"],
+            "web_rss_mb_after_attack": rss["after_attack"],
+            "web_slowloris_dropped": headers["dropped"],
+            "web_slowloris_dropped_after_s": (headers["dropped_after_s"] or {}).get("max"),
+        }
+    )
 
 
 if __name__ == "__main__":

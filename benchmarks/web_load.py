@@ -16,6 +16,7 @@ the server's peak memory, and uploads left on disk.
 Writes results/web_load.{json,md} and summary keys web_concurrent_requests, web_errors,
 web_rejected_503, web_throughput_ratio, web_p95_ms_accepted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
 from _results import machine, md_table, update_summary, write_results
 
 SR = 22050
@@ -81,9 +81,13 @@ def song() -> bytes:
 def upload_request(port: int, data: bytes) -> tuple[bytes, bytes]:
     """The head and body of a multipart upload of ``data``, built once."""
     body = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="song.wav"\r\n'
-        f"Content-Type: audio/wav\r\n\r\n"
-    ).encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="song.wav"\r\n'
+            f"Content-Type: audio/wav\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
     head = (
         f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nExpect: 100-continue\r\n"
         f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -200,7 +204,9 @@ async def load(
         while time.monotonic() < deadline:
             t0 = time.perf_counter()
             try:
-                status, headers, answer = await post(port, own_head, body, timeout_s=max(1.0, deadline - time.monotonic()))
+                status, headers, answer = await post(
+                    port, own_head, body, timeout_s=max(1.0, deadline - time.monotonic())
+                )
             except (OSError, asyncio.TimeoutError, ValueError) as exc:
                 outcomes.append({"ok": False, "error": type(exc).__name__, "rejected": rejected})
                 return
@@ -210,9 +216,17 @@ async def load(
                 continue
             ms = (time.perf_counter() - t0) * 1000
             top = json.loads(answer)["top"][0]["genre"] if status == 200 else None
-            outcomes.append({"ok": status == 200, "error": None if status == 200 else f"HTTP {status}", "ms": ms,
-                             "total_ms": (time.perf_counter() - first) * 1000, "rejected": rejected, "top": top,
-                             "done_at": time.perf_counter()})  # fmt: skip
+            outcomes.append(
+                {
+                    "ok": status == 200,
+                    "error": None if status == 200 else f"HTTP {status}",
+                    "ms": ms,
+                    "total_ms": (time.perf_counter() - first) * 1000,
+                    "rejected": rejected,
+                    "top": top,
+                    "done_at": time.perf_counter(),
+                }
+            )
             return
         outcomes.append({"ok": False, "error": "gave up (time limit)", "rejected": rejected})
 
@@ -221,8 +235,13 @@ async def load(
     done = [o["done_at"] for o in outcomes if o.get("ok")]
     wall = (max(done) if done else time.perf_counter()) - t0
     cpu, own = cpu_seconds(pid) - cpu0, sum(os.times()[:2]) - own0
-    return {"outcomes": outcomes, "wall_s": wall, "cpu_s": cpu, "client_cpu_s": own,
-            "others_cpu_s": max(0.0, machine_busy_s() - busy0 - cpu - own)}
+    return {
+        "outcomes": outcomes,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "client_cpu_s": own,
+        "others_cpu_s": max(0.0, machine_busy_s() - busy0 - cpu - own),
+    }
 
 
 async def run(a: argparse.Namespace, settings: dict) -> dict:
@@ -235,8 +254,12 @@ async def run(a: argparse.Namespace, settings: dict) -> dict:
             head, body = upload_request(port, song())
             seq = await sequential(port, head, body, proc.pid, a.sequential)
             result = await load(port, head, body, proc.pid, a.requests, a.time_limit, a.jitter)
-            result.update(sequential=seq, peak_rss_mb=peak_rss_mb(proc.pid), body_bytes=len(body),
-                          leftovers=sorted(p.name for p in upload_tmp.iterdir()))  # fmt: skip
+            result.update(
+                sequential=seq,
+                peak_rss_mb=peak_rss_mb(proc.pid),
+                body_bytes=len(body),
+                leftovers=sorted(p.name for p in upload_tmp.iterdir()),
+            )
             return result
         finally:
             proc.terminate()
@@ -309,18 +332,26 @@ def main() -> None:
         ["clients, all at once", a.requests],
         ["errors (not 200, not 503)", out["errors"]],
         ["503 answers (retried after Retry-After)", out["rejected_503"]],
-        ["latency of accepted requests p50 / p95 / max (ms)",
-         f"{pct(50)} / {pct(95)} / {pct(100)} (target p95 ≤ {TARGET_P95_MS})"],
-        ["time each client waited for its answer, 503s included, p50 / p95 / max (ms)",
-         f"{pct(50, total_ms)} / {pct(95, total_ms)} / {pct(100, total_ms)}"],
-        ["one request alone: wall / server CPU (ms)",
-         f"{r['sequential']['wall_ms_per_request']:.0f} / {1000 * cpu_per:.0f}"],
+        [
+            "latency of accepted requests p50 / p95 / max (ms)",
+            f"{pct(50)} / {pct(95)} / {pct(100)} (target p95 ≤ {TARGET_P95_MS})",
+        ],
+        [
+            "time each client waited for its answer, 503s included, p50 / p95 / max (ms)",
+            f"{pct(50, total_ms)} / {pct(95, total_ms)} / {pct(100, total_ms)}",
+        ],
+        [
+            "one request alone: wall / server CPU (ms)",
+            f"{r['sequential']['wall_ms_per_request']:.0f} / {1000 * cpu_per:.0f}",
+        ],
         ["throughput (requests/s)", out["throughput_rps"]],
         [f"ideal: {cores} cores / CPU-seconds per request", out["ideal_rps"]],
         ["throughput ratio", f"{out['throughput_ratio']} (target ≥ {TARGET_RATIO})"],
         ["server CPU use during the load (of all cores)", f"{100 * out['server_cpu_utilisation']:.0f} %"],
-        ["cores busy meanwhile with this client / with other jobs",
-         f"{out['client_cores_busy']} / {out['other_jobs_cores_busy']}"],
+        [
+            "cores busy meanwhile with this client / with other jobs",
+            f"{out['client_cores_busy']} / {out['other_jobs_cores_busy']}",
+        ],
         ["throughput ratio to the CPU the client and other jobs left", out["throughput_ratio_to_cpu_left"]],
         ["server peak memory (MB)", out["server_peak_rss_mb"]],
         ["uploads left on disk", len(r["leftovers"])],
@@ -329,10 +360,10 @@ def main() -> None:
     m = machine()
     md = f"""# Web API under load
 
-`POST /api/predict` with a {SONG_S:.0f}-s WAV ({r['body_bytes'] / 1e6:.2f} MB), {a.requests} clients at once over
+`POST /api/predict` with a {SONG_S:.0f}-s WAV ({r["body_bytes"] / 1e6:.2f} MB), {a.requests} clients at once over
 loopback to `genrekit serve` (uvicorn, one process, {server.workers} model threads, queue of {server.queue_size}:
 at most {server.workers + server.queue_size} uploads admitted, the others answered 503 at once with `Retry-After`).
-Model: the bundled one. Client: {out['client']}.
+Model: the bundled one. Client: {out["client"]}.
 
 {md_table(["measure", "value"], rows)}
 
@@ -349,23 +380,25 @@ The second ratio divides by what the cores could do with the CPU that the load c
 machine's other jobs left (from /proc/stat): on a shared machine it tells the server's own
 efficiency apart from the competition.
 
-Machine: {m['cpu_count']} CPUs shared with other jobs (their load lowers the measured ratio), torch {m['torch']},
-Python {m['python']}, {m['date']}.
+Machine: {m["cpu_count"]} CPUs shared with other jobs (their load lowers the measured ratio), torch {m["torch"]},
+Python {m["python"]}, {m["date"]}.
 """
     print(md)
     if a.no_write:
         return
     write_results("web_load", out, md)
-    update_summary({
-        "web_concurrent_requests": a.requests,
-        "web_errors": out["errors"],
-        "web_rejected_503": out["rejected_503"],
-        "web_throughput_ratio": out["throughput_ratio"],
-        "web_p95_ms_accepted": out["latency_ms_accepted"]["p95"],
-        # as before this work: the time until each client has its answer (now 503 waits included)
-        "web_p50_ms": out["latency_ms_per_client"]["p50"],
-        "web_p95_ms": out["latency_ms_per_client"]["p95"],
-    })  # fmt: skip
+    update_summary(
+        {
+            "web_concurrent_requests": a.requests,
+            "web_errors": out["errors"],
+            "web_rejected_503": out["rejected_503"],
+            "web_throughput_ratio": out["throughput_ratio"],
+            "web_p95_ms_accepted": out["latency_ms_accepted"]["p95"],
+            # as before this work: the time until each client has its answer (now 503 waits included)
+            "web_p50_ms": out["latency_ms_per_client"]["p50"],
+            "web_p95_ms": out["latency_ms_per_client"]["p95"],
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ free loopback port, a 30-s song in three parts uploaded, played to about 3 s, th
 
     python benchmarks/web_screenshot.py [--out docs/web_app.png] [--phone PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import web_shot  # noqa: E402
+import web_shot
 
 
 def main() -> None:
@@ -35,7 +36,9 @@ def main() -> None:
         audio = web_shot.song(Path(tmp) / "three-parts.wav")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=a.chromium, args=web_shot.CHROMIUM_ARGS)
-            print(f"wrote {web_shot.picture(browser.new_context(bypass_csp=True, **web_shot.DESKTOP).new_page(), url, audio, a.out)}")
+            print(
+                f"wrote {web_shot.picture(browser.new_context(bypass_csp=True, **web_shot.DESKTOP).new_page(), url, audio, a.out)}"
+            )
             if a.phone:
                 page = browser.new_context(bypass_csp=True, **web_shot.PHONE).new_page()
                 print(f"wrote {web_shot.picture(page, url, audio, a.phone, scroll_to='#timeline-card')}")

@@ -5,6 +5,7 @@ from two clips of different genres, shown with its timeline; beside them a few g
 (silence, a tone, noise) that are not music and must say so. Without the data, only the generated
 signals (the timeline then is of a generated signal, and its genres mean nothing).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,8 @@ import soundfile as sf
 
 from genrekit.audio import load_audio
 from genrekit.datasets import load_dataset
-from genrekit.tagging.local import run_library
 from genrekit.predictor import Predictor
+from genrekit.tagging.local import run_library
 
 SR = 22050
 DEMO_GENRES = ("classical", "jazz", "metal", "reggae")
@@ -62,8 +63,10 @@ def main() -> None:
     p.add_argument("--data", default="../shared/data/gtzan", help="the GTZAN root (genres_original/ inside)")
     a = p.parse_args()
     predictor = Predictor.load()
-    print(f"genrekit demo — bundled model {predictor.name} ({len(predictor.labels)} genres: "
-          f"{', '.join(predictor.labels)}), on {predictor.runtime}")  # fmt: skip
+    print(
+        f"genrekit demo — bundled model {predictor.name} ({len(predictor.labels)} genres: "
+        f"{', '.join(predictor.labels)}), on {predictor.runtime}"
+    )
     accuracy = predictor.info.get("accuracy", {})
     for k, v in accuracy.items():
         if isinstance(v, float):
@@ -77,14 +80,18 @@ def main() -> None:
                 first.setdefault(t.label, t)
             clips = [first[g] for g in DEMO_GENRES if g in first]
             seen = sum(t.id in predictor.seen_ids for t in clips)
-            print(f"\n1. {len(clips)} GTZAN clips from {data} (the file names give the true genre; {seen} of them "
-                  "were in the model's training data, so this shows the output, not the accuracy):\n")  # fmt: skip
+            print(
+                f"\n1. {len(clips)} GTZAN clips from {data} (the file names give the true genre; {seen} of them "
+                "were in the model's training data, so this shows the output, not the accuracy):\n"
+            )
             run_library([t.path for t in clips], progress=False)
             song = joined_song(first[SONG_GENRES[0]].path, first[SONG_GENRES[1]].path, folder)
             what = f"two GTZAN clips joined ({' then '.join(SONG_GENRES)})"
         else:
-            print(f"\n(GTZAN audio not found at {data}: give it with 'make demo DATA=/path/to/gtzan'; "
-                  "generated signals only)")  # fmt: skip
+            print(
+                f"\n(GTZAN audio not found at {data}: give it with 'make demo DATA=/path/to/gtzan'; "
+                "generated signals only)"
+            )
             song = generated_song(folder)
             what = "a generated signal: chords, then drums (its genres mean nothing)"
         print("\n2. Signals that are not music:\n")

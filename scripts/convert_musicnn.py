@@ -17,6 +17,7 @@ Writes ``musicnn_msd.pt`` and ``musicnn_mtt.pt``: plain dicts loadable with
 musicnn is (c) 2019 Music Technology Group, Universitat Pompeu Fabra, under the ISC licence
 (``LICENSES/musicnn-ISC.txt``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tf_checkpoint import CheckpointError, read_bundle  # noqa: E402
+from tf_checkpoint import CheckpointError, read_bundle
 
-from genrekit.models.musicnn import FORMAT_VERSION, MUSICNN_TAGS, PRETRAINED_FILES, Musicnn  # noqa: E402
+from genrekit.models.musicnn import FORMAT_VERSION, MUSICNN_TAGS, PRETRAINED_FILES, Musicnn
 
 WHEEL = "musicnn-0.1.0-py3-none-any.whl"
 WHEEL_SHA256 = "f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa"  # PyPI's file, 29 MB
@@ -45,19 +46,27 @@ MODELS = {"msd": "MSD_musicnn", "mtt": "MTT_musicnn"}
 # TensorFlow layer -> torch module, in the order the stock graph creates them
 LAYERS = {
     "batch_normalization": "input_bn",
-    "conv2d": "timbral.0.conv", "batch_normalization_1": "timbral.0.bn",
-    "conv2d_1": "timbral.1.conv", "batch_normalization_2": "timbral.1.bn",
-    "conv2d_2": "temporal.0.conv", "batch_normalization_3": "temporal.0.bn",
-    "conv2d_3": "temporal.1.conv", "batch_normalization_4": "temporal.1.bn",
-    "conv2d_4": "temporal.2.conv", "batch_normalization_5": "temporal.2.bn",
-    "conv2d_5": "midend.0.conv", "batch_normalization_6": "midend.0.bn",
-    "conv2d_6": "midend.1.conv", "batch_normalization_7": "midend.1.bn",
-    "conv2d_7": "midend.2.conv", "batch_normalization_8": "midend.2.bn",
+    "conv2d": "timbral.0.conv",
+    "batch_normalization_1": "timbral.0.bn",
+    "conv2d_1": "timbral.1.conv",
+    "batch_normalization_2": "timbral.1.bn",
+    "conv2d_2": "temporal.0.conv",
+    "batch_normalization_3": "temporal.0.bn",
+    "conv2d_3": "temporal.1.conv",
+    "batch_normalization_4": "temporal.1.bn",
+    "conv2d_4": "temporal.2.conv",
+    "batch_normalization_5": "temporal.2.bn",
+    "conv2d_5": "midend.0.conv",
+    "batch_normalization_6": "midend.0.bn",
+    "conv2d_6": "midend.1.conv",
+    "batch_normalization_7": "midend.1.bn",
+    "conv2d_7": "midend.2.conv",
+    "batch_normalization_8": "midend.2.bn",
     "batch_normalization_9": "pool_bn",
     "dense": "dense",
     "batch_normalization_10": "dense_bn",
     "dense_1": "out",
-}  # fmt: skip
+}
 BN_NAMES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 
 

@@ -1,7 +1,8 @@
 """Export a checkpoint (default: the bundled model) to ONNX beside it, for the torch-free runtime.
 
-    python scripts/export_onnx.py [--model path/to/model.pt] [--out DIR]
+python scripts/export_onnx.py [--model path/to/model.pt] [--out DIR]
 """
+
 from __future__ import annotations
 
 import argparse

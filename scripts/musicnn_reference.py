@@ -19,6 +19,7 @@ the stock ``batch_data`` casts the mel power to float16 and, under numpy 2, ``10
 float16 and overflows to inf (NaN tags); here the front end is float32 throughout. The script
 prints how much the stock float16 rounding alone would move the tags.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -143,9 +144,11 @@ def main() -> None:
             arrays[f"{name}/{model}/mean_pool0"] = out["mean_pool"][0].astype(np.float32)
             arrays[f"{name}/{model}/max_pool0"] = out["max_pool"][0].astype(np.float32)
             drift = np.abs(run_stock(model, stock_patches(rounded))["tags"] - out["tags"]).max()
-            print(f"{name:16s} {model}: {batch.shape[0]:2d} patches, top tag "
-                  f"{out['tags'].mean(0).argmax():2d}; stock float16: {overflow} inf bins; "
-                  f"float16-rounded front end moves tags by {drift:.2e}")
+            print(
+                f"{name:16s} {model}: {batch.shape[0]:2d} patches, top tag "
+                f"{out['tags'].mean(0).argmax():2d}; stock float16: {overflow} inf bins; "
+                f"float16-rounded front end moves tags by {drift:.2e}"
+            )
     arrays["inputs"] = np.array(names)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)

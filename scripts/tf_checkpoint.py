@@ -10,11 +10,11 @@ holds the ``BundleHeaderProto`` (number of shards, endianness). The shards hold 
 
 This is used by ``scripts/convert_musicnn.py`` so that genrekit never needs tensorflow.
 """
+
 from __future__ import annotations
 
 import os
 import re
-import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,8 +26,18 @@ BLOCK_TRAILER_SIZE = 5
 
 # tensorflow/core/framework/types.proto DataType -> numpy little-endian dtype
 DTYPES = {
-    1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 5: "<i2", 6: "i1", 9: "<i8",
-    10: "?", 17: "<u2", 19: "<f2", 22: "<u4", 23: "<u8",
+    1: "<f4",
+    2: "<f8",
+    3: "<i4",
+    4: "u1",
+    5: "<i2",
+    6: "i1",
+    9: "<i8",
+    10: "?",
+    17: "<u2",
+    19: "<f2",
+    22: "<u4",
+    23: "<u8",
 }
 # slots and counters that optimizers add next to the model variables
 _OPTIMIZER_LEAF = re.compile(r"^(Adam|Adam_\d+|Momentum|RMSProp(_\d+)?|Adagrad|Adadelta(_\d+)?|Ftrl(_\d+)?)$")
@@ -347,4 +357,4 @@ if __name__ == "__main__":  # python scripts/tf_checkpoint.py PREFIX: list the t
     import sys
 
     for k, v in read_checkpoint(sys.argv[1], include_optimizer="--all" in sys.argv).items():
-        print(f"{k:60s} {str(v.dtype):8s} {v.shape}")
+        print(f"{k:60s} {v.dtype!s:8s} {v.shape}")

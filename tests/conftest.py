@@ -4,6 +4,7 @@ labelled dataset whose classes differ in spectrum (so a model can really learn t
 Everything is generated here; nothing is downloaded. Tests that need the real GTZAN copy use the
 ``gtzan_root`` fixture, which skips when the data is absent.
 """
+
 from __future__ import annotations
 
 import os

@@ -19,6 +19,7 @@ joins a namespace made a moment ago) and the namespace removed, each step bounde
 As a command: ``python tests/loopback.py [--] CMD ARGS...`` runs CMD inside a fresh one and exits
 with its status.
 """
+
 from __future__ import annotations
 
 import os
@@ -122,9 +123,14 @@ class LoopbackNamespace:
         if shutil.which("unshare") is None or shutil.which("nsenter") is None:
             raise RuntimeError("needs util-linux's unshare and nsenter")
         user = [] if os.geteuid() == 0 else ["--map-root-user"]
-        self._holder = subprocess.Popen(["unshare", "--net", *user, "--", sys.executable, "-c", HOLDER],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, start_new_session=True)  # fmt: skip
+        self._holder = subprocess.Popen(
+            ["unshare", "--net", *user, "--", sys.executable, "-c", HOLDER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         line = self._holder.stdout.readline()  # the holder prints at once, or dies
         if line.strip() != "ready":
             self._holder.wait(timeout=STEP_TIMEOUT_S)

@@ -4,6 +4,7 @@ libsndfile writes WAV, AIFF, FLAC, Ogg Vorbis and MP3; PyAV (FFmpeg) writes Opus
 M4A, WMA and WavPack. FFmpeg has no Monkey's Audio or Musepack encoder: those are written only
 when the reference encoders (``mac``, ``mpcenc``) are on the PATH.
 """
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """Decoding: every format to mono float32 at 22050 Hz, resampling, streaming, and clear errors."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -65,11 +66,7 @@ def test_float_stereo_is_downmixed_to_the_channel_mean(tmp_path, ext):
     np.testing.assert_allclose(out, (left + right) / 2, atol=1e-6 if ext == "wav" else 1e-5)
 
 
-
-
-@pytest.mark.parametrize(
-    "ext", ["ogg", "mp3", "opus", "m4a", "aac", "wma"]
-)
+@pytest.mark.parametrize("ext", ["ogg", "mp3", "opus", "m4a", "aac", "wma"])
 def test_lossy_stereo_is_the_channel_mean(tmp_path, ext):
     """A stereo file with the same sine in both channels decodes to that sine, level included."""
     y = tone(660.0, 2.0, amp=0.5)

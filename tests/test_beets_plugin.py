@@ -1,5 +1,6 @@
 """The beets plugin, against real beets: a temporary library, files imported, the command run,
 the database and the files' tags checked."""
+
 from __future__ import annotations
 
 import os
@@ -25,12 +26,17 @@ def _beets(tmp_path: Path, config: str):
     (home / "config.yaml").write_text(
         f"directory: {tmp_path / 'music'}\nlibrary: {home / 'library.db'}\nplugins: [genrekit]\n" + config
     )
-    env = {**os.environ, "BEETSDIR": str(home), "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-           "GENREKIT_CACHE": str(tmp_path / "cache")}  # fmt: skip
+    env = {
+        **os.environ,
+        "BEETSDIR": str(home),
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+        "GENREKIT_CACHE": str(tmp_path / "cache"),
+    }
 
     def beet(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "beets", *args], env=env, capture_output=True, text=True,
-                              timeout=600)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "beets", *args], env=env, capture_output=True, text=True, timeout=600
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout + done.stderr
 
@@ -49,8 +55,10 @@ def _genres(item) -> list[str]:
 
 
 def _album(folder: Path) -> list[Path]:
-    paths = [write_container(n, folder, labelled_clip("bass", s, 4.0), SR, stem=f"{s:02d}")
-             for s, n in enumerate(("flac", "mp3", "ogg_vorbis"))]  # fmt: skip
+    paths = [
+        write_container(n, folder, labelled_clip("bass", s, 4.0), SR, stem=f"{s:02d}")
+        for s, n in enumerate(("flac", "mp3", "ogg_vorbis"))
+    ]
     from genrekit.tagging.safe import write_tags
 
     for i, p in enumerate(paths):
@@ -59,15 +67,28 @@ def _album(folder: Path) -> list[Path]:
 
 
 def test_import_with_auto_tags_the_album_and_writes_the_files(tmp_path):
-    beet, db = _beets(tmp_path, "import: {write: yes, copy: no, autotag: no, quiet: yes}\n"
-                                "genrekit: {auto: yes, per: album, min_confidence: 0.0}\n")  # fmt: skip
+    beet, db = _beets(
+        tmp_path,
+        "import: {write: yes, copy: no, autotag: no, quiet: yes}\n"
+        "genrekit: {auto: yes, per: album, min_confidence: 0.0}\n",
+    )
     paths = _album(tmp_path / "in" / "bee")
     beet("import", str(tmp_path / "in" / "bee"))
     items = _items(db)
     assert set(items) == {p.name for p in paths}
     genres = {_genres(i)[0] for i in items.values()}
-    assert len(genres) == 1 and genres <= {"Blues", "Classical", "Country", "Disco", "Hip-Hop", "Jazz", "Metal",
-                                           "Pop", "Reggae", "Rock"}  # one genre per album  # fmt: skip
+    assert len(genres) == 1 and genres <= {
+        "Blues",
+        "Classical",
+        "Country",
+        "Disco",
+        "Hip-Hop",
+        "Jazz",
+        "Metal",
+        "Pop",
+        "Reggae",
+        "Rock",
+    }  # one genre per album
     for p in paths:
         item = items[p.name]
         assert item["genrekit_genre"] == _genres(item)[0] and item["genrekit_model"] == "musicnn-gtzan.pt"
@@ -78,8 +99,11 @@ def test_import_with_auto_tags_the_album_and_writes_the_files(tmp_path):
 
 
 def test_command_honours_write_and_mode(tmp_path):
-    beet, db = _beets(tmp_path, "import: {write: no, copy: no, autotag: no, quiet: yes}\n"
-                                "genrekit: {min_confidence: 0.0, styles: yes, style_threshold: 0.0}\n")  # fmt: skip
+    beet, db = _beets(
+        tmp_path,
+        "import: {write: no, copy: no, autotag: no, quiet: yes}\n"
+        "genrekit: {min_confidence: 0.0, styles: yes, style_threshold: 0.0}\n",
+    )
     paths = _album(tmp_path / "in" / "bee")
     from genrekit.tagging.safe import write_tags
 

@@ -1,5 +1,6 @@
 """Calibration: the temperature fitted on held-out windows, the confident rule, the head that applies it,
 and what the bundled model says of signals that are not music."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,8 +30,10 @@ def test_temperature_undoes_overconfidence():
     after = track_probabilities(window_log_probs=logp, temperature=t)
     np.testing.assert_allclose(after.sum(axis=1), 1, atol=1e-6)
     assert (before.argmax(1) == after.argmax(1)).mean() > 0.8  # rescaling barely changes the ranking
-    ece = {name: expected_calibration_error(confidence=p.max(1), correct=p.argmax(1) == y)
-           for name, p in (("before", before), ("after", after))}  # fmt: skip
+    ece = {
+        name: expected_calibration_error(confidence=p.max(1), correct=p.argmax(1) == y)
+        for name, p in (("before", before), ("after", after))
+    }
     assert ece["after"] < ece["before"] / 2
 
 

@@ -1,4 +1,5 @@
 """Datasets (layouts, errors, feature cache, unreadable files) and track-level splits."""
+
 from __future__ import annotations
 
 import csv
@@ -14,8 +15,8 @@ from conftest import SR, labelled_clip, noise_band, tone, write_audio
 from genrekit.datasets import DatasetError, Track, load_dataset
 from genrekit.datasets.cache import default_cache_dir, load_features
 from genrekit.experiment import prepare
-from genrekit.features.logmel import LogMelConfig
 from genrekit.features.kaggle_image import KaggleImageConfig
+from genrekit.features.logmel import LogMelConfig
 from genrekit.splits import ListSplit, clip_id, kfold, list_split, make_split, random_split
 
 SMALL = LogMelConfig(n_mels=16, segment_seconds=1.0)
@@ -46,8 +47,11 @@ def test_original_au_layout(tmp_path):
             write_audio(tmp_path / "genres" / g / f"{g}.{i:05d}.au", _clip(i))
     tracks = load_dataset(tmp_path)
     assert [(t.id, t.label) for t in tracks] == [
-        ("metal.00004", "metal"), ("metal.00009", "metal"), ("pop.00004", "pop"), ("pop.00009", "pop"),
-    ]  # fmt: skip
+        ("metal.00004", "metal"),
+        ("metal.00009", "metal"),
+        ("pop.00004", "pop"),
+        ("pop.00009", "pop"),
+    ]
     assert all(t.path.suffix == ".au" and t.kind == "audio" for t in tracks)
 
 
@@ -226,8 +230,12 @@ def test_cache_is_keyed_by_the_features_but_not_the_windows(tmp_path, small_data
     tracks = load_dataset(small_dataset)
     load_features(tracks, SMALL, cache_dir=cache, progress=False)
     # window-only fields do not change a track's matrix: same entries
-    load_features(tracks, LogMelConfig(n_mels=16, segment_seconds=2.0, segment_overlap=0.0, top_db=60),
-                  cache_dir=cache, progress=False)  # fmt: skip
+    load_features(
+        tracks,
+        LogMelConfig(n_mels=16, segment_seconds=2.0, segment_overlap=0.0, top_db=60),
+        cache_dir=cache,
+        progress=False,
+    )
     assert len(_npy(cache)) == 4
     # other mel bands do
     fs = load_features(tracks, LogMelConfig(n_mels=24), cache_dir=cache, progress=False)

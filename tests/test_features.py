@@ -1,4 +1,5 @@
 """Features: log-mel against librosa, windows, per-window normalisation, the feature config."""
+
 from __future__ import annotations
 
 import librosa
@@ -9,9 +10,9 @@ from conftest import SR, noise_band, tone
 
 from genrekit.errors import GenrekitError
 from genrekit.features import FEATURE_KINDS, FeatureConfig, extract, make_feature_config, peak_normalize
+from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.features.logmel import LogMelConfig
 from genrekit.features.windows import cut_windows, window_starts
-from genrekit.features.kaggle_image import KaggleImageConfig
 
 
 def frame_starts(n_frames: int, cfg) -> np.ndarray:
@@ -58,9 +59,13 @@ def test_logmel_matches_librosa(n_mels, n_fft, hop, fmin, fmax):
 
 @pytest.mark.parametrize(
     "sr,n_fft,n_mels,fmin,fmax",
-    [(22050, 2048, 128, 0.0, None), (16000, 512, 96, 0.0, None), (22050, 1024, 40, 30.0, 8000.0),
-     (44100, 4096, 64, 0.0, 5000.0)],
-)  # fmt: skip
+    [
+        (22050, 2048, 128, 0.0, None),
+        (16000, 512, 96, 0.0, None),
+        (22050, 1024, 40, 30.0, 8000.0),
+        (44100, 4096, 64, 0.0, 5000.0),
+    ],
+)
 def test_mel_filterbank_is_librosas(sr, n_fft, n_mels, fmin, fmax):
     from genrekit.features.logmel import mel_filterbank
 
@@ -78,8 +83,10 @@ def test_prediction_needs_no_librosa(tmp_path):
 
     model = random_checkpoint(tmp_path / "m.pt")
     wav = write_audio(tmp_path / "x.wav", tone(440.0, 4.0))
-    code = ("import sys; from genrekit.predictor import Predictor; "
-            f"Predictor.load({str(model)!r}).predict_file({str(wav)!r}); print('librosa' in sys.modules)")  # fmt: skip
+    code = (
+        "import sys; from genrekit.predictor import Predictor; "
+        f"Predictor.load({str(model)!r}).predict_file({str(wav)!r}); print('librosa' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -90,7 +97,9 @@ def test_logmel_floor_is_minus_100_db():
 
 
 @pytest.mark.parametrize("n_fft,hop", [(2048, 512), (1024, 300), (512, 256)])
-@pytest.mark.parametrize("cuts", [(), (1,), (100, 101, 5000), (511, 1024, 2047, 2048, 9000), tuple(range(997, 28000, 997))])
+@pytest.mark.parametrize(
+    "cuts", [(), (1,), (100, 101, 5000), (511, 1024, 2047, 2048, 9000), tuple(range(997, 28000, 997))]
+)
 def test_logmel_stream_equals_whole_signal(n_fft, hop, cuts):
     cfg = LogMelConfig(n_mels=40, n_fft=n_fft, hop_length=hop)
     y = _test_signal(1.3)
@@ -205,10 +214,18 @@ def test_windows_of_a_quieter_recording_are_identical_after_normalisation():
     [
         LogMelConfig(),
         KaggleImageConfig(),
-        LogMelConfig(n_mels=32, n_fft=1024, hop_length=256, fmin=20.0, fmax=8000.0, top_db=60.0,
-                      segment_seconds=1.5, segment_overlap=0.25),
+        LogMelConfig(
+            n_mels=32,
+            n_fft=1024,
+            hop_length=256,
+            fmin=20.0,
+            fmax=8000.0,
+            top_db=60.0,
+            segment_seconds=1.5,
+            segment_overlap=0.25,
+        ),
     ],
-)  # fmt: skip
+)
 def test_feature_config_round_trips(cfg):
     d = cfg.to_dict()
     assert isinstance(d, dict) and d["kind"] in FEATURE_KINDS
@@ -242,8 +259,18 @@ def test_each_kind_is_its_own_config_class():
 
 
 def test_a_version_1_checkpoint_config_reads_as_its_kind():
-    old = {"kind": "kaggle-image", "sample_rate": 22050, "n_fft": 2048, "hop_length": 512, "n_mels": 128,
-           "fmin": 0.0, "fmax": None, "top_db": 80.0, "segment_seconds": 3.0, "segment_overlap": 0.5}  # fmt: skip
+    old = {
+        "kind": "kaggle-image",
+        "sample_rate": 22050,
+        "n_fft": 2048,
+        "hop_length": 512,
+        "n_mels": 128,
+        "fmin": 0.0,
+        "fmax": None,
+        "top_db": 80.0,
+        "segment_seconds": 3.0,
+        "segment_overlap": 0.5,
+    }
     assert FeatureConfig.from_dict(old) == KaggleImageConfig()
     assert FeatureConfig.from_dict({**old, "kind": "logmel"}) == LogMelConfig()
 

@@ -5,6 +5,7 @@ without torch.
 These run the real commands in child processes (make, the console script, a fresh virtual
 environment), so they are slow.
 """
+
 from __future__ import annotations
 
 import csv
@@ -96,8 +97,13 @@ def test_predict_a_real_music_folder_with_the_base_install_only(tmp_path):
     (album / "playlist.m3u").write_text("01 - Track.wav\n")
     out = tmp_path / "tags.csv"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    run = subprocess.run([sys.executable, "-c", BLOCKED_CLI, "predict", str(tmp_path / "Music"), "-o", str(out)],
-                         capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", BLOCKED_CLI, "predict", str(tmp_path / "Music"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "needs" not in run.stderr and "Traceback" not in run.stderr
     with open(out, newline="") as f:
@@ -114,22 +120,36 @@ def test_the_wheel_installs_without_torch_and_predicts(tmp_path):
         (clone / name).parent.mkdir(parents=True, exist_ok=True)
         if (ROOT / name).is_file():
             shutil.copy2(ROOT / name, clone / name)
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                            str(dist), str(clone)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(clone)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stderr
     wheel = next(dist.glob("genrekit-*.whl"))
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], capture_output=True,
-                             text=True, timeout=900)  # fmt: skip
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(wheel)], capture_output=True, text=True, timeout=900
+    )
     if install.returncode != 0 and "No matching distribution" in install.stderr + install.stdout:
         pytest.skip(f"the package registry cannot be reached: {install.stderr[-300:]}")
     assert install.returncode == 0, install.stderr
-    check = subprocess.run([str(venv / "bin" / "python"), "-c", "import importlib.util as u; print(u.find_spec('torch'))"],
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    check = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import importlib.util as u; print(u.find_spec('torch'))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert check.stdout.strip() == "None", "torch came with the wheel"
     song = write_audio(tmp_path / "song.flac", _music(6.0, seed=3))
-    run = subprocess.run([str(venv / "bin" / "genrekit"), "predict", str(song), "-o", str(tmp_path / "tags.json")],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    run = subprocess.run(
+        [str(venv / "bin" / "genrekit"), "predict", str(song), "-o", str(tmp_path / "tags.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     row = json.loads((tmp_path / "tags.json").read_text())[0]
     assert row["path"] == str(song) and row["label"] and row["error"] is None
@@ -167,8 +187,13 @@ def test_each_command_the_readme_shows_runs_as_shown(tmp_path):
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
                 port = sock.getsockname()[1]
-            proc = subprocess.Popen([str(genrekit), *words, "--port", str(port), "--workers", "1"], cwd=tmp_path,
-                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            proc = subprocess.Popen(
+                [str(genrekit), *words, "--port", str(port), "--workers", "1"],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 deadline, health = time.monotonic() + 120, None
                 while health is None and time.monotonic() < deadline and proc.poll() is None:
@@ -182,8 +207,9 @@ def test_each_command_the_readme_shows_runs_as_shown(tmp_path):
                 proc.terminate()
                 proc.wait(timeout=30)
             continue
-        run = subprocess.run([str(genrekit), *words], cwd=tmp_path, env=env, capture_output=True, text=True,
-                             timeout=300)  # fmt: skip
+        run = subprocess.run(
+            [str(genrekit), *words], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         assert run.returncode == 0, (words, run.stderr)
         assert "Traceback" not in run.stderr, words
     assert len(list(csv.DictReader(open(tmp_path / "tags.csv", newline="")))) == 3

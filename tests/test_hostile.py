@@ -3,6 +3,7 @@
 Every input here is a few kB generated in the test; the standing benchmark
 (``benchmarks/hostile.py``) runs a larger corpus through the CLI and the server.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,12 +18,22 @@ from conftest import noise_band, write_audio
 from genrekit.audio import MAX_CHANNELS, MAX_RATE, AudioError, DecodeReport, load_audio, stream_audio
 
 
-def wav_bytes(*, channels: int, rate: int, data: bytes, declared: int | None = None, bits: int = 16, fmt: int = 1) -> bytes:
+def wav_bytes(
+    *, channels: int, rate: int, data: bytes, declared: int | None = None, bits: int = 16, fmt: int = 1
+) -> bytes:
     """A WAV whose header declares ``channels``, ``rate`` and ``declared`` data bytes, holding ``data``."""
     declared = len(data) if declared is None else declared
     block = channels * bits // 8
     fmt_chunk = struct.pack("<IHHIIHH", 16, fmt, channels, rate, rate * block, block, bits)
-    return b"RIFF" + struct.pack("<I", 36 + declared) + b"WAVEfmt " + fmt_chunk + b"data" + struct.pack("<I", declared) + data
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + declared)
+        + b"WAVEfmt "
+        + fmt_chunk
+        + b"data"
+        + struct.pack("<I", declared)
+        + data
+    )
 
 
 def _decode_peak_mb(path) -> tuple[str, float]:
@@ -54,9 +65,15 @@ def test_many_channels_at_a_high_rate_decode_in_bounded_memory(tmp_path):
 
 @pytest.mark.parametrize(
     "channels,rate,what",
-    [(MAX_CHANNELS + 1, 44100, "channels"), (1024, 192_000, "channels"), (2, 655_360, "sample rate"),
-     (2, MAX_RATE + 1, "sample rate"), (1, 1, "sample rate"), (1, 999, "sample rate")],
-)  # fmt: skip
+    [
+        (MAX_CHANNELS + 1, 44100, "channels"),
+        (1024, 192_000, "channels"),
+        (2, 655_360, "sample rate"),
+        (2, MAX_RATE + 1, "sample rate"),
+        (1, 1, "sample rate"),
+        (1, 999, "sample rate"),
+    ],
+)
 def test_header_declaring_what_no_music_has_is_refused(tmp_path, channels, rate, what):
     path = tmp_path / "bomb.wav"
     path.write_bytes(wav_bytes(channels=channels, rate=rate, data=b"\0" * 4096 * channels))
@@ -211,16 +228,14 @@ def test_per_client_limits_keep_a_place_for_others():
     pool = JobPool(workers=1, max_queue=10, max_wait_s=100.0, max_uploads=10, client_uploads=2, client_jobs=2)
     try:
         with pool.admission("attacker", 10), pool.admission("attacker", 10):
-            with pytest.raises(ApiError, match="of your songs") as refused:
-                with pool.admission("attacker", 10):
-                    pass
+            with pytest.raises(ApiError, match="of your songs") as refused, pool.admission("attacker", 10):
+                pass
             assert refused.value.status == 503
             with pool.admission("other", 10):
                 assert pool.admitted == 3
         with pool.upload("attacker"), pool.upload("attacker"):
-            with pytest.raises(ApiError, match="you are sending 2 files"):
-                with pool.upload("attacker"):
-                    pass
+            with pytest.raises(ApiError, match="you are sending 2 files"), pool.upload("attacker"):
+                pass
             with pool.upload("other"):
                 assert pool.uploading == 3
     finally:
@@ -257,9 +272,8 @@ def test_failed_jobs_do_not_inflate_the_cost_and_an_idle_worker_admits():
             raise AudioError("x.wav", "corrupt")
 
     async def main():
-        with pool.admission("a", 600) as job:
-            with pytest.raises(AudioError):
-                await pool.run(lambda: fail(pool.paced(iter([1, 2]), job)), job=job)
+        with pool.admission("a", 600) as job, pytest.raises(AudioError):
+            await pool.run(lambda: fail(pool.paced(iter([1, 2]), job)), job=job)
         return pool.seconds_per_audio_s
 
     try:
@@ -408,9 +422,13 @@ def test_chromium_sees_no_csp_violation_on_the_page_and_docs(tmp_path):
 
 @pytest.mark.parametrize(
     "protocol,counts,minimum",
-    [("random", {"bass": 1, "treble": 5}, 3), ("random", {"bass": 5, "treble": 2}, 3),
-     ("kfold", {"bass": 4, "treble": 9}, 5), ("none", {"bass": 1, "treble": 1}, 2)],
-)  # fmt: skip
+    [
+        ("random", {"bass": 1, "treble": 5}, 3),
+        ("random", {"bass": 5, "treble": 2}, 3),
+        ("kfold", {"bass": 4, "treble": 9}, 5),
+        ("none", {"bass": 1, "treble": 1}, 2),
+    ],
+)
 def test_too_few_tracks_per_class_is_one_error_naming_the_class(protocol, counts, minimum):
     from genrekit.datasets import DatasetError
     from genrekit.splits import make_split
@@ -420,7 +438,10 @@ def test_too_few_tracks_per_class_is_one_error_naming_the_class(protocol, counts
     with pytest.raises(DatasetError) as info:
         make_split(protocol, ids=[f"t{i}" for i in range(len(labels))], labels=labels)
     message = str(info.value)
-    assert f"class '{smallest}' has {counts[smallest]} track" in message and f"at least {minimum} tracks per class" in message
+    assert (
+        f"class '{smallest}' has {counts[smallest]} track" in message
+        and f"at least {minimum} tracks per class" in message
+    )
 
 
 def test_a_random_split_too_small_for_its_classes_says_so():
@@ -444,9 +465,22 @@ def test_train_on_one_file_per_class_is_one_clear_error(tmp_path):
         sf.write(tmp_path / genre / "a.wav", (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32), 22050)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     run = subprocess.run(
-        [sys.executable, "-m", "genrekit.cli", "train", "--data", str(tmp_path), "--out", str(tmp_path / "out"),
-         "--no-progress"], capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "genrekit.cli",
+            "train",
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode != 0
     assert "Traceback" not in run.stderr
     assert "class 'bass' has 1 track(s)" in run.stderr and "at least 3 tracks per class" in run.stderr
@@ -498,8 +532,10 @@ def test_processes_of_a_killed_driver_are_ended():
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait(30)
     deadline = time.monotonic() + 30
-    while any(os.path.exists(f"/proc/{p}") and "Z" != open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0]
-              for p in watched):  # fmt: skip
+    while any(
+        os.path.exists(f"/proc/{p}") and "Z" != open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0]
+        for p in watched
+    ):
         assert time.monotonic() < deadline, "the driver's processes outlived it"
         time.sleep(0.05)
 

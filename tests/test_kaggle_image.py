@@ -1,4 +1,5 @@
 """Tests for the Kaggle spectrogram image renderer and decoder."""
+
 from __future__ import annotations
 
 import os

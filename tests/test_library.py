@@ -1,5 +1,6 @@
 """Tagging a library at scale: any file name, links, loops and pipes, one run per output, long files,
 the JSON array and JSON lines, the timeline merged into runs."""
+
 from __future__ import annotations
 
 import csv
@@ -21,8 +22,8 @@ from genrekit import audio
 from genrekit.audio import AudioError, stream_audio
 from genrekit.cli import build_parser
 from genrekit.library import CSV_FIELDS, run_library
-from genrekit.schema import TimelineConfig, timeline_runs
 from genrekit.predictor import Predictor, Segment
+from genrekit.schema import TimelineConfig, timeline_runs
 
 ODD_NAMES = [b"caf\xe9.wav", b"line\nbreak.wav", b'comma, "quoted".wav', b"tab\tand 'quote'.wav", "ünï.wav".encode()]
 
@@ -146,12 +147,17 @@ def test_links_loops_and_pipes_get_an_error_row_and_never_block(random_model, fo
         watch.close()
     assert not watch.opened, "a named pipe was opened"
     rows = {Path(r["path"]).name: r for r in _csv_rows(out)}
-    assert sorted(rows) == sorted(["gone.wav", "loop.wav", "pipe.wav", "control", "named.wav",
-                                   *(f"track{i}.wav" for i in range(4))])  # fmt: skip
+    assert sorted(rows) == sorted(
+        ["gone.wav", "loop.wav", "pipe.wav", "control", "named.wav", *(f"track{i}.wav" for i in range(4))]
+    )
     assert all(rows[f"track{i}.wav"]["genre"] and not rows[f"track{i}.wav"]["error"] for i in range(4))
-    expected = {"gone.wav": "is a broken symbolic link", "loop.wav": "is a symbolic link loop",
-                "pipe.wav": "is not a regular file (named pipe)", "control": "is not a regular file (named pipe)",
-                "named.wav": "is not a regular file (named pipe)"}  # fmt: skip
+    expected = {
+        "gone.wav": "is a broken symbolic link",
+        "loop.wav": "is a symbolic link loop",
+        "pipe.wav": "is not a regular file (named pipe)",
+        "control": "is not a regular file (named pipe)",
+        "named.wav": "is not a regular file (named pipe)",
+    }
     for name, message in expected.items():
         assert message in rows[name]["error"] and name in rows[name]["error"], rows[name]
         assert rows[name]["path"] == str(Path(os.path.realpath(rows[name]["path"])).parent / name)
@@ -159,8 +165,9 @@ def test_links_loops_and_pipes_get_an_error_row_and_never_block(random_model, fo
     summary = run_library([folder, tmp_path / "named.wav"], model=random_model, output=out, progress=False)
     assert (summary.done, summary.skipped, summary.failed, summary.retried) == (0, 4, 5, 5)
     assert sorted(Path(r["path"]).name for r in _csv_rows(out)) == sorted(rows)  # still one row per file
-    summary = run_library([folder, tmp_path / "named.wav"], model=random_model, output=out, progress=False,
-                          retry_failed=False)  # fmt: skip
+    summary = run_library(
+        [folder, tmp_path / "named.wav"], model=random_model, output=out, progress=False, retry_failed=False
+    )
     assert (summary.done, summary.skipped, summary.failed, summary.retried) == (0, 9, 0, 0)
 
 
@@ -183,7 +190,9 @@ def test_a_file_failing_unexpectedly_gets_an_error_row(random_model, folder, tmp
 # ----------------------------------------------------------------------------- one row per file, one run per output
 
 
-def test_a_rerun_through_another_spelling_of_the_folder_skips_what_is_done(random_model, folder, tmp_path, monkeypatch, capsys):
+def test_a_rerun_through_another_spelling_of_the_folder_skips_what_is_done(
+    random_model, folder, tmp_path, monkeypatch, capsys
+):
     os.symlink(folder, tmp_path / "linked")
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "tags.csv"
@@ -233,9 +242,14 @@ def test_a_second_run_on_the_same_output_is_refused_and_a_killed_run_resumes(ran
     proc = subprocess.Popen([sys.executable, "-c", LOCK_SCRIPT, *argv], stderr=subprocess.PIPE)
     try:
         journal = tmp_path / "tags.json.journal"
-        _wait_for(lambda: started.exists() and journal.exists() and journal.read_text().count("\n") == 2,
-                  "its third file", proc)  # fmt: skip
-        assert run_cli(["predict", folder, "--model", random_model, "--format", "json", "-o", out, "--no-progress"]) == 2
+        _wait_for(
+            lambda: started.exists() and journal.exists() and journal.read_text().count("\n") == 2,
+            "its third file",
+            proc,
+        )
+        assert (
+            run_cli(["predict", folder, "--model", random_model, "--format", "json", "-o", out, "--no-progress"]) == 2
+        )
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and len(err.splitlines()) == 1 and "Traceback" not in err
         assert str(out) in err and "another genrekit run" in err and f"process {proc.pid}" in err
@@ -284,7 +298,10 @@ def test_the_duration_limit(random_model, tmp_path):
     song = write_audio(tmp_path / "music" / "song.flac", _clip(10.0))
     out = tmp_path / "tags.csv"
     summary = run_library([song], model=random_model, output=out, max_duration=5, progress=False)
-    assert summary.failed == 1 and "its header says it lasts 0:10, longer than the limit of 0:05" in summary.errors[str(song)]
+    assert (
+        summary.failed == 1
+        and "its header says it lasts 0:10, longer than the limit of 0:05" in summary.errors[str(song)]
+    )
     summary = run_library([song], model=random_model, fmt="json", max_duration=10.5, progress=False)
     assert summary.done == 1
 
@@ -316,10 +333,22 @@ def default_csv_field_limit():
     csv.field_size_limit(before)
 
 
-def test_an_old_output_with_a_huge_timeline_cell_is_resumed(random_model, folder, tmp_path, capsys, default_csv_field_limit):
+def test_an_old_output_with_a_huge_timeline_cell_is_resumed(
+    random_model, folder, tmp_path, capsys, default_csv_field_limit
+):
     out = tmp_path / "tags.csv"
-    old_fields = ["path", "genre", "probability", "top", "duration_s", "segments", "timeline", "no_music", "confident",
-                  "error"]  # fmt: skip
+    old_fields = [
+        "path",
+        "genre",
+        "probability",
+        "top",
+        "duration_s",
+        "segments",
+        "timeline",
+        "no_music",
+        "confident",
+        "error",
+    ]
     with open(out, "w", newline="") as f:  # as older versions wrote it: a 3-hour file's timeline in a cell
         w = csv.writer(f)
         w.writerow(old_fields)
@@ -412,8 +441,10 @@ def test_timeline_runs_cover_the_audio_without_overlap():
 def test_a_short_blip_joins_its_neighbours_and_long_runs_stay():
     # 3-s windows: 30 s of rock, one 3-s window of country, 30 s of rock, then 30 s of jazz
     genres = ["rock"] * 10 + ["country"] + ["rock"] * 10 + ["jazz"] * 10
-    windows = [Segment(3.0 * i, 3.0 * i + 3.0, {g: 0.8 if g == x else 0.1 for g in ("rock", "country", "jazz")})
-               for i, x in enumerate(genres)]  # fmt: skip
+    windows = [
+        Segment(3.0 * i, 3.0 * i + 3.0, {g: 0.8 if g == x else 0.1 for g in ("rock", "country", "jazz")})
+        for i, x in enumerate(genres)
+    ]
     assert [r[2] for r in _runs(windows, 93.0)] == ["rock", "country", "rock", "jazz"]
     for config in (TimelineConfig(), TimelineConfig(smooth_windows=1, min_run_s=9.0), TimelineConfig(3, 0.0)):
         runs = _runs(windows, 93.0, config)

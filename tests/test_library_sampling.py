@@ -1,5 +1,6 @@
 """Library tagging analyses a spread of windows, and can run its workers as processes: what
 ``genrekit predict FOLDER`` does by default, against ``--full`` and a file named alone."""
+
 from __future__ import annotations
 
 import csv

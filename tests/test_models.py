@@ -1,4 +1,5 @@
 """Model registry, the forward/backward contract of every architecture, and checkpoints."""
+
 from __future__ import annotations
 
 import pickle
@@ -7,8 +8,8 @@ import pytest
 import torch
 from conftest import random_checkpoint
 
-from genrekit.errors import GenrekitError
 from genrekit.checkpoint import FORMAT_VERSION, Checkpoint, load_checkpoint
+from genrekit.errors import GenrekitError
 from genrekit.features.logmel import LogMelConfig
 from genrekit.models import DEFAULT_MODEL, build_model, model_names, model_spec
 
@@ -29,8 +30,6 @@ def test_unknown_model_is_rejected_with_the_list_of_names():
         build_model("resnet9000", n_classes=3, input_shape=(128, 129))
     for n in NAMES:
         assert n in str(info.value)
-
-
 
 
 def _cases():
@@ -88,7 +87,7 @@ def test_a_training_step_changes_the_output(name):
 def test_hyper_parameters_reach_the_model():
     small = build_model("gknet", n_classes=3, input_shape=(32, 43), width=4)
     large = build_model("gknet", n_classes=3, input_shape=(32, 43), width=16)
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    count = lambda m: sum(p.numel() for p in m.parameters())
     assert count(small) < count(large)
     with pytest.raises(TypeError):
         build_model("gknet", n_classes=3, input_shape=(32, 43), no_such_param=1)

@@ -5,6 +5,7 @@ the front end, and the port against outputs of the stock TensorFlow musicnn 0.1.
 tensorflow environment; the test recomputes the same input patches with that script's own
 numpy/librosa code (it never imports tensorflow) and needs neither the wheel nor the network.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -115,8 +116,14 @@ def _table(blocks: list[list[tuple[bytes, bytes]]], *, snappy: tuple[int, ...] =
 def _entry(dtype: int, shape: tuple[int, ...], shard: int, offset: int, data: bytes) -> bytes:
     dims = b"".join(_pb_bytes(2, _pb_varint(1, d)) for d in shape)
     crc = _varint(6 << 3 | 5) + struct.pack("<I", tfc.masked_crc32c(data))
-    return (_pb_varint(1, dtype) + _pb_bytes(2, dims) + _pb_varint(3, shard) + _pb_varint(4, offset)
-            + _pb_varint(5, len(data)) + crc)  # fmt: skip
+    return (
+        _pb_varint(1, dtype)
+        + _pb_bytes(2, dims)
+        + _pb_varint(3, shard)
+        + _pb_varint(4, offset)
+        + _pb_varint(5, len(data))
+        + crc
+    )
 
 
 @pytest.fixture()
@@ -296,9 +303,12 @@ def test_the_feature_kind_front_end_matches_the_stock_one_in_float32():
 def _compare(name: str, y: np.ndarray, reference, models) -> None:
     rep = ref.stock_frontend(y)
     np.testing.assert_allclose(
-        rep.sum(axis=1, dtype=np.float64), reference[f"{name}/frontend_frame_sums"], rtol=1e-5, atol=1e-3,
+        rep.sum(axis=1, dtype=np.float64),
+        reference[f"{name}/frontend_frame_sums"],
+        rtol=1e-5,
+        atol=1e-3,
         err_msg=f"{name}: the front end differs from the reference's (librosa/soxr/numpy versions?)",
-    )  # fmt: skip
+    )
     x = torch.from_numpy(np.ascontiguousarray(ref.stock_patches(rep).transpose(0, 2, 1)[:, None]))
     for stock, model in models.items():
         with torch.no_grad():

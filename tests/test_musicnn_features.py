@@ -1,5 +1,6 @@
 """The ``musicnn`` feature kind (frozen backbone embeddings, one frame per 3-s patch) and the head
 trained on it."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """What ``genrekit predict`` writes, as people expect it: the format from the extension, truncated
 files flagged in every output, decoders kept quiet, a progress bar that never mixes with results,
 the exit status, the lock and exactly-once JSON."""
+
 from __future__ import annotations
 
 import csv
@@ -38,7 +39,9 @@ def truncated_mp3(tmp_path_factory) -> Path:
     """A 30-s MP3 whose file was cut to its first fifth: its header still says 0:30."""
     d = tmp_path_factory.mktemp("mp3")
     t = np.arange(30 * SR) / SR
-    y = (0.3 * np.sin(2 * np.pi * 440 * t) * np.exp(-3 * (t % 0.5)) + 0.02 * np.sin(2 * np.pi * 97 * t)).astype(np.float32)
+    y = (0.3 * np.sin(2 * np.pi * 440 * t) * np.exp(-3 * (t % 0.5)) + 0.02 * np.sin(2 * np.pi * 97 * t)).astype(
+        np.float32
+    )
     sf.write(d / "full.mp3", y, SR, format="MP3", subtype="MPEG_LAYER_III")
     data = (d / "full.mp3").read_bytes()
     (d / "cut.mp3").write_bytes(data[: len(data) // 5])
@@ -94,8 +97,12 @@ def test_a_truncated_file_is_flagged_in_every_output(random_model, truncated_mp3
 def test_decoder_chatter_is_kept_off_the_terminal(random_model, truncated_mp3, tmp_path):
     log = tmp_path / "decoders.log"
     code = "import sys\nfrom genrekit.cli import main\nmain(sys.argv[1:])\n"
-    run = subprocess.run([sys.executable, "-c", code, "predict", str(truncated_mp3), "--model", str(random_model)],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", code, "predict", str(truncated_mp3), "--model", str(random_model)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "Xing" not in run.stderr and "MPEG" not in run.stderr and "Xing" not in run.stdout
     assert "line(s) of decoder messages were kept off the terminal" in run.stderr
@@ -109,8 +116,13 @@ def _terminal_run(argv: list[str]) -> str:
     code = "import sys\nfrom genrekit.cli import main\nmain(sys.argv[1:])\n"
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a terminal of 120 columns
-    proc = subprocess.Popen([sys.executable, "-c", code, *argv], stdin=subprocess.DEVNULL, stdout=secondary,
-                            stderr=secondary, env={**os.environ, "COLUMNS": "100"})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=secondary,
+        env={**os.environ, "COLUMNS": "100"},
+    )
     os.close(secondary)
     chunks = []
     while True:
@@ -155,7 +167,9 @@ def test_the_lock_is_removed_and_follows_the_resolved_path(random_model, folder,
     assert (tmp_path / "link.json").is_symlink() and not list(tmp_path.glob("*.lock"))
 
 
-def test_a_kill_between_the_fold_and_the_journals_removal_duplicates_nothing(random_model, folder, tmp_path, monkeypatch):
+def test_a_kill_between_the_fold_and_the_journals_removal_duplicates_nothing(
+    random_model, folder, tmp_path, monkeypatch
+):
     out = tmp_path / "tags.json"
     real_unlink = Path.unlink
 
@@ -176,7 +190,15 @@ def test_a_kill_between_the_fold_and_the_journals_removal_duplicates_nothing(ran
 
 def test_json_never_holds_nan(tmp_path):
     class Odd:
-        path, duration_s, model, no_music, confident, truncated, declared_s = "x.wav", 3.0, "m", None, False, False, None
+        path, duration_s, model, no_music, confident, truncated, declared_s = (
+            "x.wav",
+            3.0,
+            "m",
+            None,
+            False,
+            False,
+            None,
+        )
         probabilities = {"a": float("nan"), "b": 0.5}
         timeline: list = []
 

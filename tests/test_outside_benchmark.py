@@ -1,4 +1,5 @@
 """benchmarks/outside.py: reading the CLI's rows (today's and the flat schema) and the figures it reports."""
+
 from __future__ import annotations
 
 import sys
@@ -13,10 +14,22 @@ outside = pytest.importorskip("outside")
 
 def test_read_row_takes_every_schema():
     probs = {"jazz": 0.7, "rock": 0.2, "pop": 0.1}
-    full = {"path": "a.ogg", "genre": "jazz", "confident": True, "no_music": None, "probabilities": probs,
-            "top": [{"genre": g, "probability": p} for g, p in probs.items()]}  # fmt: skip
-    flat = {"path": "a.ogg", "genre": "jazz", "probability": 0.7, "confident": True, "no_music": None,
-            "top": [{"genre": g, "probability": p} for g, p in probs.items()]}  # fmt: skip
+    full = {
+        "path": "a.ogg",
+        "genre": "jazz",
+        "confident": True,
+        "no_music": None,
+        "probabilities": probs,
+        "top": [{"genre": g, "probability": p} for g, p in probs.items()],
+    }
+    flat = {
+        "path": "a.ogg",
+        "genre": "jazz",
+        "probability": 0.7,
+        "confident": True,
+        "no_music": None,
+        "top": [{"genre": g, "probability": p} for g, p in probs.items()],
+    }
     for row in (full, flat):
         r = outside.read_row(row)
         assert r["probabilities"] == probs and r["genre"] == "jazz" and r["confident"] and r["no_music"] is None
@@ -32,11 +45,20 @@ def test_measure_counts_recall_confidence_and_unsure(monkeypatch, tmp_path):
 
     def row(genre, p, confident):
         rest = (1 - p) / 9
-        return {"genre": genre, "confident": confident, "no_music": None,
-                "probabilities": {g: (p if g == genre else rest) for g in outside.GENRES}}  # fmt: skip
+        return {
+            "genre": genre,
+            "confident": confident,
+            "no_music": None,
+            "probabilities": {g: (p if g == genre else rest) for g in outside.GENRES},
+        }
 
-    rows = [row("jazz", 0.9, True), row("rock", 0.6, True), row("rock", 0.8, True), row("pop", 0.4, False),
-            row("pop", 0.9, True)]  # fmt: skip
+    rows = [
+        row("jazz", 0.9, True),
+        row("rock", 0.6, True),
+        row("rock", 0.8, True),
+        row("pop", 0.4, False),
+        row("pop", 0.9, True),
+    ]
     preds = {str((tmp_path / m["path"]).resolve()): r for m, r in zip(manifest, rows)}
     r = outside.measure(manifest, preds)
     assert r["genres"] == ["jazz", "rock"]

@@ -1,4 +1,5 @@
 """Prediction: the API, streaming equals whole-signal, CLI output formats, library mode, robustness."""
+
 from __future__ import annotations
 
 import csv
@@ -8,17 +9,17 @@ import math
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import pytest
+import soundfile as sf
 import torch
 from conftest import LABELS, SR, labelled_clip, noise_band, random_checkpoint, tone, write_audio
 
 from genrekit.audio import AudioError, GenrekitError, load_audio, stream_audio
 from genrekit.cli import main
 from genrekit.features import FeatureConfig, extract
+from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.features.logmel import LogMelConfig
 from genrekit.features.windows import cut_windows, stream_windows, window_starts
-from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.library import CSV_FIELDS, collect_inputs, run_library
 from genrekit.predictor import Prediction, Predictor, Segment, predict
 
@@ -106,7 +107,7 @@ def test_predict_file(random_model, song):
         ("one sample", np.full(1, 0.5, np.float32), "too short"),
         ("white noise", (0.2 * np.random.default_rng(1).standard_normal(30 * SR)).astype(np.float32), "noise"),
     ],
-)  # fmt: skip
+)
 def test_no_music_gets_no_genre(random_model, tmp_path, capsys, what, signal, reason):
     predictor = Predictor.load(random_model)
     path = write_audio(tmp_path / "x.wav", signal, subtype="FLOAT")
@@ -198,7 +199,6 @@ def test_predict_function_with_a_model(random_model, song):
 
 
 def test_documented_top_level_predict(random_model, song):
-    import genrekit
     import genrekit
 
     pred = genrekit.predict(song, model=random_model)
@@ -378,7 +378,7 @@ def test_album_covers_in_a_library_are_not_taken_for_spectrograms(tmp_path, fold
 
     Image.new("RGB", (500, 500), "red").save(folder / "cover.png")  # an album cover
     save_png(render_image(_music(30.0), SR), folder / "sub" / "spectrogram.png")  # the Kaggle geometry
-    names = lambda files: sorted(f.name for f in files)  # noqa: E731
+    names = lambda files: sorted(f.name for f in files)
     # an audio model takes no PNG; a kaggle-image model takes only the Kaggle-shaped one
     assert names(collect_inputs([folder])) == ["track0.wav", "track1.wav", "track2.wav", "track3.wav"]
     assert "spectrogram.png" in names(collect_inputs([folder], images=True))
@@ -419,8 +419,12 @@ def test_cli_json_format(random_model, folder, capsys):
 
 
 def test_cli_table_format(random_model, folder, capsys):
-    assert run_cli(["predict", folder / "track1.wav", folder / "sub", "--model", random_model, "--timeline",
-                    "--no-progress"]) == 0  # fmt: skip
+    assert (
+        run_cli(
+            ["predict", folder / "track1.wav", folder / "sub", "--model", random_model, "--timeline", "--no-progress"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "track1.wav" in out and "track3.wav" in out and "track0.wav" not in out
     assert "%" in out and "(0:03)" in out
@@ -599,7 +603,7 @@ def test_kaggle_image_model_predicts_a_png_like_its_audio(tmp_path):
     model = build_model("gknet", n_classes=3, input_shape=(cfg.n_bins, cfg.segment_frames))
     Checkpoint("gknet", {}, labels, cfg, model.state_dict(), {}).save(tmp_path / "m.pt")
     t = np.arange(30 * 22050) / 22050
-    y = (0.3 * np.sin(2 * np.pi * 440 * t * (1 + t / 30)) + 0.05 * np.random.default_rng(0).standard_normal(len(t)))
+    y = 0.3 * np.sin(2 * np.pi * 440 * t * (1 + t / 30)) + 0.05 * np.random.default_rng(0).standard_normal(len(t))
     sf.write(tmp_path / "clip.wav", y.astype(np.float32), 22050)
     save_png(render_image(y.astype(np.float32), 22050), tmp_path / "clip.png")
     p = Predictor.load(tmp_path / "m.pt")

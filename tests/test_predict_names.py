@@ -1,5 +1,6 @@
 """What ``genrekit predict`` and ``genrekit tag`` say around the genre: the artist, album and title
 read from the tags, playlists per genre, and the files of the folders they ignored."""
+
 from __future__ import annotations
 
 import csv
@@ -30,8 +31,14 @@ def test_names_are_in_every_output(random_model, named, tmp_path, capsys):
     assert run_cli([*base, "-o", tmp_path / "t.csv"]) == 0
     rows = {Path(r["path"]).name: r for r in csv.DictReader(open(tmp_path / "t.csv"))}
     assert list(next(iter(rows.values())))[:5] == ["path", "artist", "album", "title", "genre"]
-    assert (rows["a.flac"]["artist"], rows["a.flac"]["album"], rows["a.flac"]["title"]) == ("Ann Artist", "First Album", "Opening")
-    assert rows["b.wav"]["artist"] == rows["b.wav"]["title"] == "" and rows["b.wav"]["genre"]  # no tags: empty, row whole
+    assert (rows["a.flac"]["artist"], rows["a.flac"]["album"], rows["a.flac"]["title"]) == (
+        "Ann Artist",
+        "First Album",
+        "Opening",
+    )
+    assert (
+        rows["b.wav"]["artist"] == rows["b.wav"]["title"] == "" and rows["b.wav"]["genre"]
+    )  # no tags: empty, row whole
     for ext in ("json", "jsonl"):
         assert run_cli([*base, "-o", tmp_path / f"t.{ext}"]) == 0
         text = (tmp_path / f"t.{ext}").read_text()
@@ -59,8 +66,10 @@ def test_broken_tags_leave_the_names_empty_and_the_row_whole(random_model, named
 
 
 def _playlists(folder: Path) -> dict[str, list[str]]:
-    return {p.name: [ln for ln in p.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
-            for p in sorted(folder.glob("*.m3u8"))}  # fmt: skip
+    return {
+        p.name: [ln for ln in p.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
+        for p in sorted(folder.glob("*.m3u8"))
+    }
 
 
 def _genres(csv_path: Path) -> dict[str, str]:
@@ -193,7 +202,11 @@ def test_ray_rows_carry_the_names_and_give_playlists(random_model, named, tmp_pa
     pq.write_table(pa.Table.from_pylist(rows, schema=parquet_schema()), out / "part-x-000000.parquet")
     cells = {Path(r["path"]).name: r for r in csv.DictReader(open(export_csv(out)))}
     assert list(cells["a.flac"]) == CSV_FIELDS
-    assert (cells["a.flac"]["artist"], cells["a.flac"]["title"], cells["b.wav"]["artist"]) == ("Ann Artist", "Opening", "")
+    assert (cells["a.flac"]["artist"], cells["a.flac"]["title"], cells["b.wav"]["artist"]) == (
+        "Ann Artist",
+        "Opening",
+        "",
+    )
     assert cells["gone.wav"]["error"] == "it is gone"
     lists = tmp_path / "lists"
     lists.mkdir()

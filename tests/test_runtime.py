@@ -1,4 +1,5 @@
 """The torch-free ONNX runtime: same front end, same probabilities, same genres as the torch path."""
+
 from __future__ import annotations
 
 import json
@@ -148,8 +149,9 @@ sys.meta_path.insert(0, Block())
 
 def _run_without_train_modules(code: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    return subprocess.run([sys.executable, "-c", BLOCK_TRAIN_MODULES + code], capture_output=True, text=True,
-                          env=env, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK_TRAIN_MODULES + code], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_predict_and_serve_need_no_torch_nor_training_extras(tmp_path):

@@ -6,6 +6,7 @@ interface is ``lo`` (tests/loopback.py): Ray would otherwise use the machine's a
 told 127.0.0.1, and its head probes cloud metadata servers when it starts. Where no namespace can
 be made (not root and no user namespaces) the Ray runs are skipped, saying why.
 """
+
 from __future__ import annotations
 
 import csv
@@ -49,8 +50,14 @@ def _env(temp: str, *paths: str | os.PathLike) -> dict:
     """A token of its own for each cluster (nothing read from or written to ~/.ray), Ray's files under
     ``temp`` (not /tmp/ray), genrekit (and ``paths``) importable on every node."""
     path = os.pathsep.join([*map(str, paths), str(SRC), os.environ.get("PYTHONPATH", "")])
-    return {**os.environ, "PYTHONPATH": path, "RAY_TMPDIR": temp, "RAY_AUTH_MODE": "token",
-            "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "RAY_TMPDIR": temp,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
 
 
 def _namespace() -> LoopbackNamespace:
@@ -110,8 +117,13 @@ def test_the_namespace_has_only_loopback_and_goes_away():
     ns = _namespace()
     name = ns.name
     try:
-        seen = subprocess.run(ns.wrap([sys.executable, "-c", "import loopback; print(loopback.only_loopback())"]),
-                              capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent)  # fmt: skip
+        seen = subprocess.run(
+            ns.wrap([sys.executable, "-c", "import loopback; print(loopback.only_loopback())"]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).parent,
+        )
         assert seen.stdout.strip() == "True", seen.stderr
         sleeper = subprocess.Popen(ns.wrap(["sleep", "600"]))
         deadline = time.monotonic() + 30
@@ -132,14 +144,26 @@ def cluster():
     own; at the end every process in it is killed and the namespace removed."""
     ns, temp = _namespace(), tempfile.mkdtemp(prefix="gkray")  # short: Ray's socket paths live under it
     env = _env(temp)
-    common = ["--block", "--num-cpus=1", "--node-ip-address=127.0.0.1", f"--object-store-memory={100 * 2**20}",
-              "--disable-usage-stats"]  # fmt: skip
+    common = [
+        "--block",
+        "--num-cpus=1",
+        "--node-ip-address=127.0.0.1",
+        f"--object-store-memory={100 * 2**20}",
+        "--disable-usage-stats",
+    ]
     nodes: list[subprocess.Popen] = []
 
     def start(args: list[str]) -> None:
         log = open(Path(temp) / f"node{len(nodes)}.log", "w")
-        nodes.append(subprocess.Popen(ns.wrap([RAY, "start", *args, *common]), env=env, stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True))  # fmt: skip
+        nodes.append(
+            subprocess.Popen(
+                ns.wrap([RAY, "start", *args, *common]),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
 
     try:
         start(["--head", f"--port={HEAD_PORT}", "--include-dashboard=false"])
@@ -178,8 +202,20 @@ def test_cluster_run_one_row_per_file_then_reruns_do_what_is_not_written(cluster
     ns, address, env = cluster
     root, model, expected = library
     out = tmp_path / "out"
-    argv = [str(root / "music"), str(root / "list.txt"), "--engine", "ray", "--address", address, "--model", str(model),
-            "-o", str(out), "--batch-size", "2"]  # fmt: skip
+    argv = [
+        str(root / "music"),
+        str(root / "list.txt"),
+        "--engine",
+        "ray",
+        "--address",
+        address,
+        "--model",
+        str(model),
+        "-o",
+        str(out),
+        "--batch-size",
+        "2",
+    ]
     r = _predict(ns, argv, env)
     assert r.returncode == 1, r.stderr[-3000:]  # 1: some files failed
     assert f"done 7, skipped 0 (already in {out}), failed 3" in r.stderr
@@ -203,10 +239,25 @@ def test_a_model_the_actors_cannot_load_is_one_clear_error(cluster, library, tmp
     ns, address, env = cluster
     root, _, _ = library
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
-    argv = [str(root / "music" / "t0.wav"), "--engine", "ray", "--address", address, "--model", "broken.pt",
-            "-o", str(tmp_path / "out")]  # fmt: skip
-    r = subprocess.run(ns.wrap([sys.executable, "-m", "genrekit.cli", "predict", *argv, "--no-progress"]), env=env,
-                       cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)  # fmt: skip
+    argv = [
+        str(root / "music" / "t0.wav"),
+        "--engine",
+        "ray",
+        "--address",
+        address,
+        "--model",
+        "broken.pt",
+        "-o",
+        str(tmp_path / "out"),
+    ]
+    r = subprocess.run(
+        ns.wrap([sys.executable, "-m", "genrekit.cli", "predict", *argv, "--no-progress"]),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
     assert r.returncode == 2, r.stderr[-3000:]
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: the actors could not load the model: ") and "broken.pt" in last, last
@@ -241,9 +292,13 @@ def test_manifest_items_and_errors(library):
     assert "list.txt" in items[1].problem
 
 
-@pytest.mark.parametrize("extra, message", [
-    ([], "give it with --output"), (["-o", "x", "--format", "json"], "leave out --format"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "give it with --output"),
+        (["-o", "x", "--format", "json"], "leave out --format"),
+    ],
+)
 def test_ray_options_are_checked(extra, message, library, capsys):
     root, _, _ = library
     with pytest.raises(SystemExit):

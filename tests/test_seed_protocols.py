@@ -1,5 +1,6 @@
 """The seed documents' protocols: what each states, how its samples are cut and split (the
 segment leak and its cure), the training options they need, and a whole run from the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import LABELS
 
 from genrekit.comparison import comparison_markdown
 from genrekit.config import TrainConfig
@@ -19,11 +21,15 @@ from genrekit.experiment import prepare
 from genrekit.features.logmel import LogMelConfig
 from genrekit.models import build_model, model_names
 from genrekit.seed_protocols import (
-    PROTOCOL_NAMES, SEED_PROTOCOLS, cut_samples, on_images, run_seed_protocol, split_samples, subset_clips,
-)  # fmt: skip
+    PROTOCOL_NAMES,
+    SEED_PROTOCOLS,
+    cut_samples,
+    on_images,
+    run_seed_protocol,
+    split_samples,
+    subset_clips,
+)
 from genrekit.train import _epoch_draw, train
-
-from conftest import LABELS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 headline = pytest.importorskip("seed_protocols").headline
@@ -69,7 +75,9 @@ def test_a_subset_keeps_at_most_n_clips_per_genre_the_same_way_each_time(small_d
     subset = subset_clips(small_data, 3)
     assert np.bincount(subset.y).tolist() == [3] * len(LABELS)
     assert subset.ids == subset_clips(small_data, 3).ids and set(subset.ids) <= set(small_data.ids)
-    assert all(np.array_equal(f, small_data.features[small_data.ids.index(i)]) for i, f in zip(subset.ids, subset.features))
+    assert all(
+        np.array_equal(f, small_data.features[small_data.ids.index(i)]) for i, f in zip(subset.ids, subset.features)
+    )
 
 
 def test_an_audio_protocol_on_the_image_matrices_keeps_its_window():
@@ -108,7 +116,9 @@ def test_the_filtered_variant_follows_the_list_files(small_data, tmp_path):
     samples = cut_samples(small_data)
     parts = split_samples(SEED_PROTOCOLS["seed002"], "filtered", small_data, samples, seed=0, splits_dir=tmp_path)
     assert [sorted(s) for s in _sides_of_clips(samples, parts)] == [
-        list(range(0, len(ids), 2)), [1], list(range(3, len(ids), 4))
+        list(range(0, len(ids), 2)),
+        [1],
+        list(range(3, len(ids), 4)),
     ]
     with pytest.raises(GenrekitError, match="split lists"):
         split_samples(SEED_PROTOCOLS["seed002"], "filtered", small_data, samples, seed=0, splits_dir=tmp_path / "no")
@@ -129,11 +139,28 @@ def test_training_options_the_seeds_need():
 def test_training_with_another_optimiser_keeps_the_last_epoch_when_asked(small_data, optimizer, schedule, precision):
     f = SMALL
     net = build_model("s004_parallel_cnn", n_classes=len(LABELS), input_shape=(f.n_bins, f.segment_frames))
-    config = TrainConfig(epochs=3, optimizer=optimizer, schedule=schedule, lr=0.01, precision=precision,
-                         restore_best=False, patience=3, augment=False)  # fmt: skip
+    config = TrainConfig(
+        epochs=3,
+        optimizer=optimizer,
+        schedule=schedule,
+        lr=0.01,
+        precision=precision,
+        restore_best=False,
+        patience=3,
+        augment=False,
+    )
     idx = np.arange(len(small_data.y))
-    result = train(net, small_data.features, small_data.y, f, train_idx=idx[::2], val_idx=idx[1::2],
-                   config=config, device="cpu", progress=False)  # fmt: skip
+    result = train(
+        net,
+        small_data.features,
+        small_data.y,
+        f,
+        train_idx=idx[::2],
+        val_idx=idx[1::2],
+        config=config,
+        device="cpu",
+        progress=False,
+    )
     assert result.best_epoch == len(result.history) == 3
     lrs = [row["lr"] for row in result.history]
     if schedule == "decay":
@@ -145,9 +172,10 @@ def test_training_with_another_optimiser_keeps_the_last_epoch_when_asked(small_d
 
 def _tiny_protocol(**changes):
     return replace(
-        SEED_PROTOCOLS["seed003"], features={"kind": "logmel", "n_mels": 32, "segment_seconds": 1.0,
-                                             "segment_overlap": 0.0}, **changes,
-    )  # fmt: skip
+        SEED_PROTOCOLS["seed003"],
+        features={"kind": "logmel", "n_mels": 32, "segment_seconds": 1.0, "segment_overlap": 0.0},
+        **changes,
+    )
 
 
 def test_a_whole_protocol_runs_every_variant_and_reports_it(labelled_dataset, tmp_path):
@@ -158,15 +186,28 @@ def test_a_whole_protocol_runs_every_variant_and_reports_it(labelled_dataset, tm
         (splits / f"{part}_filtered.txt").write_text("\n".join(f"{i}.wav" for i in chosen))
     seen = []
     result = run_seed_protocol(
-        _tiny_protocol(), labelled_dataset, splits_dir=splits, repetitions=2, max_epochs=2, device="cpu",
-        cache_dir=tmp_path / "cache", progress=False, on_result=lambda r: seen.append(json.dumps(r)),
-    )  # fmt: skip
+        _tiny_protocol(),
+        labelled_dataset,
+        splits_dir=splits,
+        repetitions=2,
+        max_epochs=2,
+        device="cpu",
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        on_result=lambda r: seen.append(json.dumps(r)),
+    )
     runs = result["models"]["s003_cnn"]
     assert set(runs) == {"reproduced", "track", "filtered"}
     assert [len(runs[v]["runs"]) for v in ("reproduced", "track", "filtered")] == [2, 2, 1]
     assert len(seen) == 5  # saved after every run
-    assert result["budget"] == {"epochs": 2, "seed_epochs": 30, "repetitions": 2, "seed_repetitions": 5,
-                                "precision": "fp32", "clips_per_genre": None}  # fmt: skip
+    assert result["budget"] == {
+        "epochs": 2,
+        "seed_epochs": 30,
+        "repetitions": 2,
+        "seed_repetitions": 5,
+        "precision": "fp32",
+        "clips_per_genre": None,
+    }
     assert all(r["epochs_run"] <= 2 and 0 <= r["accuracy"] <= 1 for v in runs.values() for r in v["runs"])
     assert "clip_accuracy" in runs["track"]["runs"][0] and "clip_accuracy" not in runs["reproduced"]["runs"][0]
     assert runs["filtered"]["runs"][0]["n_measured"] == len(ids[3::4]) * 4  # 4 one-second windows per clip
@@ -177,8 +218,11 @@ def test_a_whole_protocol_runs_every_variant_and_reports_it(labelled_dataset, tm
     assert table.startswith("Protocol: seed003 (its document: 94.61 ± 0.40 % over five random splits); audio, 24 clips")
     assert "at most 2 of the seed's 30 epochs" in table
     rows = [line for line in table.splitlines() if line.startswith("| s003_cnn |")]
-    assert [r.split(" | ")[1:4] for r in rows] == [["reproduced", "2", "segment"], ["track", "2", "segment"],
-                                                   ["filtered", "1", "segment"]]  # fmt: skip
+    assert [r.split(" | ")[1:4] for r in rows] == [
+        ["reproduced", "2", "segment"],
+        ["track", "2", "segment"],
+        ["filtered", "1", "segment"],
+    ]
     mean, sd = runs["reproduced"]["accuracy_mean"], runs["reproduced"]["accuracy_sd"]
     assert f"| {mean:.3f} ± {sd:.3f} |" in rows[0] and "| — |" in rows[0]  # no clip accuracy for a segment split
 
@@ -191,16 +235,33 @@ def test_an_unknown_protocol_is_refused(labelled_dataset):
 def test_compare_protocol_from_the_command_line(labelled_dataset, tmp_path):
     out = tmp_path / "out"
     command = [
-        sys.executable, "-m", "genrekit.cli", "compare", "--protocol", "seed002", "--data", str(labelled_dataset),
-        "--max-epochs", "1", "--no-progress", "--cache-dir", str(tmp_path / "cache"), "--out", str(out),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "genrekit.cli",
+        "compare",
+        "--protocol",
+        "seed002",
+        "--data",
+        str(labelled_dataset),
+        "--max-epochs",
+        "1",
+        "--no-progress",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
     # the synthetic data has no split lists: the reproduced run is kept, then one clear error
     assert proc.returncode != 0
     assert "split lists" in proc.stderr and "--splits-dir" in proc.stderr and "Traceback" not in proc.stderr
     saved = json.loads((out / "compare.json").read_text())
     assert saved["models"]["s002_cnn"]["reproduced"]["runs"][0]["epochs_run"] == 1
-    assert (out / "compare.md").read_text().startswith("Protocol: seed002 (its document: 48 % test accuracy); audio, 24 clips")
+    assert (
+        (out / "compare.md")
+        .read_text()
+        .startswith("Protocol: seed002 (its document: 48 % test accuracy); audio, 24 clips")
+    )
     assert "| s002_cnn | reproduced | 1 | clip |" in (out / "compare.md").read_text()
 
     ids = sorted(prepare(labelled_dataset, feature_config=SMALL, progress=False).ids)

@@ -4,13 +4,13 @@ Two models: a real Predictor with random weights (decoding, errors, temp files) 
 keeps the Predictor contract (labels, info, sample_rate, predict_file, predict_signal) and
 answers chosen probabilities at once, or when a test lets it (to fill the queue).
 """
+
 from __future__ import annotations
 
 import io
 import json
 import os
 import threading
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +35,26 @@ BASE = "http://localhost"  # a Host the server answers to by default
 WS = "ws://localhost/ws/live"
 # the fields of every answer of POST /api/predict: a prediction (genrekit.schema) with its windows
 ANSWER_FIELDS = {
-    "path", "genre", "probability", "confident", "no_music", "label", "genres", "top", "probabilities",
-    "duration_s", "truncated", "declared_duration_s", "timeline", "analysed", "windows", "model", "file", "timing",
+    "path",
+    "genre",
+    "probability",
+    "confident",
+    "no_music",
+    "label",
+    "genres",
+    "top",
+    "probabilities",
+    "duration_s",
+    "truncated",
+    "declared_duration_s",
+    "timeline",
+    "analysed",
+    "windows",
+    "model",
+    "file",
+    "timing",
     "styles",
-}  # fmt: skip
+}
 LIVE_FIELDS = {"genre", "probability", "confident", "no_music", "label", "genres", "top", "probabilities", "t"}
 
 
@@ -75,9 +91,15 @@ class StubPredictor:
         half = self.duration_s / 2
         timeline = [Segment(0.0, half, dict(self.probs)), Segment(half, self.duration_s, dict(self.probs))]
         return Prediction(
-            path="upload", duration_s=self.duration_s, probabilities=dict(self.probs), timeline=timeline,
-            model="stub.pt", confident=self.confident, truncated=self.truncated, declared_s=self.declared_s,
-        )  # fmt: skip
+            path="upload",
+            duration_s=self.duration_s,
+            probabilities=dict(self.probs),
+            timeline=timeline,
+            model="stub.pt",
+            confident=self.confident,
+            truncated=self.truncated,
+            declared_s=self.declared_s,
+        )
 
     def predict_file(self, path, *, max_seconds=None, pace=None, styles=False) -> Prediction:
         self.calls.append({"suffix": Path(path).suffix, "bytes": Path(path).read_bytes(), "max_seconds": max_seconds})
@@ -189,13 +211,23 @@ def test_openapi_docs_work_offline(client):
 def test_openapi_30_rewrites_31_schemas():
     from genrekit.serve.docs import openapi_30
 
-    doc = {"openapi": "3.1.0", "components": {"schemas": {"X": {"properties": {
-        "a": {"anyOf": [{"type": "integer"}, {"type": "null"}], "title": "A"},
-        "b": {"type": ["string", "null"], "examples": ["x"]},
-        "c": {"anyOf": [{"$ref": "#/components/schemas/Y"}, {"type": "null"}]},
-        "d": {"type": "number", "exclusiveMinimum": 0},
-        "e": {"type": "string", "contentMediaType": "application/octet-stream"},
-        "f": {"const": "k"}}}}}}  # fmt: skip
+    doc = {
+        "openapi": "3.1.0",
+        "components": {
+            "schemas": {
+                "X": {
+                    "properties": {
+                        "a": {"anyOf": [{"type": "integer"}, {"type": "null"}], "title": "A"},
+                        "b": {"type": ["string", "null"], "examples": ["x"]},
+                        "c": {"anyOf": [{"$ref": "#/components/schemas/Y"}, {"type": "null"}]},
+                        "d": {"type": "number", "exclusiveMinimum": 0},
+                        "e": {"type": "string", "contentMediaType": "application/octet-stream"},
+                        "f": {"const": "k"},
+                    }
+                }
+            }
+        },
+    }
     props = openapi_30(doc)["components"]["schemas"]["X"]["properties"]
     assert props["a"] == {"type": "integer", "nullable": True, "title": "A"}
     assert props["b"] == {"type": "string", "nullable": True, "example": "x"}
@@ -328,9 +360,8 @@ def test_temp_files_go_to_the_system_temp_dir_and_are_removed(model_path, wav5, 
 
 def test_bad_model_path_fails_at_start(tmp_path):
     app = create_app(ServeConfig(model=str(tmp_path / "missing.pt")))
-    with pytest.raises(GenrekitError, match="not found"):
-        with TestClient(app, base_url=BASE):
-            pass
+    with pytest.raises(GenrekitError, match="not found"), TestClient(app, base_url=BASE):
+        pass
 
 
 def test_invalid_settings():
@@ -346,8 +377,13 @@ def test_invalid_settings():
 def test_upload_suffix_is_kept_sanitised_and_max_seconds_passed():
     stub = StubPredictor()
     with stub_client(stub) as c:
-        for name, suffix in [("cover.PNG", ".png"), ("song.mp3", ".mp3"), ("x.we ird", ""), ("noext", ""),
-                             ("../../etc/passwd.wav", ".wav")]:  # fmt: skip
+        for name, suffix in [
+            ("cover.PNG", ".png"),
+            ("song.mp3", ".mp3"),
+            ("x.we ird", ""),
+            ("noext", ""),
+            ("../../etc/passwd.wav", ".wav"),
+        ]:
             assert c.post("/api/predict", files={"file": (name, b"abc")}).status_code == 200
             assert stub.calls[-1]["suffix"] == suffix and stub.calls[-1]["bytes"] == b"abc"
             assert stub.calls[-1]["max_seconds"] == pytest.approx(MAX_S + 1)
@@ -464,8 +500,22 @@ def test_command_line_options_map_to_settings():
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     assert settings_from_args(parser.parse_args([])) == {"log_level": "info"}  # ServeConfig's defaults
-    args = parser.parse_args(["--port", "9000", "--workers", "3", "--max-queue", "0", "--allowed-host", "music.lan",
-                              "--trusted-origin", "https://x.org", "--max-upload-mb", "5"])  # fmt: skip
+    args = parser.parse_args(
+        [
+            "--port",
+            "9000",
+            "--workers",
+            "3",
+            "--max-queue",
+            "0",
+            "--allowed-host",
+            "music.lan",
+            "--trusted-origin",
+            "https://x.org",
+            "--max-upload-mb",
+            "5",
+        ]
+    )
     settings = settings_from_args(args)
     cfg = ServeConfig(**{k: v for k, v in settings.items() if k != "log_level"})
     assert (cfg.port, cfg.workers, cfg.queue_size, cfg.max_upload_mb) == (9000, 3, 0, 5.0)
@@ -486,8 +536,9 @@ def test_kaggle_png_upload_is_read_as_the_command_line_reads_it(gtzan_root):
     assert r.status_code == 422 and "kaggle-image" in r.json()["detail"], r.text
     predictor = Predictor.load("gknet-gtzan")
     expected = predictor.predict_file(png)
-    with TestClient(create_app(config(warmup=False, max_upload_mb=5, max_duration_s=60), predictor=predictor),
-                    base_url=BASE) as c:  # fmt: skip
+    with TestClient(
+        create_app(config(warmup=False, max_upload_mb=5, max_duration_s=60), predictor=predictor), base_url=BASE
+    ) as c:
         r = c.post("/api/predict", files={"file": ("blues00000.png", png.read_bytes(), "image/png")})
     assert r.status_code == 200, r.text
     assert r.json()["duration_s"] == pytest.approx(expected.duration_s)

@@ -6,6 +6,7 @@ Needs the system Chromium at /usr/bin/chromium (``apt-get install chromium``) an
 Python package; skipped otherwise. Screenshots go to pytest's temp folder only; the picture in
 docs/ is refreshed by ``benchmarks/web_screenshot.py``, which takes it as this test does (web_shot.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,8 @@ if not CHROMIUM.exists():
     pytest.skip(f"no Chromium at {CHROMIUM}: install it with 'apt-get install chromium'", allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the 'playwright' Python package is not installed")
 
-from genrekit.serve import ServeConfig, create_app  # noqa: E402
-from genrekit.serve.server import serving  # noqa: E402
+from genrekit.serve import ServeConfig, create_app
+from genrekit.serve.server import serving
 
 LABELS = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 # a fake microphone (a beeping tone) that the page may use without a permission prompt
@@ -130,17 +131,35 @@ def stub_answer(windows: list[dict[str, float]], *, window_s: float = 5.0, **fie
     """An answer of POST /api/predict (genrekit.schema) for windows of chosen probabilities."""
     mean = {g: sum(w.get(g, 0.0) for w in windows) / len(windows) for g in LABELS}
     top = sorted(mean.items(), key=lambda gp: -gp[1])[:3]
-    wins = [{"start_s": window_s * i, "end_s": window_s * (i + 1), "genre": max(w, key=w.get),
-             "probabilities": dict.fromkeys(LABELS, 0.0) | w} for i, w in enumerate(windows)]  # fmt: skip
+    wins = [
+        {
+            "start_s": window_s * i,
+            "end_s": window_s * (i + 1),
+            "genre": max(w, key=w.get),
+            "probabilities": dict.fromkeys(LABELS, 0.0) | w,
+        }
+        for i, w in enumerate(windows)
+    ]
     return {
-        "path": "three-parts.wav", "genre": top[0][0], "probability": top[0][1], "confident": True,
-        "no_music": None, "label": top[0][0], "genres": [top[0][0]],
-        "top": [{"genre": g, "probability": p} for g, p in top], "probabilities": mean,
-        "duration_s": window_s * len(windows), "truncated": False, "declared_duration_s": None,
+        "path": "three-parts.wav",
+        "genre": top[0][0],
+        "probability": top[0][1],
+        "confident": True,
+        "no_music": None,
+        "label": top[0][0],
+        "genres": [top[0][0]],
+        "top": [{"genre": g, "probability": p} for g, p in top],
+        "probabilities": mean,
+        "duration_s": window_s * len(windows),
+        "truncated": False,
+        "declared_duration_s": None,
         "timeline": [{"start_s": w["start_s"], "end_s": w["end_s"], "genre": w["genre"]} for w in wins],
-        "windows": wins, "model": "stub", "file": {"name": "three-parts.wav", "bytes": 1},
-        "timing": {"predict_ms": 1.0}, **fields,
-    }  # fmt: skip
+        "windows": wins,
+        "model": "stub",
+        "file": {"name": "three-parts.wav", "bytes": 1},
+        "timing": {"predict_ms": 1.0},
+        **fields,
+    }
 
 
 def results_text(page) -> str:
@@ -154,8 +173,12 @@ def announced(page, part: str) -> str:
 
 
 def inside(inner: dict, outer: dict) -> bool:
-    return (outer["left"] <= inner["left"] and inner["right"] <= outer["right"]
-            and outer["top"] <= inner["top"] and inner["bottom"] <= outer["bottom"])  # fmt: skip
+    return (
+        outer["left"] <= inner["left"]
+        and inner["right"] <= outer["right"]
+        and outer["top"] <= inner["top"]
+        and inner["bottom"] <= outer["bottom"]
+    )
 
 
 # an element's box on screen, in CSS pixels
@@ -178,20 +201,26 @@ def test_upload_play_live_chart_timeline_and_seek(page, song_path, tmp_path):
     assert result["label"] in announced(page, "three-parts.wav")
 
     # the timeline: a heatmap of the windows, one row per genre, under a strip of the smoothed runs
-    heat = js(page, """(() => { const c = document.getElementById('timeline-chart'), d = c.data[0];
-        return {type: d.type, y: d.y, nrows: d.z.length, ncols: d.z[0].length, shapes: c.layout.shapes.length}; })()""")
+    heat = js(
+        page,
+        """(() => { const c = document.getElementById('timeline-chart'), d = c.data[0];
+        return {type: d.type, y: d.y, nrows: d.z.length, ncols: d.z[0].length, shapes: c.layout.shapes.length}; })()""",
+    )
     assert heat["type"] == "heatmap" and heat["y"] == labels
     assert heat["nrows"] == len(labels) and heat["ncols"] == len(result["windows"]) >= 9  # 3-s windows
     assert heat["shapes"] == 1 + len(result["timeline"])  # the playhead, then one block per run
 
     # play: the bar chart follows the window under the playhead
     play_to(page)
-    state = js(page, """(() => {
+    state = js(
+        page,
+        """(() => {
         const a = document.getElementById('audio'), bars = document.getElementById('now-chart').data[0];
         return {t: a.currentTime, x: bars.x, y: bars.y, title: document.getElementById('now-label').textContent,
                 playhead: document.getElementById('timeline-chart').layout.shapes[0].x0,
                 segment: window.genrekit.segment};
-    })()""")
+    })()""",
+    )
     assert state["y"] == labels
     assert state["title"].startswith("Genre at 0:03")
     win = result["windows"][state["segment"]]
@@ -205,9 +234,12 @@ def test_upload_play_live_chart_timeline_and_seek(page, song_path, tmp_path):
     box = page.locator("#timeline-chart .nsewdrag").first.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2)
     page.wait_for_function(f"document.getElementById('audio').currentTime > {0.6 * SONG_S}", timeout=10_000)
-    after = js(page, """(() => ({t: document.getElementById('audio').currentTime, edges: window.genrekit.edges,
+    after = js(
+        page,
+        """(() => ({t: document.getElementById('audio').currentTime, edges: window.genrekit.edges,
         segment: window.genrekit.segment, playhead: document.getElementById('timeline-chart').layout.shapes[0].x0,
-        bars: document.getElementById('now-chart').data[0].x}))()""")
+        bars: document.getElementById('now-chart').data[0].x}))()""",
+    )
     col = after["segment"]
     assert after["t"] == pytest.approx(after["edges"][col], abs=0.01)
     assert after["edges"][col] <= after["t"] < after["edges"][col + 1]
@@ -227,11 +259,14 @@ def test_the_timeline_is_reached_and_moved_by_keyboard(page, song_path):
     assert page.get_attribute("#timeline-chart", "role") == "slider"
 
     def where() -> dict:
-        return js(page, """(() => { const c = document.getElementById('timeline-chart');
+        return js(
+            page,
+            """(() => { const c = document.getElementById('timeline-chart');
             return {t: document.getElementById('audio').currentTime, segment: window.genrekit.segment,
                     edges: window.genrekit.edges, text: c.getAttribute('aria-valuetext'),
                     playhead: c.layout.shapes[0].x0};
-        })()""")
+        })()""",
+        )
 
     assert where()["segment"] == 0
     page.keyboard.press("ArrowRight")
@@ -271,8 +306,12 @@ def test_silence_says_no_music_and_shows_no_genre(page, silence_path):
 
 
 def test_unsure_and_truncated_are_said_as_the_server_says(page, song_path):
-    answer = stub_answer([{"jazz": 0.4, "blues": 0.2, "rock": 0.4 - 1e-3}] + [{"jazz": 0.4, "blues": 0.35}] * 1,
-                         window_s=3.0, truncated=True, declared_duration_s=30.0)  # fmt: skip
+    answer = stub_answer(
+        [{"jazz": 0.4, "blues": 0.2, "rock": 0.4 - 1e-3}] + [{"jazz": 0.4, "blues": 0.35}] * 1,
+        window_s=3.0,
+        truncated=True,
+        declared_duration_s=30.0,
+    )
     answer.update(confident=False, label="jazz (unsure)", genres=["jazz"])
     page.route("**/api/predict*", lambda route: route.fulfill(json=answer))
     upload(page, song_path)
@@ -287,8 +326,13 @@ def test_a_mix_of_close_genres_is_shown_as_a_mix(page, song_path):
     """The page shows the server's label: three equal parts read as a mix, not one genre."""
     answer = stub_answer([{"blues": 1.0}, {"jazz": 1.0}, {"rock": 1.0}])
     probs = dict.fromkeys(LABELS, 0.0) | {"blues": 0.34, "jazz": 0.33, "rock": 0.33}
-    answer.update(probabilities=probs, genres=["blues", "jazz", "rock"], label="blues / jazz / rock", probability=0.34,
-                  top=[{"genre": g, "probability": probs[g]} for g in ("blues", "jazz", "rock")])  # fmt: skip
+    answer.update(
+        probabilities=probs,
+        genres=["blues", "jazz", "rock"],
+        label="blues / jazz / rock",
+        probability=0.34,
+        top=[{"genre": g, "probability": probs[g]} for g in ("blues", "jazz", "rock")],
+    )
     page.route("**/api/predict*", lambda route: route.fulfill(json=answer))
     upload(page, song_path)
     assert page.text_content("#top-name") == "blues / jazz / rock"
@@ -307,7 +351,9 @@ def test_styles_are_chips_under_the_genre_and_gone_without_music(page, song_path
     assert chips.first.get_attribute("title") == "electronic: 81% (musicnn tag)"
     assert js(page, "[...document.querySelectorAll('#styles, #styles *')].every((e) => !e.hasAttribute('style'))")
     # the chips sit under the genre's name, above the runner-ups
-    top, chip, runners = (js(page, f"({BOX})(document.querySelector('{q}'))") for q in ("#top-name", "#styles", "#runner-ups"))
+    top, chip, runners = (
+        js(page, f"({BOX})(document.querySelector('{q}'))") for q in ("#top-name", "#styles", "#runner-ups")
+    )
     assert top["bottom"] <= chip["top"] and chip["bottom"] <= runners["top"]
     page.unroute("**/api/predict*")
     upload(page, silence_path)
@@ -339,13 +385,19 @@ def test_phone_layout_keeps_the_player_first_and_in_view(phone, song_path):
     # the play control is on screen without scrolling, above the charts
     phone.wait_for_function(in_view, timeout=10_000)
     assert js(phone, "window.scrollY") == 0
-    player, summary, now = js(phone, """['#player-card', '#summary-card', '.now-card'].map((s) => {
+    player, summary, now = js(
+        phone,
+        """['#player-card', '#summary-card', '.now-card'].map((s) => {
         const r = document.querySelector(s).getBoundingClientRect();
-        return {top: r.top, bottom: r.bottom, width: r.width}; })""")
+        return {top: r.top, bottom: r.bottom, width: r.width}; })""",
+    )
     assert player["bottom"] <= summary["top"] <= now["top"] and now["width"] > 300
     # the timeline's x-axis ends with the song's end, its label whole on screen
-    ticks = js(phone, f"""[...document.querySelectorAll('#timeline-chart .xtick text')].map((e) => ({{
-        text: e.textContent, box: ({BOX})(e), shown: getComputedStyle(e).display !== 'none'}}))""")
+    ticks = js(
+        phone,
+        f"""[...document.querySelectorAll('#timeline-chart .xtick text')].map((e) => ({{
+        text: e.textContent, box: ({BOX})(e), shown: getComputedStyle(e).display !== 'none'}}))""",
+    )
     end = ticks[-1]
     assert end["text"] == f"0:{SONG_S:.0f}" and end["shown"] and end["box"]["right"] > end["box"]["left"]
     assert inside(end["box"], phone.locator("#timeline-card").evaluate(BOX))

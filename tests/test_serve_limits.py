@@ -5,6 +5,7 @@ Body size (whole body, chunked too), form fields, Host, cross-site Origin, the b
 (idle close, session cap, Origin). Timeouts are tested on real uvicorn servers on loopback,
 with short limits; durations only bound the waits, nothing asserts how fast anything is.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,7 @@ from genrekit.serve import create_app
 from genrekit.serve.server import serving
 
 websockets_sync = pytest.importorskip("websockets.sync.client")
-from websockets.exceptions import ConnectionClosed  # noqa: E402
+from websockets.exceptions import ConnectionClosed
 
 WAIT_S = 30  # generous bound of every wait below
 
@@ -144,11 +145,18 @@ def test_unknown_host_is_refused():
 def test_cross_site_posts_are_refused():
     with stub_client() as c:
         evil = {"origin": "http://evil.example"}
-        body = assert_error(c.post("/api/predict", files={"file": ("a.wav", b"x")}, headers=evil), 403,
-                            "cross-site request refused", "evil.example")  # fmt: skip
+        body = assert_error(
+            c.post("/api/predict", files={"file": ("a.wav", b"x")}, headers=evil),
+            403,
+            "cross-site request refused",
+            "evil.example",
+        )
         assert "--trusted-origin" in body["detail"]
-        for headers in ({"referer": "http://evil.example/page"}, {"origin": "null"},
-                        {"origin": "http://localhost:9999"}):  # fmt: skip
+        for headers in (
+            {"referer": "http://evil.example/page"},
+            {"origin": "null"},
+            {"origin": "http://localhost:9999"},
+        ):
             r = c.post("/api/predict", files={"file": ("a.wav", b"x")}, headers=headers)
             assert r.status_code == 403, headers
         for headers in ({"origin": BASE}, {"referer": BASE + "/"}, {}):  # the page itself, or a program
@@ -161,9 +169,8 @@ def test_cross_site_posts_are_refused():
 
 def test_live_socket_from_another_site_is_refused():
     with stub_client() as c:
-        with pytest.raises(Exception):
-            with c.websocket_connect(WS, headers={"origin": "http://evil.example"}) as ws:
-                ws.receive_json()
+        with pytest.raises(Exception), c.websocket_connect(WS, headers={"origin": "http://evil.example"}) as ws:
+            ws.receive_json()
         with c.websocket_connect(WS, headers={"origin": BASE}) as ws:
             ws.send_text('{"sample_rate": 16000}')
             assert ws.receive_json()["ready"] is True
@@ -204,8 +211,10 @@ def test_busy_answer_with_expect_100_continue_comes_before_the_body():
         holder.start()
         wait_for(lambda: stub.calls, "the first request to run")
         with raw_connection(url) as s:
-            s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
-                      b"Content-Type: multipart/form-data; boundary=gkb\r\nContent-Length: 500000\r\n\r\n")  # fmt: skip
+            s.sendall(
+                b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
+                b"Content-Type: multipart/form-data; boundary=gkb\r\nContent-Length: 500000\r\n\r\n"
+            )
             answer = read_until_closed(s)  # no body sent: the answer comes anyway, then the close
         assert answer.startswith(b"HTTP/1.1 503") and b"100 Continue" not in answer
         stub.gate.set()
@@ -216,8 +225,10 @@ def test_slow_uploads_hold_no_place_in_the_queue():
     """Uploads still arriving are counted apart: they cannot keep the workers idle, up to max_uploads."""
     stub = StubPredictor()
     with real_server(stub, workers=1, max_queue=0, max_uploads=3) as (url, app):
-        head = (b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=gkb\r\n"
-                b"Content-Length: 100000\r\n\r\n" + multipart([])[:60])  # fmt: skip
+        head = (
+            b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=gkb\r\n"
+            b"Content-Length: 100000\r\n\r\n" + multipart([])[:60]
+        )
         slow = [raw_connection(url) for _ in range(2)]
         for s in slow:
             s.sendall(head)
@@ -242,8 +253,10 @@ def test_slow_upload_gets_408():
         body = multipart([("top_k", "3")])
         for trickle in (False, True):
             with raw_connection(url) as s:
-                s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; "
-                          b"boundary=gkb\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])  # fmt: skip
+                s.sendall(
+                    b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; "
+                    b"boundary=gkb\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10]
+                )
                 if trickle:  # a byte now and then: never stalled long, but far too slow
                     for byte in body[10:40]:
                         time.sleep(0.1)
@@ -355,9 +368,8 @@ def test_admission_stops_when_the_expected_wait_is_too_long():
         with pool.admission("a", 100), pool.admission("a", 100), pool.admission("a", 100), pool.admission("a", 100):
             assert pool.expected_wait_s(client="a") == 1.0
             with pool.admission("a", 1):  # a fifth still gets in; it will wait a second
-                with pytest.raises(ApiError) as refused:
-                    with pool.admission("a", 100):
-                        pass
+                with pytest.raises(ApiError) as refused, pool.admission("a", 100):
+                    pass
                 assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
             assert pool.admitted == 4
         assert pool.admitted == 0

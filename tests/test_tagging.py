@@ -1,4 +1,5 @@
 """genrekit tag: genres written into real files of every container, safely, journalled, undoable."""
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,11 @@ def rows(path: Path) -> dict[str, dict]:
 def test_every_container_gets_the_genre_and_keeps_its_audio(tmp_path, name):
     path = _make(name, tmp_path)
     before = decoded(path)
-    diffs = write_tags(path, {"genre": ["Jazz", "Blues"], "genrekit_probability": ["0.8123"],
-                              "style": ["electronic", "dance"]}, journal=None)  # fmt: skip
+    diffs = write_tags(
+        path,
+        {"genre": ["Jazz", "Blues"], "genrekit_probability": ["0.8123"], "style": ["electronic", "dance"]},
+        journal=None,
+    )
     assert set(diffs) == {"genre", "genrekit_probability", "style"}
     again = open_tags(path)
     assert again.get("genre") == ["Jazz", "Blues"]  # multi-valued in every format
@@ -126,9 +130,11 @@ def test_journal_and_undo_restore_every_field(tmp_path):
         write_tags(b, {"genre": ["Rock"]}, journal=j)
     lines = list(read_journal(tmp_path / "j.jsonl"))
     assert [(Path(e["path"]).name, e["field"], e["old"], e["new"]) for e in lines] == [
-        ("a.mp3", "genre", ["Soundtrack"], ["Jazz"]), ("a.mp3", "genrekit_probability", None, ["0.9"]),
-        ("a.mp3", "genre", ["Jazz"], ["Blues"]), ("b.m4a", "genre", None, ["Rock"]),
-    ]  # fmt: skip
+        ("a.mp3", "genre", ["Soundtrack"], ["Jazz"]),
+        ("a.mp3", "genrekit_probability", None, ["0.9"]),
+        ("a.mp3", "genre", ["Jazz"], ["Blues"]),
+        ("b.m4a", "genre", None, ["Rock"]),
+    ]
     with open(tmp_path / "j.jsonl", "a") as f:
         f.write('{"path": "/x", "fie')  # a line cut by a kill is ignored
     result = undo_journal(tmp_path / "j.jsonl", journal=None)
@@ -146,8 +152,15 @@ def test_undo_refuses_what_is_not_a_journal(tmp_path):
 
 
 def _decide(current, *, mode="keep", p=0.9, label="hiphop", no_music=None, **kw):
-    return decide(current=current, label=label, probability=p, no_music=no_music, rules=Rules(mode=mode, **kw),
-                  model="m.pt", model_sha256="abc")  # fmt: skip
+    return decide(
+        current=current,
+        label=label,
+        probability=p,
+        no_music=no_music,
+        rules=Rules(mode=mode, **kw),
+        model="m.pt",
+        model_sha256="abc",
+    )
 
 
 def test_rules_keep_replace_add_and_confidence():
@@ -159,7 +172,9 @@ def test_rules_keep_replace_add_and_confidence():
     ours = {"genre": ["Jazz"], "genrekit_genre": ["Jazz"]}  # what genrekit wrote is genrekit's to change
     assert _decide(ours).changes["genre"] == ["Hip-Hop"]
     assert _decide({"genre": ["Trip-Hop", "Jazz"], "genrekit_genre": ["Jazz"]}, mode="add").changes["genre"] == [
-        "Trip-Hop", "Hip-Hop"]  # fmt: skip
+        "Trip-Hop",
+        "Hip-Hop",
+    ]
     low = _decide({}, p=0.3, min_confidence=0.5)
     assert low.action == "skip" and "0.30 is below --min-confidence 0.5" in low.reason
     assert _decide({}, no_music="silence").reason == "no music detected (silence)"
@@ -206,8 +221,9 @@ def test_write_then_rerun_then_undo(capsys, library, tmp_path):
     write_tags(first, {"genre": ["Trip-Hop"], "artist": ["Ann"], "title": ["One"]}, journal=None)
     originals = {p: open_tags(p).read() for p in library.rglob("*.*")}
     journal = tmp_path / "j.jsonl"
-    rc, out, err = tag(capsys, library, "--write", "--min-confidence", "0", "--journal", journal,
-                       "-o", tmp_path / "rows.csv")  # fmt: skip
+    rc, out, err = tag(
+        capsys, library, "--write", "--min-confidence", "0", "--journal", journal, "-o", tmp_path / "rows.csv"
+    )
     assert rc == 0 and "written 3" in err and "skipped 1" in err and "predicted 4" in err
     assert "[Ann – One]" in out and "Trip-Hop -> " in out  # the genre it has, the one it would get
     for p in library.rglob("*.*"):
@@ -223,8 +239,7 @@ def test_write_then_rerun_then_undo(capsys, library, tmp_path):
         assert sorted(r["action"] for r in csv.DictReader(f)) == ["skipped", "written", "written", "written"]
     rc, out, err = tag(capsys, library, "--write", "--min-confidence", "0", "--journal", tmp_path / "j2.jsonl")
     assert "written 0, unchanged 3, skipped 1" in err and "predicted 0, reused 4" in err  # nothing to look at again
-    rc, out, err = tag(capsys, library, "--write", "--mode", "replace", "--min-confidence", "0",
-                       "--journal", journal)  # fmt: skip
+    rc, out, err = tag(capsys, library, "--write", "--mode", "replace", "--min-confidence", "0", "--journal", journal)
     assert "written 1" in err and "predicted 0" in err
     rc, out, err = tag(capsys, "--undo", journal, "--journal", tmp_path / "undo.jsonl")
     assert rc == 0 and "restored 4 file(s), failed 0" in err
@@ -247,22 +262,37 @@ def test_bad_files_get_error_rows_and_the_batch_goes_on(capsys, library, tmp_pat
     (library / "broken.flac").write_bytes(b"fLaC" + b"\x00\x00\x00\x22" + os.urandom(40))
     ro = library / "album" / "00 mp3.mp3"
     ro.chmod(0o444)
-    rc, out, err = tag(capsys, library, "--write", "--min-confidence", "0", "--journal", tmp_path / "j.jsonl",
-                       "-o", tmp_path / "rows.json")  # fmt: skip
+    rc, out, err = tag(
+        capsys,
+        library,
+        "--write",
+        "--min-confidence",
+        "0",
+        "--journal",
+        tmp_path / "j.jsonl",
+        "-o",
+        tmp_path / "rows.json",
+    )
     assert rc == 1  # a file failed
     r = rows(tmp_path / "rows.json")
     assert "cannot write tags into" in r["x.au"]["reason"] and "broken" in r["broken.flac"]["reason"]
     assert "read-only" in r["00 mp3.mp3"]["reason"]
     assert {n: x["action"] for n, x in r.items()} == {
-        "x.au": "error", "broken.flac": "error", "00 mp3.mp3": "error",
-        "01 flac.flac": "written", "02 m4a_aac.m4a": "written", "03 ogg_vorbis.ogg": "written",
-    }  # fmt: skip
+        "x.au": "error",
+        "broken.flac": "error",
+        "00 mp3.mp3": "error",
+        "01 flac.flac": "written",
+        "02 m4a_aac.m4a": "written",
+        "03 ogg_vorbis.ogg": "written",
+    }
 
 
 def test_min_confidence_and_genre_map(capsys, library, tmp_path):
     rc, out, err = tag(capsys, library, "--write", "--min-confidence", "1", "-o", tmp_path / "rows.json")
-    assert all(x["action"] == "skipped" and "below --min-confidence 1" in x["reason"]
-               for x in rows(tmp_path / "rows.json").values())  # fmt: skip
+    assert all(
+        x["action"] == "skipped" and "below --min-confidence 1" in x["reason"]
+        for x in rows(tmp_path / "rows.json").values()
+    )
     assert all(not open_tags(p).read() for p in library.rglob("*.*"))
     mapping = tmp_path / "names.json"
     mapping.write_text(json.dumps({g: f"GK {g}" for g in GenreMap().names}))
@@ -316,8 +346,9 @@ def test_styles_are_the_msd_tags_and_change_no_genre(capsys, tmp_path):
     prediction, styles = predict_with_styles(predictor, path)
     assert list(styles) == list(MSD_TAGS) and all(0 <= p <= 1 for p in styles.values())
     assert prediction.probabilities == predictor.predict_file(path).probabilities
-    rc, out, err = tag(capsys, path, "--styles", "--style-threshold", "0", "--write", "--write-styles",
-                       "--min-confidence", "0")  # fmt: skip
+    rc, out, err = tag(
+        capsys, path, "--styles", "--style-threshold", "0", "--write", "--write-styles", "--min-confidence", "0"
+    )
     top = sorted(styles, key=styles.get, reverse=True)[:5]
     assert open_tags(path).get("style") == top and f"styles: {'; '.join(top)}" in out
 
@@ -369,11 +400,14 @@ def test_tag_and_styles_need_no_training_extras(tmp_path):
     from test_runtime import BLOCK_TRAIN_MODULES
 
     path = _make("flac", tmp_path / "lib", seconds=4.0)
-    code = (f"from genrekit.cli import main\nimport sys\nsys.argv = ['genrekit']\n"
-            f"main(['tag', {str(tmp_path / 'lib')!r}, '--write', '--min-confidence', '0', '--styles', "
-            f"'--journal', {str(tmp_path / 'j.jsonl')!r}, '--no-state'])")  # fmt: skip
+    code = (
+        f"from genrekit.cli import main\nimport sys\nsys.argv = ['genrekit']\n"
+        f"main(['tag', {str(tmp_path / 'lib')!r}, '--write', '--min-confidence', '0', '--styles', "
+        f"'--journal', {str(tmp_path / 'j.jsonl')!r}, '--no-state'])"
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    done = subprocess.run([sys.executable, "-c", BLOCK_TRAIN_MODULES + code], capture_output=True, text=True,
-                          env=env, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCK_TRAIN_MODULES + code], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "written 1" in done.stderr and open_tags(path).get("genrekit_genre")

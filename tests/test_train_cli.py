@@ -1,4 +1,5 @@
 """End to end through the CLI: train -> report -> evaluate, compare, reproducibility, clean errors."""
+
 from __future__ import annotations
 
 import csv
@@ -44,8 +45,15 @@ def trained(tmp_path_factory, labelled_dataset, cache) -> Path:
 
 def test_train_writes_model_and_report(trained):
     assert (trained / "model.pt").is_file()
-    for name in ("report.json", "confusion_track.png", "confusion_track.csv", "confusion_segment.png",
-                 "confusion_segment.csv", "per_genre.csv", "curves.png"):  # fmt: skip
+    for name in (
+        "report.json",
+        "confusion_track.png",
+        "confusion_track.csv",
+        "confusion_segment.png",
+        "confusion_segment.csv",
+        "per_genre.csv",
+        "curves.png",
+    ):
         assert (trained / "report" / name).is_file(), name
         assert (trained / "report" / name).stat().st_size > 0, name
     assert not list(trained.rglob("*.tmp"))
@@ -99,8 +107,20 @@ def test_checkpoint_records_the_training(trained, labelled_dataset):
 
 
 def test_evaluate_on_the_held_out_tracks(trained, labelled_dataset, cache, tmp_path):
-    code = run_cli(["evaluate", "--model", trained / "model.pt", "--data", labelled_dataset,
-                    "--out", tmp_path / "eval", "--cache-dir", cache, "--no-progress"])  # fmt: skip
+    code = run_cli(
+        [
+            "evaluate",
+            "--model",
+            trained / "model.pt",
+            "--data",
+            labelled_dataset,
+            "--out",
+            tmp_path / "eval",
+            "--cache-dir",
+            cache,
+            "--no-progress",
+        ]
+    )
     assert code == 0
     rep = json.loads((tmp_path / "eval" / "report.json").read_text())
     test_ids = load_checkpoint(trained / "model.pt").split["test"]
@@ -111,8 +131,20 @@ def test_evaluate_on_the_held_out_tracks(trained, labelled_dataset, cache, tmp_p
 
 
 def test_evaluate_refuses_tracks_the_model_was_trained_on(trained, labelled_dataset, cache, tmp_path, capsys):
-    argv = ["evaluate", "--model", trained / "model.pt", "--data", labelled_dataset, "--subset", "all",
-            "--out", tmp_path / "eval", "--cache-dir", cache, "--no-progress"]  # fmt: skip
+    argv = [
+        "evaluate",
+        "--model",
+        trained / "model.pt",
+        "--data",
+        labelled_dataset,
+        "--subset",
+        "all",
+        "--out",
+        tmp_path / "eval",
+        "--cache-dir",
+        cache,
+        "--no-progress",
+    ]
     code = run_cli(argv)
     _assert_clean_error(capsys, code, "19 of the 24 tracks", "used to train", "--allow-seen")
     assert not (tmp_path / "eval").exists()
@@ -126,11 +158,39 @@ def test_evaluate_refuses_tracks_the_model_was_trained_on(trained, labelled_data
 
 def test_evaluate_refuses_a_test_subset_the_checkpoint_does_not_have(labelled_dataset, cache, tmp_path, capsys):
     out = tmp_path / "all"
-    argv = ["train", "--data", labelled_dataset, "--out", out, "--epochs", 1, "--split", "none", "--cache-dir", cache,
-            *FAST, "--val-fraction", "0"]  # fmt: skip
+    argv = [
+        "train",
+        "--data",
+        labelled_dataset,
+        "--out",
+        out,
+        "--epochs",
+        1,
+        "--split",
+        "none",
+        "--cache-dir",
+        cache,
+        *FAST,
+        "--val-fraction",
+        "0",
+    ]
     assert run_cli(argv) == 0
-    code = run_cli(["evaluate", "--model", out / "model.pt", "--data", labelled_dataset, "--subset", "test",
-                    "--out", tmp_path / "eval", "--cache-dir", cache, "--no-progress"])  # fmt: skip
+    code = run_cli(
+        [
+            "evaluate",
+            "--model",
+            out / "model.pt",
+            "--data",
+            labelled_dataset,
+            "--subset",
+            "test",
+            "--out",
+            tmp_path / "eval",
+            "--cache-dir",
+            cache,
+            "--no-progress",
+        ]
+    )
     _assert_clean_error(capsys, code, "no held-out test tracks")
 
 
@@ -148,8 +208,22 @@ def test_evaluate_a_split_file(trained, labelled_dataset, cache, tmp_path, capsy
     data = _as_gtzan_layout(labelled_dataset, tmp_path / "gtzan")
     lst = tmp_path / "some.txt"
     lst.write_text("bass/bass.00000.wav\nhiss/hiss.00003.wav\nblues/blues.00099.wav\n")
-    code = run_cli(["evaluate", "--model", trained / "model.pt", "--data", data, "--split-file", lst,
-                    "--out", tmp_path / "eval", "--cache-dir", cache, "--no-progress"])  # fmt: skip
+    code = run_cli(
+        [
+            "evaluate",
+            "--model",
+            trained / "model.pt",
+            "--data",
+            data,
+            "--split-file",
+            lst,
+            "--out",
+            tmp_path / "eval",
+            "--cache-dir",
+            cache,
+            "--no-progress",
+        ]
+    )
     assert code == 0
     rep = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert sorted(t["id"] for t in rep["tracks"]) == ["bass.00000", "hiss.00003"]
@@ -160,8 +234,22 @@ def test_evaluate_a_split_file_on_a_plain_folder_dataset(trained, labelled_datas
     held_out = sorted(load_checkpoint(trained / "model.pt").split["test"])[:2]  # e.g. bass/bass_00
     lst = tmp_path / "some.txt"
     lst.write_text("".join(f"{i}.wav\n" for i in held_out))
-    code = run_cli(["evaluate", "--model", trained / "model.pt", "--data", labelled_dataset, "--split-file", lst,
-                    "--out", tmp_path / "eval", "--cache-dir", cache, "--no-progress"])  # fmt: skip
+    code = run_cli(
+        [
+            "evaluate",
+            "--model",
+            trained / "model.pt",
+            "--data",
+            labelled_dataset,
+            "--split-file",
+            lst,
+            "--out",
+            tmp_path / "eval",
+            "--cache-dir",
+            cache,
+            "--no-progress",
+        ]
+    )
     assert code == 0
     rep = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert sorted(t["id"] for t in rep["tracks"]) == held_out
@@ -200,8 +288,22 @@ def test_another_seed_gives_another_split_and_model(trained, labelled_dataset, c
 
 @pytest.mark.slow
 def test_train_kfold_trains_the_fold_it_is_given(labelled_dataset, cache, tmp_path, capsys):
-    base = ["train", "--data", labelled_dataset, "--epochs", 1, "--split", "kfold", "--folds", 3, "--cache-dir", cache,
-            *FAST, "--val-fraction", "0.25"]  # fmt: skip
+    base = [
+        "train",
+        "--data",
+        labelled_dataset,
+        "--epochs",
+        1,
+        "--split",
+        "kfold",
+        "--folds",
+        3,
+        "--cache-dir",
+        cache,
+        *FAST,
+        "--val-fraction",
+        "0.25",
+    ]
     code = run_cli([*base, "--out", tmp_path / "o"])
     _assert_clean_error(capsys, code, "--fold", "compare")
     tests = []
@@ -215,8 +317,22 @@ def test_train_kfold_trains_the_fold_it_is_given(labelled_dataset, cache, tmp_pa
 
 def test_train_on_all_data_without_a_test_split(labelled_dataset, cache, tmp_path):
     out = tmp_path / "all"
-    argv = ["train", "--data", labelled_dataset, "--out", out, "--epochs", 1, "--split", "none", "--cache-dir", cache,
-            *FAST, "--val-fraction", "0"]  # fmt: skip
+    argv = [
+        "train",
+        "--data",
+        labelled_dataset,
+        "--out",
+        out,
+        "--epochs",
+        1,
+        "--split",
+        "none",
+        "--cache-dir",
+        cache,
+        *FAST,
+        "--val-fraction",
+        "0",
+    ]
     assert run_cli(argv) == 0
     assert (out / "model.pt").is_file() and (out / "curves.png").is_file()
     assert not (out / "report").exists()
@@ -240,12 +356,54 @@ def test_train_skips_unreadable_files_and_says_so(labelled_dataset, cache, tmp_p
 @pytest.mark.slow
 def test_compare_two_models_by_kfold(labelled_dataset, cache, tmp_path):
     out = tmp_path / "cmp"
-    argv = ["compare", "--data", labelled_dataset, "--models", "gknet,s001_ann", "--split", "kfold", "--folds", 2,
-            "--epochs", 2, "--val-fraction", "0.25", "--out", out, "--cache-dir", cache, *FAST]  # fmt: skip
+    argv = [
+        "compare",
+        "--data",
+        labelled_dataset,
+        "--models",
+        "gknet,s001_ann",
+        "--split",
+        "kfold",
+        "--folds",
+        2,
+        "--epochs",
+        2,
+        "--val-fraction",
+        "0.25",
+        "--out",
+        out,
+        "--cache-dir",
+        cache,
+        *FAST,
+    ]
     narrow = tmp_path / "narrow"
-    assert run_cli(["compare", "--data", labelled_dataset, "--models", "gknet", "--split", "kfold", "--folds", 2,
-                    "--epochs", 1, "--val-fraction", "0.25", "--out", narrow, "--cache-dir", cache, *FAST,
-                    "--model-param", "width=4"]) == 0  # fmt: skip
+    assert (
+        run_cli(
+            [
+                "compare",
+                "--data",
+                labelled_dataset,
+                "--models",
+                "gknet",
+                "--split",
+                "kfold",
+                "--folds",
+                2,
+                "--epochs",
+                1,
+                "--val-fraction",
+                "0.25",
+                "--out",
+                narrow,
+                "--cache-dir",
+                cache,
+                *FAST,
+                "--model-param",
+                "width=4",
+            ]
+        )
+        == 0
+    )
     assert run_cli(argv) == 0
     md = (out / "compare.md").read_text()
     assert "gknet" in md and "s001_ann" in md and "±" in md
@@ -261,8 +419,10 @@ def test_compare_two_models_by_kfold(labelled_dataset, cache, tmp_path):
         assert 0 <= r["accuracy_mean"] <= 1 and r["accuracy_sd"] >= 0
     assert (out / "compare.png").is_file()
     assert (out / "runs" / "gknet" / "fold1" / "report.json").is_file()
-    sizes = [json.loads((d / "compare.json").read_text())["models"]["gknet"]["kfold"]["runs"][0]["n_parameters"]
-             for d in (out, narrow)]  # fmt: skip
+    sizes = [
+        json.loads((d / "compare.json").read_text())["models"]["gknet"]["kfold"]["runs"][0]["n_parameters"]
+        for d in (out, narrow)
+    ]
     assert sizes[1] < sizes[0] / 4  # --model-param width=4 reached the model (default width 16)
 
 
@@ -325,38 +485,106 @@ def test_evaluate_on_data_without_the_checkpoint_labels(trained, tmp_path, capsy
     other = make_dataset(tmp_path / "other", clips_per_label=1, seconds=1.0)
     for d in other.iterdir():
         d.rename(other / f"x{d.name}")
-    code = run_cli(["evaluate", "--model", trained / "model.pt", "--data", other, "--out", tmp_path / "o",
-                    "--cache-dir", tmp_path / "c", "--no-progress"])  # fmt: skip
+    code = run_cli(
+        [
+            "evaluate",
+            "--model",
+            trained / "model.pt",
+            "--data",
+            other,
+            "--out",
+            tmp_path / "o",
+            "--cache-dir",
+            tmp_path / "c",
+            "--no-progress",
+        ]
+    )
     _assert_clean_error(capsys, code, "labels")
 
 
 def test_kfold_with_too_few_tracks(labelled_dataset, cache, tmp_path, capsys):
-    code = run_cli(["compare", "--data", labelled_dataset, "--models", "gknet", "--split", "kfold", "--folds", 10,
-                    "--out", tmp_path / "o", "--cache-dir", cache, *FAST])  # fmt: skip
+    code = run_cli(
+        [
+            "compare",
+            "--data",
+            labelled_dataset,
+            "--models",
+            "gknet",
+            "--split",
+            "kfold",
+            "--folds",
+            10,
+            "--out",
+            tmp_path / "o",
+            "--cache-dir",
+            cache,
+            *FAST,
+        ]
+    )
     _assert_clean_error(capsys, code, "10-fold")
 
 
 def test_unknown_model_name(labelled_dataset, cache, tmp_path, capsys):
-    code = run_cli(["train", "--data", labelled_dataset, "--model", "resnet9000", "--out", tmp_path / "o",
-                    "--cache-dir", cache, *FAST, *VAL])  # fmt: skip
+    code = run_cli(
+        [
+            "train",
+            "--data",
+            labelled_dataset,
+            "--model",
+            "resnet9000",
+            "--out",
+            tmp_path / "o",
+            "--cache-dir",
+            cache,
+            *FAST,
+            *VAL,
+        ]
+    )
     _assert_clean_error(capsys, code, "resnet9000", "gknet")
 
 
 def test_small_dataset_with_default_validation_share(labelled_dataset, cache, tmp_path, capsys):
     # 10 % of 19 training tracks is 2, fewer than the 3 classes: validation still gets one track per class
-    code = run_cli(["train", "--data", labelled_dataset, "--out", tmp_path / "o", "--epochs", 1,
-                    "--cache-dir", cache, *FAST])  # fmt: skip
+    code = run_cli(
+        ["train", "--data", labelled_dataset, "--out", tmp_path / "o", "--epochs", 1, "--cache-dir", cache, *FAST]
+    )
     assert code == 0
     val = load_checkpoint(tmp_path / "o" / "model.pt").split["val"]
     assert sorted(v.split("/")[0] for v in val) == ["bass", "hiss", "treble"]
 
 
 def test_feature_settings_are_checked_against_the_kind(labelled_dataset, cache, tmp_path, capsys):
-    code = run_cli(["train", "--data", labelled_dataset, "--out", tmp_path / "o", "--features", "kaggle-image",
-                    "--feature", "n_mels=64", "--cache-dir", cache, "--no-progress"])  # fmt: skip
+    code = run_cli(
+        [
+            "train",
+            "--data",
+            labelled_dataset,
+            "--out",
+            tmp_path / "o",
+            "--features",
+            "kaggle-image",
+            "--feature",
+            "n_mels=64",
+            "--cache-dir",
+            cache,
+            "--no-progress",
+        ]
+    )
     _assert_clean_error(capsys, code, "n_mels", "kaggle-image")
-    code = run_cli(["train", "--data", labelled_dataset, "--out", tmp_path / "o", "--feature", "n_mels",
-                    "--cache-dir", cache, "--no-progress"])  # fmt: skip
+    code = run_cli(
+        [
+            "train",
+            "--data",
+            labelled_dataset,
+            "--out",
+            tmp_path / "o",
+            "--feature",
+            "n_mels",
+            "--cache-dir",
+            cache,
+            "--no-progress",
+        ]
+    )
     _assert_clean_error(capsys, code, "KEY=VALUE")
 
 

@@ -4,6 +4,7 @@ A 30-s song in three parts (plucked bass, a chord, noisy drums) is uploaded to t
 about 3 s and paused; then the full page is shot. ``tests/test_serve_browser.py`` writes the picture
 to its temp folder; ``benchmarks/web_screenshot.py`` writes docs/web_app.png.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,9 +15,15 @@ import soundfile as sf
 SONG_S = 30.0
 PLAY_TO_S = 3.0
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
 DESKTOP = {"viewport": {"width": 1280, "height": 900}, "device_scale_factor": 1}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 

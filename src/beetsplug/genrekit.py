@@ -20,6 +20,7 @@ beets command). The options are ``genrekit tag``'s::
         style_threshold: 0.25
         force: no             # predict again items this model tagged already
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -30,16 +31,25 @@ from beets.plugins import BeetsPlugin
 
 from genrekit.tagging.containers import OWN_FIELDS
 
-FLEX_FIELDS = {"genrekit_genre": str, "genrekit_probability": float, "genrekit_model": str,
-               "genrekit_model_sha256": str}  # fmt: skip
+FLEX_FIELDS = {
+    "genrekit_genre": str,
+    "genrekit_probability": float,
+    "genrekit_model": str,
+    "genrekit_model_sha256": str,
+}
 
 
 def _media_field(name: str, out_type):
     """The file field genrekit tag writes as ``name`` (``GENREKIT_*``), in every format mediafile knows."""
     from mediafile import ASFStorageStyle, MediaField, MP3DescStorageStyle, MP4StorageStyle, StorageStyle
 
-    return MediaField(MP3DescStorageStyle(name), MP4StorageStyle(f"----:com.apple.iTunes:{name}"),
-                      StorageStyle(name), ASFStorageStyle(name), out_type=out_type)  # fmt: skip
+    return MediaField(
+        MP3DescStorageStyle(name),
+        MP4StorageStyle(f"----:com.apple.iTunes:{name}"),
+        StorageStyle(name),
+        ASFStorageStyle(name),
+        out_type=out_type,
+    )
 
 
 def _genres(obj) -> list[str]:
@@ -60,9 +70,20 @@ class GenrekitPlugin(BeetsPlugin):
 
     def __init__(self):
         super().__init__()
-        self.config.add({"auto": False, "per": "file", "mode": "keep", "min_confidence": 0.5, "model": None,
-                         "genre_map": {}, "styles": False, "style_threshold": 0.25, "force": False,
-                         "workers": 2})  # fmt: skip
+        self.config.add(
+            {
+                "auto": False,
+                "per": "file",
+                "mode": "keep",
+                "min_confidence": 0.5,
+                "model": None,
+                "genre_map": {},
+                "styles": False,
+                "style_threshold": 0.25,
+                "force": False,
+                "workers": 2,
+            }
+        )
         for field, kind in FLEX_FIELDS.items():
             self.add_media_field(field, _media_field(OWN_FIELDS[field], kind))
         self._predictor = None
@@ -79,8 +100,11 @@ class GenrekitPlugin(BeetsPlugin):
             genre_map = GenreMap.load(Path(given).expanduser())
         else:
             genre_map = GenreMap({**GenreMap().names, **{str(k): str(v) for k, v in (given or {}).items()}})
-        return Rules(mode=self.config["mode"].as_choice(["keep", "replace", "add"]),
-                     min_confidence=float(self.config["min_confidence"].get()), genre_map=genre_map)  # fmt: skip
+        return Rules(
+            mode=self.config["mode"].as_choice(["keep", "replace", "add"]),
+            min_confidence=float(self.config["min_confidence"].get()),
+            genre_map=genre_map,
+        )
 
     def _model(self):
         from genrekit.predictor import Predictor
@@ -125,14 +149,25 @@ class GenrekitPlugin(BeetsPlugin):
             return False
         label = record.label
         probability = record.probabilities[label] if label is not None else 0.0
-        current = {"genre": _genres(item), "genrekit_genre": [item["genrekit_genre"]] if "genrekit_genre" in item else []}
-        d = decide(current=current, label=label, probability=probability, no_music=record.no_music,
-                   rules=self._rules(), model=name, model_sha256=sha)  # fmt: skip
+        current = {
+            "genre": _genres(item),
+            "genrekit_genre": [item["genrekit_genre"]] if "genrekit_genre" in item else [],
+        }
+        d = decide(
+            current=current,
+            label=label,
+            probability=probability,
+            no_music=record.no_music,
+            rules=self._rules(),
+            model=name,
+            model_sha256=sha,
+        )
         styles = styles_of(record, float(self.config["style_threshold"].get())) if record.styles is not None else None
         now = ", ".join(current["genre"]) or "(no genre)"
         if d.action != "write":
-            self._log.info("{}: {} -> {} {}: {} ({})", item, now, d.genre or "-", f"{probability:.0%}", d.action,
-                           d.reason)  # fmt: skip
+            self._log.info(
+                "{}: {} -> {} {}: {} ({})", item, now, d.genre or "-", f"{probability:.0%}", d.action, d.reason
+            )
             return False
         self._log.info("{}: {} -> {} {}{}", item, now, d.genre, f"{probability:.0%}", " (pretend)" if pretend else "")
         if pretend:
@@ -196,14 +231,17 @@ class GenrekitPlugin(BeetsPlugin):
         cmd = ui.Subcommand("genrekit", help="predict genres from the audio (genrekit)")
         cmd.parser.add_option("-a", "--albums", action="store_true", help="one genre per album")
         cmd.parser.add_option("-m", "--mode", choices=["keep", "replace", "add"], help="keep, replace or add")
-        cmd.parser.add_option("-c", "--min-confidence", type="float", dest="min_confidence",
-                              help="leave out less probable genres")  # fmt: skip
+        cmd.parser.add_option(
+            "-c", "--min-confidence", type="float", dest="min_confidence", help="leave out less probable genres"
+        )
         cmd.parser.add_option("-f", "--force", action="store_true", help="predict items this model tagged again")
         cmd.parser.add_option("-s", "--styles", action="store_true", help="also set genrekit_styles")
         cmd.parser.add_option("-p", "--pretend", action="store_true", help="show what would change; change nothing")
 
         def run(lib, opts, args):
-            self.config.set_args({k: v for k, v in vars(opts).items() if v is not None and k not in ("albums", "pretend")})
+            self.config.set_args(
+                {k: v for k, v in vars(opts).items() if v is not None and k not in ("albums", "pretend")}
+            )
             write, per_album = ui.should_write(), opts.albums or self.config["per"].get() == "album"
             if per_album:
                 changed = sum(self.tag_album(a, write=write, pretend=opts.pretend) for a in lib.albums(args))

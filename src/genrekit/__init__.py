@@ -2,6 +2,7 @@
 
 The names below are imported on first use, so ``import genrekit`` (and the CLI) stays light.
 """
+
 from __future__ import annotations
 
 import importlib

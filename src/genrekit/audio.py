@@ -8,6 +8,7 @@ bounded in bytes whatever the header declares (its rate and channel count are ca
 decoder fails after some audio gives that audio, flagged truncated (:class:`DecodeReport`).
 Every failure becomes one :class:`AudioError` that names the file and the reason.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,36 @@ from genrekit.errors import GenrekitError
 SAMPLE_RATE = 22050
 
 AUDIO_EXTENSIONS = frozenset(
-    ".wav .wave .au .snd .aif .aiff .aifc .flac .ogg .oga .mp3 .m4a .mp4 .aac .opus .wma .webm "
-    ".mka .mkv .caf .ac3 .amr .3gp .mov .wv .ape .mpc .dsf".split()
+    [
+        ".wav",
+        ".wave",
+        ".au",
+        ".snd",
+        ".aif",
+        ".aiff",
+        ".aifc",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".mp3",
+        ".m4a",
+        ".mp4",
+        ".aac",
+        ".opus",
+        ".wma",
+        ".webm",
+        ".mka",
+        ".mkv",
+        ".caf",
+        ".ac3",
+        ".amr",
+        ".3gp",
+        ".mov",
+        ".wv",
+        ".ape",
+        ".mpc",
+        ".dsf",
+    ]
 )
 
 # libsndfile reports unreadable files with these exception types
@@ -126,14 +155,16 @@ def _check_shape(path: Path, rate: int, channels: int) -> None:
     """Refuse a header whose rate or channel count no music file has (a header bomb)."""
     if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioError(
-            path, f"it declares a sample rate of {rate} Hz, outside the {MIN_RATE}-{MAX_RATE} Hz genrekit reads; "
+            path,
+            f"it declares a sample rate of {rate} Hz, outside the {MIN_RATE}-{MAX_RATE} Hz genrekit reads; "
             "this is not a music file, or re-encode it at 44100 Hz",
-        )  # fmt: skip
+        )
     if not 1 <= channels <= MAX_CHANNELS:
         raise AudioError(
-            path, f"it declares {channels} channels, not 1 to {MAX_CHANNELS}; "
+            path,
+            f"it declares {channels} channels, not 1 to {MAX_CHANNELS}; "
             "this is not a music file, or re-encode it in stereo",
-        )  # fmt: skip
+        )
 
 
 def _check_values(path: Path, data: np.ndarray) -> None:
@@ -217,9 +248,10 @@ def _pyav_blocks(
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         if _mp4_index_missing(path):
             raise AudioError(
-                path, "it was cut short before its index (the MP4 'moov' box): nothing of it can be decoded; "
+                path,
+                "it was cut short before its index (the MP4 'moov' box): nothing of it can be decoded; "
                 "copy or download it again",
-            ) from None  # fmt: skip
+            ) from None
         raise AudioError(path, f"not a recognised audio format ({exc.__class__.__name__})") from None
     if not container.streams.audio:
         container.close()
@@ -390,9 +422,7 @@ def stream_audio(
         report.truncated = report.truncated or short
 
 
-def load_audio(
-    path: str | os.PathLike, *, sr: int = SAMPLE_RATE, max_seconds: float | None = None
-) -> np.ndarray:
+def load_audio(path: str | os.PathLike, *, sr: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
     """Load an audio file as a mono float32 signal at ``sr`` Hz.
 
     Parameters

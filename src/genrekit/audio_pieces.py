@@ -31,8 +31,8 @@ from genrekit.audio import (
     DecodeReport,
     _check_path,
     _check_shape,
-    _checked_header,
     _check_values,
+    _checked_header,
     _sf_name,
     _StraightSoundFile,
     _too_long,
@@ -173,8 +173,9 @@ def _resampled_piece(source, start: int, count: int, sr: int) -> np.ndarray:
     return y[start - first_out : start - first_out + count]
 
 
-def _streamed_pieces(path: Path, starts: list[int], count: int, sr: int, report: DecodeReport,
-                     max_duration: float | None) -> list[np.ndarray]:  # fmt: skip
+def _streamed_pieces(
+    path: Path, starts: list[int], count: int, sr: int, report: DecodeReport, max_duration: float | None
+) -> list[np.ndarray]:
     """The pieces cut from the whole file streamed through (memory: the pieces and one block)."""
     pieces: list[list[np.ndarray]] = [[] for _ in starts]
     at = 0

@@ -6,6 +6,7 @@ temperature divides each window's logits before that mean, as the head applies i
 for the logits: softmax is unchanged by a constant per window, so ``softmax(log p / T)`` is
 ``softmax(z / T)``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,8 +45,13 @@ def fit_temperature(*, window_log_probs: list[np.ndarray], y: np.ndarray) -> flo
 def expected_calibration_error(*, confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     """ECE: the bin-weighted gap between mean top probability and accuracy, equal-width bins."""
     which = np.clip(np.digitize(confidence, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
-    return float(sum((which == b).mean() * abs(confidence[which == b].mean() - correct[which == b].mean())
-                     for b in range(bins) if (which == b).any()))  # fmt: skip
+    return float(
+        sum(
+            (which == b).mean() * abs(confidence[which == b].mean() - correct[which == b].mean())
+            for b in range(bins)
+            if (which == b).any()
+        )
+    )
 
 
 def confident_threshold(*, confidence: np.ndarray, correct: np.ndarray, precision: float) -> float:

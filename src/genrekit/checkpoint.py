@@ -1,13 +1,13 @@
 """A checkpoint is one file: weights, model name and hyper-parameters, labels, feature config, the
 track ids it was trained, validated and tested on, and training metadata. It loads with
 ``torch.load(weights_only=True)``: plain data only, no pickled code."""
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from genrekit.errors import GenrekitError

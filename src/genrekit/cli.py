@@ -4,6 +4,7 @@ Only the standard library is imported here; each command imports what it needs, 
 ``genrekit --help`` starts at once. The training commands and their options:
 :mod:`genrekit.train_commands`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,13 +50,18 @@ def cmd_models(a) -> None:
         print(f"      trained on: {m.get('trained_on', '?')}")
         print(f"      protocol:   {m.get('protocol', '?')}")
         if acc:
-            print("      measured:   " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in acc.items()))
+            print(
+                "      measured:   "
+                + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in acc.items())
+            )
         if m.get("description"):
             print(f"      {m['description']}")
         if style_rows(c.feature_config) is not None:
             print("\n".join("      " + line for line in describe_styles()))
-    print("\nmusicnn weights: musicnn 0.1.0 (Pons & Serra 2019), ISC licence, (c) 2019 Music Technology Group, "
-          "Universitat Pompeu Fabra (LICENSES/musicnn-ISC.txt)")
+    print(
+        "\nmusicnn weights: musicnn 0.1.0 (Pons & Serra 2019), ISC licence, (c) 2019 Music Technology Group, "
+        "Universitat Pompeu Fabra (LICENSES/musicnn-ISC.txt)"
+    )
     print("\nArchitectures (genrekit train --model NAME):")
     for n in model_names():
         print(f"  {n:<18} {'[default] ' if n == DEFAULT_MODEL else ''}{model_spec(n).source}")
@@ -93,10 +99,10 @@ class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from genrekit.tagging.predict_command import add_arguments as add_predict_arguments  # light until a run starts
     from genrekit.serve.config import add_arguments as add_serve_arguments  # light: no FastAPI, no torch
     from genrekit.tagging.command import add_arguments as _add_tag_arguments
     from genrekit.tagging.command import run as _run_tag
+    from genrekit.tagging.predict_command import add_arguments as add_predict_arguments  # light until a run starts
 
     fmt = _HelpWithDefaults
     parser = argparse.ArgumentParser(prog="genrekit", description="Music genre classification from audio.")
@@ -120,20 +126,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset", formatter_class=fmt)
     p.add_argument("--model", required=True, help="checkpoint (.pt)")
     training.add_data_args(p)
-    p.add_argument("--subset", default="test", choices=["test", "all"],
-                   help="'test': the tracks the checkpoint held out; 'all': every track of --data")  # fmt: skip
+    p.add_argument(
+        "--subset",
+        default="test",
+        choices=["test", "all"],
+        help="'test': the tracks the checkpoint held out; 'all': every track of --data",
+    )
     p.add_argument("--split-file", help="evaluate only the clips listed in this file")
-    p.add_argument("--allow-seen", action="store_true",
-                   help="measure even tracks the model was trained on (warns: that is no evaluation)")  # fmt: skip
+    p.add_argument(
+        "--allow-seen",
+        action="store_true",
+        help="measure even tracks the model was trained on (warns: that is no evaluation)",
+    )
     p.add_argument("--out", default="runs/evaluate")
     p.set_defaults(func=training.cmd_evaluate)
 
     p = sub.add_parser("compare", help="several models under one protocol (mean ± sd)", formatter_class=fmt)
     training.add_training_args(p, split="kfold")
-    p.add_argument("--seeds", type=int, default=5, help="random splits (seeds --seed, --seed+1, ...) for --split random")
+    p.add_argument(
+        "--seeds", type=int, default=5, help="random splits (seeds --seed, --seed+1, ...) for --split random"
+    )
     p.add_argument("--models", default="all", help="comma-separated names, or 'all'")
-    p.add_argument("--protocol", choices=[f"seed00{i}" for i in range(5)],
-                   help="a seed document's own protocol and model(s), beside the honest ones (--data: the GTZAN root)")
+    p.add_argument(
+        "--protocol",
+        choices=[f"seed00{i}" for i in range(5)],
+        help="a seed document's own protocol and model(s), beside the honest ones (--data: the GTZAN root)",
+    )
     p.add_argument("--max-epochs", type=int, help="--protocol: cap the seed's epochs (recorded)")
     p.add_argument("--repetitions", type=int, help="--protocol: random splits per variant (default: the seed's)")
     p.add_argument("--out", default="runs/compare")

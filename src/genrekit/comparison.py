@@ -12,6 +12,7 @@ documents' protocols (:mod:`genrekit.seed_protocols`) with runs of their own. A 
 
 and :func:`comparison_markdown` is its one markdown table.
 """
+
 from __future__ import annotations
 
 import json
@@ -168,14 +169,20 @@ def _fold_run(data: Data, *, config: TrainConfig, device, progress: bool, out_di
     def run(r: Run) -> dict:
         model, fold = r.model, r.fold
         ckpt, result = fit(
-            data, fold, model=model, model_params=r.params, config=replace(config, seed=config.seed + r.index),
-            device=device, progress=progress,
-        )  # fmt: skip
+            data,
+            fold,
+            model=model,
+            model_params=r.params,
+            config=replace(config, seed=config.seed + r.index),
+            device=device,
+            progress=progress,
+        )
         rep = evaluate(ckpt, data, fold.test)
         if out_dir is not None:
             write_report(rep, Path(out_dir) / model / fold.name, history=result.history, title=f"{model} {fold.name}")
         return {
-            "fold": fold.name, "level": "track",
+            "fold": fold.name,
+            "level": "track",
             "accuracy": rep["track"]["accuracy"],
             "balanced_accuracy": rep["track"]["balanced_accuracy"],
             "macro_f1": rep["track"]["macro_f1"],
@@ -184,17 +191,22 @@ def _fold_run(data: Data, *, config: TrainConfig, device, progress: bool, out_di
             "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),
             "train_seconds": round(result.seconds, 1),
-            "n_test": int(len(fold.test)),
+            "n_test": len(fold.test),
             "model_params": ckpt.model_params,
             "n_parameters": sum(int(v.numel()) for v in ckpt.state_dict.values()),
-        }  # fmt: skip
+        }
 
     return run
 
 
 def _data_about(data: Data) -> dict:
-    return {"root": str(data.path), "input_kind": data.tracks[0].kind, "features": data.feature_config.kind,
-            "clips": len(data.y), "unreadable": data.failed}  # fmt: skip
+    return {
+        "root": str(data.path),
+        "input_kind": data.tracks[0].kind,
+        "features": data.feature_config.kind,
+        "clips": len(data.y),
+        "unreadable": data.failed,
+    }
 
 
 def compare_models(
@@ -217,14 +229,23 @@ def compare_models(
     config = config or TrainConfig()
     out = Path(out_dir)
     result = run_comparison(
-        models=models, variants={protocol: lambda: folds},
+        models=models,
+        variants={protocol: lambda: folds},
         run=_fold_run(data, config=config, device=device, progress=progress, out_dir=out / "runs"),
-        about={"protocol": {"key": protocol, "splits": len(folds), "train": config.to_dict()}, "data": _data_about(data)},
+        about={
+            "protocol": {"key": protocol, "splits": len(folds), "train": config.to_dict()},
+            "data": _data_about(data),
+        },
         on_result=lambda partial: write_comparison(partial, out),
-    )  # fmt: skip
+    )
     summaries = [result["models"][m][protocol] for m in models]
-    comparison_png(list(models), [s["accuracy_mean"] for s in summaries], [s["accuracy_sd"] for s in summaries],
-                   out / "compare.png", "track accuracy")  # fmt: skip
+    comparison_png(
+        list(models),
+        [s["accuracy_mean"] for s in summaries],
+        [s["accuracy_sd"] for s in summaries],
+        out / "compare.png",
+        "track accuracy",
+    )
     return result
 
 
@@ -243,7 +264,9 @@ def run_protocol(
     summary of :func:`summarise` (rows in ``runs``) with ``model`` added."""
     params = dict(model_params or {})
     result = run_comparison(
-        models={model: params}, variants={"folds": lambda: folds}, about={"protocol": {"key": "folds"}},
+        models={model: params},
+        variants={"folds": lambda: folds},
+        about={"protocol": {"key": "folds"}},
         run=_fold_run(data, config=config or TrainConfig(), device=device, progress=progress, out_dir=out_dir),
-    )  # fmt: skip
+    )
     return {"model": model, **result["models"][model]["folds"]}

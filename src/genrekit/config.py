@@ -1,11 +1,11 @@
 """Training settings: a plain dataclass in a light module, so the CLI derives its options (and
 their defaults) from it without loading torch."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
 from genrekit.errors import GenrekitError
-
 
 OPTIMIZERS = ("adamw", "adam", "nadam", "sgd")
 SCHEDULES = ("onecycle", "constant", "decay")
@@ -30,14 +30,18 @@ class TrainConfig:
     weight_decay: float = field(default=1e-3, metadata=_help("weight decay (decoupled for adamw)"))
     windows_per_track: int = field(default=4, metadata=_help("random windows drawn per training track and epoch"))
     patience: int = field(default=10, metadata=_help("early stopping: epochs without a better validation score"))
-    restore_best: bool = field(default=True, metadata=_help("end with the weights of the best validation epoch, not the last"))
+    restore_best: bool = field(
+        default=True, metadata=_help("end with the weights of the best validation epoch, not the last")
+    )
     balance: bool = field(
-        default=True, metadata=_help("draw every class equally often; off: every track windows-per-track times, shuffled")
+        default=True,
+        metadata=_help("draw every class equally often; off: every track windows-per-track times, shuffled"),
     )
     augment: bool = field(default=True, metadata=_help("SpecAugment-style band masks"))
     mixup: float = field(default=0.0, metadata=_help("mixup Beta parameter (0: off)"))
     precision: str = field(
-        default="fp32", metadata=_help("fp32, or bf16: bfloat16 autocast (fast where the CPU has AMX or on a GPU)", PRECISIONS)
+        default="fp32",
+        metadata=_help("fp32, or bf16: bfloat16 autocast (fast where the CPU has AMX or on a GPU)", PRECISIONS),
     )
     seed: int = field(default=0, metadata=_help("seeds the split (random protocol), the draws and the weights"))
 

@@ -6,6 +6,7 @@ moves it too. C decoders (libmpg123 inside libsndfile) write their chatter strai
 descriptor 2, between the results; :func:`decoder_messages_kept_off` sends it to a temporary file for
 the run and says at the end how many lines were kept off (``--decoder-log`` keeps them).
 """
+
 from __future__ import annotations
 
 import io
@@ -37,8 +38,14 @@ class AudioProgress:
         from tqdm.auto import tqdm
 
         self._tqdm = tqdm
-        self.bar = tqdm(total=0.0, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True,
-                        bar_format="{desc}{postfix} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")  # fmt: skip
+        self.bar = tqdm(
+            total=0.0,
+            desc=desc,
+            file=sys.stderr,
+            leave=False,
+            dynamic_ncols=True,
+            bar_format="{desc}{postfix} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
+        )
         self._postfix()
         threading.Thread(target=self._read_durations, args=(list(paths),), daemon=True).start()
 
@@ -52,8 +59,9 @@ class AudioProgress:
 
     def _postfix(self) -> None:
         total = clock(self.bar.total) if self.bar.total else "?"
-        self.bar.set_postfix_str(f"{clock(self.seconds)} of {total} of audio, {self.files}/{self.n_files} files",
-                                 refresh=False)  # fmt: skip
+        self.bar.set_postfix_str(
+            f"{clock(self.seconds)} of {total} of audio, {self.files}/{self.n_files} files", refresh=False
+        )
 
     def decoded(self, seconds: float) -> None:
         """``seconds`` more audio were decoded."""
@@ -110,8 +118,14 @@ def decoder_messages_kept_off(log: Path | None = None) -> Iterator[None]:
     python_stderr = sys.stderr
     own = _fd(sys.stderr) == 2  # else sys.stderr is already elsewhere (a test's capture): leave it
     if own:
-        sys.stderr = open(saved, "w", buffering=1, closefd=False, encoding=python_stderr.encoding or "utf-8",
-                          errors="backslashreplace")  # fmt: skip
+        sys.stderr = open(
+            saved,
+            "w",
+            buffering=1,
+            closefd=False,
+            encoding=python_stderr.encoding or "utf-8",
+            errors="backslashreplace",
+        )
     os.dup2(keep.fileno(), 2)
     try:
         yield
@@ -128,4 +142,3 @@ def decoder_messages_kept_off(log: Path | None = None) -> Iterator[None]:
         if lines:
             where = f"in '{log}'" if log is not None else "--decoder-log FILE keeps them"
             print(f"note: {lines} line(s) of decoder messages were kept off the terminal ({where})", file=sys.stderr)
-

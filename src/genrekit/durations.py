@@ -1,4 +1,5 @@
 """Durations as people write them: seconds, m:ss or h:mm:ss (a light module, for the command line too)."""
+
 from __future__ import annotations
 
 

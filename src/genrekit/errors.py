@@ -1,4 +1,5 @@
 """The error type of genrekit: a light module, so that anything (the CLI first) can import it cheaply."""
+
 from __future__ import annotations
 
 

@@ -5,6 +5,7 @@ One run: :func:`prepare` the data, :func:`protocol_folds` (or :func:`genrekit.sp
 picks what ``genrekit evaluate`` measures. Several runs, summarised as mean ± sd in the one ``compare.json``
 schema: :mod:`genrekit.comparison`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -118,9 +119,17 @@ def fit(
     with seeded(config.seed):  # the initial weights follow the seed too
         net = build_model(model, n_classes=len(data.labels), input_shape=(f.n_bins, f.segment_frames), **params)
     result = train(
-        net, data.features, data.y, f, train_idx=fold.train, val_idx=fold.val, config=config,
-        device=device, progress=progress, desc=f"{model} {fold.name} seed {config.seed}",
-    )  # fmt: skip
+        net,
+        data.features,
+        data.y,
+        f,
+        train_idx=fold.train,
+        val_idx=fold.val,
+        config=config,
+        device=device,
+        progress=progress,
+        desc=f"{model} {fold.name} seed {config.seed}",
+    )
     ids = data.ids
     split = {"train": fold.train, "val": fold.val if fold.val is not None else [], "test": fold.test}
     ckpt = Checkpoint(
@@ -137,7 +146,7 @@ def fit(
             "fold": fold.name,
             "data": str(data.path),
             "input_kind": data.tracks[0].kind,
-            "n_train_tracks": int(len(fold.train)),
+            "n_train_tracks": len(fold.train),
             "n_val_tracks": int(0 if fold.val is None else len(fold.val)),
             "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),
@@ -177,10 +186,14 @@ def evaluate(ckpt: Checkpoint, data: Data, idx: np.ndarray, *, allow_seen: bool 
     rep = evaluate_tracks(classifier, [data.features[i] for i in idx], data.y[idx])
     probs = rep.pop("track_probabilities")
     rep["tracks"] = [
-        {"id": data.tracks[i].id, "true": data.labels[data.y[i]], "predicted": data.labels[int(p.argmax())],
-         "confidence": round(float(p.max()), 4)}
+        {
+            "id": data.tracks[i].id,
+            "true": data.labels[data.y[i]],
+            "predicted": data.labels[int(p.argmax())],
+            "confidence": round(float(p.max()), 4),
+        }
         for i, p in zip(idx, probs)
-    ]  # fmt: skip
+    ]
     rep["model"] = ckpt.model_name
     rep["labels"] = data.labels
     rep["seen_tracks_evaluated"] = len(seen)
@@ -188,7 +201,9 @@ def evaluate(ckpt: Checkpoint, data: Data, idx: np.ndarray, *, allow_seen: bool 
     return rep
 
 
-def write_report(report: dict, out_dir: str | os.PathLike, *, history: list[dict] | None = None, title: str = "") -> Path:
+def write_report(
+    report: dict, out_dir: str | os.PathLike, *, history: list[dict] | None = None, title: str = ""
+) -> Path:
     """Write ``report.json``, per-genre and confusion CSVs, confusion and curve PNGs into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -201,9 +216,11 @@ def write_report(report: dict, out_dir: str | os.PathLike, *, history: list[dict
             w.writerow(["true\\predicted", *labels])
             w.writerows([[labels[i], *row] for i, row in enumerate(m["confusion"])])
         confusion_png(
-            m["confusion"], labels, out / f"confusion_{level}.png",
+            m["confusion"],
+            labels,
+            out / f"confusion_{level}.png",
             title=f"{title} {level} level: acc {m['accuracy']:.3f}, balanced {m['balanced_accuracy']:.3f}".strip(),
-        )  # fmt: skip
+        )
     with open(out / "per_genre.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["genre", "precision", "recall", "f1", "support"])
@@ -235,14 +252,22 @@ def protocol_folds(
     out, notes = [], []
     for s in range(seed, seed + (seeds if protocol == "random" else 1)):
         split = make_split(
-            protocol, ids=data.ids, labels=data.track_labels, seed=s, folds=folds, test_size=test_size,
-            val_fraction=val_fraction, splits_dir=splits_dir,
-        )  # fmt: skip
+            protocol,
+            ids=data.ids,
+            labels=data.track_labels,
+            seed=s,
+            folds=folds,
+            test_size=test_size,
+            val_fraction=val_fraction,
+            splits_dir=splits_dir,
+        )
         out.extend(split.folds)
         for part, missing in split.notes.get("missing_ids", {}).items():
             if missing:
-                notes.append(f"{len(missing)} clip(s) of the {part} list are not in the data: {', '.join(missing[:5])}"
-                             + (" ..." if len(missing) > 5 else ""))  # fmt: skip
+                notes.append(
+                    f"{len(missing)} clip(s) of the {part} list are not in the data: {', '.join(missing[:5])}"
+                    + (" ..." if len(missing) > 5 else "")
+                )
     return out, notes
 
 
@@ -275,16 +300,22 @@ def train_and_report(
     ``accuracy``), save ``model.pt`` and the report folder ``report/`` in ``out_dir``; without
     test tracks, the training curves as ``curves.png`` instead."""
     ckpt, result = fit(
-        data, fold, model=model, model_params=model_params, config=config, device=device, progress=progress,
+        data,
+        fold,
+        model=model,
+        model_params=model_params,
+        config=config,
+        device=device,
+        progress=progress,
         metadata=metadata,
-    )  # fmt: skip
+    )
     out = Path(out_dir)
     report = evaluate(ckpt, data, fold.test) if len(fold.test) else None
     if report is not None:
         ckpt.metadata["accuracy"] = {
             "track_accuracy": report["track"]["accuracy"],
             "track_balanced_accuracy": report["track"]["balanced_accuracy"],
-            "n_test_tracks": int(len(fold.test)),
+            "n_test_tracks": len(fold.test),
         }
     path = ckpt.save(out / "model.pt")
     if report is None:
@@ -332,6 +363,7 @@ def select_tracks(
     if not len(idx):
         raise GenrekitError("no track to evaluate: the chosen subset matches no track of the data")
     if not ckpt.split.get("train"):
-        warnings.warn("this checkpoint does not record its training tracks, so overlap with them cannot be checked",
-                      stacklevel=2)  # fmt: skip
+        warnings.warn(
+            "this checkpoint does not record its training tracks, so overlap with them cannot be checked", stacklevel=2
+        )
     return idx, notes

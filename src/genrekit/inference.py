@@ -4,6 +4,7 @@ Evaluation, training's validation, prediction and the server all go through
 :meth:`Classifier.probabilities`; :meth:`Classifier.analyse` feeds it from a stream of audio
 blocks or from a whole feature matrix, window by window, so memory does not grow with the input.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -88,7 +89,9 @@ class Classifier:
             starts.append(start)
             yield window
 
-    def analyse(self, *, blocks: Iterable[np.ndarray] | None = None, frames: np.ndarray | None = None) -> WindowProbabilities:
+    def analyse(
+        self, *, blocks: Iterable[np.ndarray] | None = None, frames: np.ndarray | None = None
+    ) -> WindowProbabilities:
         """Window probabilities of a stream of audio ``blocks`` or of a whole feature matrix ``frames``.
 
         Parameters

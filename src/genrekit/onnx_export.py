@@ -12,6 +12,7 @@ A model of the ``musicnn`` kind becomes, in one folder:
 
 The numpy front end (mel, patches, levelling, compression) stays outside the graphs.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,9 +59,15 @@ def _export(module: nn.Module, example: torch.Tensor, path: Path, *, inputs: lis
     axes = {name: {0: "n"} for name in (*inputs, *outputs)}
     # the TorchScript exporter: it needs neither onnxscript nor a dynamo trace of the eval-mode shortcuts
     torch.onnx.export(
-        module.eval(), (example,), str(tmp), input_names=inputs, output_names=outputs,
-        dynamic_axes=axes, opset_version=OPSET, dynamo=False,
-    )  # fmt: skip
+        module.eval(),
+        (example,),
+        str(tmp),
+        input_names=inputs,
+        output_names=outputs,
+        dynamic_axes=axes,
+        opset_version=OPSET,
+        dynamo=False,
+    )
     os.replace(tmp, path)
 
 
@@ -90,15 +97,22 @@ def export_onnx(*, model: str | os.PathLike | None = None, out_dir: str | os.Pat
     head_file = f"{path.stem}.onnx"
     with torch.inference_mode(False), torch.no_grad():
         example = torch.randn(2, *checkpoint.input_shape)
-        _export(_Head(checkpoint.build(), features), example, out / head_file, inputs=["windows"], outputs=["probabilities"])
+        _export(
+            _Head(checkpoint.build(), features), example, out / head_file, inputs=["windows"], outputs=["probabilities"]
+        )
         backbones = {}
         for name in features.backbones.split("+"):
             backbone = load_pretrained(name)
             backbone.frontend_chunk = None  # one pass over the batch: a split would fix the batch size
             backbones[name] = f"musicnn_{name}.onnx"
             patches = torch.rand(2, 1, 96, 187) * 3
-            _export(_Backbone(backbone), patches, out / backbones[name], inputs=["patches"],
-                    outputs=["penultimate", "tags", "pooled"])  # fmt: skip
+            _export(
+                _Backbone(backbone),
+                patches,
+                out / backbones[name],
+                inputs=["patches"],
+                outputs=["penultimate", "tags", "pooled"],
+            )
     card = {
         "format_version": CARD_VERSION,
         "model_name": checkpoint.model_name,

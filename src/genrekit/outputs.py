@@ -22,6 +22,7 @@ File names are written whatever their bytes: a CSV file holds the name's own byt
 read with ``surrogateescape``), JSON escapes the bytes that are not UTF-8 as ``\\udcXX``, and the
 terminal shows them as ``\\xXX``. This module is light (no numpy, no torch).
 """
+
 from __future__ import annotations
 
 import csv
@@ -35,8 +36,8 @@ from pathlib import Path
 from typing import TextIO
 
 from genrekit.errors import GenrekitError
-from genrekit.tagging.rows import CSV_FIELDS, Terminal, csv_line, json_line, prediction_row
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD, TimelineConfig, timeline_runs
+from genrekit.tagging.rows import CSV_FIELDS, Terminal, csv_line, json_line, prediction_row
 
 FORMATS = ("table", "csv", "json", "jsonl")
 EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -62,8 +63,10 @@ def output_format(path: Path | None, fmt: str | None) -> str:
     if fmt is None:
         fmt = EXTENSIONS.get(path.suffix.lower())
         if fmt is None:
-            raise GenrekitError(f"cannot tell the format of '{path}' from its extension: name it .csv, .json or "
-                                ".jsonl, or give --format csv|json|jsonl")  # fmt: skip
+            raise GenrekitError(
+                f"cannot tell the format of '{path}' from its extension: name it .csv, .json or "
+                ".jsonl, or give --format csv|json|jsonl"
+            )
     return fmt
 
 
@@ -150,8 +153,16 @@ def _replace(path: Path, lines: Iterator[str]) -> None:
 class _CsvFile:
     """One row per file in the output; the runs of its timeline in the timeline file beside it."""
 
-    def __init__(self, path: Path, *, top_k: int, retry_failed: bool, timeline: TimelineConfig | None,
-                 style_threshold: float = DEFAULT_STYLE_THRESHOLD, **_):  # fmt: skip
+    def __init__(
+        self,
+        path: Path,
+        *,
+        top_k: int,
+        retry_failed: bool,
+        timeline: TimelineConfig | None,
+        style_threshold: float = DEFAULT_STYLE_THRESHOLD,
+        **_,
+    ):
         self.top_k, self.timeline, self.style_threshold = top_k, timeline, style_threshold
         header, records = _whole_csv(path)
         if header is not None and ("path" not in header or set(header) - set(CSV_FIELDS) - LEGACY_CSV_FIELDS):
@@ -307,8 +318,10 @@ def output_lock(path: Path | None) -> Iterator[Path | None]:
     if path.is_dir():
         raise GenrekitError(f"the output '{path}' is a folder; give a file name")
     if not path.parent.is_dir():
-        raise GenrekitError(f"the folder of the output, '{path.parent}', does not exist; create it first "
-                            f"(mkdir -p '{path.parent}') or give another --output")  # fmt: skip
+        raise GenrekitError(
+            f"the folder of the output, '{path.parent}', does not exist; create it first "
+            f"(mkdir -p '{path.parent}') or give another --output"
+        )
     try:
         import fcntl
     except ImportError:  # Windows: runs are not guarded

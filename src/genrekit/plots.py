@@ -1,4 +1,5 @@
 """PNG plots: confusion matrices, training curves, model comparisons (matplotlib, Agg, no pyplot state)."""
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,15 @@ def confusion_png(confusion: list[list[int]], labels: list[str], path: str | os.
     for i in range(len(labels)):
         for j in range(len(labels)):
             if cm[i, j]:
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black",
+                )
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true genre")
     ax.set_title(title)
     _save(fig, path)
@@ -53,7 +62,9 @@ def curves_png(history: list[dict], path: str | os.PathLike, title: str = "") ->
     _save(fig, path)
 
 
-def comparison_png(names: list[str], means: list[float], sds: list[float], path: str | os.PathLike, metric: str) -> None:
+def comparison_png(
+    names: list[str], means: list[float], sds: list[float], path: str | os.PathLike, metric: str
+) -> None:
     """Horizontal bars of mean ± sd per model."""
     fig = Figure(figsize=(7, 0.6 + 0.45 * len(names)))
     ax = fig.add_subplot()

@@ -9,6 +9,7 @@ The audio is decoded block by block and goes through the model's own features an
 (:class:`genrekit.inference.Classifier`); each window's probabilities form the timeline, and the
 song's probabilities are their mean. Values are not rounded: display is the caller's business.
 """
+
 from __future__ import annotations
 
 import os
@@ -85,6 +86,7 @@ class Prediction:
             return f"{self.sampled[0]} of {self.sampled[1]} windows"
         n = len(self.timeline)
         return f"all {n} windows" if n != 1 else "1 window"
+
     tags: dict[str, str] | None = None
     styles: dict[str, float] | None = None
 
@@ -132,7 +134,9 @@ class Predictor:
         self.checkpoint = checkpoint
         self.presence = presence or PresenceConfig()
         if isinstance(checkpoint, Checkpoint):
-            self.classifier = Classifier(checkpoint.build(), checkpoint.feature_config, checkpoint.labels, device=device)
+            self.classifier = Classifier(
+                checkpoint.build(), checkpoint.feature_config, checkpoint.labels, device=device
+            )
             self.runtime = "torch"
         else:
             self.classifier = checkpoint.classifier()
@@ -309,9 +313,13 @@ class Predictor:
                 return sampled
         check, report = PresenceCheck(f.sample_rate, self.presence), DecodeReport()
         audio = stream_audio(
-            path, sr=f.sample_rate, max_seconds=max_seconds, max_duration=max_duration, timeout_s=timeout_s,
+            path,
+            sr=f.sample_rate,
+            max_seconds=max_seconds,
+            max_duration=max_duration,
+            timeout_s=timeout_s,
             report=report,
-        )  # fmt: skip
+        )
         blocks = map(check.push, audio if pace is None else pace(audio))
         if on_decoded is not None:
             blocks = _reporting(blocks, on_decoded, f.sample_rate)
@@ -384,8 +392,13 @@ class Predictor:
 
         def one(p):
             try:
-                limits = {"max_seconds": max_seconds, "max_duration": max_duration, "timeout_s": timeout_s,
-                          "patches": patches, "unsure_in_full": unsure_in_full}  # fmt: skip
+                limits = {
+                    "max_seconds": max_seconds,
+                    "max_duration": max_duration,
+                    "timeout_s": timeout_s,
+                    "patches": patches,
+                    "unsure_in_full": unsure_in_full,
+                }
                 return str(p), self.predict_file(p, **limits)
             except GenrekitError as exc:
                 return str(p), exc

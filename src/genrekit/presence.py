@@ -7,6 +7,7 @@ and for a few frames per block their level, spectral flatness and how few FFT bi
 energy), and :meth:`PresenceCheck.verdict` names the reason when there is nothing to classify.
 The thresholds are :class:`PresenceConfig`'s.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -7,6 +7,7 @@ holds the read end of a pipe from the driver: the driver tells it the processes 
 the pipe closes without "done" (the driver died, however) it kills them with SIGKILL. Linux only
 (it reads ``/proc``); elsewhere it does nothing.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ onnxruntime is installed; an export that does not match is never run: the same s
 (decoding, the numpy mel front end, patches, levelling, windows) with the backbone and the head
 run by onnxruntime. Probabilities match the torch path's within 1e-3 (tested).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -109,8 +110,15 @@ class OnnxClassifier(Classifier):
     batch_size : windows per run of the head
     """
 
-    def __init__(self, *, head, embed: Callable[[np.ndarray], np.ndarray], features: FeatureConfig,
-                 labels: list[str], batch_size: int = 128):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        head,
+        embed: Callable[[np.ndarray], np.ndarray],
+        features: FeatureConfig,
+        labels: list[str],
+        batch_size: int = 128,
+    ):
         self.head, self.embed = head, embed
         self.features, self.labels, self.batch_size = features, list(labels), batch_size
         self.device = "cpu"

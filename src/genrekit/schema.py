@@ -15,6 +15,7 @@ counts); display rounds the rest.
 
 This module is light (no numpy): results are read through their attributes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -134,14 +135,21 @@ def timeline_runs(timeline: list, duration_s: float, config: TimelineConfig | No
             else:
                 merged.append(r)
         runs = merged
-    return [{"start_s": _ms(a), "end_s": _ms(b), "genre": r["genre"]} for r, (a, b) in zip(runs, map(bounds, range(len(runs))))]
+    return [
+        {"start_s": _ms(a), "end_s": _ms(b), "genre": r["genre"]}
+        for r, (a, b) in zip(runs, map(bounds, range(len(runs))))
+    ]
 
 
 def window_json(segment) -> dict:
     """One raw window of the timeline: its times, most probable genre and every probability."""
     probs = {str(g): float(p) for g, p in segment.probabilities.items()}
-    return {"start_s": _ms(segment.start_s), "end_s": _ms(segment.end_s), "genre": max(probs, key=probs.get),
-            "probabilities": probs}  # fmt: skip
+    return {
+        "start_s": _ms(segment.start_s),
+        "end_s": _ms(segment.end_s),
+        "genre": max(probs, key=probs.get),
+        "probabilities": probs,
+    }
 
 
 def style_list(styles: dict[str, float], threshold: float = DEFAULT_STYLE_THRESHOLD) -> list[dict]:
@@ -151,7 +159,11 @@ def style_list(styles: dict[str, float], threshold: float = DEFAULT_STYLE_THRESH
 
 
 def prediction_json(
-    prediction, *, top_k: int = 3, windows: bool = False, timeline: TimelineConfig | None = None,
+    prediction,
+    *,
+    top_k: int = 3,
+    windows: bool = False,
+    timeline: TimelineConfig | None = None,
     style_threshold: float = DEFAULT_STYLE_THRESHOLD,
 ) -> dict:
     """The one JSON object of a prediction.
@@ -198,7 +210,9 @@ def prediction_json(
         "duration_s": _ms(prediction.duration_s),
         "truncated": bool(prediction.truncated),
         "declared_duration_s": None if prediction.declared_s is None else _ms(prediction.declared_s),
-        "timeline": timeline_runs(prediction.timeline, prediction.duration_s, timeline) if music and not sampled else [],
+        "timeline": timeline_runs(prediction.timeline, prediction.duration_s, timeline)
+        if music and not sampled
+        else [],
         "analysed": getattr(prediction, "analysed", None),
         "model": prediction.model,
     }

@@ -16,6 +16,7 @@ windows of one clip on both sides exactly as the seed did. Accuracy is measured 
 own level (segments, or clips for whole-image seeds); ``track``/``filtered`` runs also report
 clip accuracy (mean of the clip's window probabilities).
 """
+
 from __future__ import annotations
 
 import os
@@ -41,9 +42,16 @@ from genrekit.train import default_device, seeded, train
 # Keras' defaults where a seed names only the optimiser: Adam/Nadam 1e-3, SGD 0.01 without
 # momentum, batch 32, no weight decay; each epoch one shuffled pass over the samples.
 _KERAS = TrainConfig(
-    optimizer="adam", schedule="constant", lr=1e-3, weight_decay=0.0, batch_size=32, windows_per_track=1,
-    balance=False, augment=False, restore_best=False,
-)  # fmt: skip
+    optimizer="adam",
+    schedule="constant",
+    lr=1e-3,
+    weight_decay=0.0,
+    batch_size=32,
+    windows_per_track=1,
+    balance=False,
+    augment=False,
+    restore_best=False,
+)
 
 
 @dataclass(frozen=True)
@@ -74,55 +82,84 @@ SEED_PROTOCOLS: dict[str, SeedProtocol] = {
     p.key: p
     for p in (
         SeedProtocol(
-            key="seed000", claimed=0.7085, claim="70.85 % test accuracy",
-            models={"s000_cnn": {}}, input_kind="images", features={"kind": "kaggle-image", "segment_seconds": 30.0},
-            split_by="track", shares=(0.76, 0.04, 0.2),
+            key="seed000",
+            claimed=0.7085,
+            claim="70.85 % test accuracy",
+            models={"s000_cnn": {}},
+            input_kind="images",
+            features={"kind": "kaggle-image", "segment_seconds": 30.0},
+            split_by="track",
+            shares=(0.76, 0.04, 0.2),
             train=replace(_KERAS, optimizer="nadam", schedule="decay", epochs=150, patience=150),
             notes="800 train (5 % of it validation) / 199 test images, 150 epochs, Nadam with learning-rate "
-                  "decay; the decay's rate is unstated (here: inverse time, half the rate at the end).",
+            "decay; the decay's rate is unstated (here: inverse time, half the rate at the end).",
         ),
         SeedProtocol(
-            key="seed001", claimed=0.3445, claim="34.45 % validation (ANN); CNN 32.33 %",
+            key="seed001",
+            claimed=0.3445,
+            claim="34.45 % validation (ANN); CNN 32.33 %",
             models={"s001_ann": {"batch_size": 700}, "s001_cnn": {"batch_size": 70}},
-            input_kind="images", features={"kind": "kaggle-image", "segment_seconds": 30.0},
-            split_by="track", shares=(0.7, 0.3, 0.0), reported="validation",
+            input_kind="images",
+            features={"kind": "kaggle-image", "segment_seconds": 30.0},
+            split_by="track",
+            shares=(0.7, 0.3, 0.0),
+            reported="validation",
             train=replace(_KERAS, epochs=100, patience=100),
             notes="grey-scale whole images (here: the matrix the image encodes), 700 train / 300 validation, "
-                  "100 epochs, Adam 1e-3; mini-batches of 70 (CNN) and the whole 700 (ANN), as the layer "
-                  "sizes printed show; the figure is the validation side after the last epoch.",
+            "100 epochs, Adam 1e-3; mini-batches of 70 (CNN) and the whole 700 (ANN), as the layer "
+            "sizes printed show; the figure is the validation side after the last epoch.",
         ),
         SeedProtocol(
-            key="seed002", claimed=0.48, claim="48 % test accuracy",
-            models={"s002_cnn": {}}, input_kind="audio",
+            key="seed002",
+            claimed=0.48,
+            claim="48 % test accuracy",
+            models={"s002_cnn": {}},
+            input_kind="audio",
             features={"kind": "logmel", "n_mels": 64, "segment_seconds": 3.0, "segment_overlap": 0.0},
-            split_by="track", shares=(0.5, 0.2, 0.3),
+            split_by="track",
+            shares=(0.5, 0.2, 0.3),
             train=replace(_KERAS, epochs=30, patience=5, restore_best=True),
             notes="64 mel bands, 3-s segments, songs split 50/20/30, 30 epochs with patience 5; the "
-                  "optimiser is unstated (here: Adam 1e-3); accuracy over test segments.",
+            "optimiser is unstated (here: Adam 1e-3); accuracy over test segments.",
         ),
         SeedProtocol(
-            key="seed003", claimed=0.9461, claim="94.61 ± 0.40 % over five random splits",
-            models={"s003_cnn": {}}, input_kind="audio",
+            key="seed003",
+            claimed=0.9461,
+            claim="94.61 ± 0.40 % over five random splits",
+            models={"s003_cnn": {}},
+            input_kind="audio",
             features={"kind": "logmel", "segment_seconds": 3.0, "segment_overlap": 0.0},
-            split_by="segment", shares=(0.8, 0.1, 0.1), repetitions=5,
+            split_by="segment",
+            shares=(0.8, 0.1, 0.1),
+            repetitions=5,
             train=replace(_KERAS, epochs=30, patience=5, restore_best=True),
             notes="3-s segments drawn at random 80/20 (the 20 % is validation and test), five repetitions; "
-                  "mel bands, optimiser and epochs unstated (here: 128 bands, Adam 1e-3, at most 30 "
-                  "epochs with patience 5).",
+            "mel bands, optimiser and epochs unstated (here: 128 bands, Adam 1e-3, at most 30 "
+            "epochs with patience 5).",
         ),
         SeedProtocol(
-            key="seed004", claimed=None, claim="no figure",
-            models={"s004_parallel_cnn": {}, "s004_cnn_rnn": {}}, input_kind="audio",
-            features={"kind": "logmel", "n_mels": 80, "hop_length": 551, "segment_seconds": 2.0, "segment_overlap": 0.0},
-            split_by="segment", shares=(0.8, 0.0, 0.2),
+            key="seed004",
+            claimed=None,
+            claim="no figure",
+            models={"s004_parallel_cnn": {}, "s004_cnn_rnn": {}},
+            input_kind="audio",
+            features={
+                "kind": "logmel",
+                "n_mels": 80,
+                "hop_length": 551,
+                "segment_seconds": 2.0,
+                "segment_overlap": 0.0,
+            },
+            split_by="segment",
+            shares=(0.8, 0.0, 0.2),
             genres=("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop"),
             train=replace(_KERAS, optimizer="sgd", lr=0.01, epochs=50, patience=50),
             notes="8 genres, 15 log-mel patches of 80 x 80 per song (here: 80 bands at ~40 frames/s, 2-s "
-                  "patches), 80 % of the data points for training, mini-batch SGD, 50 epochs; which 8 "
-                  "genres is unstated (here: the first 8 alphabetically).",
+            "patches), 80 % of the data points for training, mini-batch SGD, 50 epochs; which 8 "
+            "genres is unstated (here: the first 8 alphabetically).",
         ),
     )
-}  # fmt: skip
+}
 PROTOCOL_NAMES = tuple(SEED_PROTOCOLS)
 
 
@@ -139,8 +176,12 @@ def on_images(protocol: SeedProtocol) -> SeedProtocol:
 def subset_clips(data: Data, per_genre: int, *, seed: int = 0) -> Data:
     """At most ``per_genre`` clips of each genre, drawn at random with ``seed`` (in data order)."""
     rng = np.random.default_rng(seed)
-    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(data.y == c))[:per_genre] for c in np.unique(data.y)]))
-    return replace(data, tracks=[data.tracks[i] for i in keep], features=[data.features[i] for i in keep], y=data.y[keep])
+    keep = np.sort(
+        np.concatenate([rng.permutation(np.flatnonzero(data.y == c))[:per_genre] for c in np.unique(data.y)])
+    )
+    return replace(
+        data, tracks=[data.tracks[i] for i in keep], features=[data.features[i] for i in keep], y=data.y[keep]
+    )
 
 
 @dataclass
@@ -179,8 +220,9 @@ def split_samples(
     (its shares over clips) or ``filtered`` (the fault-filtered lists in ``splits_dir``, over clips).
     """
     if variant == "reproduced" and protocol.split_by == "segment":
-        fold = make_split("shares", ids=[str(i) for i in range(len(samples.y))], labels=samples.y, seed=seed,
-                          shares=protocol.shares).folds[0]  # fmt: skip
+        fold = make_split(
+            "shares", ids=[str(i) for i in range(len(samples.y))], labels=samples.y, seed=seed, shares=protocol.shares
+        ).folds[0]
         return fold.train, fold.val, fold.test
     if variant in ("reproduced", "track"):
         fold = make_split("shares", ids=data.ids, labels=data.y, seed=seed, shares=protocol.shares).folds[0]
@@ -205,21 +247,33 @@ def _runner(protocol: SeedProtocol, data: Data, samples: Samples, *, config: Tra
         with seeded(seed):
             net = build_model(r.model, n_classes=len(data.labels), input_shape=(f.n_bins, f.segment_frames))
         result = train(
-            net, samples.features, samples.y, f, train_idx=train_idx, val_idx=watched,
-            config=replace(config, **r.params, seed=seed), device=device, progress=progress,
+            net,
+            samples.features,
+            samples.y,
+            f,
+            train_idx=train_idx,
+            val_idx=watched,
+            config=replace(config, **r.params, seed=seed),
+            device=device,
+            progress=progress,
             desc=f"{protocol.key} {r.model} {r.variant} seed {seed}",
-        )  # fmt: skip
+        )
         classifier = Classifier(result.model, f, data.labels, device=device)
         probs = np.stack([w.mean(axis=0) for w in classifier.analyse_tracks([samples.features[i] for i in measured])])
         level = "segment" if len(samples.y) > len(data.y) else "clip"  # several windows per clip
         row = {
-            "variant": r.variant, "seed": seed, "level": level,
-            "n_train": len(train_idx), "n_val": len(val_idx), "n_measured": len(measured),
-            "epochs_run": len(result.history), "best_epoch": result.best_epoch,
+            "variant": r.variant,
+            "seed": seed,
+            "level": level,
+            "n_train": len(train_idx),
+            "n_val": len(val_idx),
+            "n_measured": len(measured),
+            "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch,
             "train_seconds": round(result.seconds, 1),
             "accuracy": classification_metrics(samples.y[measured], probs.argmax(1), data.labels)["accuracy"],
             "train_accuracy": result.history[-1]["train_acc"],
-        }  # fmt: skip
+        }
         if level == "segment" and r.variant != "reproduced":  # clips are whole on one side: score them too
             clips = samples.clip[measured]
             order = np.unique(clips)
@@ -286,9 +340,13 @@ def run_seed_protocol(
     repetitions = repetitions or protocol.repetitions
     features = dict(protocol.features)
     data = prepare(
-        data_root, input_kind=protocol.input_kind, feature_config=make_feature_config(features.pop("kind"), **features),
-        labels=list(protocol.genres) if protocol.genres else None, cache_dir=cache_dir, progress=progress,
-    )  # fmt: skip
+        data_root,
+        input_kind=protocol.input_kind,
+        feature_config=make_feature_config(features.pop("kind"), **features),
+        labels=list(protocol.genres) if protocol.genres else None,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
     if clips_per_genre:
         data = subset_clips(data, clips_per_genre)
     samples = cut_samples(data)
@@ -296,12 +354,24 @@ def run_seed_protocol(
     config = replace(protocol.train, epochs=epochs, patience=min(protocol.train.patience, epochs), precision=precision)
     about = {
         "protocol": protocol.to_dict(),
-        "budget": {"epochs": config.epochs, "seed_epochs": protocol.train.epochs, "repetitions": repetitions,
-                   "seed_repetitions": protocol.repetitions, "precision": precision, "clips_per_genre": clips_per_genre},
-        "data": {"root": str(data_root), "input_kind": protocol.input_kind, "clips": len(data.y), "samples": len(samples.y),
-                 "window": [data.feature_config.n_bins, data.feature_config.segment_frames], "unreadable": data.failed},
+        "budget": {
+            "epochs": config.epochs,
+            "seed_epochs": protocol.train.epochs,
+            "repetitions": repetitions,
+            "seed_repetitions": protocol.repetitions,
+            "precision": precision,
+            "clips_per_genre": clips_per_genre,
+        },
+        "data": {
+            "root": str(data_root),
+            "input_kind": protocol.input_kind,
+            "clips": len(data.y),
+            "samples": len(samples.y),
+            "window": [data.feature_config.n_bins, data.feature_config.segment_frames],
+            "unreadable": data.failed,
+        },
         "hardware": hardware(device),
-    }  # fmt: skip
+    }
 
     def folds(variant: str):
         seeds = range(1 if variant == "filtered" else repetitions)  # the filtered split is one fixed split
@@ -315,12 +385,19 @@ def run_seed_protocol(
         models={m: protocol.models[m] for m in models or tuple(protocol.models)},
         variants={v: folds(v) for v in variants},
         run=_runner(protocol, data, samples, config=config, device=device, progress=progress),
-        about=about, on_result=on_result,
-    )  # fmt: skip
+        about=about,
+        on_result=on_result,
+    )
 
 
 def hardware(device: torch.device) -> dict:
     """Where the runs trained: device, CPU and thread count."""
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    return {"device": str(device), "gpu": gpu, "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}  # fmt: skip
+    return {
+        "device": str(device),
+        "gpu": gpu,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }

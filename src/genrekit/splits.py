@@ -5,6 +5,7 @@ exception: the seed documents' own segment-level splits, which :mod:`genrekit.se
 cuts over windows with the ``shares`` protocol to reproduce their leak).
 :func:`make_split` is the one entry point: a protocol and a seed give the folds.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,7 @@ from genrekit.datasets import DatasetError
 _GTZAN_ID = re.compile(r"^[a-z]+\.\d{5}$")
 
 
-def random_split(labels: list[str], *, test_size: float | int = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def random_split(labels: list[str], *, test_size: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Stratified random (train, test) split of tracks."""
     idx = np.arange(len(labels))
     try:
@@ -204,7 +205,9 @@ def make_split(
     y = np.unique(labels, return_inverse=True)[1]
     held = 1 if val_fraction > 0 else 0  # a validation track per class, to stop early on
     if protocol == "random":
-        check_tracks_per_class(labels, minimum=2 + held, why="a random split (train" + (", validation" if held else "") + " and test)")
+        check_tracks_per_class(
+            labels, minimum=2 + held, why="a random split (train" + (", validation" if held else "") + " and test)"
+        )
         tr, te = random_split(labels, test_size=test_size, seed=seed)
         fit, val = carve_validation(tr, y, fraction=val_fraction, seed=seed)
         return Split(protocol, [Fold(f"seed{seed}", fit, val, te)])
@@ -226,7 +229,9 @@ def make_split(
         if not all(len(lists.parts[p]) for p in ("train", "test")):
             raise DatasetError(f"the split lists in '{splits_dir}' match no train or test track of the data")
         notes = {"missing_ids": lists.missing, "not_in_any_list": len(lists.unlisted)}
-        return Split(protocol, [Fold("filtered", lists.parts["train"], lists.parts["valid"], lists.parts["test"])], notes)
+        return Split(
+            protocol, [Fold("filtered", lists.parts["train"], lists.parts["valid"], lists.parts["test"])], notes
+        )
     if protocol == "none":
         check_tracks_per_class(labels, minimum=1 + held, why="training" + (" with a validation share" if held else ""))
         fit, val = carve_validation(np.arange(len(ids)), y, fraction=val_fraction, seed=seed)

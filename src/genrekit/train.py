@@ -7,6 +7,7 @@ the seed documents' own protocols). With a validation side, training stops after
 epochs without a better track-level balanced accuracy, and the weights of the best epoch are
 kept. The model and the device are the caller's.
 """
+
 from __future__ import annotations
 
 import copy
@@ -150,7 +151,9 @@ def train(
     config = config or TrainConfig()
     device = torch.device(device) if device is not None else default_device()
     with seeded(config.seed, device):
-        return _train(model, features, np.asarray(y), feature_config, train_idx, val_idx, config, device, progress, desc)
+        return _train(
+            model, features, np.asarray(y), feature_config, train_idx, val_idx, config, device, progress, desc
+        )
 
 
 def _train(model, features, y, feature_config, train_idx, val_idx, config, device, progress, desc) -> TrainResult:

@@ -5,6 +5,7 @@ Only the standard library is imported here (each command imports what it needs).
 options are derived from :class:`TrainConfig`'s fields, feature settings are given as
 ``--feature KEY=VALUE`` and checked against the kind.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,16 +50,25 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_feature_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--features", default="auto",
-                   help="feature kind: logmel, kaggle-image (auto: kaggle-image for images, else logmel)")  # fmt: skip
-    p.add_argument("--feature", action="append", metavar="KEY=VALUE",
-                   help="a setting of the feature kind, e.g. n_mels=64 or segment_seconds=6 (repeatable; "
-                        "'genrekit models' lists each kind's settings and defaults)")  # fmt: skip
+    p.add_argument(
+        "--features",
+        default="auto",
+        help="feature kind: logmel, kaggle-image (auto: kaggle-image for images, else logmel)",
+    )
+    p.add_argument(
+        "--feature",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of the feature kind, e.g. n_mels=64 or segment_seconds=6 (repeatable; "
+        "'genrekit models' lists each kind's settings and defaults)",
+    )
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="architecture (default: gknet; see 'genrekit models')")
-    p.add_argument("--model-param", action="append", metavar="KEY=VALUE", help="architecture hyper-parameter (repeatable)")
+    p.add_argument(
+        "--model-param", action="append", metavar="KEY=VALUE", help="architecture hyper-parameter (repeatable)"
+    )
     for f in dataclasses.fields(TrainConfig):
         name = "--" + f.name.replace("_", "-")
         if f.type in (bool, "bool"):
@@ -70,8 +80,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_protocol_args(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument("--split", default=default, choices=["random", "kfold", "filtered", "none"],
-                   help="track-level protocol ('none': train on every track)")  # fmt: skip
+    p.add_argument(
+        "--split",
+        default=default,
+        choices=["random", "kfold", "filtered", "none"],
+        help="track-level protocol ('none': train on every track)",
+    )
     p.add_argument("--test-size", type=float, default=0.2, help="test share of the random protocol")
     p.add_argument("--folds", type=int, default=5, help="folds of the kfold protocol")
     p.add_argument("--val-fraction", type=float, default=0.1, help="validation share of the training side")
@@ -115,18 +129,28 @@ def _prepare(a, feature_config=None, labels=None):
     from genrekit.experiment import prepare
 
     return prepare(
-        a.data, input_kind=a.input, feature_config=feature_config, labels=labels,
-        cache_dir=a.cache_dir, progress=not a.no_progress,
-    )  # fmt: skip
+        a.data,
+        input_kind=a.input,
+        feature_config=feature_config,
+        labels=labels,
+        cache_dir=a.cache_dir,
+        progress=not a.no_progress,
+    )
 
 
 def _folds(a, data, seed: int, seeds: int = 1):
     from genrekit.experiment import protocol_folds
 
     folds, notes = protocol_folds(
-        data, a.split, seed=seed, seeds=seeds, folds=a.folds, test_size=a.test_size, val_fraction=a.val_fraction,
+        data,
+        a.split,
+        seed=seed,
+        seeds=seeds,
+        folds=a.folds,
+        test_size=a.test_size,
+        val_fraction=a.val_fraction,
         splits_dir=a.splits_dir,
-    )  # fmt: skip
+    )
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return folds
@@ -135,8 +159,12 @@ def _folds(a, data, seed: int, seeds: int = 1):
 def _print_metrics(rep: dict, header: str) -> None:
     t, s = rep["track"], rep["segment"]
     print(f"{header}: {t['n']} tracks, {s['n']} segments")
-    print(f"  track   accuracy {t['accuracy']:.3f}  balanced {t['balanced_accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}")
-    print(f"  segment accuracy {s['accuracy']:.3f}  balanced {s['balanced_accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}")
+    print(
+        f"  track   accuracy {t['accuracy']:.3f}  balanced {t['balanced_accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}"
+    )
+    print(
+        f"  segment accuracy {s['accuracy']:.3f}  balanced {s['balanced_accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}"
+    )
     print("  per genre (track level): " + ", ".join(f"{g} {v['recall']:.2f}" for g, v in t["per_class"].items()))
 
 
@@ -145,32 +173,45 @@ def cmd_train(a) -> None:
 
     name, params = _model(a)
     if a.split == "kfold" and a.fold is None:
-        raise GenrekitError(f"train --split kfold trains one fold: give --fold 0..{a.folds - 1}, "
-                            "or run 'genrekit compare --split kfold' to train and evaluate every fold")  # fmt: skip
+        raise GenrekitError(
+            f"train --split kfold trains one fold: give --fold 0..{a.folds - 1}, "
+            "or run 'genrekit compare --split kfold' to train and evaluate every fold"
+        )
     data = _prepare(a, _feature_config(a))
     config = _train_config(a)
     folds = _folds(a, data, seed=config.seed)
     if a.fold is not None and not 0 <= a.fold < len(folds):
         raise GenrekitError(f"--fold {a.fold} does not exist: the {a.split} protocol has {len(folds)} fold(s)")
     fold = folds[a.fold or 0]
-    print(f"training {name} on {data.path} ({data.feature_config.kind}), {a.split} split {fold.name}, seed {config.seed}: "
-          f"{len(fold.train)} train / {0 if fold.val is None else len(fold.val)} validation / {len(fold.test)} test tracks")  # fmt: skip
+    print(
+        f"training {name} on {data.path} ({data.feature_config.kind}), {a.split} split {fold.name}, seed {config.seed}: "
+        f"{len(fold.train)} train / {0 if fold.val is None else len(fold.val)} validation / {len(fold.test)} test tracks"
+    )
     done = train_and_report(
-        data, fold, a.out, model=name, model_params=params, config=config, device=a.device, progress=not a.no_progress,
+        data,
+        fold,
+        a.out,
+        model=name,
+        model_params=params,
+        config=config,
+        device=a.device,
+        progress=not a.no_progress,
         metadata={
             "protocol": a.split if a.split != "none" else "all data",
             "trained_on": f"{len(fold.train)} tracks of {data.path} ({data.tracks[0].kind})",
             "skipped_unreadable": data.failed,
         },
-    )  # fmt: skip
+    )
     r = done.result
     print(f"model saved to {done.model_path} (best epoch {r.best_epoch} of {len(r.history)}, {r.seconds:.0f} s)")
     if done.report is not None:
         _print_metrics(done.report, "test")
         print(f"report: {done.report_dir} (report.json, confusion_*.png/csv, per_genre.csv, curves.png)")
     else:
-        print(f"not evaluated: no test tracks (--split {a.split}); the accuracies in {done.curves_path} are on "
-              "its training windows and validation tracks, not an evaluation")  # fmt: skip
+        print(
+            f"not evaluated: no test tracks (--split {a.split}); the accuracies in {done.curves_path} are on "
+            "its training windows and validation tracks, not an evaluation"
+        )
     if data.failed:
         print(f"skipped {len(data.failed)} unreadable track(s): {', '.join(data.failed)}", file=sys.stderr)
 
@@ -199,10 +240,17 @@ def cmd_compare(a) -> None:
     if a.protocol:
         protocol = SEED_PROTOCOLS[a.protocol]
         run_seed_protocol(
-            on_images(protocol) if a.input == "images" else protocol, a.data, splits_dir=a.splits_dir,
-            repetitions=a.repetitions, max_epochs=a.max_epochs, precision=a.precision, device=a.device,
-            cache_dir=a.cache_dir, progress=not a.no_progress, on_result=lambda partial: write_comparison(partial, out),
-        )  # fmt: skip
+            on_images(protocol) if a.input == "images" else protocol,
+            a.data,
+            splits_dir=a.splits_dir,
+            repetitions=a.repetitions,
+            max_epochs=a.max_epochs,
+            precision=a.precision,
+            device=a.device,
+            cache_dir=a.cache_dir,
+            progress=not a.no_progress,
+            on_result=lambda partial: write_comparison(partial, out),
+        )
     else:
         names = model_names() if a.models == "all" else [m.strip() for m in a.models.split(",") if m.strip()]
         for name in names:
@@ -211,8 +259,16 @@ def cmd_compare(a) -> None:
         data = _prepare(a, _feature_config(a))
         config = _train_config(a)
         folds = _folds(a, data, seed=config.seed, seeds=a.seeds)
-        compare_models(data, folds, protocol=a.split, models={n: params for n in names}, config=config,
-                       device=a.device, progress=not a.no_progress, out_dir=out)  # fmt: skip
+        compare_models(
+            data,
+            folds,
+            protocol=a.split,
+            models={n: params for n in names},
+            config=config,
+            device=a.device,
+            progress=not a.no_progress,
+            out_dir=out,
+        )
     print((out / "compare.md").read_text())
     written = ["compare.md", "compare.json"] + ([] if a.protocol else ["compare.png"])
     print("written: " + ", ".join(str(out / f) for f in written))

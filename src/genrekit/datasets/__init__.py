@@ -2,6 +2,7 @@
 
 A dataset is a list of :class:`Track`; features come from :func:`genrekit.datasets.cache.load_features`.
 """
+
 from __future__ import annotations
 
 import os

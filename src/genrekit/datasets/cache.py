@@ -3,6 +3,7 @@
 A cached entry is keyed by the file's content hash and the feature configuration, so a second run
 decodes nothing, a renamed file hits the cache, and a changed file or config misses it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -104,7 +105,11 @@ def load_features(
     result = FeatureSet([], [])
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for track, out in tqdm(
-            zip(tracks, pool.map(guarded, tracks)), total=len(tracks), desc="features", unit="track", disable=not progress
+            zip(tracks, pool.map(guarded, tracks)),
+            total=len(tracks),
+            desc="features",
+            unit="track",
+            disable=not progress,
         ):
             if isinstance(out, Exception):
                 result.failed[track.id] = str(out)

@@ -1,4 +1,5 @@
 """Any folder of ``<label>/<audio files>``: the label is the name of the sub-folder."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -8,6 +8,7 @@ Layouts recognised under a root folder:
 
 Clip ids are ``<genre>.NNNNN`` in every layout, so audio, images and split lists line up.
 """
+
 from __future__ import annotations
 
 import re

@@ -10,6 +10,7 @@ use): adding a kind is one module and one entry there.
 Frames are cut into fixed windows (:mod:`genrekit.features.windows`) and each window is scaled
 by its kind's :meth:`FeatureConfig.normalize` before it reaches a model.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -17,6 +17,7 @@ columns 55..388; `render_image` reproduces the pixels and `decode_image` inverts
 librosa, matplotlib and Pillow are imported only when an image is rendered or decoded: a folder of
 album covers is scanned (:func:`png_size`, from the PNG header) without them.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,21 +32,21 @@ from genrekit.errors import GenrekitError
 from genrekit.features import FeatureConfig, peak_normalize
 
 __all__ = [
+    "BOX_COLS",
+    "BOX_ROWS",
+    "BOX_SHAPE",
+    "DB_MAX",
+    "DB_MIN",
     "IMAGE_HEIGHT",
     "IMAGE_WIDTH",
-    "BOX_ROWS",
-    "BOX_COLS",
-    "BOX_SHAPE",
-    "DB_MIN",
-    "DB_MAX",
+    "KaggleImageConfig",
+    "KaggleImageStream",
     "decode_image",
+    "image_features",
+    "is_kaggle_image",
     "render_image",
     "render_matrix",
     "save_png",
-    "KaggleImageConfig",
-    "KaggleImageStream",
-    "image_features",
-    "is_kaggle_image",
 ]
 
 IMAGE_HEIGHT = 288
@@ -235,9 +236,7 @@ def render_image(y: np.ndarray, sr: int = SR) -> np.ndarray:
 
     fig = Figure(figsize=FIGSIZE, dpi=DPI)
     canvas = FigureCanvasAgg(fig)
-    fig.figimage(
-        rgba, xo=MESH_COLS.start, yo=IMAGE_HEIGHT - MESH_ROWS.stop, origin="upper", zorder=-1
-    )
+    fig.figimage(rgba, xo=MESH_COLS.start, yo=IMAGE_HEIGHT - MESH_ROWS.stop, origin="upper", zorder=-1)
     ax = fig.add_axes(AXES_RECT)
     ax.patch.set_visible(False)
     ax.set_xticks([])

@@ -6,6 +6,7 @@ block by block: a stream gives exactly the frames of the whole signal. :class:`M
 one mel core; other kinds (musicnn's front end) give it their own compression. Its ``numpy``
 backend serves the torch-free runtime (:mod:`genrekit.runtime`); torch is imported only when used.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -80,9 +81,14 @@ class LogMelConfig(FeatureConfig):
 
     def stream(self) -> MelStream:
         return MelStream(
-            sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
-            fmin=self.fmin, fmax=self.fmax, compress=power_to_db,
-        )  # fmt: skip
+            sample_rate=self.sample_rate,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            n_mels=self.n_mels,
+            fmin=self.fmin,
+            fmax=self.fmax,
+            compress=power_to_db,
+        )
 
     def normalize(self, windows: torch.Tensor) -> torch.Tensor:
         return peak_normalize(windows, self.top_db)

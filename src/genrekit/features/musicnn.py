@@ -14,11 +14,12 @@ The compression is not gain-invariant: the same song 12 dB quieter changed the g
 the GTZAN clips. So each patch's mel power is first brought to one level (``level_db``, the median
 patch level of GTZAN: -7 dB mean mel power), boosting quiet patches by at most ``max_boost_db``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -55,7 +56,7 @@ def level_patches(power: np.ndarray, *, level_db: float | None, max_boost_db: fl
     return (power * (target / mean)).astype(np.float32)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _backbone(name: str):
     from genrekit.models.musicnn import load_pretrained
 
@@ -107,8 +108,10 @@ class MusicnnConfig(FeatureConfig):
         bad = [b for b in self.backbones.split("+") if b not in ("msd", "mtt")]
         bad += [p for p in self.embedding.split("+") if p not in EMBEDDING_SIZES]
         if bad:
-            raise GenrekitError(f"unknown musicnn backbone or embedding {bad}: backbones msd, mtt; "
-                                f"embeddings {', '.join(EMBEDDING_SIZES)}")  # fmt: skip
+            raise GenrekitError(
+                f"unknown musicnn backbone or embedding {bad}: backbones msd, mtt; "
+                f"embeddings {', '.join(EMBEDDING_SIZES)}"
+            )
 
     @property
     def n_bins(self) -> int:

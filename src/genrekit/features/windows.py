@@ -5,6 +5,7 @@ Evaluation and prediction take windows on a grid (:func:`stream_windows`, stream
 makes every track at least one window long first). A track shorter than one window is padded
 with its own minimum, so padding reads as the quietest part of the track.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -37,9 +38,7 @@ def pad_frames(frames: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def stream_windows(
-    frame_blocks: Iterable[np.ndarray], *, size: int, hop: int
-) -> Iterator[tuple[int, np.ndarray]]:
+def stream_windows(frame_blocks: Iterable[np.ndarray], *, size: int, hop: int) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(start frame, window)`` over a stream of (bins, k) frame blocks.
 
     The windows are exactly those :func:`window_starts` places on the whole matrix; only the

@@ -3,6 +3,7 @@
 Every model takes a batch of normalised windows ``(batch, 1, bins, frames)`` and returns logits
 ``(batch, n_classes)``. Training and evaluation only use this contract.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -60,6 +61,6 @@ def build_model(name: str, *, n_classes: int, input_shape: tuple[int, int], **hp
     return model_spec(name).build(n_classes=n_classes, input_shape=tuple(input_shape), **hparams)
 
 
-from genrekit.models import default, heads, seeds  # noqa: E402,F401  (registration side effect)
+from genrekit.models import default, heads, seeds  # noqa: F401  (registration side effect)
 
 DEFAULT_MODEL = default.DEFAULT_NAME

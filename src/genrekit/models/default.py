@@ -1,4 +1,5 @@
 """genrekit's default model: a compact CNN with batch norm and mean+max pooling over time."""
+
 from __future__ import annotations
 
 import torch

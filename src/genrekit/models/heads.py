@@ -1,4 +1,5 @@
 """Heads on pretrained embeddings (the ``musicnn`` feature kind): small models trained in seconds."""
+
 from __future__ import annotations
 
 import torch
@@ -26,9 +27,13 @@ class EmbeddingHead(nn.Module):
     """
 
     def __init__(
-        self, n_classes: int, input_shape: tuple[int, int], hidden: int = 0, dropout: float = 0.3,
+        self,
+        n_classes: int,
+        input_shape: tuple[int, int],
+        hidden: int = 0,
+        dropout: float = 0.3,
         temperature: float = 1.0,
-    ):  # fmt: skip
+    ):
         super().__init__()
         if not temperature > 0:
             raise GenrekitError(f"temperature must be positive, not {temperature}")

@@ -22,6 +22,7 @@ front end's, and a back end of temporal max + mean pooling, dense 200 (the "penu
 features) and dense ``n_tags`` with a sigmoid. Every convolution and the penultimate dense layer
 are followed by ReLU and then batch norm (epsilon 1e-3, TensorFlow's default).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ Where a document leaves a size unstated, the choice is noted in the class docstr
 the same input as every genrekit model, ``(batch, 1, bins, frames)``, so they can be compared
 under one protocol.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,13 +29,22 @@ class S000CNN(nn.Module):
     def __init__(self, n_classes: int, input_shape: tuple[int, int], dropout: float = 0.3):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.Dropout(dropout),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            nn.Linear(128, 64), nn.ReLU(), nn.Dropout(dropout),
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(128, 64),
+            nn.ReLU(),
+            nn.Dropout(dropout),
             nn.Linear(64, n_classes),
-        )  # fmt: skip
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -48,10 +58,16 @@ class S001CNN(nn.Module):
     def __init__(self, n_classes: int, input_shape: tuple[int, int], filters: int = 1):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, filters, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
-            nn.Conv2d(filters, filters, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
+            nn.Conv2d(1, filters, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.2),
+            nn.Conv2d(filters, filters, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.2),
             nn.Flatten(),
-        )  # fmt: skip
+        )
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(_flat_size(self.features, input_shape), n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,10 +81,13 @@ class S001ANN(nn.Module):
     def __init__(self, n_classes: int, input_shape: tuple[int, int], hidden: int = 800):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Flatten(), nn.Dropout(0.2),
-            nn.Linear(input_shape[0] * input_shape[1], hidden), nn.ReLU(), nn.Dropout(0.2),
+            nn.Flatten(),
+            nn.Dropout(0.2),
+            nn.Linear(input_shape[0] * input_shape[1], hidden),
+            nn.ReLU(),
+            nn.Dropout(0.2),
             nn.Linear(hidden, n_classes),
-        )  # fmt: skip
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -107,12 +126,18 @@ class S003CNN(nn.Module):
     def __init__(self, n_classes: int, input_shape: tuple[int, int]):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            nn.Linear(128, 512), nn.ReLU(),
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 128, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(128, 512),
+            nn.ReLU(),
             nn.Linear(512, n_classes),
-        )  # fmt: skip
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -125,8 +150,12 @@ class S004ParallelCNN(nn.Module):
 
     def __init__(self, n_classes: int, input_shape: tuple[int, int]):
         super().__init__()
-        self.branch1 = nn.Sequential(nn.ZeroPad2d((3, 4, 3, 4)), nn.Conv2d(1, 3, 8), nn.LeakyReLU(0.3), nn.MaxPool2d(4), nn.Flatten())
-        self.branch2 = nn.Sequential(nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(1, 4, 4), nn.LeakyReLU(0.3), nn.MaxPool2d(2), nn.Flatten())
+        self.branch1 = nn.Sequential(
+            nn.ZeroPad2d((3, 4, 3, 4)), nn.Conv2d(1, 3, 8), nn.LeakyReLU(0.3), nn.MaxPool2d(4), nn.Flatten()
+        )
+        self.branch2 = nn.Sequential(
+            nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(1, 4, 4), nn.LeakyReLU(0.3), nn.MaxPool2d(2), nn.Flatten()
+        )
         n_flat = _flat_size(self.branch1, input_shape) + _flat_size(self.branch2, input_shape)
         self.dense = nn.Linear(n_flat, n_classes)
 
@@ -143,9 +172,13 @@ class S004CNNRNN(nn.Module):
     def __init__(self, n_classes: int, input_shape: tuple[int, int]):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(1, 8, 4), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 6, 3), nn.ReLU(), nn.MaxPool2d(2),
-        )  # fmt: skip
+            nn.Conv2d(1, 8, 4),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 6, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
         with torch.no_grad():
             _, c, f, _ = self.conv(torch.zeros(1, 1, *input_shape)).shape
         self.lstm1 = nn.LSTM(c * f, 128, batch_first=True)

@@ -5,10 +5,10 @@
 
 :func:`main` runs it with uvicorn, as ``genrekit serve`` does.
 """
+
 from __future__ import annotations
 
 import os
-
 from contextlib import suppress
 from dataclasses import replace
 from typing import Any
@@ -64,7 +64,9 @@ def main(config: ServeConfig | None = None, /, *, log_level: str = "info", **set
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(threads)
-    predictor = Predictor.load(config.model, threads=threads)  # here, so that a bad model is a clear error, not a traceback
+    predictor = Predictor.load(
+        config.model, threads=threads
+    )  # here, so that a bad model is a clear error, not a traceback
     app = create_app(config, predictor=predictor)
     host = config.host
     shown = "127.0.0.1" if host in WILDCARD_HOSTS else (f"[{host}]" if ":" in host else host)

@@ -6,6 +6,7 @@ that keeps the upload's suffix, and predicted by ``Predictor.predict_file``: the
 of ``genrekit predict``, so that long files and Kaggle ``.png`` images behave as on the command
 line. The temp file is removed whatever happens.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,8 +32,8 @@ from genrekit.errors import GenrekitError
 from genrekit.serve.config import ServeConfig
 from genrekit.serve.errors import ApiError
 from genrekit.serve.present import prediction_body
-from genrekit.tagging.styles import style_rows
 from genrekit.serve.state import ServeState, client_of, serve_state
+from genrekit.tagging.styles import style_rows
 
 UPLOAD_PREFIX = "genrekit-upload-"
 DEFAULT_TOP_K = 3
@@ -60,8 +61,10 @@ _PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     408: {"description": "the upload stalled or was too slow"},
     413: {"description": "file, body or form fields beyond the limits"},
     422: {"description": "missing, empty, corrupt, non-audio or too long file"},
-    503: {"description": "too many uploads or songs in progress (in all, or from this client); "
-          "retry after the Retry-After header's seconds"},
+    503: {
+        "description": "too many uploads or songs in progress (in all, or from this client); "
+        "retry after the Retry-After header's seconds"
+    },
 }
 
 
@@ -134,7 +137,9 @@ async def predict(request: Request, serve: ServeState = Depends(serve_state)) ->
     try:
         return JSONResponse(body)  # strict JSON: a NaN or an infinity is refused, never sent
     except ValueError:
-        raise ApiError(422, "cannot analyse this audio", f"the analysis of '{name}' gave values that are not numbers") from None
+        raise ApiError(
+            422, "cannot analyse this audio", f"the analysis of '{name}' gave values that are not numbers"
+        ) from None
 
 
 def _too_long(config: ServeConfig) -> ApiError:
@@ -150,9 +155,10 @@ async def _read_form(request: Request, config: ServeConfig) -> FormData:
         detail = str(exc.detail)
         if detail.startswith(("Too many fields", "Field exceeded", "Part exceeded")):
             raise ApiError(
-                413, "too many form fields",
+                413,
+                "too many form fields",
                 f"send the file and top_k only (at most {config.max_form_fields} small fields): {detail}",
-            ) from None  # fmt: skip
+            ) from None
         if detail.startswith("Too many files"):
             raise ApiError(422, "one file at a time", "send one file in the field 'file'") from None
         raise ApiError(400, "malformed upload", f"the multipart/form-data body could not be parsed: {detail}") from None
@@ -229,6 +235,10 @@ def _analyse(path: str, name: str, config: ServeConfig, predictor: Any, pace: An
     t0 = time.perf_counter()
     with _decoding_errors(name, path):
         # one second more than the limit: enough to tell a file that is too long
-        pred = predictor.predict_file(path, max_seconds=config.max_duration_s + 1.0, pace=pace,
-                                      styles=style_rows(getattr(predictor, "feature_config", None)) is not None)  # fmt: skip
+        pred = predictor.predict_file(
+            path,
+            max_seconds=config.max_duration_s + 1.0,
+            pace=pace,
+            styles=style_rows(getattr(predictor, "feature_config", None)) is not None,
+        )
     return pred, t0, time.perf_counter() - t0

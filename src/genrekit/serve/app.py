@@ -15,6 +15,7 @@ Endpoints
 The model is loaded by the app's lifespan (when a server starts it) into ``app.state.serve``;
 requests pass through :mod:`genrekit.serve.guards` first.
 """
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator

@@ -2,6 +2,7 @@
 
 This module is light (no FastAPI, no torch) so that the command line can import it cheaply.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -129,25 +130,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-queue", type=int, help="songs queued beyond the running jobs; more get 503 (default: 32 per worker)")
     add("--max-upload-mb", type=float, help=f"largest accepted file in MB (default {d.max_upload_mb:g})")
     add("--max-duration-s", type=float, help=f"longest accepted audio in seconds (default {d.max_duration_s:g})")
-    add("--max-client-uploads", type=int,
-        help=f"uploads one client address may send at once; more get 503 (default {d.max_client_uploads})")
-    add("--max-client-jobs", type=int,
-        help=f"songs of one client address queued or analysed at once; more get 503 (default {d.max_client_jobs})")
-    add("--client-header", metavar="HEADER",
+    add(
+        "--max-client-uploads",
+        type=int,
+        help=f"uploads one client address may send at once; more get 503 (default {d.max_client_uploads})",
+    )
+    add(
+        "--max-client-jobs",
+        type=int,
+        help=f"songs of one client address queued or analysed at once; more get 503 (default {d.max_client_jobs})",
+    )
+    add(
+        "--client-header",
+        metavar="HEADER",
         help="behind a reverse proxy: the header naming the client's address, e.g. X-Forwarded-For "
-        "(default: the connection's address)")  # fmt: skip
-    add("--allowed-host", dest="allowed_hosts", action="append", metavar="NAME",
-        help="also answer to this Host name or address (repeatable; '*' for any)")  # fmt: skip
-    add("--trusted-origin", dest="trusted_origins", action="append", metavar="ORIGIN",
-        help="also accept uploads from pages at this origin, e.g. https://example.org (repeatable)")  # fmt: skip
+        "(default: the connection's address)",
+    )
+    add(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        metavar="NAME",
+        help="also answer to this Host name or address (repeatable; '*' for any)",
+    )
+    add(
+        "--trusted-origin",
+        dest="trusted_origins",
+        action="append",
+        metavar="ORIGIN",
+        help="also accept uploads from pages at this origin, e.g. https://example.org (repeatable)",
+    )
     add("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
 def settings_from_args(args: argparse.Namespace) -> dict:
     """The :func:`genrekit.serve.main` keyword arguments of parsed ``genrekit serve`` options."""
     d = ServeConfig()
-    names = ["host", "port", "model", "workers", "max_queue", "max_upload_mb", "max_duration_s",
-             "max_client_uploads", "max_client_jobs", "client_header"]  # fmt: skip
+    names = [
+        "host",
+        "port",
+        "model",
+        "workers",
+        "max_queue",
+        "max_upload_mb",
+        "max_duration_s",
+        "max_client_uploads",
+        "max_client_jobs",
+        "client_header",
+    ]
     settings = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     for name in ("allowed_hosts", "trusted_origins"):
         if getattr(args, name, None):

@@ -4,6 +4,7 @@ That package ships Swagger UI 4, which cannot read the OpenAPI 3.1 document Fast
 ("Unable to render this definition"); the docs page therefore reads the same API described in
 OpenAPI 3.0 (``/docs/openapi.json``), while ``/openapi.json`` stays FastAPI's own 3.1 document.
 """
+
 from __future__ import annotations
 
 import copy

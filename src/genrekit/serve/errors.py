@@ -1,4 +1,5 @@
 """Errors of the web API, always answered as JSON ``{"error": ..., "detail": ...}``."""
+
 from __future__ import annotations
 
 from http import HTTPStatus

@@ -12,6 +12,7 @@ that the connection closes, so that it never sends that body. Other clients may 
 theirs: uvicorn reads and drops it (closing at once could reset the connection before the client
 reads the answer), and :mod:`genrekit.serve.server` closes the connection if no new request follows.
 """
+
 from __future__ import annotations
 
 import time
@@ -35,11 +36,21 @@ PLOTLY_STYLE_HASHES = (
     "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # the empty string
     "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",
 )
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'", "script-src 'self'", f"style-src 'self' {' '.join(PLOTLY_STYLE_HASHES)}",
-    "img-src 'self' data: blob:", "media-src 'self' blob:", "connect-src 'self'", "worker-src 'self' blob:",
-    "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
-])  # fmt: skip
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        f"style-src 'self' {' '.join(PLOTLY_STYLE_HASHES)}",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 SECURITY_HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-frame-options", b"DENY"),
@@ -98,11 +109,17 @@ class HostGuard:
             name = _host_name(Headers(scope=scope).get("host", ""))
             if name not in self.hosts:
                 shown = ", ".join(sorted(self.hosts))
-                await _refuse(scope, receive, send, ApiError(
-                    400, "host not allowed",
-                    f"this server answers to {shown}, not '{name}'; start it with --allowed-host {name or 'NAME'} "
-                    "to add it",
-                ))  # fmt: skip
+                await _refuse(
+                    scope,
+                    receive,
+                    send,
+                    ApiError(
+                        400,
+                        "host not allowed",
+                        f"this server answers to {shown}, not '{name}'; start it with --allowed-host {name or 'NAME'} "
+                        "to add it",
+                    ),
+                )
                 return
         await self.app(scope, receive, send)
 
@@ -130,11 +147,17 @@ class OriginGuard:
             origin = headers.get("origin") or headers.get("referer")
             if origin is not None and not self._trusted(origin, headers.get("host", "")):
                 shown = urlsplit(origin)._replace(path="", query="", fragment="").geturl() or origin
-                await _refuse(scope, receive, send, ApiError(
-                    403, "cross-site request refused",
-                    f"this server accepts uploads and live audio from its own page only, not from '{shown[:100]}'; "
-                    "start it with --trusted-origin to allow another site",
-                ))  # fmt: skip
+                await _refuse(
+                    scope,
+                    receive,
+                    send,
+                    ApiError(
+                        403,
+                        "cross-site request refused",
+                        f"this server accepts uploads and live audio from its own page only, not from '{shown[:100]}'; "
+                        "start it with --trusted-origin to allow another site",
+                    ),
+                )
                 return
         await self.app(scope, receive, send)
 
@@ -163,9 +186,15 @@ class BodyLimit:
     """
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, file_mb: float, timeout_s: float, min_bytes_per_s: float,
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        file_mb: float,
+        timeout_s: float,
+        min_bytes_per_s: float,
         grace_s: float | None = None,
-    ):  # fmt: skip
+    ):
         self.app, self.max_bytes, self.file_mb = app, max_bytes, file_mb
         self.timeout_s, self.rate = timeout_s, min_bytes_per_s
         self.grace_s = timeout_s if grace_s is None else grace_s
@@ -203,11 +232,12 @@ class BodyLimit:
                     message = await receive()
             except TimeoutError:
                 raise ApiError(
-                    408, "upload too slow",
+                    408,
+                    "upload too slow",
                     f"the upload stalled or ran slower than {self.rate / 1000:.0f} kB/s; "
                     "try again on a better connection",
                     headers={"Connection": "close"},  # the rest of a stalled body is not worth waiting for
-                ) from None  # fmt: skip
+                ) from None
             if message["type"] == "http.request":
                 state["received"] += len(message.get("body", b""))
                 state["started"] = state["started"] or (time.monotonic() if state["received"] else 0.0)

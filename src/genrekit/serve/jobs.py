@@ -13,6 +13,7 @@ take every place. Jobs run in chunks (:meth:`JobPool.turn`): a long song yields 
 songs queued after it between chunks, so it delays them by one chunk at most, not by its length.
 When a limit is reached the server answers 503 with ``Retry-After`` at once.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -129,9 +130,16 @@ class JobPool:
     """
 
     def __init__(
-        self, *, workers: int, max_queue: int, max_wait_s: float, max_uploads: int,
-        client_uploads: int | None = None, client_jobs: int | None = None, live_sessions: int = 0,
-    ):  # fmt: skip
+        self,
+        *,
+        workers: int,
+        max_queue: int,
+        max_wait_s: float,
+        max_uploads: int,
+        client_uploads: int | None = None,
+        client_jobs: int | None = None,
+        live_sessions: int = 0,
+    ):
         self.workers, self.capacity = workers, workers + max_queue
         self.max_wait_s, self.max_uploads = max_wait_s, max_uploads
         self.client_uploads = client_uploads or max_uploads
@@ -143,7 +151,9 @@ class JobPool:
         self._client_jobs: Counter[str] = Counter()
         self.turns = Turns(workers)
         # a thread per admitted song and live session: the turns, not the threads, bound the model's work
-        self._executor = ThreadPoolExecutor(max_workers=self.capacity + live_sessions, thread_name_prefix="genrekit-model")
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.capacity + live_sessions, thread_name_prefix="genrekit-model"
+        )
 
     @property
     def admitted(self) -> int:

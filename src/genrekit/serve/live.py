@@ -11,6 +11,7 @@ last window of audio, refusing messages over ``live_max_message_bytes`` and clos
 ``live_idle_timeout_s`` without a message. At most one prediction per session is in flight;
 when the model falls behind, the predictions due meanwhile collapse into one on the newest audio.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -143,8 +144,15 @@ async def live(ws: WebSocket, serve: ServeState = Depends(serve_state)) -> None:
     session: LiveSession | None = None
     try:
         session = LiveSession(ws=ws, serve=serve, sample_rate=_start(await _receive(ws, config.live_idle_timeout_s)))
-        await session.send({"ready": True, "sample_rate": session.sr, "window_s": config.live_window_s,
-                            "labels": serve.labels, "idle_timeout_s": config.live_idle_timeout_s})  # fmt: skip
+        await session.send(
+            {
+                "ready": True,
+                "sample_rate": session.sr,
+                "window_s": config.live_window_s,
+                "labels": serve.labels,
+                "idle_timeout_s": config.live_idle_timeout_s,
+            }
+        )
         while True:
             message = await _receive(ws, config.live_idle_timeout_s)
             if message.get("bytes") is not None:

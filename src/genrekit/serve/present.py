@@ -2,6 +2,7 @@
 
 Probabilities go out unrounded (they sum to 1); the page rounds what it displays.
 """
+
 from __future__ import annotations
 
 import json

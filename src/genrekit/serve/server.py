@@ -6,6 +6,7 @@ nothing at all, holds the connection for ever. :func:`uvicorn_config` therefore 
 HTTP protocol with a header deadline: a connection is closed when ``header_timeout_s`` pass,
 from its opening or from its last response, without a request starting.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """What a running app holds (``app.state.serve``), and the dependency that hands it to routes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

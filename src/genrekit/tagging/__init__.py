@@ -18,9 +18,10 @@ and :mod:`~genrekit.tagging.playlists`. Its options: :mod:`~genrekit.tagging.pre
 - :mod:`~genrekit.tagging.engine`: the run; :mod:`~genrekit.tagging.command`: its command line;
 - :mod:`~genrekit.tagging.styles`: the 50 MSD tags of the musicnn backbone.
 """
+
 from __future__ import annotations
 
-__all__ = ["run_tag", "write_tags", "undo_journal", "open_tags", "Rules", "GenreMap", "run_library", "tag_file"]
+__all__ = ["GenreMap", "Rules", "open_tags", "run_library", "run_tag", "tag_file", "undo_journal", "write_tags"]
 
 
 def __getattr__(name: str):

@@ -17,6 +17,7 @@ frames of each format: ``TXXX:NAME`` in ID3, ``NAME`` in Vorbis comments, APEv2 
 ``----:com.apple.iTunes:NAME`` in MP4. Only tags are touched: mutagen rewrites the tag blocks
 and leaves the audio data as it is.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,18 +41,29 @@ _ID3 = {"genre": "TCON", "artist": "TPE1", "album": "TALB", "albumartist": "TPE2
 _VORBIS = {"genre": "GENRE", "artist": "ARTIST", "album": "ALBUM", "albumartist": "ALBUMARTIST", "title": "TITLE"}
 _MP4 = {"genre": "\xa9gen", "artist": "\xa9ART", "album": "\xa9alb", "albumartist": "aART", "title": "\xa9nam"}
 _APE = {"genre": "Genre", "artist": "Artist", "album": "Album", "albumartist": "Album Artist", "title": "Title"}
-_ASF = {"genre": "WM/Genre", "artist": "Author", "album": "WM/AlbumTitle", "albumartist": "WM/AlbumArtist",
-        "title": "Title"}  # fmt: skip
+_ASF = {
+    "genre": "WM/Genre",
+    "artist": "Author",
+    "album": "WM/AlbumTitle",
+    "albumartist": "WM/AlbumArtist",
+    "title": "Title",
+}
 _MP4_FREEFORM = "----:com.apple.iTunes:"
 
 # mutagen class name -> (tag format, the container's name in messages)
 CONTAINERS = {
-    "MP3": ("id3", "MP3"), "WAVE": ("id3", "WAV"), "AIFF": ("id3", "AIFF"),
-    "FLAC": ("vorbis", "FLAC"), "OggVorbis": ("vorbis", "Ogg Vorbis"), "OggOpus": ("vorbis", "Ogg Opus"),
+    "MP3": ("id3", "MP3"),
+    "WAVE": ("id3", "WAV"),
+    "AIFF": ("id3", "AIFF"),
+    "FLAC": ("vorbis", "FLAC"),
+    "OggVorbis": ("vorbis", "Ogg Vorbis"),
+    "OggOpus": ("vorbis", "Ogg Opus"),
     "MP4": ("mp4", "MP4/M4A"),
-    "WavPack": ("ape", "WavPack"), "MonkeysAudio": ("ape", "Monkey's Audio"), "Musepack": ("ape", "Musepack"),
+    "WavPack": ("ape", "WavPack"),
+    "MonkeysAudio": ("ape", "Monkey's Audio"),
+    "Musepack": ("ape", "Musepack"),
     "ASF": ("asf", "WMA/ASF"),
-}  # fmt: skip
+}
 MULTI_VALUED = {"id3", "vorbis", "mp4", "ape", "asf"}  # every format above holds several genres
 
 
@@ -106,8 +118,11 @@ class TagFile:
             key = _ID3[field] if field in _ID3 else f"TXXX:{OWN_FIELDS[field]}"
             tags.delall(key)
             if values:
-                frame = Frames[key](encoding=3, text=list(values)) if field in _ID3 else TXXX(
-                    encoding=3, desc=OWN_FIELDS[field], text=list(values))  # fmt: skip
+                frame = (
+                    Frames[key](encoding=3, text=list(values))
+                    if field in _ID3
+                    else TXXX(encoding=3, desc=OWN_FIELDS[field], text=list(values))
+                )
                 tags.add(frame)
             return
         key = self._key(field)
@@ -167,9 +182,13 @@ def open_tags(path: str | os.PathLike) -> TagFile:
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, OSError):
             raise TagError(f"cannot read '{path}' ({cause.strerror or cause})") from None
-        raise TagError(f"the tags of '{path}' are broken ({exc}); repair them with a tag editor, or re-encode") from None
+        raise TagError(
+            f"the tags of '{path}' are broken ({exc}); repair them with a tag editor, or re-encode"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - a broken file can raise anything in a parser
-        raise TagError(f"the tags of '{path}' are broken ({type(exc).__name__}: {exc}); repair them, or re-encode") from None
+        raise TagError(
+            f"the tags of '{path}' are broken ({type(exc).__name__}: {exc}); repair them, or re-encode"
+        ) from None
     name = type(audio).__name__ if audio is not None else None
     if name not in CONTAINERS:
         what = f"this container ({name})" if name else "a container mutagen does not recognise"

@@ -6,6 +6,7 @@ Both engines, the local one (:mod:`genrekit.tagging.local`) and Ray's
 item, a file that cannot be decoded and an unexpected exception all become the same error
 result, and a batch never dies on one input.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -62,7 +63,9 @@ class LibrarySummary:
         text = f"done {self.done}"
         if self.skipped:
             text += f", skipped {self.skipped} (already in '{output}')"
-        text += f", failed {self.failed}" + (f" ({self.retried} of the files that had failed retried)" if self.retried else "")
+        text += f", failed {self.failed}" + (
+            f" ({self.retried} of the files that had failed retried)" if self.retried else ""
+        )
         return text + (f"; results in '{output}'" if output is not None and not self.skipped else "")
 
 
@@ -90,9 +93,14 @@ def tag_file(
     if item.problem is not None:
         return GenrekitError(item.problem)
     try:
-        prediction = predictor.predict_file(item.path, on_decoded=on_decoded, max_duration=limits.max_duration,
-                                            timeout_s=limits.timeout_s, styles=styles,
-                                            patches=limits.patches)  # fmt: skip
+        prediction = predictor.predict_file(
+            item.path,
+            on_decoded=on_decoded,
+            max_duration=limits.max_duration,
+            timeout_s=limits.timeout_s,
+            styles=styles,
+            patches=limits.patches,
+        )
         prediction.tags = read_names(item.path)
         return prediction
     except GenrekitError as exc:

@@ -8,6 +8,7 @@
 - beside the genre go genrekit's own fields: the genre it wrote, the probability, the model's
   name and its SHA-256.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,17 @@ MODES = ("keep", "replace", "add")
 DEFAULT_MIN_CONFIDENCE = 0.5
 # the GTZAN labels as tag values (ID3v1's spellings, which players and beets know)
 DEFAULT_GENRE_NAMES = {
-    "blues": "Blues", "classical": "Classical", "country": "Country", "disco": "Disco", "hiphop": "Hip-Hop",
-    "jazz": "Jazz", "metal": "Metal", "pop": "Pop", "reggae": "Reggae", "rock": "Rock",
-}  # fmt: skip
+    "blues": "Blues",
+    "classical": "Classical",
+    "country": "Country",
+    "disco": "Disco",
+    "hiphop": "Hip-Hop",
+    "jazz": "Jazz",
+    "metal": "Metal",
+    "pop": "Pop",
+    "reggae": "Reggae",
+    "rock": "Rock",
+}
 
 
 @dataclass(frozen=True)
@@ -115,7 +124,9 @@ def decide(
         return Decision("skip", reason=f"no music detected ({no_music})")
     name = rules.genre_map(label)
     if probability < rules.min_confidence:
-        return Decision("skip", name, f"probability {probability:.2f} is below --min-confidence {rules.min_confidence:g}")
+        return Decision(
+            "skip", name, f"probability {probability:.2f} is below --min-confidence {rules.min_confidence:g}"
+        )
     genres = current.get("genre", [])
     ours = set(current.get("genrekit_genre", []))
     theirs = [g for g in genres if g not in ours]  # the genres someone else set

@@ -7,6 +7,7 @@ file safely, journalled (:mod:`genrekit.tagging.safe`). A batch never stops at o
 With ``per="album"`` each album (the album tag with its album artist when present, else the
 folder) gets the genre of the mean of its tracks' probabilities.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,8 +66,13 @@ class TagSummary:
     ignored: Ignored = field(default_factory=Ignored)
 
     def count(self, row: TagRow) -> None:
-        attr = {"written": "written", "would write": "would_write", "unchanged": "unchanged",
-                "skipped": "skipped", "error": "failed"}[row.action]  # fmt: skip
+        attr = {
+            "written": "written",
+            "would write": "would_write",
+            "unchanged": "unchanged",
+            "skipped": "skipped",
+            "error": "failed",
+        }[row.action]
         setattr(self, attr, getattr(self, attr) + 1)
         self.rows.append(row)
 
@@ -114,7 +120,13 @@ def predict_record(predictor: Predictor, path: Path, sha: str, styles: bool, pat
 
 
 def _tracks(
-    items, *, state: State, load: Callable[[], Predictor], sha: str, workers: int, styles: bool,
+    items,
+    *,
+    state: State,
+    load: Callable[[], Predictor],
+    sha: str,
+    workers: int,
+    styles: bool,
     patches: int | None = None,
 ) -> Iterator[tuple[_Track, bool]]:
     """Each input with its tags and prediction (or error), in order, and whether it was predicted now."""
@@ -228,14 +240,24 @@ def run_tag(
     try:
         if styles and not predictors:
             load()  # fail before the first file when the model has no styles
-        tracks = _tracks(items, state=memory, load=_locked(load), sha=sha, workers=workers, styles=styles,
-                         patches=patches)
+        tracks = _tracks(
+            items, state=memory, load=_locked(load), sha=sha, workers=workers, styles=styles, patches=patches
+        )
         rows = _by_album(list(tracks)) if per == "album" else ((t, p, t.record) for t, p in tracks)
         for track, predicted, record in rows:
             if predicted:
                 memory.put(track.path, track.record)
-            row = _apply(track, record, rules=rules, write=write, journal=log, model=name, sha=sha,
-                         state=memory, style_threshold=style_threshold)  # fmt: skip
+            row = _apply(
+                track,
+                record,
+                rules=rules,
+                write=write,
+                journal=log,
+                model=name,
+                sha=sha,
+                state=memory,
+                style_threshold=style_threshold,
+            )
             summary.predicted += predicted
             summary.reused += track.record is not None and not predicted
             summary.count(row)
@@ -280,11 +302,22 @@ def _by_album(tracks: list[tuple[_Track, bool]]) -> Iterator[tuple[_Track, bool,
             yield track, predicted, album
 
 
-def _apply(track: _Track, record: Record | None, *, rules: Rules, write: bool, journal: Journal | None,
-           model: str, sha: str, state: State, style_threshold: float) -> TagRow:  # fmt: skip
+def _apply(
+    track: _Track,
+    record: Record | None,
+    *,
+    rules: Rules,
+    write: bool,
+    journal: Journal | None,
+    model: str,
+    sha: str,
+    state: State,
+    style_threshold: float,
+) -> TagRow:
     c = track.current
-    row = TagRow(str(track.path), _first(c.get("artist")), _first(c.get("album")), _first(c.get("title")),
-                 _first(c.get("genre")))  # fmt: skip
+    row = TagRow(
+        str(track.path), _first(c.get("artist")), _first(c.get("album")), _first(c.get("title")), _first(c.get("genre"))
+    )
     if track.error is not None or record is None:
         row.action, row.reason = "error", track.error or "no prediction"
         return row
@@ -293,8 +326,16 @@ def _apply(track: _Track, record: Record | None, *, rules: Rules, write: bool, j
     style_list = styles_of(record, style_threshold) if record.styles is not None else None
     row.probability = probability
     row.styles = "; ".join(style_list or [])
-    d: Decision = decide(current=c, label=label, probability=probability or 0.0, no_music=record.no_music,
-                         rules=rules, model=model, model_sha256=sha, styles=style_list)  # fmt: skip
+    d: Decision = decide(
+        current=c,
+        label=label,
+        probability=probability or 0.0,
+        no_music=record.no_music,
+        rules=rules,
+        model=model,
+        model_sha256=sha,
+        styles=style_list,
+    )
     row.genre_new, row.reason = d.genre or "", d.reason
     if d.action == "skip":
         row.action = "skipped"
@@ -324,4 +365,7 @@ def print_row(row: TagRow, *, file=None) -> None:
     new = f"{row.genre_new} {row.probability:.0%}" if row.genre_new and row.probability is not None else "-"
     reason = f" ({row.reason})" if row.reason else ""
     styles = f"\n    styles: {row.styles}" if row.styles else ""
-    print(f"{row.path}{f'  [{who}]' if who else ''}\n    {now} -> {new}: {row.action}{reason}{styles}", file=file or sys.stdout)
+    print(
+        f"{row.path}{f'  [{who}]' if who else ''}\n    {now} -> {new}: {row.action}{reason}{styles}",
+        file=file or sys.stdout,
+    )

@@ -5,6 +5,7 @@ A batch never dies on one input (see :mod:`genrekit.tagging.core`). Rows are key
 resolved path (see :mod:`genrekit.tagging.scan`). With an output file the run is resumable and
 locked (see :mod:`genrekit.outputs`).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,12 @@ if TYPE_CHECKING:
 
 
 def _results(
-    predictor: Predictor, items: list[LibraryItem], *, workers: int, limits: Limits, progress: AudioProgress,
+    predictor: Predictor,
+    items: list[LibraryItem],
+    *,
+    workers: int,
+    limits: Limits,
+    progress: AudioProgress,
     styles: bool,
 ) -> Iterator[tuple[LibraryItem, Prediction | GenrekitError]]:
     """Each item with its prediction or error, ``workers`` at a time, in order."""
@@ -49,8 +55,14 @@ def _process_results(
     from genrekit.workers import predict_files
 
     readable = [i for i in items if i.problem is None]
-    results = predict_files((i.path for i in readable), model=model, workers=workers,
-                            max_duration=limits.max_duration, timeout_s=limits.timeout_s, patches=limits.patches)  # fmt: skip
+    results = predict_files(
+        (i.path for i in readable),
+        model=model,
+        workers=workers,
+        max_duration=limits.max_duration,
+        timeout_s=limits.timeout_s,
+        patches=limits.patches,
+    )
     for item in items:
         if item.problem is not None:
             yield item, GenrekitError(item.problem)
@@ -132,8 +144,13 @@ def run_library(
             check_styles(predictor)  # before the first file: the model has them or the run stops
         ignored = Ignored()
         items = scan_inputs(inputs, images=predictor.feature_config.reads_images, ignored=ignored)
-        opts = {"top_k": top_k, "show_timeline": timeline, "windows": windows, "timeline": timeline_config,
-                "style_threshold": style_threshold}  # fmt: skip
+        opts = {
+            "top_k": top_k,
+            "show_timeline": timeline,
+            "windows": windows,
+            "timeline": timeline_config,
+            "style_threshold": style_threshold,
+        }
         with open_output(fmt, out, retry_failed=retry_failed, **opts) as writer:
             todo = [i for i in items if str(i.path) not in writer.done]
             summary = LibrarySummary(skipped=len(items) - len(todo), retried=len(writer.failed))

@@ -7,6 +7,7 @@ into none. Playlists are made at the end of a run from all its rows, those an ea
 a resumed output included. A playlist genrekit wrote earlier for a genre no file has now is removed;
 other files in ``DIR`` are left alone.
 """
+
 from __future__ import annotations
 
 import csv
@@ -45,8 +46,13 @@ def entry(row: dict) -> Entry | None:
         duration = float(row["duration_s"]) if row.get("duration_s") not in (None, "") else None
     except ValueError:
         duration = None
-    return Entry(str(row["path"]), str(row["genre"]) if confident else None, duration,
-                 row.get("artist") or "", row.get("title") or "")  # fmt: skip
+    return Entry(
+        str(row["path"]),
+        str(row["genre"]) if confident else None,
+        duration,
+        row.get("artist") or "",
+        row.get("title") or "",
+    )
 
 
 def output_rows(path: Path, fmt: str) -> Iterator[dict]:
@@ -107,13 +113,17 @@ def write_playlists(folder: Path, entries: Iterable[Entry | None]) -> dict[str, 
         lines = ["#EXTM3U", MARK]
         for e in sorted(members, key=lambda m: m.path):
             who = " - ".join(x for x in (e.artist, e.title) if x) or Path(e.path).stem
-            lines += [f"#EXTINF:{round(e.duration_s) if e.duration_s is not None else -1},{who}",
-                      os.path.relpath(e.path, base)]  # fmt: skip
+            lines += [
+                f"#EXTINF:{round(e.duration_s) if e.duration_s is not None else -1},{who}",
+                os.path.relpath(e.path, base),
+            ]
         try:
             _write_atomic(folder / name, "\n".join(lines) + "\n")
         except OSError as exc:
-            raise GenrekitError(f"cannot write the playlist '{folder / name}' ({exc.strerror}); "
-                                "check the folder's space and permissions") from None  # fmt: skip
+            raise GenrekitError(
+                f"cannot write the playlist '{folder / name}' ({exc.strerror}); "
+                "check the folder's space and permissions"
+            ) from None
     for old in folder.glob("*.m3u8"):
         if old.name not in lists and _ours(old):
             old.unlink(missing_ok=True)

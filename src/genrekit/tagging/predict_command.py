@@ -4,6 +4,7 @@ chosen engine (:func:`run_from_args`: :func:`genrekit.tagging.local.run_library`
 
 Light until a run starts, so that the command line can take its options from here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,51 +55,116 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="audio files and/or folders (searched recursively)")
     p.add_argument("--model", help="checkpoint file, or a bundled model's name (default: the bundled musicnn-gtzan)")
     p.add_argument("--top-k", type=positive_int, default=3, help="genres shown per file")
-    p.add_argument("--format", choices=FORMATS, help="table, csv, json (one array) or jsonl (one object per line) "
-                   "(default: from the --output extension .csv/.json/.jsonl; a table on the terminal)")  # fmt: skip
-    p.add_argument("--output", "-o", help="write results to this file, in an existing folder; a rerun skips the files "
-                   "already in it (csv: the timeline goes to <name>.timeline.csv beside it)")  # fmt: skip
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="table, csv, json (one array) or jsonl (one object per line) "
+        "(default: from the --output extension .csv/.json/.jsonl; a table on the terminal)",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        help="write results to this file, in an existing folder; a rerun skips the files "
+        "already in it (csv: the timeline goes to <name>.timeline.csv beside it)",
+    )
     p.add_argument("--timeline", action="store_true", help="table: show the timeline, as runs of one genre")
     p.add_argument("--windows", action="store_true", help="table: every raw window; json/jsonl: add 'windows'")
-    p.add_argument("--patches", type=positive_int, default=DEFAULT_PATCHES, metavar="K",
-                   help="folders and manifests: analyse K windows spread over each song, decoding only them (a song "
-                   "whose sample is unsure is analysed whole); files named one by one, --timeline and --windows "
-                   "analyse every window")  # fmt: skip
+    p.add_argument(
+        "--patches",
+        type=positive_int,
+        default=DEFAULT_PATCHES,
+        metavar="K",
+        help="folders and manifests: analyse K windows spread over each song, decoding only them (a song "
+        "whose sample is unsure is analysed whole); files named one by one, --timeline and --windows "
+        "analyse every window",
+    )
     p.add_argument("--full", action="store_true", help="analyse every window of every song")
-    p.add_argument("--processes", action="store_true",
-                   help="run the --workers as processes, one model on one thread each: faster on every core "
-                   "(the bar then moves file by file; not with --styles)")  # fmt: skip
-    p.add_argument("--smooth", type=positive_int, default=t.smooth_windows, metavar="N",
-                   help="the timeline averages each window with its neighbours over N windows")  # fmt: skip
-    p.add_argument("--min-run", type=float, default=t.min_run_s, metavar="SECONDS",
-                   help="a run of one genre shorter than this joins a neighbouring run (0: keep every run)")  # fmt: skip
-    p.add_argument("--max-duration", type=_duration, default=clock(DEFAULT_MAX_DURATION), metavar="DURATION",
-                   help="a longer file gets an error row: seconds, h:mm:ss, or none")  # fmt: skip
-    p.add_argument("--file-timeout", type=_duration, default=f"{DEFAULT_FILE_TIMEOUT:g}", metavar="DURATION",
-                   help="a file taking longer to decode and predict gets an error row: seconds or none")  # fmt: skip
-    p.add_argument("--workers", type=positive_int, default=2,
-                   help="files decoded in parallel (ray: actors, one core each)")  # fmt: skip
-    p.add_argument("--retry-failed", action=argparse.BooleanOptionalAction, default=True,
-                   help="a rerun tries again the files that failed before")  # fmt: skip
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="a progress bar on stderr (default: only when stderr is a terminal)")  # fmt: skip
-    p.add_argument("--decoder-log", metavar="FILE",
-                   help="keep what the audio decoders print in FILE (default: kept off the terminal and counted)")
-    p.add_argument("--styles", action="store_true",
-                   help="also the musicnn backbone's Million Song Dataset tags (electronic, dance, folk, 80s...) "
-                   "above --style-threshold, in every output (bundled musicnn models; see genrekit models)")  # fmt: skip
-    p.add_argument("--style-threshold", type=probability, default=DEFAULT_STYLE_THRESHOLD, metavar="P",
-                   help="a style is listed from this probability on")  # fmt: skip
-    p.add_argument("--playlists", metavar="DIR",
-                   help="write one M3U8 per genre into DIR at the end (paths relative to it; files the model is "
-                   "unsure of go into unsure.m3u8, files without music or with errors into none)")  # fmt: skip
-    p.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="ray: run on Ray Data (pip install 'genrekit[scale]'); --output is then a folder of Parquet "
-                   "partitions and tags.csv, and inputs may be manifests (.txt, one path per line)")  # fmt: skip
-    p.add_argument("--address", help="ray: the cluster to run on (host:port, ray://host:10001 or auto; "
-                   "default: a local one)")  # fmt: skip
-    p.add_argument("--batch-size", type=positive_int, default=32,
-                   help="ray: files per batch, and per Parquet partition")  # fmt: skip
+    p.add_argument(
+        "--processes",
+        action="store_true",
+        help="run the --workers as processes, one model on one thread each: faster on every core "
+        "(the bar then moves file by file; not with --styles)",
+    )
+    p.add_argument(
+        "--smooth",
+        type=positive_int,
+        default=t.smooth_windows,
+        metavar="N",
+        help="the timeline averages each window with its neighbours over N windows",
+    )
+    p.add_argument(
+        "--min-run",
+        type=float,
+        default=t.min_run_s,
+        metavar="SECONDS",
+        help="a run of one genre shorter than this joins a neighbouring run (0: keep every run)",
+    )
+    p.add_argument(
+        "--max-duration",
+        type=_duration,
+        default=clock(DEFAULT_MAX_DURATION),
+        metavar="DURATION",
+        help="a longer file gets an error row: seconds, h:mm:ss, or none",
+    )
+    p.add_argument(
+        "--file-timeout",
+        type=_duration,
+        default=f"{DEFAULT_FILE_TIMEOUT:g}",
+        metavar="DURATION",
+        help="a file taking longer to decode and predict gets an error row: seconds or none",
+    )
+    p.add_argument(
+        "--workers", type=positive_int, default=2, help="files decoded in parallel (ray: actors, one core each)"
+    )
+    p.add_argument(
+        "--retry-failed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a rerun tries again the files that failed before",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar on stderr (default: only when stderr is a terminal)",
+    )
+    p.add_argument(
+        "--decoder-log",
+        metavar="FILE",
+        help="keep what the audio decoders print in FILE (default: kept off the terminal and counted)",
+    )
+    p.add_argument(
+        "--styles",
+        action="store_true",
+        help="also the musicnn backbone's Million Song Dataset tags (electronic, dance, folk, 80s...) "
+        "above --style-threshold, in every output (bundled musicnn models; see genrekit models)",
+    )
+    p.add_argument(
+        "--style-threshold",
+        type=probability,
+        default=DEFAULT_STYLE_THRESHOLD,
+        metavar="P",
+        help="a style is listed from this probability on",
+    )
+    p.add_argument(
+        "--playlists",
+        metavar="DIR",
+        help="write one M3U8 per genre into DIR at the end (paths relative to it; files the model is "
+        "unsure of go into unsure.m3u8, files without music or with errors into none)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="ray: run on Ray Data (pip install 'genrekit[scale]'); --output is then a folder of Parquet "
+        "partitions and tags.csv, and inputs may be manifests (.txt, one path per line)",
+    )
+    p.add_argument(
+        "--address", help="ray: the cluster to run on (host:port, ray://host:10001 or auto; default: a local one)"
+    )
+    p.add_argument(
+        "--batch-size", type=positive_int, default=32, help="ray: files per batch, and per Parquet partition"
+    )
     p.epilog = "Exit status: 0 when every file was tagged, 1 when some file failed (its row says why), 2 on an error."
 
 
@@ -114,7 +180,6 @@ def run_from_args(a: argparse.Namespace) -> LibrarySummary:
         if a.address:
             raise GenrekitError("--address is for --engine ray")
         from genrekit.console import decoder_messages_kept_off
-
         from genrekit.tagging.local import run_library
 
         with decoder_messages_kept_off(Path(a.decoder_log) if a.decoder_log else None):
@@ -122,26 +187,50 @@ def run_from_args(a: argparse.Namespace) -> LibrarySummary:
     if not a.output:
         raise GenrekitError("--engine ray writes a folder: give it with --output")
     if a.format not in (None, "csv") or a.timeline or a.windows:
-        raise GenrekitError("--engine ray writes Parquet partitions and tags.csv: "
-                            "leave out --format, --timeline, --windows")  # fmt: skip
+        raise GenrekitError(
+            "--engine ray writes Parquet partitions and tags.csv: leave out --format, --timeline, --windows"
+        )
     from genrekit.tagging.ray_engine import run_ray
 
-    return run_ray(a.inputs, output_dir=a.output, model=a.model, address=a.address, workers=a.workers,
-                   batch_size=a.batch_size, top_k=a.top_k, max_duration=a.max_duration, file_timeout=a.file_timeout,
-                   progress=a.progress is not False, playlists=a.playlists, styles=a.styles,
-                   style_threshold=a.style_threshold, patches=library_patches(a))  # fmt: skip
+    return run_ray(
+        a.inputs,
+        output_dir=a.output,
+        model=a.model,
+        address=a.address,
+        workers=a.workers,
+        batch_size=a.batch_size,
+        top_k=a.top_k,
+        max_duration=a.max_duration,
+        file_timeout=a.file_timeout,
+        progress=a.progress is not False,
+        playlists=a.playlists,
+        styles=a.styles,
+        style_threshold=a.style_threshold,
+        patches=library_patches(a),
+    )
 
 
 def settings_from_args(a: argparse.Namespace) -> dict:
     """The :func:`genrekit.tagging.local.run_library` keyword arguments of parsed ``genrekit predict`` options."""
     return {
-        "model": a.model, "top_k": a.top_k, "fmt": a.format, "output": a.output, "workers": a.workers,
-        "timeline": a.timeline, "windows": a.windows, "max_duration": a.max_duration,
+        "model": a.model,
+        "top_k": a.top_k,
+        "fmt": a.format,
+        "output": a.output,
+        "workers": a.workers,
+        "timeline": a.timeline,
+        "windows": a.windows,
+        "max_duration": a.max_duration,
         "timeline_config": TimelineConfig(smooth_windows=a.smooth, min_run_s=a.min_run),
-        "file_timeout": a.file_timeout, "retry_failed": a.retry_failed, "progress": a.progress,
-        "playlists": a.playlists, "styles": a.styles, "style_threshold": a.style_threshold,
-        "patches": library_patches(a), "processes": a.processes,
-    }  # fmt: skip
+        "file_timeout": a.file_timeout,
+        "retry_failed": a.retry_failed,
+        "progress": a.progress,
+        "playlists": a.playlists,
+        "styles": a.styles,
+        "style_threshold": a.style_threshold,
+        "patches": library_patches(a),
+        "processes": a.processes,
+    }
 
 
 def library_patches(a: argparse.Namespace) -> int | None:

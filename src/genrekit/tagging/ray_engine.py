@@ -27,6 +27,7 @@ address of the default route), and a starting head probes cloud metadata servers
 usage-stats setting; a run that must stay on loopback runs in a network namespace with only ``lo``
 (docs/scale.md), as the tests and the benchmark do.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,8 @@ from genrekit.outputs import output_lock
 from genrekit.reaper import Reaper
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, LibrarySummary, Limits, tag_file
-from genrekit.tagging.rows import parquet_row, parquet_schema, row_key, utf8
 from genrekit.tagging.playlists import check_folder, entry, output_rows, playlists_line, write_playlists
+from genrekit.tagging.rows import parquet_row, parquet_schema, row_key, utf8
 from genrekit.tagging.scan import Ignored, LibraryItem, list_items
 
 CSV_NAME = "tags.csv"
@@ -51,8 +52,16 @@ OBJECT_STORE_BYTES = 200 * 2**20  # a local cluster: batches of paths and rows a
 class _Tagger:
     """One actor of the pool: the model loaded once, then batches of ``{"path", "problem"}``."""
 
-    def __init__(self, model: str | None, top_k: int, max_duration: float | None, timeout_s: float | None,
-                 styles: bool, style_threshold: float, patches: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        model: str | None,
+        top_k: int,
+        max_duration: float | None,
+        timeout_s: float | None,
+        styles: bool,
+        style_threshold: float,
+        patches: int | None = None,
+    ):
         from genrekit.workers import load_in_worker
 
         # one core per actor: the pool, not the runtime, spreads the work (an actor is a process of its own)
@@ -141,8 +150,15 @@ def _start_ray(address: str | None, workers: int) -> None:
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     else:  # a new private cluster on this machine ("local": never one found in RAY_ADDRESS or /tmp/ray)
-        ray.init(address="local", num_cpus=workers, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False,
-                 _node_ip_address="127.0.0.1", logging_level=logging.WARNING, log_to_driver=False)  # fmt: skip
+        ray.init(
+            address="local",
+            num_cpus=workers,
+            object_store_memory=OBJECT_STORE_BYTES,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+        )
     ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts files
     logging.getLogger("ray.data").setLevel(logging.WARNING)
 
@@ -224,10 +240,13 @@ def run_ray(
                 rows = [{"path": os.fsencode(i.path), "problem": utf8(i.problem or "")} for i in todo]
                 ds = ray.data.from_items(rows)
                 ds = ds.map_batches(
-                    _Tagger, fn_constructor_args=(model, top_k, max_duration, file_timeout, styles, style_threshold, patches),
-                    batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers),
+                    _Tagger,
+                    fn_constructor_args=(model, top_k, max_duration, file_timeout, styles, style_threshold, patches),
+                    batch_size=batch_size,
+                    batch_format="numpy",
+                    compute=ray.data.ActorPoolStrategy(size=workers),
                     num_cpus=1,
-                )  # fmt: skip
+                )
                 run = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"  # never the name of an earlier part
                 bar = tqdm(total=len(todo), unit="file", desc="predict", disable=not progress, file=sys.stderr)
                 for n, table in enumerate(ds.iter_batches(batch_size=None, batch_format="pyarrow")):
@@ -250,8 +269,11 @@ def run_ray(
         counts = write_playlists(lists, map(entry, output_rows(csv_path, "csv"))) if lists is not None else None
     if ignored.line():
         print(ignored.line(), file=sys.stderr)
-    print(f"done {summary.done}, skipped {summary.skipped} (already in {out}), failed {summary.failed}; "
-          f"all rows in {csv_path}", file=sys.stderr)  # fmt: skip
+    print(
+        f"done {summary.done}, skipped {summary.skipped} (already in {out}), failed {summary.failed}; "
+        f"all rows in {csv_path}",
+        file=sys.stderr,
+    )
     if counts is not None:
         print(playlists_line(lists, counts), file=sys.stderr)
     return summary

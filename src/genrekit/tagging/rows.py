@@ -5,6 +5,7 @@ Parquet row (:func:`parquet_row`, Ray's partitions); JSON lines are the full obj
 
 Light (no numpy).
 """
+
 from __future__ import annotations
 
 import csv
@@ -19,10 +20,22 @@ from genrekit.schema import DEFAULT_STYLE_THRESHOLD, NAME_TAGS, TimelineConfig, 
 
 # the one flat row: (field, type) -- "str", "float" or "bool"
 ROW_FIELDS = [
-    ("path", "str"), ("artist", "str"), ("album", "str"), ("title", "str"), ("genre", "str"), ("probability", "float"), ("confident", "bool"), ("label", "str"),
-    ("top", "str"), ("styles", "str"), ("no_music", "str"), ("duration_s", "float"), ("truncated", "bool"), ("analysed", "str"),
+    ("path", "str"),
+    ("artist", "str"),
+    ("album", "str"),
+    ("title", "str"),
+    ("genre", "str"),
+    ("probability", "float"),
+    ("confident", "bool"),
+    ("label", "str"),
+    ("top", "str"),
+    ("styles", "str"),
+    ("no_music", "str"),
+    ("duration_s", "float"),
+    ("truncated", "bool"),
+    ("analysed", "str"),
     ("error", "str"),
-]  # fmt: skip
+]
 CSV_FIELDS = [name for name, _ in ROW_FIELDS]
 
 
@@ -94,8 +107,15 @@ def parquet_row(path: str, result, top_k: int = 3, style_threshold: float = DEFA
     return {k: utf8(v) if isinstance(v, str) else v for k, v in row.items()} | {"path": row_key(path)}
 
 
-def json_line(path: str, result, *, top_k: int, windows: bool, timeline: TimelineConfig | None,
-              style_threshold: float = DEFAULT_STYLE_THRESHOLD) -> str:  # fmt: skip
+def json_line(
+    path: str,
+    result,
+    *,
+    top_k: int,
+    windows: bool,
+    timeline: TimelineConfig | None,
+    style_threshold: float = DEFAULT_STYLE_THRESHOLD,
+) -> str:
     """One line of JSON (ASCII: bytes of a name that are not UTF-8 are escaped, as ``\\udcXX``)."""
     if isinstance(result, Exception):
         return json.dumps({"path": path, "error": str(result)})
@@ -113,8 +133,16 @@ def csv_line(values: list) -> str:
     return buf.getvalue()
 
 
-def table_text(path: str, result, *, top_k: int, timeline: TimelineConfig | None = None, windows: bool = False,
-               show_timeline: bool = False, style_threshold: float = DEFAULT_STYLE_THRESHOLD) -> str:  # fmt: skip
+def table_text(
+    path: str,
+    result,
+    *,
+    top_k: int,
+    timeline: TimelineConfig | None = None,
+    windows: bool = False,
+    show_timeline: bool = False,
+    style_threshold: float = DEFAULT_STYLE_THRESHOLD,
+) -> str:
     """The lines the terminal shows for one file."""
     if isinstance(result, Exception):
         return f"{path}\n  error: {result}\n"
@@ -141,8 +169,17 @@ def table_text(path: str, result, *, top_k: int, timeline: TimelineConfig | None
 class Terminal:
     """Rows printed as they come (the JSON array closed at the end); nothing to resume."""
 
-    def __init__(self, fmt: str, stream: TextIO, *, top_k: int, show_timeline: bool, windows: bool,
-                 timeline: TimelineConfig | None, style_threshold: float = DEFAULT_STYLE_THRESHOLD):  # fmt: skip
+    def __init__(
+        self,
+        fmt: str,
+        stream: TextIO,
+        *,
+        top_k: int,
+        show_timeline: bool,
+        windows: bool,
+        timeline: TimelineConfig | None,
+        style_threshold: float = DEFAULT_STYLE_THRESHOLD,
+    ):
         self.fmt, self.stream, self.top_k, self.windows = fmt, stream, top_k, windows
         self.style_threshold = style_threshold
         self.show_timeline, self.timeline = show_timeline, timeline
@@ -157,8 +194,12 @@ class Terminal:
         self.stream.flush()
 
     def write(self, path: str, result) -> None:
-        opts = {"top_k": self.top_k, "windows": self.windows, "timeline": self.timeline,
-                "style_threshold": self.style_threshold}  # fmt: skip
+        opts = {
+            "top_k": self.top_k,
+            "windows": self.windows,
+            "timeline": self.timeline,
+            "style_threshold": self.style_threshold,
+        }
         if self.fmt == "csv":
             row = prediction_row(path, result, self.top_k, self.style_threshold)
             self._print(csv_line([row[k] for k in CSV_FIELDS]))

@@ -11,6 +11,7 @@ The journal is JSON Lines: a header, then one ``{"path", "field", "old", "new"}`
 field (values are lists of strings, ``null`` when absent). ``undo_journal`` puts the old values
 back (the oldest one of each field, when a journal changed a field twice).
 """
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,9 @@ class Journal:
     def record(self, path: Path, diffs: dict[str, tuple[list[str] | None, list[str] | None]]) -> None:
         """Write one line per changed field of ``path`` and fsync."""
         when = _now()
-        self._write([{"path": str(path), "field": f, "old": old, "new": new, "time": when}
-                     for f, (old, new) in diffs.items()])  # fmt: skip
+        self._write(
+            [{"path": str(path), "field": f, "old": old, "new": new, "time": when} for f, (old, new) in diffs.items()]
+        )
         self.changes += len(diffs)
 
     def _write(self, lines: list[dict]) -> None:
@@ -145,7 +147,9 @@ def write_tags(path: str | os.PathLike, changes: Changes, *, journal: Journal | 
         check = open_tags(tmp)
         wrong = [f for f, (_, new) in diffs.items() if (check.get(f) or None) != new]
         if wrong:
-            raise TagError(f"the tags written into '{path}' did not read back ({', '.join(wrong)}); nothing was changed")
+            raise TagError(
+                f"the tags written into '{path}' did not read back ({', '.join(wrong)}); nothing was changed"
+            )
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)

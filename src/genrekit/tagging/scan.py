@@ -7,6 +7,7 @@ an error row. Items are keyed by the resolved path, whatever the spelling of the
 
 Light: no numpy, no audio library.
 """
+
 from __future__ import annotations
 
 import errno
@@ -18,8 +19,12 @@ from pathlib import Path
 
 from genrekit.errors import GenrekitError
 
-_SPECIAL = {stat.S_IFIFO: "named pipe", stat.S_IFSOCK: "socket", stat.S_IFCHR: "character device",
-            stat.S_IFBLK: "block device"}  # fmt: skip
+_SPECIAL = {
+    stat.S_IFIFO: "named pipe",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+}
 
 
 @dataclass(frozen=True)

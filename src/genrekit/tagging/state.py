@@ -6,6 +6,7 @@ rerun with another ``--mode`` costs no prediction). The state is a JSON Lines fi
 and fsynced after each file (a line cut by a kill is ignored), rewritten compactly at the end of
 a run.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,7 +65,9 @@ class State:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8")
         except OSError as exc:
-            raise GenrekitError(f"cannot use the state file '{self.path}' ({exc.strerror}); give another --state") from None
+            raise GenrekitError(
+                f"cannot use the state file '{self.path}' ({exc.strerror}); give another --state"
+            ) from None
         try:
             import fcntl
         except ImportError:  # no flock on this system: one run at a time is the user's care
@@ -73,8 +76,9 @@ class State:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file is closed
         except BlockingIOError:
             self._file.close()
-            raise GenrekitError(f"another genrekit tag run uses '{self.path}'; wait for it to end, "
-                                "or give another --state") from None
+            raise GenrekitError(
+                f"another genrekit tag run uses '{self.path}'; wait for it to end, or give another --state"
+            ) from None
 
     def get(self, path: Path, model_sha256: str, *, styles: bool = False) -> Record | None:
         """The record of ``path`` if the file and the model are the ones it was made from."""
@@ -107,8 +111,7 @@ class State:
         self._file = None
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            for p, r in self.records.items():
-                f.write(json.dumps({"path": p, **asdict(r)}) + "\n")
+            f.writelines(json.dumps({"path": p, **asdict(r)}) + "\n" for p, r in self.records.items())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)

@@ -10,6 +10,7 @@ The tagger is musicnn's (Pons & Serra 2019), trained on the Last.fm tags of the 
 Dataset; genrekit levels each patch's loudness before the tagger (its ``level_db``), as the
 genre head saw it in training, so the values differ a little from stock musicnn's.
 """
+
 from __future__ import annotations
 
 import os
@@ -69,8 +70,10 @@ def check_styles(predictor: Predictor) -> slice:
     """
     rows = style_rows(predictor.feature_config)
     if rows is None:
-        raise GenrekitError(f"styles come from the musicnn MSD tagger: the model '{predictor.name}' does not "
-                            "compute its tags (use the bundled musicnn-gtzan model, or leave out --styles)")  # fmt: skip
+        raise GenrekitError(
+            f"styles come from the musicnn MSD tagger: the model '{predictor.name}' does not "
+            "compute its tags (use the bundled musicnn-gtzan model, or leave out --styles)"
+        )
     return rows
 
 
