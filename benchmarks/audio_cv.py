@@ -7,8 +7,9 @@ import numpy as np
 from _common import parser
 from _results import md_table, update_summary, write_results
 
+from genrekit.comparison import run_protocol
 from genrekit.config import TrainConfig
-from genrekit.experiment import prepare, run_protocol
+from genrekit.experiment import prepare
 from genrekit.features.logmel import LogMelConfig
 from genrekit.models import DEFAULT_MODEL
 from genrekit.splits import make_split
@@ -22,7 +23,7 @@ def main() -> None:
     split = make_split("kfold", ids=data.ids, labels=data.track_labels, seed=0, folds=a.folds)
     config = TrainConfig(epochs=a.epochs, windows_per_track=a.windows_per_track)
     r = run_protocol(data, split.folds, model=DEFAULT_MODEL, config=config, device=a.device, progress=not a.no_progress)
-    recall = {g: float(np.mean([f["per_class_recall"][g] for f in r["folds"]])) for g in data.labels}
+    recall = {g: float(np.mean([f["per_class_recall"][g] for f in r["runs"]])) for g in data.labels}
     counts = {g: int((data.y == i).sum()) for i, g in enumerate(data.labels)}
     md = (
         f"# Audio subset ({len(data.y)} clips), {a.folds}-fold track-level CV, log-mel, gknet\n\n"

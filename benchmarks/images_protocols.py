@@ -8,8 +8,9 @@ import json
 from _common import parser
 from _results import RESULTS, md_table, update_summary, write_results
 
+from genrekit.comparison import run_protocol
 from genrekit.config import TrainConfig
-from genrekit.experiment import prepare, run_protocol
+from genrekit.experiment import prepare
 from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.models import DEFAULT_MODEL, model_names
 from genrekit.splits import make_split
@@ -43,7 +44,7 @@ def main() -> None:
         rows = [
             [
                 n,
-                len(v["folds"]),
+                len(v["runs"]),
                 v["epochs_budget"],
                 f"{v['accuracy_mean']:.3f} ± {v['accuracy_sd']:.3f}",
                 f"{v['balanced_accuracy_mean']:.3f}",

@@ -19,9 +19,10 @@ import numpy as np
 from _common import parser
 from _results import RESULTS, md_table, update_summary, write_results
 
+from genrekit.comparison import run_protocol
 from genrekit.config import TrainConfig
 from genrekit.evaluate import classification_metrics
-from genrekit.experiment import evaluate, fit, prepare, run_protocol
+from genrekit.experiment import evaluate, fit, prepare
 from genrekit.features import make_feature_config
 from genrekit.models.musicnn import MSD_TAGS
 from genrekit.splits import Fold, make_split
@@ -125,7 +126,7 @@ def main() -> None:
             f"{gknet['result']['accuracy_mean']:.3f} ± {gknet['result']['accuracy_sd']:.3f}",
         ],
     ]
-    head_recall = recall(head["folds"], "per_class_recall")
+    head_recall = recall(head["runs"], "per_class_recall")
     zs_recall = {g: float(np.mean([m["per_class"][g]["recall"] for m in zs])) for g in data.labels} if zs else {}
     md = (
         f"# musicnn heads: audio subset ({len(data.y)} clips), the 5 folds of audio_cv.py\n\n"

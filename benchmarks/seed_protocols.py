@@ -10,7 +10,32 @@ import json
 from _common import parser
 from _results import RESULTS, update_summary, write_results
 
-from genrekit.seed_protocols import PROTOCOL_NAMES, SEED_PROTOCOLS, headline, markdown, on_images, run_seed_protocol
+from genrekit.comparison import comparison_markdown
+from genrekit.seed_protocols import PROTOCOL_NAMES, SEED_PROTOCOLS, on_images, run_seed_protocol
+
+HEADLINE_MODEL = {
+    "seed000": "s000_cnn",
+    "seed001": "s001_ann",
+    "seed002": "s002_cnn",
+    "seed003": "s003_cnn",
+    "seed004": "s004_parallel_cnn",
+}
+
+
+def headline(result: dict) -> dict:
+    """The claimed figure and, for the seed's headline model, the mean accuracy under its own
+    protocol (``reproduced``), its shares drawn over clips (``track_level``, segment-splitting
+    seeds only) and the fault-filtered split (``honest``); a variant not run is None."""
+    key = result["protocol"]["key"]
+    runs = result["models"].get(HEADLINE_MODEL[key], {})
+
+    def mean(variant):
+        return round(runs[variant]["accuracy_mean"], 4) if variant in runs else None
+
+    out = {"claimed": result["protocol"]["claimed"], "reproduced": mean("reproduced"), "honest": mean("filtered")}
+    if result["protocol"]["split_by"] == "segment":
+        out["track_level"] = mean("track")
+    return {**out, "model": HEADLINE_MODEL[key], "epochs": result["budget"]["epochs"]}
 
 
 def _per_protocol(text: str | None, cast) -> dict:
@@ -41,9 +66,10 @@ def main() -> None:
             "(unstated choices in the JSON's `protocol.notes`); *same shares, split by track*: the same, with "
             "every window of a clip on one side; *fault-filtered*: the artist-conscious GTZAN split, test side "
             "never used to train or select. Accuracy at the seed's own level (segments or whole clips), mean ± sd "
-            "over runs (seeds 0, 1, ...); clip accuracy in brackets where clips are whole on one side. "
+            "over runs (seeds 0, 1, ...); clip accuracy too where clips are whole on one side. "
             "Where *epochs run* is below the seed's, the budget was cut to fit 2 CPU cores (see the JSON's "
-            "`budget`, `data` and `hardware`).\n\n" + markdown(ordered)
+            "`budget`, `data` and `hardware`).\n\n"
+            + "\n".join(f"## {key}\n\n{comparison_markdown(r)}" for key, r in ordered.items())
         )
         write_results("seed_protocols", {"results": ordered}, md)
         update_summary({"seed_protocols": {k.replace("seed", "s"): headline(r) for k, r in ordered.items()}})

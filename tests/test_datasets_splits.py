@@ -19,7 +19,7 @@ from genrekit.datasets.cache import default_cache_dir, load_features
 from genrekit.experiment import prepare
 from genrekit.features.kaggle_image import KaggleImageConfig
 from genrekit.features.logmel import LogMelConfig
-from genrekit.splits import ListSplit, clip_id, kfold, list_split, random_split
+from genrekit.splits import ListSplit, clip_id, kfold, list_split, make_split, random_split
 
 SMALL = LogMelConfig(n_mels=16, segment_seconds=1.0)
 
@@ -351,6 +351,22 @@ def test_random_split_is_deterministic_per_seed(seed):
     a, b = random_split(labels, seed=seed), random_split(labels, seed=seed)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("shares", [(0.8, 0.1, 0.1), (0.7, 0.3, 0.0), (0.5, 0.2, 0.3)])
+def test_a_shares_split_cuts_every_class_by_the_three_shares(shares):
+    labels = _labels()
+    (fold,) = make_split("shares", ids=_ids(labels), labels=labels, seed=4, shares=shares).folds
+    parts = (fold.train, fold.val, fold.test)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(len(labels)))  # a partition
+    for g, n in Counter(labels).items():
+        sizes = [sum(labels[i] == g for i in part) for part in parts]
+        assert sizes[2] == round(n * shares[2]) and sizes[1] == round(n * shares[1]), (g, sizes)
+    again = make_split("shares", ids=_ids(labels), labels=labels, seed=4, shares=shares).folds[0]
+    np.testing.assert_array_equal(again.train, fold.train)
+    if shares[2]:
+        other = make_split("shares", ids=_ids(labels), labels=labels, seed=5, shares=shares).folds[0]
+        assert not np.array_equal(other.test, fold.test)
 
 
 def test_random_split_differs_between_seeds():

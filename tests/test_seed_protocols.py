@@ -7,12 +7,14 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import LABELS
 
+from genrekit.comparison import comparison_markdown
 from genrekit.config import TrainConfig
 from genrekit.errors import GenrekitError
 from genrekit.experiment import prepare
@@ -22,14 +24,15 @@ from genrekit.seed_protocols import (
     PROTOCOL_NAMES,
     SEED_PROTOCOLS,
     cut_samples,
-    headline,
-    markdown,
     on_images,
     run_seed_protocol,
     split_samples,
     subset_clips,
 )
 from genrekit.train import _epoch_draw, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+headline = pytest.importorskip("seed_protocols").headline
 
 SMALL = LogMelConfig(n_mels=32, segment_seconds=1.0, segment_overlap=0.0)
 
@@ -214,8 +217,17 @@ def test_a_whole_protocol_runs_every_variant_and_reports_it(labelled_dataset, tm
     head = headline(result)
     assert head["claimed"] == 0.9461 and head["reproduced"] == round(runs["reproduced"]["accuracy_mean"], 4)
     assert head["honest"] == round(runs["filtered"]["accuracy_mean"], 4) and "track_level" in head
-    table = markdown({"seed003": result})
-    assert "| seed003 | s003_cnn | audio, 24 clips | 0.9461 |" in table and "2 / 30" in table
+    table = comparison_markdown(result)
+    assert table.startswith("Protocol: seed003 (its document: 94.61 ± 0.40 % over five random splits); audio, 24 clips")
+    assert "at most 2 of the seed's 30 epochs" in table
+    rows = [line for line in table.splitlines() if line.startswith("| s003_cnn |")]
+    assert [r.split(" | ")[1:4] for r in rows] == [
+        ["reproduced", "2", "segment"],
+        ["track", "2", "segment"],
+        ["filtered", "1", "segment"],
+    ]
+    mean, sd = runs["reproduced"]["accuracy_mean"], runs["reproduced"]["accuracy_sd"]
+    assert f"| {mean:.3f} ± {sd:.3f} |" in rows[0] and "| — |" in rows[0]  # no clip accuracy for a segment split
 
 
 def test_an_unknown_protocol_is_refused(labelled_dataset):
@@ -249,7 +261,12 @@ def test_compare_protocol_from_the_command_line(labelled_dataset, tmp_path):
     assert "split lists" in proc.stderr and "--splits-dir" in proc.stderr and "Traceback" not in proc.stderr
     saved = json.loads((out / "compare.json").read_text())
     assert saved["models"]["s002_cnn"]["reproduced"]["runs"][0]["epochs_run"] == 1
-    assert "| seed002 | s002_cnn | audio, 24 clips | 0.48 |" in (out / "compare.md").read_text()
+    assert (
+        (out / "compare.md")
+        .read_text()
+        .startswith("Protocol: seed002 (its document: 48 % test accuracy); audio, 24 clips")
+    )
+    assert "| s002_cnn | reproduced | 1 | clip |" in (out / "compare.md").read_text()
 
     ids = sorted(prepare(labelled_dataset, feature_config=SMALL, progress=False).ids)
     for part, chosen in (("train", ids[::2]), ("valid", ids[1::4]), ("test", ids[3::4])):

@@ -415,15 +415,17 @@ def test_compare_two_models_by_kfold(labelled_dataset, cache, tmp_path):
     table = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(table) == 3  # header + two models
     res = json.loads((out / "compare.json").read_text())
-    assert [r["model"] for r in res["results"]] == ["gknet", "s001_ann"]
-    for r in res["results"]:
-        assert [f["fold"] for f in r["folds"]] == ["fold0", "fold1"]
-        assert sum(f["n_test"] for f in r["folds"]) == 24  # every track tested once
+    assert res["protocol"]["key"] == "kfold" and list(res["models"]) == ["gknet", "s001_ann"]
+    for variants in res["models"].values():
+        r = variants["kfold"]
+        assert [f["fold"] for f in r["runs"]] == ["fold0", "fold1"]
+        assert sum(f["n_test"] for f in r["runs"]) == 24  # every track tested once
         assert 0 <= r["accuracy_mean"] <= 1 and r["accuracy_sd"] >= 0
     assert (out / "compare.png").is_file()
     assert (out / "runs" / "gknet" / "fold1" / "report.json").is_file()
     sizes = [
-        json.loads((d / "compare.json").read_text())["results"][0]["folds"][0]["n_parameters"] for d in (out, narrow)
+        json.loads((d / "compare.json").read_text())["models"]["gknet"]["kfold"]["runs"][0]["n_parameters"]
+        for d in (out, narrow)
     ]
     assert sizes[1] < sizes[0] / 4  # --model-param width=4 reached the model (default width 16)
 

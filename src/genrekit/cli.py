@@ -1,344 +1,23 @@
 """The ``genrekit`` command: predict, train, evaluate, compare, models, render, serve.
 
 Only the standard library is imported here; each command imports what it needs, so
-``genrekit --help`` starts at once. Training options are derived from :class:`TrainConfig`'s
-fields, feature settings are given as ``--feature KEY=VALUE`` and checked against the kind.
+``genrekit --help`` starts at once. The training commands and their options:
+:mod:`genrekit.train_commands`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 import warnings
 from pathlib import Path
 
 from genrekit import __version__
-from genrekit.config import TrainConfig
+from genrekit import train_commands as training
 from genrekit.errors import GenrekitError
 
 # what the [train] extra installs: predict and serve of a model with an ONNX export need none of it
 TRAIN_MODULES = ("torch", "librosa", "sklearn", "matplotlib", "PIL", "onnx")
-
-
-def _literal(text: str):
-    """A KEY=VALUE value as Python data: int, float, bool, None or the string itself."""
-    low = text.strip().lower()
-    if low in ("none", "null"):
-        return None
-    if low in ("true", "false"):
-        return low == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _settings(pairs: list[str], what: str) -> dict:
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise GenrekitError(f"{what} '{pair}' is not KEY=VALUE")
-        out[key.strip()] = _literal(value)
-    return out
-
-
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="dataset folder (GTZAN root or <label>/<audio files>)")
-    p.add_argument("--input", default="auto", choices=["auto", "audio", "images"], help="which GTZAN part to use")
-    p.add_argument("--cache-dir", help="feature cache (default $GENREKIT_CACHE or ~/.cache/genrekit)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-
-def _add_feature_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--features",
-        default="auto",
-        help="feature kind: logmel, kaggle-image (auto: kaggle-image for images, else logmel)",
-    )
-    p.add_argument(
-        "--feature",
-        action="append",
-        metavar="KEY=VALUE",
-        help="a setting of the feature kind, e.g. n_mels=64 or segment_seconds=6 (repeatable; "
-        "'genrekit models' lists each kind's settings and defaults)",
-    )
-
-
-def _add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="architecture (default: gknet; see 'genrekit models')")
-    p.add_argument(
-        "--model-param", action="append", metavar="KEY=VALUE", help="architecture hyper-parameter (repeatable)"
-    )
-    for f in dataclasses.fields(TrainConfig):
-        name = "--" + f.name.replace("_", "-")
-        if f.type in (bool, "bool"):
-            p.add_argument(name, default=f.default, action=argparse.BooleanOptionalAction, help=f.metadata["help"])
-        else:
-            kind = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
-            p.add_argument(name, type=kind, default=f.default, choices=f.metadata["choices"], help=f.metadata["help"])
-    p.add_argument("--device", help="where to train: cpu, cuda, cuda:1 ... (default: CUDA when available)")
-
-
-def _add_protocol_args(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument(
-        "--split",
-        default=default,
-        choices=["random", "kfold", "filtered", "none"],
-        help="track-level protocol ('none': train on every track)",
-    )
-    p.add_argument("--test-size", type=float, default=0.2, help="test share of the random protocol")
-    p.add_argument("--folds", type=int, default=5, help="folds of the kfold protocol")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="validation share of the training side")
-    p.add_argument("--splits-dir", help="folder of train/valid/test_filtered.txt (default: <data>/splits)")
-
-
-def _add_training_args(p: argparse.ArgumentParser, *, split: str) -> None:
-    """What train and compare share: data, features, training settings, protocol."""
-    _add_data_args(p)
-    _add_feature_args(p)
-    _add_train_args(p)
-    _add_protocol_args(p, default=split)
-
-
-def _train_config(a) -> TrainConfig:
-    return TrainConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)})
-
-
-def _feature_config(a):
-    """The --features/--feature choice; ``None`` lets the data choose (images: kaggle-image)."""
-    from genrekit.features import DEFAULT_KIND, make_feature_config
-
-    values = _settings(a.feature, "--feature")
-    kind = a.features
-    if kind == "auto":
-        if a.input != "images" and not values:
-            return None
-        kind = "kaggle-image" if a.input == "images" else DEFAULT_KIND
-    return make_feature_config(kind, **values)
-
-
-def _model(a) -> tuple[str, dict]:
-    from genrekit.models import DEFAULT_MODEL, model_spec
-
-    name = a.model or DEFAULT_MODEL
-    model_spec(name)  # fail before any feature is computed
-    return name, _settings(a.model_param, "--model-param")
-
-
-def _prepare(a, feature_config=None, labels=None):
-    from genrekit.experiment import prepare
-
-    return prepare(
-        a.data,
-        input_kind=a.input,
-        feature_config=feature_config,
-        labels=labels,
-        cache_dir=a.cache_dir,
-        progress=not a.no_progress,
-    )
-
-
-def _split(a, data, seed: int):
-    from genrekit.splits import make_split
-
-    splits_dir = a.splits_dir or (str(Path(a.data) / "splits") if (Path(a.data) / "splits").is_dir() else None)
-    split = make_split(
-        a.split,
-        ids=data.ids,
-        labels=data.track_labels,
-        seed=seed,
-        folds=a.folds,
-        test_size=a.test_size,
-        val_fraction=a.val_fraction,
-        splits_dir=splits_dir,
-    )
-    for part, missing in split.notes.get("missing_ids", {}).items():
-        if missing:
-            print(
-                f"note: {len(missing)} clip(s) of the {part} list are not in the data: {', '.join(missing[:5])}"
-                + (" ..." if len(missing) > 5 else ""),
-                file=sys.stderr,
-            )
-    return split
-
-
-def _print_metrics(rep: dict, header: str) -> None:
-    t, s = rep["track"], rep["segment"]
-    print(f"{header}: {t['n']} tracks, {s['n']} segments")
-    print(
-        f"  track   accuracy {t['accuracy']:.3f}  balanced {t['balanced_accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}"
-    )
-    print(
-        f"  segment accuracy {s['accuracy']:.3f}  balanced {s['balanced_accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}"
-    )
-    print("  per genre (track level): " + ", ".join(f"{g} {v['recall']:.2f}" for g, v in t["per_class"].items()))
-
-
-def cmd_train(a) -> None:
-    from genrekit.experiment import evaluate, fit, write_report
-    from genrekit.plots import curves_png
-
-    name, params = _model(a)
-    if a.split == "kfold" and a.fold is None:
-        raise GenrekitError(
-            f"train --split kfold trains one fold: give --fold 0..{a.folds - 1}, "
-            "or run 'genrekit compare --split kfold' to train and evaluate every fold"
-        )
-    data = _prepare(a, _feature_config(a))
-    config = _train_config(a)
-    folds = _split(a, data, seed=config.seed).folds
-    if a.fold is not None and not 0 <= a.fold < len(folds):
-        raise GenrekitError(f"--fold {a.fold} does not exist: the {a.split} protocol has {len(folds)} fold(s)")
-    fold = folds[a.fold or 0]
-    print(
-        f"training {name} on {data.path} ({data.feature_config.kind}), {a.split} split {fold.name}, seed {config.seed}: "
-        f"{len(fold.train)} train / {0 if fold.val is None else len(fold.val)} validation / {len(fold.test)} test tracks"
-    )
-    ckpt, result = fit(
-        data,
-        fold,
-        model=name,
-        model_params=params,
-        config=config,
-        device=a.device,
-        progress=not a.no_progress,
-        metadata={
-            "protocol": a.split if a.split != "none" else "all data",
-            "trained_on": f"{len(fold.train)} tracks of {data.path} ({data.tracks[0].kind})",
-            "skipped_unreadable": data.failed,
-        },
-    )
-    out = Path(a.out)
-    report = evaluate(ckpt, data, fold.test) if len(fold.test) else None
-    if report is not None:
-        ckpt.metadata["accuracy"] = {
-            "track_accuracy": report["track"]["accuracy"],
-            "track_balanced_accuracy": report["track"]["balanced_accuracy"],
-            "n_test_tracks": len(fold.test),
-        }
-    path = ckpt.save(out / "model.pt")
-    print(f"model saved to {path} (best epoch {result.best_epoch} of {len(result.history)}, {result.seconds:.0f} s)")
-    if report is not None:
-        write_report(report, out / "report", history=result.history, title=name)
-        _print_metrics(report, "test")
-        print(f"report: {out / 'report'} (report.json, confusion_*.png/csv, per_genre.csv, curves.png)")
-    else:
-        curves_png(result.history, out / "curves.png", title=name)
-        print(
-            f"not evaluated: no test tracks (--split {a.split}); the accuracies in {out / 'curves.png'} are on "
-            "its training windows and validation tracks, not an evaluation"
-        )
-    if data.failed:
-        print(f"skipped {len(data.failed)} unreadable track(s): {', '.join(data.failed)}", file=sys.stderr)
-
-
-def cmd_evaluate(a) -> None:
-    import numpy as np
-
-    from genrekit.checkpoint import load_checkpoint
-    from genrekit.experiment import evaluate, write_report
-    from genrekit.splits import clip_id
-
-    ckpt = load_checkpoint(a.model)
-    data = _prepare(a, ckpt.feature_config, labels=ckpt.labels)
-    if a.split_file:
-        listed = {clip_id(line) for line in Path(a.split_file).read_text().splitlines() if line.strip()}
-        idx = np.array([i for i, t in enumerate(data.ids) if t in listed], dtype=int)
-        if len(listed) > len(idx):
-            print(f"note: {len(listed) - len(idx)} clip(s) of {a.split_file} are not in the data", file=sys.stderr)
-    elif a.subset == "test":
-        wanted = set(ckpt.split.get("test", []))
-        if not wanted:
-            raise GenrekitError(
-                f"'{a.model}' records no held-out test tracks (it was trained on all its data); "
-                "evaluate it on other data with --subset all, or give --split-file"
-            )
-        idx = np.array([i for i, t in enumerate(data.ids) if t in wanted], dtype=int)
-    else:
-        idx = np.arange(len(data.ids))
-    if not len(idx):
-        raise GenrekitError("no track to evaluate: the chosen subset matches no track of the data")
-    if not ckpt.split.get("train"):
-        print(
-            "warning: this checkpoint does not record its training tracks, so overlap with them cannot be checked",
-            file=sys.stderr,
-        )
-    report = evaluate(ckpt, data, idx, allow_seen=a.allow_seen)
-    out = write_report(report, a.out, title=ckpt.model_name)
-    _print_metrics(report, "evaluation")
-    print(f"report: {out}")
-
-
-def cmd_compare(a) -> None:
-    if a.protocol:
-        return _compare_seed_protocol(a)
-    from genrekit.experiment import comparison_markdown, run_protocol
-    from genrekit.models import model_names, model_spec
-    from genrekit.plots import comparison_png
-
-    names = model_names() if a.models == "all" else [m.strip() for m in a.models.split(",") if m.strip()]
-    for name in names:
-        model_spec(name)  # fail before any training
-    params = _settings(a.model_param, "--model-param")
-    data = _prepare(a, _feature_config(a))
-    config = _train_config(a)
-    if a.split == "random":  # one split per seed
-        folds = [f for s in range(config.seed, config.seed + a.seeds) for f in _split(a, data, seed=s).folds]
-    else:
-        folds = _split(a, data, seed=config.seed).folds
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for name in names:
-        print(f"comparing: {name} on {len(folds)} split(s) of {data.path} ({a.split})", file=sys.stderr)
-        results.append(
-            run_protocol(
-                data,
-                folds,
-                model=name,
-                model_params=params,
-                config=config,
-                device=a.device,
-                progress=not a.no_progress,
-                out_dir=out / "runs",
-            )
-        )
-        md = comparison_markdown(results, a.split)
-        (out / "compare.md").write_text(md)  # rewritten after each model: nothing computed is lost
-        (out / "compare.json").write_text(json.dumps({"protocol": a.split, "results": results}, indent=2))
-    comparison_png(
-        [r["model"] for r in results],
-        [r["accuracy_mean"] for r in results],
-        [r["accuracy_sd"] for r in results],
-        out / "compare.png",
-        "track accuracy",
-    )
-    print(md)
-    print(f"written: {out / 'compare.md'}, {out / 'compare.json'}, {out / 'compare.png'}")
-
-
-def _compare_seed_protocol(a) -> None:
-    from genrekit.seed_protocols import SEED_PROTOCOLS, on_images, run_seed_protocol, writer
-
-    protocol, out = SEED_PROTOCOLS[a.protocol], Path(a.out)
-    run_seed_protocol(
-        on_images(protocol) if a.input == "images" else protocol,
-        a.data,
-        splits_dir=a.splits_dir,
-        repetitions=a.repetitions,
-        max_epochs=a.max_epochs,
-        precision=a.precision,
-        device=a.device,
-        cache_dir=a.cache_dir,
-        progress=not a.no_progress,
-        on_result=writer(out),
-    )
-    print((out / "compare.md").read_text() + f"written: {out / 'compare.md'}, {out / 'compare.json'}")
 
 
 def cmd_predict(a) -> None:
@@ -439,14 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=lambda a: sys.exit(_run_tag(a)))
 
     p = sub.add_parser("train", help="train a model and evaluate it on a held-out split", formatter_class=fmt)
-    _add_training_args(p, split="random")
+    training.add_training_args(p, split="random")
     p.add_argument("--fold", type=int, help="which fold of --split kfold to train")
     p.add_argument("--out", default="runs/train", help="output folder (model.pt, report/)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=training.cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset", formatter_class=fmt)
     p.add_argument("--model", required=True, help="checkpoint (.pt)")
-    _add_data_args(p)
+    training.add_data_args(p)
     p.add_argument(
         "--subset",
         default="test",
@@ -460,10 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure even tracks the model was trained on (warns: that is no evaluation)",
     )
     p.add_argument("--out", default="runs/evaluate")
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=training.cmd_evaluate)
 
     p = sub.add_parser("compare", help="several models under one protocol (mean ± sd)", formatter_class=fmt)
-    _add_training_args(p, split="kfold")
+    training.add_training_args(p, split="kfold")
     p.add_argument(
         "--seeds", type=int, default=5, help="random splits (seeds --seed, --seed+1, ...) for --split random"
     )
@@ -476,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, help="--protocol: cap the seed's epochs (recorded)")
     p.add_argument("--repetitions", type=int, help="--protocol: random splits per variant (default: the seed's)")
     p.add_argument("--out", default="runs/compare")
-    p.set_defaults(func=cmd_compare)
+    p.set_defaults(func=training.cmd_compare)
 
     p = sub.add_parser("models", help="the bundled and given models, the architectures and feature kinds")
     p.add_argument("model", nargs="*", help="checkpoint files to describe")

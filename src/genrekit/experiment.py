@@ -1,4 +1,10 @@
-"""Experiments: data → split → fit → evaluate → report. Used by the CLI and the benchmarks."""
+"""Experiments: data → split → fit → evaluate → report. The CLI and the benchmarks run these.
+
+One run: :func:`prepare` the data, :func:`protocol_folds` (or :func:`genrekit.splits.make_split`),
+:func:`fit`, :func:`evaluate`, or all of it with :func:`train_and_report`; :func:`select_tracks`
+picks what ``genrekit evaluate`` measures. Several runs, summarised as mean ± sd in the one ``compare.json``
+schema: :mod:`genrekit.comparison`.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,8 @@ import json
 import os
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +29,7 @@ from genrekit.features import DEFAULT_KIND, FeatureConfig, make_feature_config
 from genrekit.inference import Classifier
 from genrekit.models import DEFAULT_MODEL, build_model
 from genrekit.plots import confusion_png, curves_png
-from genrekit.splits import Fold
+from genrekit.splits import Fold, clip_id, make_split
 from genrekit.train import TrainConfig, TrainResult, seeded, train
 
 
@@ -230,73 +235,139 @@ def write_report(
     return out
 
 
-def run_protocol(
+def protocol_folds(
     data: Data,
-    folds: list[Fold],
+    protocol: str,
+    *,
+    seed: int = 0,
+    seeds: int = 1,
+    folds: int = 5,
+    test_size: float = 0.2,
+    val_fraction: float = 0.1,
+    splits_dir: str | os.PathLike | None = None,
+) -> tuple[list[Fold], list[str]]:
+    """The folds of a :func:`~genrekit.splits.make_split` protocol (``random``: one split per seed
+    ``seed`` … ``seed + seeds - 1``), and notes on listed clips that the data lacks.
+
+    ``splits_dir`` defaults to ``<data>/splits`` where that folder exists.
+    """
+    if splits_dir is None and (data.path / "splits").is_dir():
+        splits_dir = data.path / "splits"
+    out, notes = [], []
+    for s in range(seed, seed + (seeds if protocol == "random" else 1)):
+        split = make_split(
+            protocol,
+            ids=data.ids,
+            labels=data.track_labels,
+            seed=s,
+            folds=folds,
+            test_size=test_size,
+            val_fraction=val_fraction,
+            splits_dir=splits_dir,
+        )
+        out.extend(split.folds)
+        for part, missing in split.notes.get("missing_ids", {}).items():
+            if missing:
+                notes.append(
+                    f"{len(missing)} clip(s) of the {part} list are not in the data: {', '.join(missing[:5])}"
+                    + (" ..." if len(missing) > 5 else "")
+                )
+    return out, notes
+
+
+@dataclass
+class Trained:
+    """What :func:`train_and_report` made: the saved checkpoint, its training and its test report
+    (``None`` without test tracks), and where each went."""
+
+    checkpoint: Checkpoint
+    result: TrainResult
+    report: dict | None
+    model_path: Path
+    report_dir: Path | None
+    curves_path: Path
+
+
+def train_and_report(
+    data: Data,
+    fold: Fold,
+    out_dir: str | os.PathLike,
     *,
     model: str = DEFAULT_MODEL,
     model_params: dict | None = None,
     config: TrainConfig | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
-    out_dir: str | os.PathLike | None = None,
-) -> dict:
-    """Train and evaluate ``model`` on every fold (seed ``config.seed + i`` for fold i);
-    mean ± sd of the track-level metrics."""
-    config = config or TrainConfig()
-    rows: list[dict[str, Any]] = []
-    for fold in folds:
-        ckpt, result = fit(
-            data,
-            fold,
-            model=model,
-            model_params=model_params,
-            config=replace(config, seed=config.seed + len(rows)),
-            device=device,
-            progress=progress,
+    metadata: dict | None = None,
+) -> Trained:
+    """:func:`fit` on ``fold``, :func:`evaluate` on its test tracks (recorded in the checkpoint's
+    ``accuracy``), save ``model.pt`` and the report folder ``report/`` in ``out_dir``; without
+    test tracks, the training curves as ``curves.png`` instead."""
+    ckpt, result = fit(
+        data,
+        fold,
+        model=model,
+        model_params=model_params,
+        config=config,
+        device=device,
+        progress=progress,
+        metadata=metadata,
+    )
+    out = Path(out_dir)
+    report = evaluate(ckpt, data, fold.test) if len(fold.test) else None
+    if report is not None:
+        ckpt.metadata["accuracy"] = {
+            "track_accuracy": report["track"]["accuracy"],
+            "track_balanced_accuracy": report["track"]["balanced_accuracy"],
+            "n_test_tracks": len(fold.test),
+        }
+    path = ckpt.save(out / "model.pt")
+    if report is None:
+        curves_png(result.history, out / "curves.png", title=model)
+        return Trained(ckpt, result, None, path, None, out / "curves.png")
+    report_dir = write_report(report, out / "report", history=result.history, title=model)
+    return Trained(ckpt, result, report, path, report_dir, report_dir / "curves.png")
+
+
+def select_tracks(
+    data: Data,
+    ckpt: Checkpoint,
+    *,
+    subset: str = "test",
+    split_file: str | os.PathLike | None = None,
+    checkpoint_name: str = "the model",
+) -> tuple[np.ndarray, list[str]]:
+    """Indices of the tracks of ``data`` to evaluate ``ckpt`` on, and notes on what was not found.
+
+    ``split_file`` (clips listed one a line) wins over ``subset``: ``test`` (the tracks the
+    checkpoint held out) or ``all``. Warns when the checkpoint records no training tracks;
+    ``checkpoint_name`` (e.g. its path) is named in the errors.
+
+    Raises
+    ------
+    GenrekitError
+        ``test`` of a checkpoint trained on all its data, or a choice that matches no track
+    """
+    notes = []
+    if split_file:
+        listed = {clip_id(line) for line in Path(split_file).read_text().splitlines() if line.strip()}
+        idx = np.array([i for i, t in enumerate(data.ids) if t in listed], dtype=int)
+        if len(listed) > len(idx):
+            notes.append(f"{len(listed) - len(idx)} clip(s) of {split_file} are not in the data")
+    elif subset == "test":
+        wanted = set(ckpt.split.get("test", []))
+        if not wanted:
+            raise GenrekitError(
+                f"{checkpoint_name} records no held-out test tracks (it was trained on all its data); "
+                "evaluate it on other data with --subset all, or give --split-file"
+            )
+        idx = np.array([i for i, t in enumerate(data.ids) if t in wanted], dtype=int)
+    else:
+        idx = np.arange(len(data.ids))
+    if not len(idx):
+        raise GenrekitError("no track to evaluate: the chosen subset matches no track of the data")
+    if not ckpt.split.get("train"):
+        warnings.warn(
+            "this checkpoint does not record its training tracks, so overlap with them cannot be checked", stacklevel=2
         )
-        rep = evaluate(ckpt, data, fold.test)
-        if out_dir is not None:
-            write_report(rep, Path(out_dir) / model / fold.name, history=result.history, title=f"{model} {fold.name}")
-        rows.append(
-            {
-                "fold": fold.name,
-                "accuracy": rep["track"]["accuracy"],
-                "balanced_accuracy": rep["track"]["balanced_accuracy"],
-                "macro_f1": rep["track"]["macro_f1"],
-                "segment_accuracy": rep["segment"]["accuracy"],
-                "per_class_recall": {g: v["recall"] for g, v in rep["track"]["per_class"].items()},
-                "best_epoch": result.best_epoch,
-                "epochs_run": len(result.history),
-                "train_seconds": round(result.seconds, 1),
-                "n_test": len(fold.test),
-                "model_params": ckpt.model_params,
-                "n_parameters": sum(int(v.numel()) for v in ckpt.state_dict.values()),
-            }
-        )
-    summary: dict[str, Any] = {"model": model, "model_params": dict(model_params or {}), "folds": rows}
-    for key in ("accuracy", "balanced_accuracy", "macro_f1", "segment_accuracy", "train_seconds"):
-        vals = np.array([r[key] for r in rows], dtype=float)
-        summary[f"{key}_mean"] = float(vals.mean())
-        summary[f"{key}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
-    return summary
-
-
-def comparison_markdown(results: list[dict], protocol: str) -> str:
-    """Markdown table of :func:`run_protocol` results (track level, mean ± sd over folds)."""
-
-    def pm(r, k):
-        return f"{r[k + '_mean']:.3f} ± {r[k + '_sd']:.3f}"
-
-    lines = [
-        f"Protocol: {protocol}, {len(results[0]['folds'])} split(s); track-level metrics, mean ± sd.",
-        "",
-        "| model | accuracy | balanced accuracy | macro-F1 | segment accuracy | train s/split |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r['model']} | {pm(r, 'accuracy')} | {pm(r, 'balanced_accuracy')} | {pm(r, 'macro_f1')} "
-            f"| {pm(r, 'segment_accuracy')} | {r['train_seconds_mean']:.0f} |"
-        )
-    return "\n".join(lines) + "\n"
+    return idx, notes

@@ -19,16 +19,15 @@ clip accuracy (mean of the clip's window probabilities).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
+from genrekit.comparison import Run, run_comparison
 from genrekit.config import TrainConfig
 from genrekit.datasets import DatasetError
 from genrekit.evaluate import classification_metrics
@@ -37,7 +36,7 @@ from genrekit.features import make_feature_config
 from genrekit.features.windows import pad_frames
 from genrekit.inference import Classifier
 from genrekit.models import build_model
-from genrekit.splits import list_split
+from genrekit.splits import Fold, make_split
 from genrekit.train import default_device, seeded, train
 
 # Keras' defaults where a seed names only the optimiser: Adam/Nadam 1e-3, SGD 0.01 without
@@ -214,100 +213,81 @@ def cut_samples(data: Data) -> Samples:
     return Samples(features, np.array(y), np.array(clip))
 
 
-def _stratified(idx: np.ndarray, labels: np.ndarray, shares: tuple[float, float, float], rng: np.random.Generator):
-    """(train, val, test) of ``idx``: each class cut by the shares, in a random order."""
-    parts: list[list[int]] = [[], [], []]
-    total = sum(shares)
-    for c in np.unique(labels):
-        members = rng.permutation(idx[labels == c])
-        n_test = round(len(members) * shares[2] / total)
-        n_val = round(len(members) * shares[1] / total)
-        parts[2].extend(members[:n_test])
-        parts[1].extend(members[n_test : n_test + n_val])
-        parts[0].extend(members[n_test + n_val :])
-    return tuple(np.sort(np.array(p, dtype=np.int64)) for p in parts)
-
-
 def split_samples(
     protocol: SeedProtocol, variant: str, data: Data, samples: Samples, *, seed: int, splits_dir: Path | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sample indices (train, val, test) of one run.
+    """Sample indices (train, val, test) of one run, cut by :func:`~genrekit.splits.make_split`.
 
-    ``variant``: ``reproduced`` (the seed's own split), ``track`` (its shares over clips) or
-    ``filtered`` (the fault-filtered lists in ``splits_dir``, over clips).
+    ``variant``: ``reproduced`` (the seed's own split: its shares over samples or clips), ``track``
+    (its shares over clips) or ``filtered`` (the fault-filtered lists in ``splits_dir``, over clips).
     """
-    rng = np.random.default_rng(seed)
     if variant == "reproduced" and protocol.split_by == "segment":
-        return _stratified(np.arange(len(samples.y)), samples.y, protocol.shares, rng)
+        fold = make_split(
+            "shares", ids=[str(i) for i in range(len(samples.y))], labels=samples.y, seed=seed, shares=protocol.shares
+        ).folds[0]
+        return fold.train, _or_empty(fold.val), fold.test
     if variant in ("reproduced", "track"):
-        clips = _stratified(np.arange(len(data.y)), data.y, protocol.shares, rng)
+        fold = make_split("shares", ids=data.ids, labels=data.y, seed=seed, shares=protocol.shares).folds[0]
     elif variant == "filtered":
-        if splits_dir is None or not Path(splits_dir).is_dir():
-            raise DatasetError(
-                f"the fault-filtered split lists were not found at '{splits_dir}'; give the folder of "
-                "train/valid/test_filtered.txt (--splits-dir)"
-            )
-        parts = list_split(data.ids, splits_dir).parts
-        clips = (parts["train"], parts["valid"], parts["test"])
+        fold = make_split("filtered", ids=data.ids, labels=data.track_labels, splits_dir=splits_dir).folds[0]
     else:
         raise DatasetError(f"unknown variant '{variant}'; use reproduced, track or filtered")
-    train_idx, val_idx, test_idx = (samples.of_clips(c) for c in clips)
-    return train_idx, val_idx, test_idx
+    return samples.of_clips(fold.train), samples.of_clips(_or_empty(fold.val)), samples.of_clips(fold.test)
 
 
-def _run(protocol, variant, model, data, samples, *, seed, config, splits_dir, device, progress) -> dict:
-    train_idx, val_idx, test_idx = split_samples(protocol, variant, data, samples, seed=seed, splits_dir=splits_dir)
-    # the seed's figure is read on its validation side (S001): that side then takes no part in training
-    on_validation = variant == "reproduced" and protocol.reported == "validation"
-    measured = val_idx if on_validation else test_idx
-    watched = val_idx if len(val_idx) and not on_validation else None
-    f = data.feature_config
-    with seeded(seed):
-        net = build_model(model, n_classes=len(data.labels), input_shape=(f.n_bins, f.segment_frames))
-    result = train(
-        net,
-        samples.features,
-        samples.y,
-        f,
-        train_idx=train_idx,
-        val_idx=watched,
-        config=replace(config, seed=seed),
-        device=device,
-        progress=progress,
-        desc=f"{protocol.key} {model} {variant} seed {seed}",
-    )
-    classifier = Classifier(result.model, f, data.labels, device=device)
-    probs = np.stack([w.mean(axis=0) for w in classifier.analyse_tracks([samples.features[i] for i in measured])])
-    level = "segment" if len(samples.y) > len(data.y) else "clip"  # several windows per clip
-    row = {
-        "variant": variant,
-        "seed": seed,
-        "level": level,
-        "n_train": len(train_idx),
-        "n_val": len(val_idx),
-        "n_measured": len(measured),
-        "epochs_run": len(result.history),
-        "best_epoch": result.best_epoch,
-        "train_seconds": round(result.seconds, 1),
-        "accuracy": classification_metrics(samples.y[measured], probs.argmax(1), data.labels)["accuracy"],
-        "train_accuracy": result.history[-1]["train_acc"],
-    }
-    if level == "segment" and variant != "reproduced":  # clips are whole on one side: score them too
-        clips = samples.clip[measured]
-        order = np.unique(clips)
-        clip_probs = np.stack([probs[clips == c].mean(axis=0) for c in order])
-        row["clip_accuracy"] = classification_metrics(data.y[order], clip_probs.argmax(1), data.labels)["accuracy"]
-    return row
+def _or_empty(idx: np.ndarray | None) -> np.ndarray:
+    return np.array([], dtype=int) if idx is None else idx
 
 
-def _summarise(rows: list[dict]) -> dict:
-    out: dict[str, Any] = {"runs": rows}
-    for key in ("accuracy", "clip_accuracy"):
-        vals = np.array([r[key] for r in rows if key in r], dtype=float)
-        if len(vals):
-            out[f"{key}_mean"] = float(vals.mean())
-            out[f"{key}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
-    return out
+def _runner(protocol: SeedProtocol, data: Data, samples: Samples, *, config: TrainConfig, device, progress: bool):
+    """The runs of :func:`run_seed_protocol`: the seed's model trained on the samples of a fold
+    with the fold's seed, measured at the seed's level on the side its figure is read on."""
+
+    def run(r: Run) -> dict:
+        seed, f = r.index, data.feature_config  # fold i of a variant is drawn, and trains, with seed i
+        train_idx, val_idx, test_idx = r.fold.train, _or_empty(r.fold.val), r.fold.test
+        # the seed's figure is read on its validation side (S001): that side then takes no part in training
+        on_validation = r.variant == "reproduced" and protocol.reported == "validation"
+        measured = val_idx if on_validation else test_idx
+        watched = val_idx if len(val_idx) and not on_validation else None
+        with seeded(seed):
+            net = build_model(r.model, n_classes=len(data.labels), input_shape=(f.n_bins, f.segment_frames))
+        result = train(
+            net,
+            samples.features,
+            samples.y,
+            f,
+            train_idx=train_idx,
+            val_idx=watched,
+            config=replace(config, **r.params, seed=seed),
+            device=device,
+            progress=progress,
+            desc=f"{protocol.key} {r.model} {r.variant} seed {seed}",
+        )
+        classifier = Classifier(result.model, f, data.labels, device=device)
+        probs = np.stack([w.mean(axis=0) for w in classifier.analyse_tracks([samples.features[i] for i in measured])])
+        level = "segment" if len(samples.y) > len(data.y) else "clip"  # several windows per clip
+        row = {
+            "variant": r.variant,
+            "seed": seed,
+            "level": level,
+            "n_train": len(train_idx),
+            "n_val": len(val_idx),
+            "n_measured": len(measured),
+            "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch,
+            "train_seconds": round(result.seconds, 1),
+            "accuracy": classification_metrics(samples.y[measured], probs.argmax(1), data.labels)["accuracy"],
+            "train_accuracy": result.history[-1]["train_acc"],
+        }
+        if level == "segment" and r.variant != "reproduced":  # clips are whole on one side: score them too
+            clips = samples.clip[measured]
+            order = np.unique(clips)
+            clip_probs = np.stack([probs[clips == c].mean(axis=0) for c in order])
+            row["clip_accuracy"] = classification_metrics(data.y[order], clip_probs.argmax(1), data.labels)["accuracy"]
+        return row
+
+    return run
 
 
 def run_seed_protocol(
@@ -340,7 +320,15 @@ def run_seed_protocol(
     models : a subset of the seed's architectures
     clips_per_genre : train and test on at most this many clips of each genre (a smaller budget; recorded)
     precision : ``bf16`` trains under bfloat16 autocast (recorded; for CPUs with AMX and GPUs)
-    on_result : called with the partial result after every run (nothing computed is lost)
+    on_result : called with the partial result after every run (nothing computed is lost),
+        e.g. ``functools.partial(genrekit.comparison.write_comparison, out_dir=...)``
+
+    Returns
+    -------
+    dict
+        the one ``compare.json`` schema (:mod:`genrekit.comparison`): ``protocol`` (the seed's, as
+        :meth:`SeedProtocol.to_dict`), ``budget``, ``data``, ``hardware`` and ``models`` (model ->
+        variant -> runs, ``accuracy_mean``/``_sd``, ``clip_accuracy_mean``/``_sd`` ...)
 
     Raises
     ------
@@ -370,7 +358,7 @@ def run_seed_protocol(
     samples = cut_samples(data)
     epochs = protocol.train.epochs if max_epochs is None else min(max_epochs, protocol.train.epochs)
     config = replace(protocol.train, epochs=epochs, patience=min(protocol.train.patience, epochs), precision=precision)
-    result = {
+    about = {
         "protocol": protocol.to_dict(),
         "budget": {
             "epochs": config.epochs,
@@ -389,44 +377,23 @@ def run_seed_protocol(
             "unreadable": data.failed,
         },
         "hardware": hardware(device),
-        "models": {},
     }
-    for model in models or tuple(protocol.models):
-        model_config = replace(config, **protocol.models[model])
-        result["models"][model] = {}
-        for variant in variants:
-            rows = []
-            for seed in range(1 if variant == "filtered" else repetitions):  # one fixed split
-                rows.append(
-                    _run(
-                        protocol,
-                        variant,
-                        model,
-                        data,
-                        samples,
-                        seed=seed,
-                        config=model_config,
-                        splits_dir=splits_dir,
-                        device=device,
-                        progress=progress,
-                    )
-                )
-                result["models"][model][variant] = _summarise(rows)
-                if on_result:
-                    on_result(result)
-    return result
 
+    def folds(variant: str):
+        seeds = range(1 if variant == "filtered" else repetitions)  # the filtered split is one fixed split
+        name = "filtered" if variant == "filtered" else "seed{}"
+        return lambda: [
+            Fold(name.format(seed), *split_samples(protocol, variant, data, samples, seed=seed, splits_dir=splits_dir))
+            for seed in seeds
+        ]
 
-def writer(out_dir: str | os.PathLike):
-    """An ``on_result`` callback keeping ``compare.json`` and ``compare.md`` in ``out_dir`` up to date."""
-    out = Path(out_dir)
-
-    def save(result: dict) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "compare.json").write_text(json.dumps(result, indent=2))
-        (out / "compare.md").write_text(markdown({result["protocol"]["key"]: result}))
-
-    return save
+    return run_comparison(
+        models={m: protocol.models[m] for m in models or tuple(protocol.models)},
+        variants={v: folds(v) for v in variants},
+        run=_runner(protocol, data, samples, config=config, device=device, progress=progress),
+        about=about,
+        on_result=on_result,
+    )
 
 
 def hardware(device: torch.device) -> dict:
@@ -440,64 +407,3 @@ def hardware(device: torch.device) -> dict:
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
-
-
-HEADLINE_MODEL = {
-    "seed000": "s000_cnn",
-    "seed001": "s001_ann",
-    "seed002": "s002_cnn",
-    "seed003": "s003_cnn",
-    "seed004": "s004_parallel_cnn",
-}
-
-
-def headline(result: dict) -> dict:
-    """The claimed figure and, for the seed's headline model, the mean accuracy under its own
-    protocol (``reproduced``), its shares drawn over clips (``track_level``, segment-splitting
-    seeds only) and the fault-filtered split (``honest``); a variant not run is None."""
-    key = result["protocol"]["key"]
-    runs = result["models"].get(HEADLINE_MODEL[key], {})
-
-    def mean(variant):
-        return round(runs[variant]["accuracy_mean"], 4) if variant in runs else None
-
-    out = {"claimed": result["protocol"]["claimed"], "reproduced": mean("reproduced"), "honest": mean("filtered")}
-    if result["protocol"]["split_by"] == "segment":
-        out["track_level"] = mean("track")
-    return {**out, "model": HEADLINE_MODEL[key], "epochs": result["budget"]["epochs"]}
-
-
-def markdown(results: dict[str, dict]) -> str:
-    """A table of every model and variant of ``results`` (protocol key -> :func:`run_seed_protocol` result)."""
-
-    def cell(v):
-        if v is None:
-            return "—"
-        n = len(v["runs"])
-        sd = f" ± {v['accuracy_sd']:.3f}" if n > 1 else ""
-        clip = f" (clips {v['clip_accuracy_mean']:.3f})" if "clip_accuracy_mean" in v else ""
-        return f"{v['accuracy_mean']:.3f}{sd}{clip}, n={n}"
-
-    lines = [
-        (
-            "| seed | model | data | claimed | reproduced (seed's protocol) | same shares, split by track "
-            "| fault-filtered (honest) | level | epochs run / seed's | train acc. (reproduced) |"
-        ),
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for key, r in results.items():
-        p, b = r["protocol"], r["budget"]
-        for model, v in r["models"].items():
-            rep = v.get("reproduced")
-            level = rep["runs"][0]["level"] if rep else "—"
-            train_acc = f"{np.mean([x['train_accuracy'] for x in rep['runs']]):.3f}" if rep else "—"
-            epochs = sorted({x["epochs_run"] for variant in v.values() for x in variant["runs"]})
-            run = f"{epochs[0]}–{epochs[-1]}" if len(epochs) > 1 else str(epochs[0])
-            lines.append(
-                f"| {key} | {model} | {p['input_kind']}, {r['data']['clips']} clips "
-                f"| {p['claimed'] if p['claimed'] is not None else '—'} | {cell(rep)} "
-                f"| {cell(v.get('track'))} | {cell(v.get('filtered'))} | {level} "
-                f"| {run} / {b['seed_epochs']} "
-                f"| {train_acc} |"
-            )
-    return "\n".join(lines) + "\n"

@@ -1,6 +1,8 @@
 """Track-level splits: every window of a clip stays on the side of its clip.
 
-All functions return index arrays into the list of tracks, never into windows.
+All functions return index arrays into the list of tracks, never into windows (the one
+exception: the seed documents' own segment-level splits, which :mod:`genrekit.seed_protocols`
+cuts over windows with the ``shares`` protocol to reproduce their leak).
 :func:`make_split` is the one entry point: a protocol and a seed give the folds.
 """
 
@@ -20,7 +22,9 @@ from genrekit.datasets import DatasetError
 _GTZAN_ID = re.compile(r"^[a-z]+\.\d{5}$")
 
 
-def random_split(labels: list[str], *, test_size: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def random_split(
+    labels: list[str] | np.ndarray, *, test_size: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Stratified random (train, test) split of tracks."""
     idx = np.arange(len(labels))
     try:
@@ -33,7 +37,38 @@ def random_split(labels: list[str], *, test_size: float = 0.2, seed: int = 0) ->
     return np.sort(train), np.sort(test)
 
 
-def check_tracks_per_class(labels: list[str], *, minimum: int, why: str) -> None:
+def stratified_shares(
+    labels, *, shares: tuple[float, float, float], seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stratified (train, validation, test) cut of items by three shares, drawn with ``seed``.
+
+    Each class (in sorted order) is permuted and cut: ``round(n * test share)`` items to test,
+    ``round(n * validation share)`` to validation, the rest to train. The shares need not sum
+    to 1 (they are normalised); a zero share gives an empty side.
+
+    Examples
+    --------
+    >>> train, val, test = stratified_shares([0] * 10 + [1] * 10, shares=(0.8, 0.1, 0.1), seed=0)
+    >>> len(train), len(val), len(test)
+    (16, 2, 2)
+    """
+    labels = np.asarray(labels)
+    idx = np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[], [], []]
+    total = sum(shares)
+    for c in np.unique(labels):
+        members = rng.permutation(idx[labels == c])
+        n_test = round(len(members) * shares[2] / total)
+        n_val = round(len(members) * shares[1] / total)
+        parts[2].extend(members[:n_test])
+        parts[1].extend(members[n_test : n_test + n_val])
+        parts[0].extend(members[n_test + n_val :])
+    train, val, test = (np.sort(np.array(p, dtype=np.int64)) for p in parts)
+    return train, val, test
+
+
+def check_tracks_per_class(labels: list[str] | np.ndarray, *, minimum: int, why: str) -> None:
     """Refuse data with a class of fewer than ``minimum`` tracks, naming it (``why``: what needs them).
 
     Raises
@@ -53,7 +88,7 @@ def check_tracks_per_class(labels: list[str], *, minimum: int, why: str) -> None
         )
 
 
-def kfold(labels: list[str], *, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def kfold(labels: list[str] | np.ndarray, *, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified k-fold (train, test) splits of tracks."""
     check_tracks_per_class(labels, minimum=k, why=f"{k}-fold cross-validation")
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -100,7 +135,7 @@ def list_split(track_ids: list[str], split_dir: str | os.PathLike, *, parts=("tr
     return result
 
 
-PROTOCOLS = ("random", "kfold", "filtered", "none")
+PROTOCOLS = ("random", "kfold", "filtered", "none", "shares")
 
 
 @dataclass
@@ -141,12 +176,13 @@ def make_split(
     protocol: str,
     *,
     ids: list[str],
-    labels: list[str],
+    labels: list[str] | np.ndarray,
     seed: int = 0,
     folds: int = 5,
     test_size: float = 0.2,
     val_fraction: float = 0.1,
     splits_dir: str | os.PathLike | None = None,
+    shares: tuple[float, float, float] = (0.8, 0.1, 0.1),
 ) -> Split:
     """The track-level folds of an evaluation protocol.
 
@@ -154,11 +190,14 @@ def make_split(
     ----------
     protocol : ``random`` (one stratified ``1 - test_size`` / ``test_size`` split drawn with
         ``seed``), ``kfold`` (``folds`` stratified folds shuffled with ``seed``), ``filtered``
-        (the train/valid/test list files in ``splits_dir``) or ``none`` (every track trains)
+        (the train/valid/test list files in ``splits_dir``), ``none`` (every track trains) or
+        ``shares`` (one stratified train/validation/test cut by ``shares``, drawn with ``seed``:
+        :func:`stratified_shares`; the seed documents' protocols)
     ids, labels : track ids and labels, in the order of the dataset
     seed : draws the split and the validation share
     val_fraction : share of the training side held out for early stopping (``filtered`` uses its
-        own valid list)
+        own valid list, ``shares`` its middle share)
+    shares : train, validation and test shares of the ``shares`` protocol
 
     Raises
     ------
@@ -183,6 +222,11 @@ def make_split(
     if protocol == "filtered":
         if splits_dir is None:
             raise DatasetError("the filtered protocol needs --splits-dir (the folder of *_filtered.txt lists)")
+        if not Path(splits_dir).is_dir():
+            raise DatasetError(
+                f"the fault-filtered split lists were not found at '{splits_dir}'; give the folder of "
+                "train/valid/test_filtered.txt (--splits-dir)"
+            )
         lists = list_split(ids, splits_dir)
         if not all(len(lists.parts[p]) for p in ("train", "test")):
             raise DatasetError(f"the split lists in '{splits_dir}' match no train or test track of the data")
@@ -194,4 +238,7 @@ def make_split(
         check_tracks_per_class(labels, minimum=1 + held, why="training" + (" with a validation share" if held else ""))
         fit, val = carve_validation(np.arange(len(ids)), y, fraction=val_fraction, seed=seed)
         return Split(protocol, [Fold("all", fit, val, np.zeros(0, dtype=np.int64))])
+    if protocol == "shares":
+        fit, val, test = stratified_shares(labels, shares=shares, seed=seed)
+        return Split(protocol, [Fold(f"seed{seed}", fit, val, test)])
     raise DatasetError(f"unknown protocol '{protocol}'; use one of: {', '.join(PROTOCOLS)}")
