@@ -36,7 +36,7 @@ def _only_loopback() -> bool:
     return [name for _, name in socket.if_nameindex()] == ["lo"]
 
 
-def one_run(files: list[Path], *, model: str | None, workers: int, batch_size: int) -> dict:
+def one_run(files: list[Path], *, model: str | None, workers: int, batch_size: int, patches: int | None) -> dict:
     import pyarrow.parquet as pq
 
     from genrekit.tagging.ray_engine import run_ray
@@ -45,7 +45,9 @@ def one_run(files: list[Path], *, model: str | None, workers: int, batch_size: i
     load = os.getloadavg()[0]
     try:
         t0 = time.time()
-        summary = run_ray(files, output_dir=out, model=model, workers=workers, batch_size=batch_size, progress=False)
+        summary = run_ray(
+            files, output_dir=out, model=model, workers=workers, batch_size=batch_size, progress=False, patches=patches
+        )
         wall = time.time() - t0
         parts = sorted(out.glob("part-*.parquet"), key=lambda p: p.stat().st_mtime)
         first, last = parts[0].stat().st_mtime, parts[-1].stat().st_mtime
@@ -74,7 +76,8 @@ def measure(a: argparse.Namespace) -> None:
         sys.exit(f"no GTZAN clips under {a.data}/genres_original (--data)")
     files = [clips[i * len(clips) // a.files] for i in range(a.files)]  # spread over the genres
     order = [1, 2, 2, 1] * (a.repeats // 2) + [1, 2] * (a.repeats % 2)
-    runs = [one_run(files, model=a.model, workers=n, batch_size=a.batch_size) for n in order]
+    patches = None if a.full else a.patches
+    runs = [one_run(files, model=a.model, workers=n, batch_size=a.batch_size, patches=patches) for n in order]
     rate = {n: statistics.mean(r["files_per_s"] for r in runs if r["workers"] == n) for n in (1, 2)}
     efficiency = rate[2] / (2 * rate[1])
     runtime = Predictor.load(a.model, threads=1).runtime  # what each actor loads, by the same rule
@@ -86,6 +89,7 @@ def measure(a: argparse.Namespace) -> None:
         "batch_size": a.batch_size,
         "order": order,
         "runs": runs,
+        "patches": patches,
         "mean_files_per_s": {str(n): round(v, 3) for n, v in rate.items()},
         "ray_scaling_efficiency": round(efficiency, 3),
         "per_core_files_per_s_30s": round(rate[1], 3),
@@ -94,6 +98,11 @@ def measure(a: argparse.Namespace) -> None:
     md = "\n".join(
         [
             f"# Ray scaling: {a.files} GTZAN clips of 30 s, {data['model']} on {runtime}, batches of {a.batch_size}",
+            "",
+            (
+                f"Each clip analysed {'whole' if patches is None else f'from {patches} spread windows, more while unsettled'} "
+                "(the library default unless --full), by actors of one core and one onnxruntime thread each."
+            ),
             "",
             md_table(
                 [
@@ -138,11 +147,17 @@ def measure(a: argparse.Namespace) -> None:
 def main() -> None:
     from _results import SHARED_DATA
 
+    from genrekit.tagging.core import DEFAULT_PATCHES
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(SHARED_DATA))
     p.add_argument("--files", type=int, default=80, help="GTZAN clips (30 s each), the same for every run")
     p.add_argument("--model", default=None, help="default: the bundled default model (musicnn-gtzan)")
     p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument(
+        "--patches", type=int, default=DEFAULT_PATCHES, help="first stage of spread windows (the library default)"
+    )
+    p.add_argument("--full", action="store_true", help="analyse every window of every clip")
     p.add_argument("--repeats", type=int, default=2, help="runs of each size, in the order 1, 2, 2, 1, ...")
     p.add_argument("--any-network", action="store_true", help="run Ray in this network, not in a loopback-only one")
     a = p.parse_args()

@@ -1,23 +1,28 @@
-"""Tagging speed and agreement: k spread patches, seek-decoded, in worker processes, against the full analysis.
+"""Tagging speed and agreement: k spread patches, more in stages while unsettled, seek-decoded, in
+worker processes, against the full analysis.
 
 1. songs: ``--songs`` three-minute songs (three quarters of them six GTZAN clips of one genre
    joined, the rest six clips of six genres), encoded as 44.1 kHz stereo MP3 at 320 kbps and as
    22 kHz mono MP3 at 128 kbps with PyAV (LAME), cached outside the repository (``--cache``);
 2. full: every song of both formats analysed whole (every window) by the process pool
    (:func:`genrekit.workers.predict_files`, one worker per core), timed;
-3. agreement: for each k, the song's probabilities are the mean of the k windows spread as
-   :mod:`genrekit.sampling` spreads them, taken from the full analysis (its windows are the same:
-   the timed sampled runs below check it); top genre, top-3 set and ``confident`` compared with the
-   full analysis, same-genre and mixed songs apart, and on the outside dev set's clips (measuring
-   only: nothing is fitted on them);
-4. the default k: the smallest k with top-1 agreement >= 0.97 on the joined songs and on the
-   outside clips; each k timed on ``--timed-songs`` songs with the pool;
-5. CPU per song by stage (decode, mel, backbone, head), one process on one thread.
+3. agreement: for each first stage k, the song's probabilities as :func:`genrekit.sampling.analyse_sampled`
+   gives them, taken from the full analysis's windows (the same windows: the timed runs below
+   check it): k spread windows, then 3k, 9k... while :func:`genrekit.sampling.settled` says no, then
+   every window (the library default, :class:`genrekit.escalation.Escalation`), and k alone (no
+   escalation) beside it; top genre, top-3 set and ``confident`` compared with the full analysis,
+   same-genre and mixed songs apart, and on the outside dev set's clips (a check only: nothing is
+   chosen or fitted on them); the share of songs stopping at each stage;
+4. the k to recommend: of those whose top-1 agreement on the joined songs is >= 0.97, the one of
+   least expected CPU per song (the stage shares times the CPU of each stage, item 5); each k
+   timed on ``--timed-songs`` songs with the pool, with the default escalation;
+5. CPU per song by stage (decode, mel, backbone, head) for every stage size, one process on one thread.
 
-The two cores are shared with other engineers' jobs: the load average is recorded before and
-after each timed run.
+The cores may be shared with other jobs: the load average is recorded before and after each
+timed run. ``--quick`` runs a reduced set (12 songs, k = 4 and 8, 40 outside clips) to check the
+script, not to quote.
 
-    python benchmarks/tagging_speed.py [--songs 64] [--timed-songs 24] [--ks 4,6,8,12,16]
+    python benchmarks/tagging_speed.py [--songs 60] [--timed-songs 24] [--ks 2,3,4,6,8,12] [--quick]
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ sys.path.insert(0, str(HERE))
 from _results import RESULTS, SHARED_DATA, cpu, md_table, update_summary, write_results
 
 from genrekit.audio import load_audio
+from genrekit.escalation import Escalation
 from genrekit.presence import PresenceConfig
-from genrekit.sampling import spread
+from genrekit.sampling import settled, spread
+from genrekit.tagging.core import DEFAULT_PATCHES
 from genrekit.workers import default_workers, predict_files
 
 OUTSIDE = SHARED_DATA.parent / "outside"
@@ -47,6 +54,8 @@ FORMATS = {"stereo44k": (44100, 2, 320_000), "mono22k": (22050, 1, 128_000)}
 TARGET = 0.97
 CONFIDENT = PresenceConfig().confident
 PATCH_S = 187 * 256 / 16000
+ESCALATION = Escalation()  # the library default
+ALTERNATIVE = Escalation(z=3.0)  # reported beside it: the stricter test
 
 
 # ----------------------------------------------------------------------------- songs
@@ -117,12 +126,14 @@ def build_songs(n: int, cache: Path, data: Path) -> list[dict]:
 # ----------------------------------------------------------------------------- runs
 
 
-def timed_pool(paths: list[Path], *, patches: int | None, workers: int) -> dict:
+def timed_pool(
+    paths: list[Path], *, patches: int | None, workers: int, escalation: Escalation | None = ESCALATION
+) -> dict:
     """Tag ``paths`` with the process pool: results, songs/s after start-up, load averages."""
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     results, stamps, errors = [], [], []
-    for path, result in predict_files(paths, workers=workers, patches=patches):
+    for path, result in predict_files(paths, workers=workers, patches=patches, escalation=escalation):
         ok = hasattr(result, "timeline") and result.no_music is None
         results.append(result if ok else None)
         if not ok:
@@ -151,32 +162,47 @@ def windows_of(result) -> tuple[np.ndarray, int]:
     return probs, complete
 
 
-def sampled_mean(
-    probs: np.ndarray, complete: int, k: int | None, unsure_in_full: bool = True
-) -> tuple[np.ndarray, bool]:
-    """The song's probabilities as Predictor.predict_file(patches=k, unsure_in_full=...) gives them,
-    and whether they come from the k spread windows (not from every window)."""
-    if k is None or k >= len(probs) or k > complete:
-        return probs.mean(axis=0), False
-    part = probs[spread(complete, k)].mean(axis=0)
-    if unsure_in_full and part.max() < CONFIDENT:
-        return probs.mean(axis=0), False
-    return part, True
+def escalated(
+    probs: np.ndarray, complete: int, k: int | None, escalation: Escalation | None
+) -> tuple[np.ndarray, int, int]:
+    """The song's probabilities as Predictor.predict_file(patches=k, escalation=...) gives them, the
+    stage it stopped at (1: k windows, 2: growth x k...; 0: every window) and the windows the
+    sampled stages analysed (those of the last one: they nest)."""
+    total, done, stage = len(probs), set(), 1
+    while k is not None and k < total and k <= complete:
+        done |= set(spread(complete, k))
+        part = probs[sorted(done)]
+        if escalation is None or settled(part, n=total, z=escalation.z):
+            return part.mean(axis=0), stage, len(done)
+        k, stage = k * escalation.growth, stage + 1
+        while k < total and not settled(part, n=total, z=escalation.z, m=k):
+            k, stage = k * escalation.growth, stage + 1
+    return probs.mean(axis=0), 0, len(done)
 
 
-def agreement(fulls: list, k: int | None) -> dict:
-    top1, top3, conf, top1_sure, plain, sampled = [], [], [], [], [], []
+def stage_sizes(k: int, windows: int, escalation: Escalation) -> list[int]:
+    """The windows analysed at each sampled stage of a song of ``windows`` windows."""
+    sizes = []
+    while k < windows:
+        sizes.append(k)
+        k *= escalation.growth
+    return sizes
+
+
+def agreement(fulls: list, k: int | None, escalation: Escalation | None) -> dict:
+    top1, top3, conf, top1_sure, stages = [], [], [], [], []
     for result in filter(None, fulls):
         probs, complete = windows_of(result)
-        full, (part, was_sampled) = probs.mean(axis=0), sampled_mean(probs, complete, k)
-        sampled.append(int(was_sampled))
-        plain.append(int(np.argmax(full) == np.argmax(sampled_mean(probs, complete, k, False)[0])))
+        full, (part, stage, sampled) = probs.mean(axis=0), escalated(probs, complete, k, escalation)
+        stages.append((stage, sampled))
         top1.append(int(np.argmax(full) == np.argmax(part)))
         if full.max() >= CONFIDENT:
             top1_sure.append(top1[-1])
         top3.append(int(set(np.argsort(-full)[:3]) == set(np.argsort(-part)[:3])))
         conf.append(int((full.max() >= CONFIDENT) == (part.max() >= CONFIDENT)))
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else None
+    at = [st for st, _ in stages]
+    shares = {("full" if st == 0 else str(st)): mean([int(x == st) for x in at]) for st in sorted(set(at))}
     return {
         "top1": mean(top1),
         "top3": mean(top3),
@@ -184,28 +210,39 @@ def agreement(fulls: list, k: int | None) -> dict:
         "n": len(top1),
         "top1_of_confident": mean(top1_sure),
         "n_confident": len(top1_sure),
-        "top1_never_in_full": mean(plain),
-        "share_sampled": mean(sampled),
+        "stop_share": shares,
+        "stops": stages,
     }
 
 
 def check_sampled(timed: list, fulls: list, k: int) -> float:
-    """The largest difference between a real sampled run's probabilities and those taken from the full windows."""
+    """The largest difference between a real run's probabilities (the default escalation) and those
+    taken from the full analysis's windows."""
     worst = 0.0
     for part, full in zip(timed, fulls):
         if part is None or full is None:
             continue
         probs, complete = windows_of(full)
-        expected = sampled_mean(probs, complete, k)[0]
+        expected = escalated(probs, complete, k, ESCALATION)[0]
         worst = max(worst, float(np.max(np.abs(np.array(list(part.probabilities.values())) - expected))))
     return worst
+
+
+def expected_cpu(stops: list[tuple[int, int]], stages: dict) -> float | None:
+    """CPU-s per song expected from where each song stopped: a song costs the analysis of the
+    windows its sampled stages analysed (they nest), one analysed whole the full analysis on top."""
+    cost = lambda m: 0.0 if m == 0 else stages.get(str(m), {}).get("total")
+    each = [(cost(sampled), cost("full") if stage == 0 else 0.0) for stage, sampled in stops]
+    if not each or any(c is None for pair in each for c in pair):
+        return None
+    return round(float(np.mean([a + b for a, b in each])), 4)
 
 
 # ----------------------------------------------------------------------------- stages
 
 
 def stage_cpu(paths: list[Path], ks: list[int | None]) -> dict:
-    """CPU seconds per song by stage, in this process on one thread, for each k (None: full)."""
+    """CPU seconds per song by stage, in this process on one thread, for k windows (None: full), no escalation."""
     from threadpoolctl import threadpool_limits
 
     import genrekit.predictor as predictor_module
@@ -261,7 +298,7 @@ def stage_cpu(paths: list[Path], ks: list[int | None]) -> dict:
                 total = 0.0
                 for path in paths:
                     t = time.process_time()
-                    p.predict_file(path, patches=k)
+                    p.predict_file(path, patches=k, escalation=None)
                     total += time.process_time() - t
                 row = {s: round(v / len(paths), 4) for s, v in spent.items()}
                 row["total"] = round(total / len(paths), 4)
@@ -287,19 +324,25 @@ def main() -> None:
     ap.add_argument("--songs", type=int, default=60)
     ap.add_argument("--timed-songs", type=int, default=24, help="songs each k is timed on")
     ap.add_argument("--stage-songs", type=int, default=3, help="songs the stages are timed on")
-    ap.add_argument("--ks", default="4,8,12,16,24,32")
+    ap.add_argument("--ks", default="2,3,4,6,8,12", help="first stages to measure")
     ap.add_argument("--workers", type=int, default=None, help="default: one per core")
     ap.add_argument("--data", type=Path, default=SHARED_DATA)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "genrekit-bench" / "tagging_speed")
     ap.add_argument("--no-outside", action="store_true")
     ap.add_argument("--outside-clips", type=int, default=None, help="the first N outside clips (default: all)")
+    ap.add_argument("--quick", action="store_true", help="a reduced run to check the script: 12 songs, k = 4, 8")
     ap.add_argument("--render", action="store_true", help="only rewrite the markdown from the JSON")
     args = ap.parse_args()
     if args.render:
         data = json.loads((RESULTS / "tagging_speed.json").read_text())
         (RESULTS / "tagging_speed.md").write_text(markdown(data).rstrip() + "\n")
         return
+    if args.quick:
+        args.songs, args.timed_songs, args.stage_songs, args.ks = 12, 6, 1, "4,8"
+        args.outside_clips = args.outside_clips or 40
     ks = [int(k) for k in args.ks.split(",")]
+    if DEFAULT_PATCHES not in ks:
+        ks = sorted({*ks, DEFAULT_PATCHES})
     workers = args.workers or default_workers()
     args.cache.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -325,30 +368,33 @@ def main() -> None:
         print(fmt, "full", run, flush=True)
 
     full44 = fulls["stereo44k"]
-    agree = {}
-    for k in [*ks]:
-        row = {"all": agreement(full44, k)}
-        for kind, idx in kinds.items():
-            row[kind] = agreement([full44[i] for i in idx], k)
-        row["mono22k_timed_songs"] = agreement(fulls["mono22k"], k)
-        agree[str(k)] = row
-
-    outside = None
+    windows = round(np.mean([len(r.timeline) for r in filter(None, full44)]))
+    outside_fulls = None
     if not args.no_outside and (OUTSIDE / "manifest.csv").is_file():
         run = timed_pool(outside_paths(args.outside_clips), patches=None, workers=workers)
         outside_fulls = run.pop("results")
         runs["outside/full"] = run
-        outside = {"windows_per_clip": round(float(np.mean([len(r.timeline) for r in outside_fulls])), 2)}
-        for k in ks:
-            agree[str(k)]["outside"] = agreement(outside_fulls, k)
         print("outside", run, flush=True)
+    schemes = {"default": ESCALATION, "z3": ALTERNATIVE, "k only": None}
+    agree = {}
+    for k in ks:
+        for name, esc in schemes.items():
+            row = {"all": agreement(full44, k, esc)}
+            for kind, idx in kinds.items():
+                row[kind] = agreement([full44[i] for i in idx], k, esc)
+            row["mono22k_timed_songs"] = agreement(fulls["mono22k"], k, esc)
+            if outside_fulls is not None:
+                row["outside"] = agreement(outside_fulls, k, esc)
+            agree[f"{k}/{name}"] = row
 
-    def ok(k: int) -> bool:
-        a = agree[str(k)]
-        return a["all"]["top1"] >= TARGET and (outside is None or a["outside"]["top1"] >= TARGET)
+    sizes = sorted({m for k in ks for m in stage_sizes(k, windows, ESCALATION)} | set(ks))
+    stage_paths = [songs[i]["paths"]["stereo44k"] for i in timed_idx[: args.stage_songs]]
+    stages = stage_cpu(stage_paths, [None, *sizes])
+    print("stages", stages, flush=True)
+    cpu_per_song = {k: expected_cpu(agree[f"{k}/default"]["all"]["stops"], stages) for k in ks}
 
-    reached = next((k for k in ks if ok(k)), None)
-    chosen = reached or max(ks)
+    reaching = [k for k in ks if agree[f"{k}/default"]["all"]["top1"] >= TARGET]
+    recommended = min(reaching, key=lambda k: cpu_per_song[k] or float("inf")) if reaching else None
 
     checks = {}
     for k in ks:
@@ -357,28 +403,27 @@ def main() -> None:
         checks[str(k)] = check_sampled(run.pop("results"), [full44[i] for i in timed_idx], k)
         runs[f"stereo44k/{k}"] = run
         print("stereo44k", k, run, flush=True)
-    run = timed_pool([songs[i]["paths"]["mono22k"] for i in timed_idx], patches=chosen, workers=workers)
-    checks[f"mono22k/{chosen}"] = check_sampled(run.pop("results"), fulls["mono22k"], chosen)
-    runs[f"mono22k/{chosen}"] = run
-
-    stage_paths = [songs[i]["paths"]["stereo44k"] for i in timed_idx[: args.stage_songs]]
-    stages = stage_cpu(stage_paths, [None, *ks])
-    print("stages", stages, flush=True)
+    run = timed_pool([songs[i]["paths"]["mono22k"] for i in timed_idx], patches=DEFAULT_PATCHES, workers=workers)
+    checks[f"mono22k/{DEFAULT_PATCHES}"] = check_sampled(run.pop("results"), fulls["mono22k"], DEFAULT_PATCHES)
+    runs[f"mono22k/{DEFAULT_PATCHES}"] = run
 
     where = cpu()
-    a = agree[str(chosen)]
+    a = agree[f"{DEFAULT_PATCHES}/default"]
     summary = {
-        "tagging_files_per_s": runs[f"stereo44k/{chosen}"]["files_per_s"],
+        "tagging_files_per_s": runs[f"stereo44k/{DEFAULT_PATCHES}"]["files_per_s"],
         "tagging_full_files_per_s": runs["stereo44k/full"]["files_per_s"],
         "tagging_cpu": f"{where['cpu_model']} ({os.cpu_count()} cores; {', '.join(where['vector_extensions'])})",
         "tagging_top1_agreement": a["all"]["top1"],
         "tagging_top1_agreement_same_genre": a["same"]["top1"],
         "tagging_top1_agreement_mixed": a["mixed"]["top1"],
-        "tagging_top1_agreement_outside": a["outside"]["top1"] if outside else None,
+        "tagging_top1_agreement_outside": a["outside"]["top1"] if outside_fulls is not None else None,
         "tagging_top3_agreement": a["all"]["top3"],
         "tagging_confident_agreement": a["all"]["confident"],
-        "tagging_default_patches": chosen,
+        "tagging_default_patches": DEFAULT_PATCHES,
+        "tagging_cpu_s_per_song": cpu_per_song[DEFAULT_PATCHES],
     }
+    if args.quick:
+        summary = {}  # a check of the script: nothing to quote
     data = {
         **where,
         "workers": workers,
@@ -388,126 +433,166 @@ def main() -> None:
         "timed_songs": len(timed_idx),
         "formats": FORMATS,
         "ks": ks,
+        "windows_per_song": windows,
+        "escalation": {n: e and vars(e) for n, e in schemes.items()},
         "build_s": round(build_s, 1),
-        "k_reaching_target": reached,
+        "k_recommended": recommended,
+        "k_reaching_target": reaching,
         "runs": runs,
-        "agreement": agree,
-        "outside": outside,
+        "agreement": {
+            k: {g: {n: v for n, v in x.items() if n != "stops"} for g, x in row.items()} for k, row in agree.items()
+        },
+        "outside": {
+            "windows_per_clip": round(float(np.mean([len(r.timeline) for r in filter(None, outside_fulls)])), 2)
+        }
+        if outside_fulls is not None
+        else None,
+        "expected_cpu_s_per_song": {str(k): v for k, v in cpu_per_song.items()},
         "sampled_vs_simulated_max_abs_diff": checks,
         "stage_cpu_s_per_song": stages,
-        "summary": summary,
+        "summary": summary or {"quick": True},
+        "quick": args.quick,
         "seconds": round(time.perf_counter() - started, 1),
         "precision_int8": "not measured (see the markdown)",
     }
+    if args.quick:
+        out = Path(tempfile.gettempdir()) / "genrekit-bench" / "tagging_speed_quick.md"
+        out.write_text(markdown(data))
+        (out.with_suffix(".json")).write_text(json.dumps(data, indent=1, default=str))
+        print(f"quick run: {out} (benchmarks/results and summary.json left as they are)")
+        return
     write_results("tagging_speed", data, markdown(data))
     update_summary(summary)
     print(summary)
 
 
 def markdown(d: dict) -> str:
-    s, runs, agree = d["summary"], d["runs"], d["agreement"]
-    rows = []
-    for key, run in runs.items():
-        rows.append(
-            [
-                key,
-                run["files"],
-                run["files_per_s"],
-                run["files_per_s_with_startup"],
-                run["startup_and_first_s"],
-                run["loadavg_before"][0],
-                run["loadavg_after"][0],
-            ]
-        )
-    ag = []
-    for k, a in agree.items():
+    runs, agree, k0 = d["runs"], d["agreement"], DEFAULT_PATCHES
+    d["summary"] if not d.get("quick") else {}
+    rows = [
+        [
+            key,
+            run["files"],
+            run["files_per_s"],
+            run["files_per_s_with_startup"],
+            run["startup_and_first_s"],
+            run["loadavg_before"][0],
+            run["loadavg_after"][0],
+        ]
+        for key, run in runs.items()
+    ]
+    ag, stops = [], []
+    for key, a in agree.items():
         out = a.get("outside", {})
         ag.append(
             [
-                k,
+                key,
                 a["all"]["top1"],
                 a["same"]["top1"],
                 a["mixed"]["top1"],
                 out.get("top1", "-"),
                 a["all"]["top3"],
+                a["same"]["top3"],
+                a["mixed"]["top3"],
                 out.get("top3", "-"),
                 a["all"]["confident"],
                 out.get("confident", "-"),
                 a["mono22k_timed_songs"]["top1"],
-                a["all"]["share_sampled"],
-                out.get("share_sampled", "-"),
-                a["all"]["top1_never_in_full"],
-                a["mixed"]["top1_never_in_full"],
-                out.get("top1_never_in_full", "-"),
             ]
         )
+        if key.endswith("/k only"):
+            continue
+        for group in ("same", "mixed", "outside"):
+            if group in a:
+                share = a[group]["stop_share"]
+                stops.append([key, group, *(share.get(st, 0.0) for st in ("1", "2", "3", "full"))])
     st = [
         [k, v["decode"], v["mel"], v["backbone"], v["head"], v["other"], v["total"]]
         for k, v in d["stage_cpu_s_per_song"].items()
     ]
-    per_core = s["tagging_files_per_s"] / d["workers"] if s["tagging_files_per_s"] else None
-    reached = d.get("k_reaching_target")
-    chosen_why = (
-        f"the smallest of {d['ks']} with top-1 agreement >= {TARGET} on the joined songs and on the outside clips"
-        if reached
-        else f"no k of {d['ks']} reaches top-1 agreement >= {TARGET} on the joined songs (the mixed "
-        "ones fall short), so the largest measured is named here; the target is not reached"
+    exp = [
+        [k, v, v and round(1 / v, 2), runs.get(f"stereo44k/{k}", {}).get("files_per_s")]
+        for k, v in d["expected_cpu_s_per_song"].items()
+    ]
+    esc = d["escalation"]["default"]
+    rate = runs.get(f"stereo44k/{k0}", {}).get("files_per_s")
+    per_core = rate and round(rate / d["workers"], 3)
+    rec = d.get("k_recommended")
+    rec_line = (
+        f"the measurement recommends k = {rec}: of the first stages with top-1 agreement >= {TARGET} on the "
+        f"joined songs ({d['k_reaching_target']}), the one of least expected CPU per song"
+        if rec is not None
+        else f"no first stage of {d['ks']} reaches top-1 agreement >= {TARGET} on the joined songs"
     )
-    cpu_k = d["stage_cpu_s_per_song"].get(str(s["tagging_default_patches"]), {}).get("total")
-    cpu_full = d["stage_cpu_s_per_song"]["full"]["total"]
-    share = d["agreement"][str(s["tagging_default_patches"])]["all"]["share_sampled"]
-    share_pct = round(100 * share)
-    mix_cpu = cpu_k and round(cpu_k + (1 - share) * cpu_full, 2)
-    return f"""# Tagging speed: k spread patches, seek-decoded, one worker process per core
+    if rec is not None and rec != k0:
+        more = d["expected_cpu_s_per_song"][str(k0)] / d["expected_cpu_s_per_song"][str(rec)] - 1
+        rec_line += (
+            f"; the shipped default is k = {k0} (genrekit.tagging.core.DEFAULT_PATCHES), {more:.0%} more CPU "
+            "per song: a few % is within the noise of the stage timings"
+        )
+    head = (
+        "**A quick run (--quick): a check of the script on a reduced set, not figures to quote.**\n\n"
+        if d.get("quick")
+        else ""
+    )
+    a = agree[f"{k0}/default"]
+    out1 = a.get("outside", {}).get("top1", "-")
+    return f"""# Tagging speed: k spread patches, more in stages while unsettled, one worker process per core
 
-CPU: {d["cpu_model"]} ({", ".join(d["vector_extensions"])}); {d["workers"]} worker processes
+{head}CPU: {d["cpu_model"]} ({", ".join(d["vector_extensions"])}); {d["workers"]} worker processes
 (one onnxruntime thread each, BLAS held to one thread in each). {d["songs"]} three-minute songs
-({d["same_genre_songs"]} of six GTZAN clips of one genre, {d["mixed_songs"]} of six genres), as 44.1 kHz
-stereo MP3 at 320 kbps and 22 kHz mono MP3 at 128 kbps; {d["seconds"]:.0f} s in all.
-**The two cores were shared with other engineers' jobs** (load averages below): the rates are
-what this busy machine gave, not the machine's best.
+({d["same_genre_songs"]} of six GTZAN clips of one genre, {d["mixed_songs"]} of six genres; about
+{d["windows_per_song"]} windows each), as 44.1 kHz stereo MP3 at 320 kbps and 22 kHz mono MP3 at 128 kbps;
+{d["seconds"]:.0f} s in all. The load averages before and after each timed run are in the runs' table.
 
 ## Headline
-- default library settings: **k = {s["tagging_default_patches"]}** patches: {chosen_why};
-- `tagging_files_per_s` = **{s["tagging_files_per_s"]}** songs/s (44.1 kHz stereo MP3, k = {s["tagging_default_patches"]},
-  {d["workers"]} workers; {per_core and round(per_core, 3)} songs per core-second), against
-  `tagging_full_files_per_s` = **{s["tagging_full_files_per_s"]}** for the full analysis;
-- CPU time per song, one process on one thread, for a song that keeps its sample: {cpu_k} s at
-  k = {s["tagging_default_patches"]} ({cpu_k and round(1 / cpu_k, 2)} songs per core-second), against {cpu_full} s for the full
-  analysis ({round(1 / cpu_full, 3)}). An unsure sample costs the full analysis on top: {share_pct} % of
-  these songs kept their sample (all mixed songs are unsure), so they average about {mix_cpu} CPU-s per
-  song, which is what the pool's rate above shows; the target of 4 songs/s is not reached on this
-  song set;
-- agreement with the full analysis at k = {s["tagging_default_patches"]}: top genre {s["tagging_top1_agreement"]}
-  (same-genre {s["tagging_top1_agreement_same_genre"]}, mixed {s["tagging_top1_agreement_mixed"]}, outside clips
-  {s["tagging_top1_agreement_outside"]}), top-3 set {s["tagging_top3_agreement"]}, `confident` {s["tagging_confident_agreement"]}.
+- library default: **k = {k0}** spread windows, then {k0 * esc["growth"]}, {k0 * esc["growth"] ** 2}... while the top
+  genre is not settled (its mean lead over the runner-up, window by window, more than z = {esc["z"]} standard
+  errors with the finite-population correction), then every window; {rec_line};
+- songs/s, 44.1 kHz stereo MP3, {d["workers"]} workers: **{rate}** at the default ({per_core} songs per
+  core-second), against **{runs["stereo44k/full"]["files_per_s"]}** for the full analysis (target: 4 songs/s);
+- expected CPU per song at the default, one process on one thread: {d["expected_cpu_s_per_song"].get(str(k0))} s
+  (from where the songs stopped and the CPU of each stage), against {d["stage_cpu_s_per_song"]["full"]["total"]} s
+  for the full analysis;
+- agreement with the full analysis at the default: top genre {a["all"]["top1"]} (same-genre {a["same"]["top1"]},
+  mixed {a["mixed"]["top1"]}, outside clips {out1}: a check, not chosen on), top-3 set {a["all"]["top3"]},
+  `confident` {a["all"]["confident"]}.
 
-## Runs (process pool)
+## Runs (process pool, the default escalation)
 songs/s is counted from the first result to the last (the workers' start-up apart, in its own column).
 
 {md_table(["run", "files", "songs/s", "songs/s with start-up", "start-up + first (s)", "load before", "load after"], rows)}
 
 ## Agreement with the full analysis
-By default a sample whose top genre is not confident (top probability < {CONFIDENT}) is analysed
-whole (`unsure_in_full`): a few windows cannot settle a close race between genres (a song of six
-genres). "share sampled" is the share of songs that kept their sample; the last three columns are
-the top-1 agreement with every sample kept (`unsure_in_full=False`).
-The k windows are taken from the full analysis as the sampled analysis spreads them; the real
-sampled runs give the same probabilities (largest difference:
+Rows: first stage k / escalation (default: growth {esc["growth"]}, z = {esc["z"]}; z3: the same with z = 3;
+k only: the k windows, never more). The windows are taken from the full analysis as the sampled
+analysis chooses them; the real runs give the same probabilities (largest difference:
 {max(d["sampled_vs_simulated_max_abs_diff"].values()):.2g}). Outside clips last 30 s (about
 {(d["outside"] or {}).get("windows_per_clip", "-")} windows): from k = 10 on they are analysed whole.
 
-{md_table(["k", "top-1 all", "same-genre", "mixed", "outside", "top-3 set", "top-3 outside", "confident", "confident outside", "top-1 22 kHz mono", "share sampled", "share sampled outside", "top-1 without the fall-back", "mixed without", "outside without"], ag)}
+{md_table(["k / escalation", "top-1 all", "same-genre", "mixed", "outside", "top-3 all", "top-3 same", "top-3 mixed", "top-3 outside", "confident", "confident outside", "top-1 22 kHz mono"], ag)}
 
-## CPU seconds per song by stage (one process, one thread, {len(st) and d["timed_songs"] and "a few"} 44.1 kHz stereo songs)
-{md_table(["k", "decode", "mel", "backbone", "head", "other (presence, levelling, glue)", "total"], st)}
+## Where the songs stopped
+Share of songs whose analysis stopped at stage 1 (k windows), 2 ({esc["growth"]}k), 3 ({esc["growth"] ** 2}k) or
+was analysed whole.
+
+{md_table(["k / escalation", "songs", "stage 1", "stage 2", "stage 3", "whole"], stops)}
+
+## CPU seconds per song
+By stage, one process on one thread, {len(st) and "a few"} 44.1 kHz stereo songs, k windows without escalation:
+
+{md_table(["windows", "decode", "mel", "backbone", "head", "other (presence, levelling, glue)", "total"], st)}
+
+Expected per song with the default escalation (each song costs the stage it stopped at; one
+analysed whole costs its last sampled stage and the full analysis), against the pool's rate:
+
+{md_table(["first stage k", "CPU-s per song", "songs per core-second", "pool songs/s"], exp)}
 
 ## The second and third genres
-The top-3 set agrees much less than the top genre at small k. A sampled prediction says so:
-its `analysed` field reads "k of n windows", its timeline runs are left empty (the windows do not
-cover the song), and the schema documents that only the first genre of `top` / `genres` is as stable
-as the full analysis's. An unsure sample (where the first genre is itself a close race) is
-analysed whole. Who needs the ranked list runs `--full` (or a larger k: see the table).
+The top-3 set agrees much less than the top genre at small k: the escalation settles the first
+genre only. A sampled prediction says so: its `analysed` field reads "m of n windows", its timeline
+runs are left empty, and the schema documents that only the first genre of `top` / `genres` is as
+stable as the full analysis's. Who needs the ranked list runs `--full`.
 
 ## int8
 Not measured here: static int8 quantisation needs a calibration set and a second model file

@@ -96,7 +96,10 @@ def test_predict_a_real_music_folder_with_the_base_install_only(tmp_path):
     (album / "notes.txt").write_text("liner notes\n")
     (album / "playlist.m3u").write_text("01 - Track.wav\n")
     out = tmp_path / "tags.csv"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    # the block in every Python started, the tagging worker processes too
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCK_TRAIN_MODULES)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT / "src")])}
     run = subprocess.run(
         [sys.executable, "-c", BLOCKED_CLI, "predict", str(tmp_path / "Music"), "-o", str(out)],
         capture_output=True,

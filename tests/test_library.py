@@ -182,7 +182,8 @@ def test_a_file_failing_unexpectedly_gets_an_error_row(random_model, folder, tmp
 
     monkeypatch.setattr(Predictor, "predict_file", flaky)
     out = tmp_path / "tags.csv"
-    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 1
+    # in this process (--processes 1), where the patched method runs
+    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 1
     rows = {Path(r["path"]).name: r for r in _csv_rows(out)}
     assert len(rows) == 4 and "RuntimeError: a bug" in rows["track1.wav"]["error"]
     assert sum(bool(r["genre"]) for r in rows.values()) == 3
@@ -223,7 +224,7 @@ def held(self, path, **kw):
     return real(self, path, **kw)
 
 Predictor.predict_file = held
-run_library([folder], model=model, fmt="json", output=out, workers=1, progress=False)
+run_library([folder], model=model, fmt="json", output=out, workers=1, processes=1, progress=False)
 """
 
 
@@ -408,7 +409,7 @@ def test_an_interrupted_json_run_leaves_a_valid_array(random_model, folder, tmp_
     out = tmp_path / "tags.json"
     monkeypatch.setattr(Predictor, "predict_file", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_library([folder], model=random_model, fmt="json", output=out, workers=1, progress=False)
+        run_library([folder], model=random_model, fmt="json", output=out, workers=1, processes=1, progress=False)
     assert len(json.loads(out.read_text())) == 3  # sub/track3.wav, track0.wav, track1.wav
     monkeypatch.setattr(Predictor, "predict_file", real)
     summary = run_library([folder], model=random_model, fmt="json", output=out, progress=False)

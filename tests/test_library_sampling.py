@@ -1,5 +1,5 @@
-"""Library tagging analyses a spread of windows, and can run its workers as processes: what
-``genrekit predict FOLDER`` does by default, against ``--full`` and a file named alone."""
+"""Library tagging analyses a spread of windows in worker processes: what ``genrekit predict FOLDER``
+does by default, against ``--full``, ``--processes 1`` (in this process) and a file named alone."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import GTZAN, SR, run_cli
+from conftest import GTZAN, SR, labelled_clip, run_cli, write_audio
 
 from genrekit.audio import load_audio
 
@@ -53,9 +53,11 @@ def test_worker_processes_give_the_rows_of_threads(library, tmp_path):
     (library.parent / "notes").mkdir(exist_ok=True)
     broken = library.parent / "notes" / "broken.wav"
     broken.write_bytes(b"RIFF not really")
-    inputs = [library, broken]
-    assert run_cli(["predict", *inputs, "-o", tmp_path / "threads.csv", "--no-progress"]) == 1  # one file fails
-    assert run_cli(["predict", *inputs, "-o", tmp_path / "procs.csv", "--processes", "--no-progress"]) == 1
+    short = write_audio(library.parent / "notes" / "short.flac", labelled_clip("bass", 0, 8.0))
+    inputs = [library, broken, short]  # three files to tag: more than a job kept in this process
+    threads = ["--processes", "1", "--workers", "2"]
+    assert run_cli(["predict", *inputs, "-o", tmp_path / "threads.csv", *threads, "--no-progress"]) == 1  # one fails
+    assert run_cli(["predict", *inputs, "-o", tmp_path / "procs.csv", "--no-progress"]) == 1  # the default: processes
     with open(tmp_path / "threads.csv", newline="") as a, open(tmp_path / "procs.csv", newline="") as b:
         threads, procs = list(csv.DictReader(a)), list(csv.DictReader(b))
     assert [r["path"] for r in threads] == [r["path"] for r in procs]

@@ -14,13 +14,23 @@ from threadpoolctl import threadpool_info
 from genrekit.audio import AudioError
 from genrekit.errors import GenrekitError
 from genrekit.predictor import Prediction
-from genrekit.workers import default_workers, predict_files
+from genrekit.workers import SMALL_JOB, default_workers, pool_size, predict_files
 
 # the tests that start workers are slow: each worker starts a Python and loads the model
 
 
 def test_default_is_one_worker_per_core():
     assert default_workers() == len(os.sched_getaffinity(0))
+
+
+def test_the_pool_has_one_worker_per_core_but_no_more_than_files():
+    cores = default_workers()
+    assert pool_size(None, files=1000) == cores and pool_size(3, files=1000) == 3
+    assert pool_size(8, files=SMALL_JOB + 1) == SMALL_JOB + 1
+    # a small job, or processes=1, is tagged in the calling process
+    assert pool_size(None, files=SMALL_JOB) == 1 and pool_size(1, files=1000) == 1
+    with pytest.raises(GenrekitError, match="processes must be at least 1"):
+        pool_size(0, files=10)
 
 
 def test_fewer_than_one_worker_is_refused():
@@ -35,7 +45,7 @@ def test_results_come_in_order_with_errors_per_file(tmp_path):
     bad.write_text("not audio " * 100)
     paths.insert(1, bad)
     before = threadpool_info()
-    out = list(predict_files(paths, workers=2, patches=2, unsure_in_full=False))
+    out = list(predict_files(paths, workers=2, patches=2, escalation=None))
     assert [p for p, _ in out] == [str(p) for p in paths]
     assert isinstance(out[1][1], AudioError) and "notes.mp3" in str(out[1][1])
     for _, result in out[:1] + out[2:]:

@@ -26,6 +26,7 @@ from genrekit.audio import AudioError, DecodeReport, resample, stream_audio, to_
 from genrekit.audio_pieces import PieceReader
 from genrekit.checkpoint import Checkpoint, bundled_model_path, resolve_model_path  # noqa: F401 - re-exported
 from genrekit.errors import GenrekitError
+from genrekit.escalation import DEFAULT_ESCALATION, Escalation
 from genrekit.inference import TrainedModel, WindowProbabilities
 from genrekit.prediction import Prediction, Segment
 from genrekit.presence import PresenceCheck, PresenceConfig
@@ -198,7 +199,7 @@ class Predictor:
         on_decoded: Callable[[float], None] | None = None,
         pace: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]] | None = None,
         patches: int | None = None,
-        unsure_in_full: bool = True,
+        escalation: Escalation | None = DEFAULT_ESCALATION,
         styles: bool = False,
     ) -> Prediction:
         """Genres of one audio file, streamed: memory does not grow with its length.
@@ -219,11 +220,12 @@ class Predictor:
         patches : int or None
             ``k`` analyses only ``k`` windows spread evenly over the song, decoding only them
             (:mod:`genrekit.sampling`; the musicnn kind, without ``max_seconds``); the song is
-            analysed whole when it has no more than ``k`` windows, its duration is unknown or its
-            end is missing. ``None`` analyses every window.
-        unsure_in_full : bool
-            With ``patches``, analyse the song whole when the sample's top genre is not confident:
-            the sample cannot settle a close race (a song of many genres).
+            analysed whole when it has no more than the stage's windows, its duration is unknown
+            or its end is missing. ``None`` analyses every window.
+        escalation : Escalation or None
+            With ``patches``, while the sample's top genre is not settled, analyse more windows in
+            stages (:class:`genrekit.escalation.Escalation`): a few windows cannot settle a close
+            race (a song of several genres). ``None``: the ``k`` windows only.
         styles : bool
             Fill the prediction's ``styles`` with the musicnn MSD tags' probabilities, read in the
             same pass (:mod:`genrekit.tagging.styles`; ``{}`` without music; the song is then
@@ -269,7 +271,7 @@ class Predictor:
 
             return self._prediction(str(path), self.classifier.analyse(frames=image_features(path)), CLIP_SECONDS, t0)
         if patches is not None and max_seconds is None and not styles and samplable(self.classifier):
-            sampled = self._predict_sampled(path, patches, max_duration, on_decoded, t0, unsure_in_full)
+            sampled = self._predict_sampled(path, patches, max_duration, on_decoded, t0, escalation)
             if sampled is not None:
                 if timeout_s is not None and time.perf_counter() - t0 > timeout_s:
                     took = f"it took longer than {timeout_s:g} s to decode"
@@ -302,19 +304,17 @@ class Predictor:
         max_duration: float | None,
         on_decoded: Callable[[float], None] | None,
         t0: float,
-        unsure_in_full: bool,
+        escalation: Escalation | None,
     ) -> Prediction | None:
         if k < 1:
             raise GenrekitError(f"patches must be at least 1, not {k}")
         check, report = PresenceCheck(self.sample_rate, self.presence), DecodeReport()
         with PieceReader(path, sr=self.sample_rate, max_duration=max_duration) as reader:
-            found = analyse_sampled(self.classifier, reader, k=k, check=check, report=report)
+            found = analyse_sampled(self.classifier, reader, k=k, escalation=escalation, check=check, report=report)
         if found is None:
             return None
         w, total = found
         result = self._prediction(str(path), w, report.decoded_s, t0, check.verdict(), report, (len(w.starts), total))
-        if unsure_in_full and result.music_detected and not result.confident:
-            return None
         if on_decoded is not None:  # the song's seconds are covered, though only its pieces were decoded
             on_decoded(result.duration_s)
         return result
@@ -372,7 +372,7 @@ class Predictor:
         max_duration: float | None = None,
         timeout_s: float | None = None,
         patches: int | None = None,
-        unsure_in_full: bool = True,
+        escalation: Escalation | None = DEFAULT_ESCALATION,
     ) -> Iterator[tuple[str, Prediction | GenrekitError]]:
         """Predict many files, ``workers`` threads at a time; a bad file is yielded as its error.
 
@@ -382,7 +382,7 @@ class Predictor:
             The files.
         workers : int
             Threads (processes use the cores better: :func:`genrekit.workers.predict_files`).
-        max_seconds, max_duration, timeout_s, patches, unsure_in_full
+        max_seconds, max_duration, timeout_s, patches, escalation
             Applied to each file, as in :meth:`predict_file`.
 
         Yields
@@ -399,7 +399,7 @@ class Predictor:
                     max_duration=max_duration,
                     timeout_s=timeout_s,
                     patches=patches,
-                    unsure_in_full=unsure_in_full,
+                    escalation=escalation,
                 )
             except GenrekitError as exc:
                 return str(p), exc

@@ -6,14 +6,26 @@ song's complete patches; each is decoded by seeking (:class:`genrekit.audio_piec
 with the 256 samples of context its first mel frame needs, so that its frames, and hence its
 embedding and probabilities, are those the full analysis computes for it. The song's
 probabilities are the mean over the analysed windows, as in the full analysis.
+
+A few windows settle a song of one genre, never a close race between two (a song of several
+genres). So the sample grows in stages (:class:`Escalation`): ``k``, then ``3k`` windows, then
+``9k``..., and the song is analysed whole when the next stage would reach all its windows; the
+analysis stops at the first stage whose top genre is :func:`settled`. A stage that the lead
+measured so far would not settle is skipped (a close race goes from ``k`` windows straight to
+all). With an odd growth the windows of one stage are among those of the next (the centre of each
+of ``k`` equal parts is the centre of the middle of its ``growth`` sub-parts), so no window is
+analysed twice.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from genrekit.audio import DecodeReport
 from genrekit.audio_pieces import PieceReader
+from genrekit.escalation import Escalation
 from genrekit.features.musicnn import PATCH_FRAMES, MusicnnConfig, MusicnnStream
 from genrekit.features.windows import WindowProbabilities
 from genrekit.inference import Classifier
@@ -22,6 +34,26 @@ from genrekit.presence import PresenceCheck
 _HOP, _N_FFT = 256, 512  # musicnn's mel front end
 # samples one patch's frames read: 186 hops and one FFT
 PIECE_SAMPLES = (PATCH_FRAMES - 1) * _HOP + _N_FFT
+
+
+def settled(probabilities: np.ndarray, *, n: int, z: float, m: int | None = None) -> bool:
+    """Whether the top genre of the mean of ``len(probabilities)`` windows' probabilities
+    ``(windows, genres)``, drawn from the song's ``n`` windows, is that of all ``n``: its mean lead
+    over the runner-up, window by window, exceeds ``z`` standard errors of that mean (drawn without
+    replacement: the finite-population correction ``sqrt(1 - m / n)``). All ``n`` windows are
+    settled; one window (no spread to measure) is not. With ``m``: whether ``m`` windows would be,
+    were the lead's mean and spread on them those measured here (the size a next stage needs).
+    """
+    seen = len(probabilities)
+    m = seen if m is None else m
+    if m >= n:
+        return True
+    if seen < 2:
+        return False
+    first, second = np.argsort(-probabilities.mean(axis=0), kind="stable")[:2]
+    lead = probabilities[:, first] - probabilities[:, second]
+    error = lead.std(ddof=1) / math.sqrt(m) * math.sqrt(1 - m / n)
+    return bool(lead.mean() > z * error)
 
 
 def spread(n: int, k: int) -> list[int]:
@@ -45,45 +77,66 @@ def samplable(classifier: Classifier) -> bool:
 
 
 def analyse_sampled(
-    classifier: Classifier, reader: PieceReader, *, k: int, check: PresenceCheck, report: DecodeReport
+    classifier: Classifier,
+    reader: PieceReader,
+    *,
+    k: int,
+    escalation: Escalation | None,
+    check: PresenceCheck,
+    report: DecodeReport,
 ) -> tuple[WindowProbabilities, int] | None:
-    """Probabilities of ``k`` patches spread over the song, and the windows the full analysis has;
-    ``None`` when it must be analysed whole (its duration unknown, ``k`` not fewer than its
+    """Probabilities of ``k`` patches spread over the song (more, in stages, until the top genre
+    is settled: ``escalation``; ``None``: ``k`` only), and the windows the full analysis has;
+    ``None`` when it must be analysed whole (its duration unknown, the stage not fewer than its
     windows, or its end missing).
 
     Parameters
     ----------
     classifier : a musicnn-kind classifier (see :func:`samplable`)
     reader : the open song, at 16 kHz
-    k : patches to analyse
+    k : patches of the first stage
+    escalation : how the sample grows while unsettled
     check : given every decoded piece
     report : filled in by the decoding
     """
-    f = classifier.features
-    if reader.declared_s is None or not isinstance(f, MusicnnConfig):
-        return None
-    sr = f.sample_rate
-    complete, total = full_windows(round(reader.declared_s * sr), min_tail_frames=f.min_tail_seconds * sr / _HOP)
-    if k >= total or k > complete:
-        return None
-    chosen = spread(complete, k)
-    starts = [max(0, p * PATCH_FRAMES * _HOP - _HOP) for p in chosen]
-    pieces = reader.pieces(starts_s=[s / sr for s in starts], seconds=PIECE_SAMPLES / sr, report=report)
-    if report.truncated:
+    if reader.declared_s is None:
         return None
     stream = classifier.stream()
     if not isinstance(stream, MusicnnStream):
         return None
-    power = []
-    for p, piece in zip(chosen, pieces):
-        check.push(piece)
-        if p == 0:  # the centring pad the full analysis gives the first frame
-            piece = np.concatenate([np.zeros(_HOP, np.float32), piece])
-        frames = stream.mel.frames_within(piece)
-        if frames.shape[1] < PATCH_FRAMES:
-            return None  # the header promised more than the file holds
-        power.append(frames[:, :PATCH_FRAMES])
-    embedded = stream.embed_patches(np.stack(power))
-    probs = classifier.probabilities(embedded[:, i : i + 1] for i in range(embedded.shape[1]))
-    n = sum(len(piece) for piece in pieces)
-    return WindowProbabilities(np.array(chosen, dtype=np.int64), probs, n, len(chosen)), total
+    f = classifier.features
+    if not isinstance(f, MusicnnConfig):
+        return None
+    sr = f.sample_rate
+    complete, total = full_windows(round(reader.declared_s * sr), min_tail_frames=f.min_tail_seconds * sr / _HOP)
+    done: dict[int, np.ndarray] = {}  # patch index -> its probabilities
+    n_samples = 0
+    while True:
+        if k >= total or k > complete:
+            return None
+        chosen = [p for p in spread(complete, k) if p not in done]
+        starts = [max(0, p * PATCH_FRAMES * _HOP - _HOP) for p in chosen]
+        pieces = reader.pieces(starts_s=[s / sr for s in starts], seconds=PIECE_SAMPLES / sr, report=report)
+        if report.truncated:
+            return None
+        power = []
+        for p, piece in zip(chosen, pieces):
+            check.push(piece)
+            n_samples += len(piece)
+            if p == 0:  # the centring pad the full analysis gives the first frame
+                piece = np.concatenate([np.zeros(_HOP, np.float32), piece])
+            frames = stream.mel.frames_within(piece)
+            if frames.shape[1] < PATCH_FRAMES:
+                return None  # the header promised more than the file holds
+            power.append(frames[:, :PATCH_FRAMES])
+        embedded = stream.embed_patches(np.stack(power))
+        probs = classifier.probabilities(embedded[:, i : i + 1] for i in range(embedded.shape[1]))
+        done.update(zip(chosen, probs))
+        index = sorted(done)
+        analysed = np.stack([done[p] for p in index])
+        # no music in the pieces (silence, noise): there is no genre to settle
+        if escalation is None or check.verdict() is not None or settled(analysed, n=total, z=escalation.z):
+            return WindowProbabilities(np.array(index, dtype=np.int64), analysed, n_samples, len(index)), total
+        k *= escalation.growth
+        while k < total and not settled(analysed, n=total, z=escalation.z, m=k):
+            k *= escalation.growth  # a stage that the lead measured so far would not settle is skipped

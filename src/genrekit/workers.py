@@ -16,11 +16,12 @@ import multiprocessing
 import os
 import pickle
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING
 
 from genrekit.errors import GenrekitError
+from genrekit.escalation import DEFAULT_ESCALATION, Escalation
 
 if TYPE_CHECKING:
     from genrekit.predictor import Prediction, Predictor
@@ -36,7 +37,28 @@ class FileOptions:
     max_duration: float | None = None
     timeout_s: float | None = None
     patches: int | None = None
-    unsure_in_full: bool = True
+    escalation: Escalation | None = DEFAULT_ESCALATION
+
+
+# a job of this many files or fewer is tagged in the calling process: starting the pool (a Python
+# and the model in each worker, 1-2 s) would take longer than the files themselves
+SMALL_JOB = 2
+
+
+def pool_size(processes: int | None, *, files: int) -> int:
+    """The worker processes to tag ``files`` files with: ``processes`` (``None``: one per core), no
+    more than the files; 1 (tag in the calling process) for a job of :data:`SMALL_JOB` files or fewer.
+
+    Raises
+    ------
+    GenrekitError
+        ``processes`` is below 1
+    """
+    if processes is not None and processes < 1:
+        raise GenrekitError(f"processes must be at least 1, not {processes}")
+    if files <= SMALL_JOB:
+        return 1
+    return max(1, min(processes if processes is not None else default_workers(), files))
 
 
 def default_workers() -> int:
@@ -123,7 +145,8 @@ class _Worker:
         except (EOFError, OSError):
             self.process.join()
             return "failed", GenrekitError(
-                f"a tagging worker died while loading the model (exit code {self.process.exitcode})"
+                f"a tagging worker died while loading the model (exit code {self.process.exitcode}); a script "
+                "that tags in worker processes must start them under: if __name__ == '__main__'"
             )
 
     def give(self, index: int, path: str) -> None:
@@ -152,7 +175,7 @@ def predict_files(
     max_duration: float | None = None,
     timeout_s: float | None = None,
     patches: int | None = None,
-    unsure_in_full: bool = True,
+    escalation: Escalation | None = DEFAULT_ESCALATION,
 ) -> Iterator[tuple[str, Prediction | GenrekitError]]:
     """Tag many files in worker processes; yields ``(path, result or error)`` in the order given.
 
@@ -162,7 +185,7 @@ def predict_files(
     model : a checkpoint file or a bundled model's name (``None``: the bundled model)
     runtime : as :meth:`genrekit.Predictor.load`
     workers : worker processes (default :func:`default_workers`: one per core)
-    max_seconds, max_duration, timeout_s, patches, unsure_in_full : for each file, as
+    max_seconds, max_duration, timeout_s, patches, escalation : for each file, as
         :meth:`genrekit.Predictor.predict_file`
 
     Raises
@@ -173,7 +196,7 @@ def predict_files(
     n = workers if workers is not None else default_workers()
     if n < 1:
         raise GenrekitError(f"workers must be at least 1, not {n}")
-    options = asdict(FileOptions(max_seconds, max_duration, timeout_s, patches, unsure_in_full))
+    options = vars(FileOptions(max_seconds, max_duration, timeout_s, patches, escalation))
     model = None if model is None else str(model)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
     pool = [_Worker(context, model, runtime, options) for _ in range(n)]

@@ -16,7 +16,7 @@ from genrekit.errors import GenrekitError
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.core import DEFAULT_PATCHES
 from genrekit.tagging.decide import DEFAULT_MIN_CONFIDENCE, MODES
-from genrekit.tagging.predict_command import probability
+from genrekit.tagging.predict_command import positive_int, probability
 
 OUTPUT_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
 ROW_FIELDS = ("path", "artist", "album", "title", "genre_now", "genre_new", "probability", "action", "reason", "styles")
@@ -90,14 +90,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="write one M3U8 per genre (the genre each file gets) into DIR (paths relative to it; "
         "files below --min-confidence go into unsure.m3u8, files without music or with errors into none)",
     )
-    p.add_argument("--workers", type=int, default=2, help="files decoded in parallel (default: %(default)s)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="files decoded in parallel when predicting in this process (default: %(default)s)",
+    )
+    p.add_argument(
+        "--processes",
+        type=positive_int,
+        metavar="N",
+        help="worker processes predicting, one model on one thread each (default: one per core); 1: in "
+        "this process, --workers threads (so are --styles and a job of two files or fewer)",
+    )
     p.add_argument(
         "--patches",
         type=int,
         default=DEFAULT_PATCHES,
         metavar="K",
-        help="analyse K windows spread over each song, decoding only them; a song whose sample is unsure "
-        "is analysed whole (default: %(default)s)",
+        help="analyse K windows spread over each song, decoding only them, then 3K, 9K... while its top "
+        "genre is not settled (default: %(default)s)",
     )
     p.add_argument("--full", action="store_true", help="analyse every window of every song")
 
@@ -178,6 +190,7 @@ def run(a: argparse.Namespace) -> int:
         workers=a.workers,
         on_row=print_row,
         patches=None if a.full else a.patches,
+        processes=a.processes,
     )
     if out is not None:
         _write_rows([r.to_dict() for r in summary.rows], out)

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from genrekit.tagging.scan import LibraryItem
 
 DEFAULT_MAX_DURATION = 2 * 3600.0
-# library tagging analyses this many windows spread over each song (benchmarks/results/tagging_speed.md:
-# the smallest k whose top genre agrees with the full analysis on >= 97 % of songs, the unsure ones analysed whole)
+# library tagging analyses this many windows spread over each song, more in stages while its top genre is not
+# settled (genrekit.sampling; benchmarks/results/tagging_speed.md: of the first stages whose top genre agrees with
+# the full analysis on >= 97 % of the joined songs, the one of least CPU per song)
 DEFAULT_PATCHES = 4
 DEFAULT_FILE_TIMEOUT = 600.0
 

@@ -26,6 +26,7 @@ from genrekit.tagging.decide import Decision, Rules, decide
 from genrekit.tagging.safe import Journal, write_tags
 from genrekit.tagging.scan import Ignored, scan_inputs
 from genrekit.tagging.state import Record, State, file_key
+from genrekit.workers import pool_size
 
 if TYPE_CHECKING:
     from genrekit.predictor import Predictor
@@ -83,6 +84,7 @@ class _Track:
     current: dict[str, list[str]] = field(default_factory=dict)
     record: Record | None = None
     error: str | None = None
+    key: tuple[int, int] | None = None  # size and mtime before predicting
 
 
 def model_identity(model: str | os.PathLike | None) -> tuple[str, str]:
@@ -128,29 +130,77 @@ def _tracks(
     workers: int,
     styles: bool,
     patches: int | None = None,
+    model: str | os.PathLike | None = None,
+    processes: int | None = None,
 ) -> Iterator[tuple[_Track, bool]]:
-    """Each input with its tags and prediction (or error), in order, and whether it was predicted now."""
+    """Each input with its tags and prediction (or error), in order, and whether it was predicted now:
+    in worker processes (:mod:`genrekit.workers`) unless :func:`~genrekit.workers.pool_size` says
+    this process, or styles are asked for (they are computed in this process's pass)."""
 
-    def one(item) -> tuple[_Track, bool]:
+    def read(item) -> _Track:
         track = _Track(item.path)
         if item.problem is not None:
             track.error = item.problem
-            return track, False
+            return track
         try:
             track.current = open_tags(item.path).read()
             track.record = state.get(item.path, sha, styles=styles)
-            if track.record is not None:
-                return track, False
-            track.record = predict_record(load(), item.path, sha, styles, patches)
-            return track, True
+            track.key = file_key(item.path)
         except GenrekitError as exc:
             track.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - one file must never end the batch
             track.error = f"'{item.path}' could not be tagged ({type(exc).__name__}: {exc}); please report this bug"
+        return track
+
+    def predicted(track: _Track) -> tuple[_Track, bool]:
+        if track.error is not None or track.record is not None:
+            return track, False
+        try:
+            track.record = predict_record(load(), track.path, sha, styles, patches)
+            return track, True
+        except GenrekitError as exc:
+            track.error = str(exc)
         return track, False
 
+    tracks = [read(item) for item in items]  # tags and state only: quick
+    todo = [t for t in tracks if t.error is None and t.record is None]
+    n = 1 if styles else pool_size(processes, files=len(todo))
+    if n > 1:
+        yield from _pool_tracks(tracks, todo, model=model, processes=n, sha=sha, patches=patches)
+        return
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        yield from pool.map(one, items)
+        yield from pool.map(predicted, tracks)
+
+
+def _pool_tracks(
+    tracks: list[_Track], todo: list[_Track], *, model, processes: int, sha: str, patches: int | None
+) -> Iterator[tuple[_Track, bool]]:
+    """``tracks`` in order, those of ``todo`` predicted by ``processes`` worker processes."""
+    from genrekit.tagging.core import Limits
+    from genrekit.workers import predict_files
+
+    limits = Limits(patches=patches)
+    results = predict_files(
+        [t.path for t in todo],
+        model=model,
+        workers=processes,
+        patches=patches,
+        max_duration=limits.max_duration,
+        timeout_s=limits.timeout_s,
+    )
+    waiting = {id(t) for t in todo}
+    for track in tracks:
+        if id(track) not in waiting:
+            yield track, False
+            continue
+        _, p = next(results)
+        if isinstance(p, Exception):
+            track.error = str(p)
+            yield track, False
+        else:
+            assert track.key is not None  # read() keeps the key of every track left to predict
+            track.record = Record(*track.key, sha, p.probabilities, p.no_music, None)
+            yield track, True
 
 
 def album_key(track: _Track) -> tuple[str, ...]:
@@ -188,6 +238,7 @@ def run_tag(
     workers: int = 2,
     on_row: Callable[[TagRow], None] | None = None,
     patches: int | None = None,
+    processes: int | None = None,
 ) -> TagSummary:
     """Tag files and folders (see the module doc).
 
@@ -202,9 +253,13 @@ def run_tag(
     state : the file of past predictions (``None``: predict every file)
     styles : also compute the musicnn MSD tags (the bundled musicnn models only)
     style_threshold : a style is listed (and written) from this probability on
-    workers : files decoded in parallel
+    workers : files decoded in parallel when predicting in this process (threads)
     on_row : called with each row as soon as it is decided (e.g. to print it)
-    patches : analyse this many windows spread over each song (``None``: every window)
+    patches : analyse this many windows spread over each song, more while its top genre is not
+        settled (``None``: every window; see :mod:`genrekit.sampling`)
+    processes : worker processes predicting, one model on one onnxruntime thread each (``None``: one
+        per core); 1: predict in this process, ``workers`` threads at a time (so are a run with
+        ``styles`` and a job of two files or fewer to predict)
 
     Raises
     ------
@@ -241,7 +296,15 @@ def run_tag(
         if styles and not predictors:
             load()  # fail before the first file when the model has no styles
         tracks = _tracks(
-            items, state=memory, load=_locked(load), sha=sha, workers=workers, styles=styles, patches=patches
+            items,
+            state=memory,
+            load=_locked(load),
+            sha=sha,
+            workers=workers,
+            styles=styles,
+            patches=patches,
+            model=model,
+            processes=processes,
         )
         rows = _by_album(list(tracks)) if per == "album" else ((t, p, t.record) for t, p in tracks)
         for track, predicted, record in rows:

@@ -1,5 +1,7 @@
-"""The local engine: scan the inputs, :func:`~genrekit.tagging.core.tag_file` each in a thread
-pool, write one row per file as each is done.
+"""The local engine: scan the inputs, tag each in worker processes (one per core, one model on
+one thread each: :mod:`genrekit.workers`), or in this process (:func:`~genrekit.tagging.core.tag_file`
+in a thread pool: with ``processes=1``, with styles, and for a job of two files or fewer), write one
+row per file as each is done.
 
 A batch never dies on one input (see :mod:`genrekit.tagging.core`). Rows are keyed by the
 resolved path (see :mod:`genrekit.tagging.scan`). With an output file the run is resumable and
@@ -22,6 +24,7 @@ from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, Li
 from genrekit.tagging.playlists import Entry, check_folder, entry, output_rows, playlists_line, write_playlists
 from genrekit.tagging.rows import file_row
 from genrekit.tagging.scan import Ignored, LibraryItem, scan_inputs
+from genrekit.workers import pool_size
 
 if TYPE_CHECKING:
     from genrekit.console import AudioProgress
@@ -47,9 +50,9 @@ def _results(
 
 
 def _process_results(
-    model: str | os.PathLike | None, items: list[LibraryItem], *, workers: int, limits: Limits
+    model: str | os.PathLike | None, items: list[LibraryItem], *, processes: int, limits: Limits
 ) -> Iterator[tuple[LibraryItem, Prediction | GenrekitError]]:
-    """The same as :func:`_results`, in ``workers`` processes with one model on one thread each
+    """The same as :func:`_results`, in ``processes`` processes with one model on one thread each
     (:mod:`genrekit.workers`); artist, album and title are read here, from the tags."""
     from genrekit.tagging.containers import read_names
     from genrekit.workers import predict_files
@@ -58,7 +61,7 @@ def _process_results(
     results = predict_files(
         (i.path for i in readable),
         model=model,
-        workers=workers,
+        workers=processes,
         max_duration=limits.max_duration,
         timeout_s=limits.timeout_s,
         patches=limits.patches,
@@ -92,7 +95,7 @@ def run_library(
     styles: bool = False,
     style_threshold: float = DEFAULT_STYLE_THRESHOLD,
     patches: int | None = None,
-    processes: bool = False,
+    processes: int | None = None,
 ) -> LibrarySummary:
     """Predict every input and write one row per file (see the module doc).
 
@@ -104,7 +107,7 @@ def run_library(
     fmt : ``table``, ``csv``, ``json`` (one array) or ``jsonl`` (one object per line); ``None``: from
         the extension of ``output``, or a table on the terminal
     output : file to write, resumable; ``None`` prints to the terminal
-    workers : files decoded in parallel
+    workers : files decoded in parallel when tagging in this process (threads)
     timeline : the table shows the timeline's runs of one genre
     windows : every raw window (the table's lines; JSON's ``windows``)
     timeline_config : how the runs are read from the windows (smoothing, minimum run)
@@ -115,10 +118,11 @@ def run_library(
     playlists : a folder: write one M3U8 per genre there at the end (see :mod:`genrekit.tagging.playlists`)
     styles : also the musicnn MSD tags (the bundled musicnn models only; see :mod:`genrekit.tagging.styles`)
     style_threshold : the styles listed are at least this probable
-    patches : analyse this many windows spread over each song, decoding only them (``None``: every
-        window; a song whose sample is unsure is analysed whole)
-    processes : run the ``workers`` as processes, one model on one thread each (faster on every core;
-        progress then moves file by file, and styles are not computed)
+    patches : analyse this many windows spread over each song, decoding only them, more while its
+        top genre is not settled (``None``: every window; see :mod:`genrekit.sampling`)
+    processes : worker processes, one model on one onnxruntime thread each (``None``: one per core;
+        progress then moves file by file); 1: tag in this process, ``workers`` threads at a time (so
+        is a job of two files or fewer, and a run with ``styles``)
 
     Raises
     ------
@@ -156,9 +160,10 @@ def run_library(
             summary = LibrarySummary(skipped=len(items) - len(todo), retried=len(writer.failed))
             bar = AudioProgress([i.path for i in todo if i.problem is None], enabled=progress)
             try:
-                in_processes = processes and not styles  # styles are computed in this process's pass
+                n = pool_size(processes, files=bar.n_files)  # the readable files to tag
+                in_processes = n > 1 and not styles  # styles are computed in this process's pass
                 if in_processes:
-                    results = _process_results(model, todo, workers=workers, limits=limits)
+                    results = _process_results(model, todo, processes=n, limits=limits)
                 else:
                     results = _results(predictor, todo, workers=workers, limits=limits, progress=bar, styles=styles)
                 for item, result in results:

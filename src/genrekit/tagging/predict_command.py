@@ -74,16 +74,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=DEFAULT_PATCHES,
         metavar="K",
-        help="folders and manifests: analyse K windows spread over each song, decoding only them (a song "
-        "whose sample is unsure is analysed whole); files named one by one, --timeline and --windows "
+        help="folders and manifests: analyse K windows spread over each song, decoding only them, then "
+        "3K, 9K... while its top genre is not settled; files named one by one, --timeline and --windows "
         "analyse every window",
     )
     p.add_argument("--full", action="store_true", help="analyse every window of every song")
     p.add_argument(
         "--processes",
-        action="store_true",
-        help="run the --workers as processes, one model on one thread each: faster on every core "
-        "(the bar then moves file by file; not with --styles)",
+        type=positive_int,
+        metavar="N",
+        help="local engine: worker processes, one model on one thread each (default: one per core; the "
+        "bar then moves file by file); 1: in this process, --workers threads (so are --styles and a "
+        "job of two files or fewer)",
     )
     p.add_argument(
         "--smooth",
@@ -114,7 +116,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a file taking longer to decode and predict gets an error row: seconds or none",
     )
     p.add_argument(
-        "--workers", type=positive_int, default=2, help="files decoded in parallel (ray: actors, one core each)"
+        "--workers",
+        type=positive_int,
+        help="files decoded in parallel in this process (default: 2); ray: actors, one core each "
+        "(default: one per core of a local cluster, every core of a given one)",
     )
     p.add_argument(
         "--retry-failed",
@@ -217,7 +222,6 @@ def settings_from_args(a: argparse.Namespace) -> dict:
         "top_k": a.top_k,
         "fmt": a.format,
         "output": a.output,
-        "workers": a.workers,
         "timeline": a.timeline,
         "windows": a.windows,
         "max_duration": a.max_duration,
@@ -230,6 +234,7 @@ def settings_from_args(a: argparse.Namespace) -> dict:
         "style_threshold": a.style_threshold,
         "patches": library_patches(a),
         "processes": a.processes,
+        **({"workers": a.workers} if a.workers else {}),
     }
 
 

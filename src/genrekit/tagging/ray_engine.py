@@ -45,6 +45,7 @@ from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, Li
 from genrekit.tagging.playlists import check_folder, entry, output_rows, playlists_line, write_playlists
 from genrekit.tagging.rows import parquet_row, parquet_schema, row_key, utf8
 from genrekit.tagging.scan import Ignored, LibraryItem, list_items
+from genrekit.workers import default_workers
 
 CSV_NAME = "tags.csv"
 OBJECT_STORE_BYTES = 200 * 2**20  # a local cluster: batches of paths and rows are small
@@ -143,14 +144,18 @@ def _last_line(text: str) -> str:
     return line.removeprefix("genrekit.errors.GenrekitError: ")
 
 
-def _start_ray(address: str | None, workers: int) -> None:
+def _start_ray(address: str | None, workers: int | None) -> int:
+    """Start or join the cluster; the actors to run: ``workers``, or one per core (of this machine
+    for a local cluster, of the whole cluster given)."""
     import logging
 
     import ray
 
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     else:  # a new private cluster on this machine ("local": never one found in RAY_ADDRESS or /tmp/ray)
+        workers = workers or default_workers()
         ray.init(
             address="local",
             num_cpus=workers,
@@ -162,6 +167,7 @@ def _start_ray(address: str | None, workers: int) -> None:
         )
     ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts files
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    return workers
 
 
 def run_ray(
@@ -170,7 +176,7 @@ def run_ray(
     output_dir: str | os.PathLike,
     model: str | os.PathLike | None = None,
     address: str | None = None,
-    workers: int = 2,
+    workers: int | None = None,
     batch_size: int = 32,
     top_k: int = 3,
     max_duration: float | None = DEFAULT_MAX_DURATION,
@@ -189,13 +195,15 @@ def run_ray(
     output_dir : folder of the partitions and ``tags.csv``; a rerun skips the files already there
     model : checkpoint path (the same on every node) or bundled model name (``None``: the default model)
     address : a Ray cluster (``ray://host:10001``, ``host:6379`` or ``auto``); ``None`` starts a local one
-    workers : actors of the pool, one core and one model each
+    workers : actors of the pool, one core and one model on one onnxruntime thread each (``None``:
+        one per core of the local cluster, or of the cluster at ``address``)
     batch_size : files per batch, and per Parquet partition
     top_k : genres written per file
     max_duration, file_timeout : seconds; a longer file, or one taking longer, gets an error row (``None``: no limit)
     progress : show a progress bar on stderr
     styles, style_threshold : also the musicnn MSD tags at least this probable (bundled musicnn models)
-    patches : analyse this many windows spread over each song (``None``: every window)
+    patches : analyse this many windows spread over each song, more while its top genre is not
+        settled (``None``: every window; see :mod:`genrekit.sampling`)
     playlists : a folder: write one M3U8 per genre there from ``tags.csv`` (see :mod:`genrekit.tagging.playlists`)
 
     Returns
@@ -233,7 +241,7 @@ def run_ray(
         if todo:
             # a local cluster's processes are ended even if this driver is killed (SIGKILL included)
             reaper = Reaper() if address is None else None
-            _start_ray(address, workers)
+            workers = _start_ray(address, workers)
             if reaper is not None:
                 reaper.watch_children()
             try:
