@@ -31,7 +31,7 @@ def test_the_registries_of_features_and_models_are_registries():
 
     assert isinstance(FEATURE_KINDS, Registry) and isinstance(MODELS, Registry)
     assert issubclass(feature_kind("musicnn"), FeatureConfig) and feature_kind("musicnn").kind == "musicnn"
-    assert model_spec("gknet") is MODELS["gknet"]
+    assert model_spec("gknet").build is MODELS["gknet"] and model_spec("gknet").source == "genrekit"
     with pytest.raises(GenrekitError, match="unknown model 'nope'"):
         model_spec("nope")
 

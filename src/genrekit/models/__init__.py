@@ -23,18 +23,34 @@ class ModelSpec:
     source: str
 
 
-# other packages add models through the entry-point group ``genrekit.models`` (each a ModelSpec)
-MODELS: Registry[ModelSpec] = Registry("model", group="genrekit.models")
+DEFAULT_MODEL = "gknet"
 
+# name: (where the class lies, what it is); imported on first use, so listing names stays light
+_BUILT_IN: dict[str, tuple[str, str]] = {
+    "gknet": ("genrekit.models.default:GKNet", "genrekit"),
+    "embedding_head": (
+        "genrekit.models.heads:EmbeddingHead",
+        "genrekit: mean of a window's embedding frames, batch norm, linear (or MLP)",
+    ),
+    "s000_cnn": ("genrekit.models.seeds:S000CNN", "seed 000: Convolutional Genre Classifier (Kaggle images, 70.85 %)"),
+    "s001_cnn": ("genrekit.models.seeds:S001CNN", "seed 001: CS615 final, CNN (grey-scale images, ~32 % validation)"),
+    "s001_ann": (
+        "genrekit.models.seeds:S001ANN",
+        "seed 001: CS615 final, ANN (z-scored grey-scale images, ~34 % validation)",
+    ),
+    "s002_cnn": ("genrekit.models.seeds:S002CNN", "seed 002: CNN on 64-mel 3-s segments (48 %)"),
+    "s003_cnn": (
+        "genrekit.models.seeds:S003CNN",
+        "seed 003: two-block CNN with GAP and dense 512 (94.6 %, segment-level random split)",
+    ),
+    "s004_parallel_cnn": ("genrekit.models.seeds:S004ParallelCNN", "seed 004: parallel CNN (LSE project)"),
+    "s004_cnn_rnn": ("genrekit.models.seeds:S004CNNRNN", "seed 004: CNN-RNN (LSE project)"),
+}
 
-def register(name: str, source: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator adding a model to :data:`MODELS` under ``name``."""
-
-    def add(cls: type[nn.Module]) -> type[nn.Module]:
-        MODELS.add(name, ModelSpec(name, cls, source))
-        return cls
-
-    return add
+# other packages add models through the entry-point group ``genrekit.models`` (each an nn.Module class)
+MODELS: Registry[type[nn.Module]] = Registry(
+    "model", {name: where for name, (where, _) in _BUILT_IN.items()}, group="genrekit.models"
+)
 
 
 def model_names() -> list[str]:
@@ -50,7 +66,9 @@ def model_spec(name: str) -> ModelSpec:
     GenrekitError
         no model of that name
     """
-    return MODELS[name]
+    build = MODELS[name]
+    source = _BUILT_IN[name][1] if name in _BUILT_IN else f"{build.__module__} (a plugin)"
+    return ModelSpec(name, build, source)
 
 
 def build_model(name: str, *, n_classes: int, input_shape: tuple[int, int], **hparams) -> nn.Module:
@@ -64,8 +82,3 @@ def build_model(name: str, *, n_classes: int, input_shape: tuple[int, int], **hp
     **hparams : architecture hyper-parameters of that model
     """
     return model_spec(name).build(n_classes=n_classes, input_shape=tuple(input_shape), **hparams)
-
-
-from genrekit.models import default, heads, seeds  # noqa: F401  (registration side effect)
-
-DEFAULT_MODEL = default.DEFAULT_NAME

@@ -5,10 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genrekit.models import register
-
-DEFAULT_NAME = "gknet"
-
 
 def _block(c_in: int, c_out: int, pool: tuple[int, int]) -> nn.Sequential:
     return nn.Sequential(
@@ -19,7 +15,6 @@ def _block(c_in: int, c_out: int, pool: tuple[int, int]) -> nn.Sequential:
     )
 
 
-@register(DEFAULT_NAME, source="genrekit")
 class GKNet(nn.Module):
     """Four conv blocks (3x3 conv, batch norm, ReLU, 2x2 max-pool), frequency averaged, then the
     mean and max over time concatenated into a linear classifier.

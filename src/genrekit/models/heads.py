@@ -6,10 +6,8 @@ import torch
 from torch import nn
 
 from genrekit.errors import GenrekitError
-from genrekit.models import register
 
 
-@register("embedding_head", source="genrekit: mean of a window's embedding frames, batch norm, linear (or MLP)")
 class EmbeddingHead(nn.Module):
     """Average the embedding frames of a window, standardise them (batch norm) and classify.
 

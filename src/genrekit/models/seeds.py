@@ -10,15 +10,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genrekit.models import register
-
 
 def _flat_size(module: nn.Module, input_shape: tuple[int, int]) -> int:
     with torch.no_grad():
         return module(torch.zeros(1, 1, *input_shape)).numel()
 
 
-@register("s000_cnn", source="seed 000: Convolutional Genre Classifier (Kaggle images, 70.85 %)")
 class S000CNN(nn.Module):
     """Two conv layers each followed by max pooling, a third conv layer with dropout, global
     average pooling and a small dense network with dropout.
@@ -50,7 +47,6 @@ class S000CNN(nn.Module):
         return self.net(x)
 
 
-@register("s001_cnn", source="seed 001: CS615 final, CNN (grey-scale images, ~32 % validation)")
 class S001CNN(nn.Module):
     """conv 3x3 → ReLU → max-pool 2 → dropout 0.2, twice, with ONE filter per conv layer as the
     document states; flatten → dropout 0.3 → fully connected to the classes."""
@@ -74,7 +70,6 @@ class S001CNN(nn.Module):
         return self.head(self.features(x))
 
 
-@register("s001_ann", source="seed 001: CS615 final, ANN (z-scored grey-scale images, ~34 % validation)")
 class S001ANN(nn.Module):
     """flatten → dropout 0.2 → dense 800 → ReLU → dropout 0.2 → dense to the classes."""
 
@@ -93,7 +88,6 @@ class S001ANN(nn.Module):
         return self.net(x)
 
 
-@register("s002_cnn", source="seed 002: CNN on 64-mel 3-s segments (48 %)")
 class S002CNN(nn.Module):
     """The printed ``MyModel``: conv 64 (3x3) → ReLU → max-pool (2, 4) → dropout 0.2;
     conv 64 (3x5) → ReLU → max-pool (2, 4) → dropout 0.2; dense 32 → dropout → ReLU → out."""
@@ -116,7 +110,6 @@ class S002CNN(nn.Module):
         return self.output(self.fully_connected(self.block2(self.block1(x))))
 
 
-@register("s003_cnn", source="seed 003: two-block CNN with GAP and dense 512 (94.6 %, segment-level random split)")
 class S003CNN(nn.Module):
     """conv 32 → conv 128 → max-pool → dropout 0.2 → global average pooling → dense 512 → out.
 
@@ -143,7 +136,6 @@ class S003CNN(nn.Module):
         return self.net(x)
 
 
-@register("s004_parallel_cnn", source="seed 004: parallel CNN (LSE project)")
 class S004ParallelCNN(nn.Module):
     """Branch 1: 3 filters 8x8 'same' → leaky ReLU 0.3 → max-pool 4 → flatten; branch 2: 4 filters
     4x4 'same' → leaky ReLU 0.3 → max-pool 2 → flatten; concatenated into a dense softmax layer."""
@@ -163,7 +155,6 @@ class S004ParallelCNN(nn.Module):
         return self.dense(torch.cat([self.branch1(x), self.branch2(x)], dim=1))
 
 
-@register("s004_cnn_rnn", source="seed 004: CNN-RNN (LSE project)")
 class S004CNNRNN(nn.Module):
     """conv 8 (4x4) → max-pool 2 → conv 6 (3x3) → max-pool 2 → LSTM 128 (sequence) → LSTM 32
     (last state) → dense 200 ReLU → dropout 0.2 → out. The LSTMs run over time, each step
