@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from genrekit.audio import SAMPLE_RATE, _StraightSoundFile, stream_audio
+from genrekit.audio import SAMPLE_RATE, stream_audio
 from genrekit.audio_checks import (
     _SF_ERRORS,
     _TRUNCATED_MIN_S,
@@ -37,6 +37,7 @@ from genrekit.audio_checks import (
     _sf_name,
     _too_long,
 )
+from genrekit.audio_soundfile import _StraightSoundFile
 
 # decoded before a piece and dropped: the resampler's filter settles in well under this
 _MARGIN_S = 0.05

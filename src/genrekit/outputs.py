@@ -7,7 +7,7 @@ file output is resumable and guarded:
   one is given; the folder it goes in must exist;
 - one run at a time: a second run on the same output (however its path is spelled: the lock is
   taken on the resolved path) stops with an error; the lock file ``<output>.lock`` is removed
-  when the run ends;
+  when the run ends (:mod:`genrekit.output_guard`);
 - each row is flushed and fsynced as soon as its file is done; a rerun reads back the rows already
   there (each file keeps exactly one row), retries the files that failed (their old error rows
   are dropped first, unless ``retry_failed`` is off) and cuts a last row a killed run left unfinished;
@@ -26,18 +26,30 @@ terminal shows them as ``\\xXX``. This module is light (no numpy, no torch).
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 from genrekit.errors import GenrekitError
+from genrekit.output_guard import output_error, output_lock
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD, TimelineConfig, timeline_runs
 from genrekit.tagging.rows import CSV_FIELDS, Terminal, csv_line, json_line, prediction_row
+
+__all__ = [
+    "EXTENSIONS",
+    "FORMATS",
+    "LEGACY_CSV_FIELDS",
+    "TIMELINE_FIELDS",
+    "open_output",
+    "output_error",
+    "output_format",
+    "output_lock",
+    "timeline_path",
+]
 
 FORMATS = ("table", "csv", "json", "jsonl")
 EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -73,21 +85,6 @@ def output_format(path: Path | None, fmt: str | None) -> str:
 def timeline_path(output: Path) -> Path:
     """The timeline file beside a CSV output: ``tags.csv`` -> ``tags.timeline.csv``."""
     return output.with_name(f"{output.stem}.timeline.csv")
-
-
-def output_error(exc: OSError, path: Path) -> GenrekitError:
-    """One clear line for an OSError met writing ``path``, saying what to do."""
-    hints = {
-        "ENOSPC": "free some space and run again: the rows written so far are kept",
-        "EDQUOT": "free some space and run again: the rows written so far are kept",
-        "EACCES": "check the permissions of the file and its folder, or give another --output",
-        "EPERM": "check the permissions of the file and its folder, or give another --output",
-        "EROFS": "the file system is read-only: give another --output",
-        "ENAMETOOLONG": "give a shorter --output name",
-        "ENOENT": "check that its folder exists",
-    }
-    hint = hints.get(errno.errorcode.get(exc.errno or 0, ""), "check the path, or give another --output")
-    return GenrekitError(f"cannot write '{path}' ({exc.strerror or exc}); {hint}")
 
 
 def _append(path: Path) -> io.TextIOWrapper:
@@ -298,64 +295,6 @@ class _JsonArrayFile:
 
         _replace(self.path, lines())
         self.journal_path.unlink()
-
-
-@contextmanager
-def output_lock(path: Path | None) -> Iterator[Path | None]:
-    """Hold ``<path>.lock`` (``path`` resolved) for this run, and remove it when the run ends.
-
-    Yields the resolved path, which the run writes (``None`` for the terminal).
-
-    Raises
-    ------
-    GenrekitError
-        another run holds it, ``path`` is a folder, or its folder does not exist
-    """
-    if path is None:
-        yield None
-        return
-    path = Path(os.path.realpath(path))
-    if path.is_dir():
-        raise GenrekitError(f"the output '{path}' is a folder; give a file name")
-    if not path.parent.is_dir():
-        raise GenrekitError(
-            f"the folder of the output, '{path.parent}', does not exist; create it first "
-            f"(mkdir -p '{path.parent}') or give another --output"
-        )
-    try:
-        import fcntl
-    except ImportError:  # Windows: runs are not guarded
-        yield path
-        return
-    lock_path = path.with_name(path.name + ".lock")
-    while True:
-        try:
-            lock = open(lock_path, "a+")  # noqa: SIM115 (held for the run, closed below)
-        except OSError as exc:
-            raise output_error(exc, lock_path) from None
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip()
-            lock.close()
-            raise GenrekitError(
-                f"'{path}' is being written by another genrekit run{f' (process {holder})' if holder else ''}; "
-                "wait for it to end, or give another --output"
-            ) from None
-        with suppress(OSError):
-            if os.stat(lock_path).st_ino == os.fstat(lock.fileno()).st_ino:
-                break
-        lock.close()  # the run that held it removed it meanwhile: take the new one
-    try:
-        lock.truncate(0)
-        lock.write(str(os.getpid()))
-        lock.flush()
-        yield path
-    finally:
-        with suppress(OSError):
-            os.unlink(lock_path)  # removed while held: no other run can be holding it
-        lock.close()
 
 
 @contextmanager

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +26,7 @@ from genrekit.checkpoint import Checkpoint, bundled_model_path, resolve_model_pa
 from genrekit.errors import GenrekitError
 from genrekit.escalation import DEFAULT_ESCALATION, Escalation
 from genrekit.inference import TrainedModel, WindowProbabilities
+from genrekit.model_loading import RUNTIMES, load_trained_model
 from genrekit.prediction import Prediction, Segment
 from genrekit.presence import PresenceCheck, PresenceConfig
 from genrekit.sampling import analyse_sampled, samplable
@@ -38,8 +37,6 @@ if TYPE_CHECKING:
     from genrekit.features import FeatureConfig
 
 __all__ = ["RUNTIMES", "Prediction", "Predictor", "Segment"]
-
-RUNTIMES = ("auto", "onnx", "torch")
 
 
 class Predictor:
@@ -104,29 +101,8 @@ class Predictor:
         GenrekitError
             The file is missing or not a genrekit checkpoint, or the runtime asked for is unavailable.
         """
-        from genrekit.runtime import OnnxModel, card_path, card_problem, onnx_available
-
-        if runtime not in RUNTIMES:
-            raise GenrekitError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
-        path = resolve_model_path(model)
-        name = Path(model).name if model is not None else path.name
-        problem = None
-        if runtime != "torch" and str(device) == "cpu":
-            problem = card_problem(path) if onnx_available() else "onnxruntime is not installed"
-            if problem is None:
-                return cls(OnnxModel(card_path(path), threads=threads), name=name)
-            if runtime == "onnx":
-                raise GenrekitError(f"'{path}' has no current ONNX export: {problem}")
-            if card_path(path).is_file():  # an export that does not match is never run, and never silently
-                warnings.warn(f"not using the ONNX export of '{path}': {problem}; running it with torch", stacklevel=2)
-        try:
-            from genrekit.checkpoint import load_checkpoint
-
-            checkpoint = load_checkpoint(path)
-        except ModuleNotFoundError as exc:
-            why = f"; its ONNX export cannot be used: {problem}" if problem else ""
-            raise GenrekitError(f"'{path}' needs torch ({exc}): pip install 'genrekit[train]'{why}") from None
-        return cls(checkpoint, name=name, device=device)
+        trained, name = load_trained_model(model, device=device, runtime=runtime, threads=threads)
+        return cls(trained, name=name, device=device)
 
     @property
     def labels(self) -> list[str]:
@@ -391,21 +367,18 @@ class Predictor:
             Each path with its prediction or its error, in the order of ``paths``.
         """
 
-        def one(p: str | os.PathLike) -> tuple[str, Prediction | GenrekitError]:
-            try:
-                return str(p), self.predict_file(
-                    p,
-                    max_seconds=max_seconds,
-                    max_duration=max_duration,
-                    timeout_s=timeout_s,
-                    patches=patches,
-                    escalation=escalation,
-                )
-            except GenrekitError as exc:
-                return str(p), exc
+        from genrekit.file_threads import predict_in_threads
 
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            yield from pool.map(one, paths)
+        return predict_in_threads(
+            self,
+            paths,
+            workers=workers,
+            max_seconds=max_seconds,
+            max_duration=max_duration,
+            timeout_s=timeout_s,
+            patches=patches,
+            escalation=escalation,
+        )
 
 
 def _reporting(blocks: Iterable[np.ndarray], on_decoded: Callable[[float], None], sr: int) -> Iterator[np.ndarray]:

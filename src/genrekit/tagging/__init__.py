@@ -16,6 +16,7 @@ and :mod:`~genrekit.tagging.playlists`. Its options: :mod:`~genrekit.tagging.pre
 - :mod:`~genrekit.tagging.decide`: the genre names and the rules (mode, minimum confidence);
 - :mod:`~genrekit.tagging.state`: past predictions, so that a rerun predicts only what changed;
 - :mod:`~genrekit.tagging.engine`: the run; :mod:`~genrekit.tagging.command`: its command line;
+- :mod:`~genrekit.tagging.tracks`: the run's files with their tags and predictions;
 - :mod:`~genrekit.tagging.styles`: the 50 MSD tags of the musicnn backbone.
 """
 

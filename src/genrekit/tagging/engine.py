@@ -14,22 +14,35 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genrekit.errors import GenrekitError
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD
-from genrekit.tagging.containers import open_tags
 from genrekit.tagging.decide import Decision, Rules, decide
 from genrekit.tagging.safe import Journal, write_tags
 from genrekit.tagging.scan import Ignored, scan_inputs
-from genrekit.tagging.state import Record, State, file_key
-from genrekit.workers import pool_size
+from genrekit.tagging.state import Record, State
+from genrekit.tagging.tracks import Track, predict_record, predicted_tracks
 
 if TYPE_CHECKING:
     from genrekit.predictor import Predictor
+
+__all__ = [
+    "PER",
+    "STYLES_WRITTEN",
+    "TagRow",
+    "TagSummary",
+    "album_key",
+    "album_probabilities",
+    "default_journal",
+    "model_identity",
+    "predict_record",
+    "print_row",
+    "run_tag",
+    "styles_of",
+]
 
 PER = ("file", "album")
 STYLES_WRITTEN = 5  # at most this many styles go into a file's STYLE field
@@ -78,15 +91,6 @@ class TagSummary:
         self.rows.append(row)
 
 
-@dataclass
-class _Track:
-    path: Path
-    current: dict[str, list[str]] = field(default_factory=dict)
-    record: Record | None = None
-    error: str | None = None
-    key: tuple[int, int] | None = None  # size and mtime before predicting
-
-
 def model_identity(model: str | os.PathLike | None) -> tuple[str, str]:
     """The name results give the model (as :meth:`Predictor.load` names it) and its file's SHA-256."""
     from genrekit.checkpoint import resolve_model_path
@@ -102,108 +106,7 @@ def styles_of(record: Record, threshold: float) -> list[str]:
     return [t for t, p in tags if p >= threshold][:STYLES_WRITTEN]
 
 
-def predict_record(predictor: Predictor, path: Path, sha: str, styles: bool, patches: int | None = None) -> Record:
-    """The prediction of one file as a :class:`Record` (with its style probabilities when ``styles``),
-    by :func:`~genrekit.tagging.core.tag_file` as ``genrekit predict`` makes it (the same limits).
-
-    Raises
-    ------
-    GenrekitError
-        the file cannot be predicted (the error :func:`~genrekit.tagging.core.tag_file` gives)
-    """
-    from genrekit.tagging.core import Limits, tag_file
-    from genrekit.tagging.scan import LibraryItem
-
-    size, mtime = file_key(path)
-    p = tag_file(predictor, LibraryItem(path), limits=Limits(patches=patches), styles=styles)
-    if isinstance(p, Exception):
-        raise p
-    return Record(size, mtime, sha, p.probabilities, p.no_music, p.styles if styles else None)
-
-
-def _tracks(
-    items,
-    *,
-    state: State,
-    load: Callable[[], Predictor],
-    sha: str,
-    workers: int,
-    styles: bool,
-    patches: int | None = None,
-    model: str | os.PathLike | None = None,
-    processes: int | None = None,
-) -> Iterator[tuple[_Track, bool]]:
-    """Each input with its tags and prediction (or error), in order, and whether it was predicted now:
-    in worker processes (:mod:`genrekit.workers`) unless :func:`~genrekit.workers.pool_size` says
-    this process, or styles are asked for (they are computed in this process's pass)."""
-
-    def read(item) -> _Track:
-        track = _Track(item.path)
-        if item.problem is not None:
-            track.error = item.problem
-            return track
-        try:
-            track.current = open_tags(item.path).read()
-            track.record = state.get(item.path, sha, styles=styles)
-            track.key = file_key(item.path)
-        except GenrekitError as exc:
-            track.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - one file must never end the batch
-            track.error = f"'{item.path}' could not be tagged ({type(exc).__name__}: {exc}); please report this bug"
-        return track
-
-    def predicted(track: _Track) -> tuple[_Track, bool]:
-        if track.error is not None or track.record is not None:
-            return track, False
-        try:
-            track.record = predict_record(load(), track.path, sha, styles, patches)
-            return track, True
-        except GenrekitError as exc:
-            track.error = str(exc)
-        return track, False
-
-    tracks = [read(item) for item in items]  # tags and state only: quick
-    todo = [t for t in tracks if t.error is None and t.record is None]
-    n = 1 if styles else pool_size(processes, files=len(todo))
-    if n > 1:
-        yield from _pool_tracks(tracks, todo, model=model, processes=n, sha=sha, patches=patches)
-        return
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        yield from pool.map(predicted, tracks)
-
-
-def _pool_tracks(
-    tracks: list[_Track], todo: list[_Track], *, model, processes: int, sha: str, patches: int | None
-) -> Iterator[tuple[_Track, bool]]:
-    """``tracks`` in order, those of ``todo`` predicted by ``processes`` worker processes."""
-    from genrekit.tagging.core import Limits
-    from genrekit.workers import predict_files
-
-    limits = Limits(patches=patches)
-    results = predict_files(
-        [t.path for t in todo],
-        model=model,
-        workers=processes,
-        patches=patches,
-        max_duration=limits.max_duration,
-        timeout_s=limits.timeout_s,
-    )
-    waiting = {id(t) for t in todo}
-    for track in tracks:
-        if id(track) not in waiting:
-            yield track, False
-            continue
-        _, p = next(results)
-        if isinstance(p, Exception):
-            track.error = str(p)
-            yield track, False
-        else:
-            assert track.key is not None  # read() keeps the key of every track left to predict
-            track.record = Record(*track.key, sha, p.probabilities, p.no_music, None)
-            yield track, True
-
-
-def album_key(track: _Track) -> tuple[str, ...]:
+def album_key(track: Track) -> tuple[str, ...]:
     """The album tag (with the album artist, else the artist) when present, else the folder."""
     album = track.current.get("album")
     if album:
@@ -295,7 +198,7 @@ def run_tag(
     try:
         if styles and not predictors:
             load()  # fail before the first file when the model has no styles
-        tracks = _tracks(
+        tracks = predicted_tracks(
             items,
             state=memory,
             load=_locked(load),
@@ -347,9 +250,9 @@ def _locked(load: Callable[[], Predictor]) -> Callable[[], Predictor]:
     return locked
 
 
-def _by_album(tracks: list[tuple[_Track, bool]]) -> Iterator[tuple[_Track, bool, Record | None]]:
+def _by_album(tracks: list[tuple[Track, bool]]) -> Iterator[tuple[Track, bool, Record | None]]:
     """Each track with its album's record in place of its own (the albums in order of first track)."""
-    albums: dict[tuple, list[tuple[_Track, bool]]] = {}
+    albums: dict[tuple, list[tuple[Track, bool]]] = {}
     for t in tracks:
         albums.setdefault(album_key(t[0]), []).append(t)
     for members in albums.values():
@@ -367,7 +270,7 @@ def _by_album(tracks: list[tuple[_Track, bool]]) -> Iterator[tuple[_Track, bool,
 
 
 def _apply(
-    track: _Track,
+    track: Track,
     record: Record | None,
     *,
     rules: Rules,
