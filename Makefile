@@ -43,7 +43,9 @@ format: setup
 # The exact recipe of the bundled default model (musicnn embeddings + a linear head on the 335 GTZAN
 # clips with audio, its temperature and confident threshold from 5-fold out-of-fold predictions on
 # those clips and two augmented copies of each, cached on first use; --recipe gknet for the bundled
-# gknet), then its ONNX export. The figures it stores come from benchmarks/results/outside_variants.json.
+# gknet), then its ONNX export. The head also holds its out-of-distribution gate (genre means and covariance of
+# the training patches, threshold the 99th percentile of held-out windows' distances).
+# The figures it stores come from benchmarks/results/outside_variants.json.
 bundled-model: setup
 	$(BIN)/python benchmarks/bundled_model.py --data $(DATA)
 	$(BIN)/python scripts/export_onnx.py

@@ -1,7 +1,7 @@
 """The recipes of the bundled models (``make bundled-model`` writes the default one).
 
 ``musicnn`` (the default, ``musicnn-gtzan.pt``): the genre head (``embedding_head``, linear) on the
-frozen MSD musicnn embeddings (penultimate + tags, one per 3-s patch) of all 328 GTZAN clips that
+frozen MSD musicnn embeddings (penultimate + tags, one per 3-s patch) of all the GTZAN clips that
 have audio, 30 epochs, no validation side. ``gknet`` (``gknet-gtzan.pt``): gknet on the
 Kaggle-image features of all 999 GTZAN images, 20 epochs. Every track trains (the ``none``
 protocol with ``val_fraction=0``); the checkpoint records the ids it trained on. The accuracy
@@ -16,6 +16,13 @@ copies of each (codecs, EQ, pitch, noise: ``_augment.py``) is baked into the hea
 ``confident`` threshold is the lowest top probability at which those held-out predictions are right
 95 % of the time (:func:`outside_variants.calibrate`). The threshold in use is
 :class:`genrekit.presence.PresenceConfig`'s ``confident``: this script says when they differ.
+
+Out of distribution (``musicnn``): the genre means and the shared, shrunk covariance of the
+training patches' embeddings are stored in the head (buffers ``ood_means``, ``ood_precision``);
+a window whose least Mahalanobis distance to a genre (per dimension) exceeds the 99th percentile
+of the held-out GTZAN windows' (the 5 folds' models' own fits) keeps a tenth of its probabilities
+and is otherwise uniform, so a clip made mostly of such windows is never ``confident``. The
+``confident`` threshold is chosen on the gated held-out probabilities.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import numpy as np
 from _common import parser
 from _results import RESULTS, update_summary
 
+from genrekit.calibration import confident_threshold, expected_calibration_error, ood_gated, track_probabilities
 from genrekit.checkpoint import bundled_model_path
 from genrekit.config import TrainConfig
 from genrekit.experiment import fit, prepare
@@ -41,9 +49,10 @@ RECIPES = {
         "features": ("musicnn", {}),
         "model": "embedding_head",
         "train": {"epochs": 30, "windows_per_track": 10, "batch_size": 64},
-        "description": "frozen musicnn (MSD) embeddings + a linear genre head trained on GTZAN audio, temperature-calibrated",
+        "description": "frozen musicnn (MSD) embeddings + a linear genre head trained on GTZAN audio, temperature-calibrated, "
+        "unsure out of distribution",
         "trained_on": "all {n} GTZAN clips with audio (10 genres)",
-        "variant": "linear head (today's recipe)",  # its figures in results/outside_variants.json
+        "variant": "linear head + OOD gate (p99 of held-out windows)",  # its figures in results/outside_variants.json
         "accuracy": [
             ("outside_variants", ("cv_balanced_mean",), "GTZAN audio 5-fold CV, balanced"),
             ("outside_variants", ("cv_balanced_sd",), "GTZAN audio 5-fold CV, balanced, sd"),
@@ -95,13 +104,36 @@ def variant_of(recipe: dict):
 
 
 def calibrated(recipe: dict, data, device) -> dict:
-    """Temperature and confident threshold of ``recipe`` from its GTZAN out-of-fold predictions."""
-    from outside_variants import calibrate, out_of_fold, trainer
+    """Temperature, OOD threshold and confident threshold of ``recipe`` from its GTZAN out-of-fold predictions."""
+    from outside_variants import PRECISION, calibrate, ood_threshold, out_of_fold, trainer, windowed
 
     variant = variant_of(recipe)
     folds = make_split("kfold", ids=data.ids, labels=data.track_labels, seed=0, val_fraction=0).folds
-    oof = out_of_fold(trainer(variant, data, device), data, folds)
-    cal = calibrate(oof, np.tile(data.y, len(oof) // len(data.y)))
+    oof, scores = out_of_fold(trainer(variant, data, device), data, folds, cfg=windowed(data, variant).feature_config)
+    y = np.tile(data.y, len(oof) // len(data.y))
+    cal = calibrate(oof, y)
+    if variant.ood:  # the threshold of the gated held-out probabilities, at the temperature fitted before the gate
+        thr = ood_threshold(scores[: len(data.y)], variant.ood)
+        gated = [
+            ood_gated(
+                window_log_probs=w, scores=s, threshold=thr, keep=variant.ood_keep, temperature=cal["temperature"]
+            )
+            for w, s in zip(oof, scores)
+        ]
+        p = track_probabilities(window_log_probs=gated, temperature=1.0)
+        cal.update(
+            {
+                "ood_threshold": round(thr, 4),
+                "ood_keep": variant.ood_keep,
+                "confident_threshold": confident_threshold(
+                    confidence=p.max(1), correct=p.argmax(1) == y, precision=PRECISION
+                ),
+                "oof_ece_after": expected_calibration_error(confidence=p.max(1), correct=p.argmax(1) == y),
+                "rule": cal["rule"]
+                + f"; OOD threshold: the {variant.ood:g}th percentile of the held-out GTZAN windows' "
+                "scores (each fold's genre means and covariance), and the confident threshold of the gated ones",
+            }
+        )
     if cal["confident_threshold"] != PresenceConfig().confident:
         print(
             f"NOTE: the rule gives the confident threshold {cal['confident_threshold']}, PresenceConfig uses "
@@ -125,12 +157,12 @@ def main() -> None:
     (fold,) = make_split("none", ids=data.ids, labels=data.track_labels, val_fraction=0).folds
     calibration, params, train_data = None, {}, data
     if "variant" in r:  # the head, training settings and augmented copies of the variant it ships
-        from outside_variants import BASE_TRAIN, with_copies
+        from outside_variants import BASE_TRAIN, windowed, with_copies
 
         v = variant_of(r)
         calibration, params = calibrated(r, data, a.device), dict(v.params)
         train = {**BASE_TRAIN, **v.train, **{k: x for k, x in train.items() if k not in BASE_TRAIN}}
-        train_data = with_copies(data, v.copies)
+        train_data = with_copies(windowed(data, v), v.copies)
         fold = Fold("none", np.arange(len(train_data.y)), None, np.zeros(0, int))
     ckpt, result = fit(
         train_data,
@@ -151,6 +183,21 @@ def main() -> None:
     )
     if calibration:  # after training: the temperature only rescales the trained head's logits
         ckpt.model_params = {**ckpt.model_params, "temperature": calibration["temperature"]}
+    if calibration and "ood_threshold" in calibration:  # the gate: genre means and precision of all training windows
+        import torch
+        from outside_variants import ood_fit, windowed
+
+        means, precision = ood_fit(data, np.arange(len(data.y)), windowed(data, v).feature_config)
+        ckpt.model_params = {
+            **ckpt.model_params,
+            "ood_threshold": calibration["ood_threshold"],
+            "ood_keep": calibration["ood_keep"],
+        }
+        ckpt.state_dict = {
+            **ckpt.state_dict,
+            "ood_means": torch.tensor(means, dtype=torch.float32),
+            "ood_precision": torch.tensor(precision, dtype=torch.float32),
+        }
     path = ckpt.save(a.out or bundled_model_path().with_name(r["file"]))
     print(
         f"model written to {path} ({path.stat().st_size / 1e6:.2f} MB, {result.seconds:.0f} s, "

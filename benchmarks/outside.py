@@ -48,7 +48,7 @@ def read_row(row: dict) -> dict:
         "path": row["path"],
         "probabilities": {g: float(p) for g, p in probs.items() if p is not None},
         "genre": row.get("genre"),
-        "confident": bool(row.get("confident")) and not row.get("no_music") and "error" not in row,
+        "confident": bool(row.get("confident")) and not row.get("no_music") and not row.get("error"),
         "no_music": row.get("no_music") or row.get("error"),
     }
 

@@ -8,6 +8,12 @@ The outside set is only measured: the temperature is fitted on the CV folds' out
 and the ``confident`` threshold chosen there (:mod:`genrekit.calibration`; rule: the lowest
 threshold at which out-of-fold predictions are right ``PRECISION`` of the time).
 
+An out-of-distribution gate (``ood``): each fold also fits the genre means and shared, shrunk
+covariance of its training windows' embeddings (:func:`genrekit.calibration.fit_ood`), or reads
+the windows' electronic-music tags; a window scoring beyond a percentile of the clean held-out
+windows' scores (chosen a priori: 95 or 99) is gated as :class:`genrekit.models.heads.EmbeddingHead`
+gates it (:func:`genrekit.calibration.ood_gated`). ``bundled_model.py`` ships the p99 Mahalanobis one.
+
 The outside figures are computed in process on the cached embeddings (the same frames and windows
 as ``genrekit predict``); ``outside.py`` measures the shipped model through the CLI.
 
@@ -17,6 +23,7 @@ Writes results/outside_variants.{json,md}.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +33,22 @@ from _common import parser
 from _results import RESULTS, md_table, write_results
 from outside import OUTSIDE
 
-from genrekit.calibration import confident_threshold, expected_calibration_error, fit_temperature, track_probabilities
+from genrekit.calibration import (
+    confident_threshold,
+    expected_calibration_error,
+    fit_ood,
+    fit_temperature,
+    ood_gated,
+    ood_scores,
+    track_probabilities,
+)
 from genrekit.config import TrainConfig
 from genrekit.datasets import Track
 from genrekit.datasets.cache import load_features
 from genrekit.experiment import Data, fit, prepare
 from genrekit.features import make_feature_config
+from genrekit.features.musicnn import EMBEDDING_SIZES
+from genrekit.features.windows import stream_windows
 from genrekit.inference import Classifier
 from genrekit.splits import Fold, make_split
 
@@ -52,6 +69,10 @@ class Variant:
     copies: int = 0
     members: tuple[str, ...] = ()  # an ensemble: the mean of these variants' probabilities
     calibration_copies: int = CALIBRATION_COPIES  # 0 where the backbone's augmented copies are not computed
+    segment_seconds: float = 3.0  # the head's windows (3 s: one musicnn patch)
+    ood: float = 0.0  # > 0: windows beyond this percentile of held-out GTZAN windows' OOD score are gated
+    ood_keep: float = 0.1  # the share of a gated window's probabilities kept (EmbeddingHead's ood_keep)
+    ood_score: str = "mahalanobis"  # or "electronic tags": the window's strongest MSD electronic-music tag
 
 
 VARIANTS = [
@@ -68,7 +89,15 @@ VARIANTS = [
         members=("linear head (today's recipe)", "linear head on MTT musicnn"),
         calibration_copies=0,
     ),
+    Variant("linear head + OOD gate (p95 of held-out windows)", ood=95),
+    Variant("linear head + OOD gate (p99 of held-out windows)", ood=99),
+    Variant("statistics pooling (mean+std), 15-s windows", params={"pooling": "mean+std"}, segment_seconds=15),
+    Variant("statistics pooling (mean+std), 30-s windows", params={"pooling": "mean+std"}, segment_seconds=30),
+    Variant("mean pooling, 15-s windows", segment_seconds=15),
+    Variant("linear head + electronic-tags gate (p99 of held-out windows)", ood=99, ood_score="electronic tags"),
 ]
+# the MSD tags that name music no GTZAN genre fits (the tag prior of the "electronic tags" gate)
+ELECTRONIC_TAGS = ("electronic", "dance", "House", "electro", "electronica")
 BASE_TRAIN = {"epochs": 30, "windows_per_track": 10, "batch_size": 64}
 
 
@@ -120,6 +149,43 @@ def window_log_probs(ckpt, feats: list[np.ndarray]) -> list[np.ndarray]:
     return [np.log(np.clip(w, 1e-12, None)) for w in c.analyse_tracks(feats)]
 
 
+def windowed(data: Data, v: Variant) -> Data:
+    """``data`` with the windows of ``v``."""
+    cfg = dataclasses.replace(data.feature_config, segment_seconds=v.segment_seconds)
+    return dataclasses.replace(data, feature_config=cfg)
+
+
+def window_means(feats: list[np.ndarray], cfg) -> list[np.ndarray]:
+    """Per track, the mean embedding of each of its windows ``(n_windows, dim)`` (what the head pools)."""
+    size, hop = cfg.segment_frames, cfg.hop_frames
+    return [np.stack([w.mean(axis=1) for _, w in stream_windows([f], size=size, hop=hop)]) for f in feats]
+
+
+def ood_fit(data: Data, idx: np.ndarray, cfg, kind: str = "mahalanobis"):
+    """Genre means and precision of the windows of clips ``idx`` (:func:`genrekit.calibration.fit_ood`);
+    ``None`` for a config whose gate reads the tags (:func:`tag_scores`)."""
+    if kind != "mahalanobis":
+        return None
+    means = window_means([data.features[i] for i in idx], cfg)
+    y = np.concatenate([[data.y[i]] * len(m) for i, m in zip(idx, means)])
+    return fit_ood(embeddings=np.concatenate(means), y=y, n_classes=len(data.labels))
+
+
+def tag_scores(feats: list[np.ndarray], cfg) -> list[np.ndarray]:
+    """Per window, the strongest of the MSD tags :data:`ELECTRONIC_TAGS` (the embedding's tag rows)."""
+    from genrekit.features.musicnn_tags import MSD_TAGS
+
+    rows = [EMBEDDING_SIZES["penultimate"] + MSD_TAGS.index(t) for t in ELECTRONIC_TAGS]
+    return [m[:, rows].max(axis=1) for m in window_means(feats, cfg)]
+
+
+def scored(fitted, feats: list[np.ndarray], cfg) -> list[np.ndarray]:
+    if fitted is None:
+        return tag_scores(feats, cfg)
+    means, precision = fitted
+    return [ood_scores(embeddings=m, means=means, precision=precision) for m in window_means(feats, cfg)]
+
+
 def balanced(y: np.ndarray, pred: np.ndarray, classes) -> float:
     return float(np.mean([np.mean(pred[y == k] == k) for k in classes]))
 
@@ -127,7 +193,7 @@ def balanced(y: np.ndarray, pred: np.ndarray, classes) -> float:
 def trainer(v: Variant, data: Data, device):
     """A function training ``v`` on clips ``train_idx`` of ``data`` (with their augmented copies)."""
     n = len(data.y)
-    aug = with_copies(data, v.copies)
+    aug = with_copies(windowed(data, v), v.copies)
     config = TrainConfig(**{**BASE_TRAIN, **v.train})
 
     def trained(train_idx: np.ndarray):
@@ -146,17 +212,24 @@ def trainer(v: Variant, data: Data, device):
     return trained
 
 
-def out_of_fold(trained, data: Data, folds: list[Fold], copies: int = CALIBRATION_COPIES) -> list[np.ndarray]:
+def out_of_fold(
+    trained, data: Data, folds: list[Fold], copies: int = CALIBRATION_COPIES, cfg=None, kind: str = "mahalanobis"
+) -> list[np.ndarray] | tuple[list[np.ndarray], list[np.ndarray]]:
     """Every clip's window log-probabilities from the model of the fold that held it out, followed by
-    those of ``copies`` augmented copies of every clip (the same fold's model)."""
+    those of ``copies`` augmented copies of every clip (the same fold's model). With the windows'
+    ``cfg``, also each window's OOD score against the fold's training windows."""
     n = len(data.y)
     held = with_copies(data, copies)
     oof: list = [None] * (n * (copies + 1))
+    scores: list = [None] * (n * (copies + 1))
     for f in folds:
         idx = np.concatenate([f.test + k * n for k in range(copies + 1)])
         for i, w in zip(idx, window_log_probs(trained(f.train), [held.features[i] for i in idx])):
             oof[i] = w
-    return oof
+        if cfg is not None:
+            for i, s in zip(idx, scored(ood_fit(data, f.train, cfg, kind), [held.features[i] for i in idx], cfg)):
+                scores[i] = s
+    return oof if cfg is None else (oof, scores)
 
 
 def calibrate(oof: list[np.ndarray], y: np.ndarray) -> dict:
@@ -181,21 +254,81 @@ def run(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fold, fol
     """OOF window log-probabilities, the filtered test's and the outside set's of one variant."""
     trained = trainer(v, data, device)
     train = np.sort(np.concatenate([filtered.train, filtered.val]))
+    test = [data.features[i] for i in filtered.test]
+    cfg = windowed(data, v).feature_config
+    oof, scores = out_of_fold(trained, data, folds, v.calibration_copies, cfg, v.ood_score)
+    full = np.arange(len(data.y))
     return {
-        "oof": out_of_fold(trained, data, folds, v.calibration_copies),
-        "test": window_log_probs(trained(train), [data.features[i] for i in filtered.test]),
-        "outside": window_log_probs(trained(np.arange(len(data.y))), out_feats),
+        "oof": oof,
+        "test": window_log_probs(trained(train), test),
+        "outside": window_log_probs(trained(full), out_feats),
+        "oof_scores": scores,
+        "test_scores": scored(ood_fit(data, train, cfg, v.ood_score), test, cfg),
+        "outside_scores": scored(ood_fit(data, full, cfg, v.ood_score), out_feats, cfg),
     }
 
 
-def figures(r: dict, data: Data, folds: list[Fold], filtered: Fold, out_y: np.ndarray) -> dict:
-    """The three figures, then calibration: temperature, threshold and the outside confidence figures."""
+def ood_threshold(scores: list[np.ndarray], percentile: float) -> float:
+    """The ``percentile`` of held-out GTZAN windows' OOD scores: the gate's threshold."""
+    return float(np.percentile(np.concatenate(scores), percentile))
+
+
+def gate(r: dict, v: Variant, n: int, folds: list[Fold], temperature: float) -> dict:
+    """``r``'s window log-probabilities at ``temperature`` and through the OOD gate of ``v``.
+
+    The threshold is the ``v.ood`` percentile of the clean held-out windows' scores; a fold's
+    out-of-fold windows get the one from the other folds' held-out windows."""
+    if not v.ood:
+        return r
+
+    def g(lps, scores, thr):
+        return [
+            ood_gated(window_log_probs=w, scores=s, threshold=thr, keep=v.ood_keep, temperature=temperature)
+            for w, s in zip(lps, scores)
+        ]
+
+    thr = ood_threshold(r["oof_scores"][:n], v.ood)
+    oof = list(g(r["oof"], r["oof_scores"], thr))
+    for f in folds:  # nested: a fold's threshold never saw that fold's held-out clips
+        others = [r["oof_scores"][i] for i in range(n) if i not in set(f.test)]
+        t = ood_threshold(others, v.ood)
+        for k in range(len(r["oof"]) // n):
+            for i in f.test + k * n:
+                oof[i] = g([r["oof"][i]], [r["oof_scores"][i]], t)[0]
+    return {
+        **r,
+        "oof": oof,
+        "test": g(r["test"], r["test_scores"], thr),
+        "outside": g(r["outside"], r["outside_scores"], thr),
+        "ood_threshold": thr,
+    }
+
+
+def figures(r: dict, data: Data, folds: list[Fold], filtered: Fold, out_y: np.ndarray, v: Variant) -> dict:
+    """The three figures, then calibration: temperature, threshold and the outside confidence figures.
+
+    With an OOD gate the temperature is fitted first (on the un-gated windows, as the head divides
+    its logits before gating), then every figure is of the gated probabilities."""
     y = data.y
+    if v.ood:
+        ungated = calibrate(r["oof"], np.tile(y, len(r["oof"]) // len(y)))
+        r = gate(r, v, len(y), folds, ungated["temperature"])
     p1 = track_probabilities(window_log_probs=r["oof"][: len(y)], temperature=1.0)
     cv = [balanced(y[f.test], p1[f.test].argmax(1), np.unique(y[f.test])) for f in folds]
     test = track_probabilities(window_log_probs=r["test"], temperature=1.0).argmax(1)
     cal = calibrate(r["oof"], np.tile(y, len(r["oof"]) // len(y)))
-    t, threshold = cal["temperature"], cal["confident_threshold"]
+    if v.ood:  # the windows are gated at the temperature fitted before: the threshold is of those
+        yy = np.tile(y, len(r["oof"]) // len(y))
+        pg = track_probabilities(window_log_probs=r["oof"], temperature=1.0)
+        cal = {
+            **ungated,
+            "ood_threshold": r["ood_threshold"],
+            "oof_ece_after": expected_calibration_error(confidence=pg.max(1), correct=pg.argmax(1) == yy),
+            "confident_threshold": confident_threshold(
+                confidence=pg.max(1), correct=pg.argmax(1) == yy, precision=PRECISION
+            ),
+        }
+    t, threshold = (1.0 if v.ood else cal["temperature"]), cal["confident_threshold"]
     genres = out_y >= 0
     po = track_probabilities(window_log_probs=r["outside"], temperature=t)
     right = po.argmax(1) == out_y
@@ -256,7 +389,7 @@ def main() -> None:
         else:
             r = run(v, data, out, filtered, folds, a.device)
         results[v.name] = r
-        fig = figures(r, data, folds, filtered, out_y)
+        fig = figures(r, data, folds, filtered, out_y, v)
         rows.append({"variant": v.name, "n_gtzan": len(data.y), "calibration_copies": v.calibration_copies, **fig})
         print(v.name, {k: round(x, 3) if isinstance(x, float) else x for k, x in fig.items()}, flush=True)
     path = RESULTS / "outside_variants.json"  # rows of variants not run this time are kept
@@ -272,6 +405,13 @@ def main() -> None:
         "augmented copies of each (codec, EQ, band limit, pitch/tempo, noise, reverb, gain: `_augment.py`); the outside "
         "confidence columns use both, never fitted there. Rows marked * are calibrated on the clean out-of-fold clips only "
         "(their backbone's augmented copies were not computed).\n\n"
+        "OOD gate rows: a window whose score exceeds the given percentile of the clean held-out GTZAN windows' "
+        "scores (a fold's own windows get the other folds' percentile) keeps a tenth of its probabilities and is "
+        "otherwise uniform, after the temperature; the threshold of `confident` is then chosen on the gated held-out "
+        "probabilities. Mahalanobis: the least squared distance to a genre's mean (genre means and shared covariance "
+        "with Ledoit-Wolf shrinkage, fitted on the fold's training windows), per dimension; electronic tags: the "
+        f"window's strongest MSD tag of {', '.join(ELECTRONIC_TAGS)}. Statistics pooling: the head pools the mean and "
+        "standard deviation of a window's patch embeddings (windows of several 3-s patches).\n\n"
         + md_table(
             [
                 "variant",

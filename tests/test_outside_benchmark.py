@@ -30,7 +30,8 @@ def test_read_row_takes_every_schema():
         "no_music": None,
         "top": [{"genre": g, "probability": p} for g, p in probs.items()],
     }
-    for row in (full, flat):
+    with_error_key = {**full, "error": None}  # the CLI's rows name "error" on every row, null when none
+    for row in (full, flat, with_error_key):
         r = outside.read_row(row)
         assert r["probabilities"] == probs and r["genre"] == "jazz" and r["confident"] and r["no_music"] is None
     silent = outside.read_row({"path": "s.wav", "genre": None, "confident": False, "no_music": "silence", "top": []})

@@ -62,3 +62,50 @@ def confident_threshold(*, confidence: np.ndarray, correct: np.ndarray, precisio
         if m.any() and correct[m].mean() >= precision:
             return float(t)
     return float(THRESHOLDS[-1])
+
+
+def fit_ood(*, embeddings: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Genre means ``(n_classes, dim)`` and the precision matrix of their shared covariance.
+
+    The covariance of the embeddings about their genre's mean is shrunk towards a multiple of the
+    identity by the Ledoit-Wolf rule (250 dimensions from a few thousand patches need it).
+
+    Parameters
+    ----------
+    embeddings : ``(n, dim)`` training patches' embeddings
+    y : their genre indices
+    n_classes : genres (each must have a patch)
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    means = np.stack([x[y == k].mean(axis=0) for k in range(n_classes)])
+    r = x - means[y]
+    r -= r.mean(axis=0)
+    n, dim = r.shape
+    s = r.T @ r / n
+    mu = np.trace(s) / dim
+    delta = ((s - mu * np.eye(dim)) ** 2).sum() / dim
+    beta = ((np.einsum("ij,ij->i", r, r) ** 2).sum() / n - (s**2).sum()) / (n * dim)
+    shrink = min(beta, delta) / delta
+    cov = (1 - shrink) * s + shrink * mu * np.eye(dim)
+    return means, np.linalg.inv(cov)
+
+
+def ood_scores(*, embeddings: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Per row of ``embeddings`` ``(n, dim)``: the least squared Mahalanobis distance to a genre's
+    mean, divided by ``dim`` (about 1 for the patches of the genres it was fitted on)."""
+    x = np.asarray(embeddings, dtype=np.float64)
+    d = np.stack([np.einsum("ij,jk,ik->i", x - m, precision, x - m) for m in means], axis=1)
+    return d.min(axis=1) / x.shape[1]
+
+
+def ood_gated(
+    *, window_log_probs: np.ndarray, scores: np.ndarray, threshold: float, keep: float, temperature: float = 1.0
+) -> np.ndarray:
+    """What :class:`genrekit.models.heads.EmbeddingHead` outputs, from its un-gated window
+    log-probabilities: at ``temperature``, then each window scoring over ``threshold`` mixed
+    with the uniform distribution, ``keep`` of it kept (log-probabilities)."""
+    z = window_log_probs / temperature
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    k = np.where(scores > threshold, keep, 1.0)[:, None]
+    return np.log(k * p + (1 - k) / p.shape[1])

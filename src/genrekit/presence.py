@@ -36,7 +36,10 @@ class PresenceConfig:
     confident : a top probability at least this high is a confident prediction: for the bundled
         model, the lowest at which its recipe's GTZAN held-out clips (and augmented copies of
         them) are right 95 % of the time (``benchmarks/bundled_model.py``, which records it in
-        the model's metadata and warns when this default differs)
+        the model's metadata and warns when this default differs). The bundled head lowers the
+        probabilities of windows out of its training distribution itself
+        (:class:`genrekit.models.heads.EmbeddingHead`'s ``ood_threshold``), so this one
+        threshold decides ``confident`` for the torch and ONNX forms alike
     """
 
     min_seconds: float = 0.5

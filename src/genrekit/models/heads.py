@@ -7,6 +7,8 @@ from torch import nn
 
 from genrekit.errors import GenrekitError
 
+POOLINGS = ("mean", "mean+std")
+
 
 class EmbeddingHead(nn.Module):
     """Average the embedding frames of a window, standardise them (batch norm) and classify.
@@ -22,7 +24,18 @@ class EmbeddingHead(nn.Module):
     dropout : dropout before each layer
     temperature : the logits are divided by it (calibration, fitted after training on held-out
         folds; 1: as trained). Part of the model, so its torch and ONNX forms agree.
+    pooling : ``"mean"`` of a window's frames, or ``"mean+std"`` (statistics pooling)
+    ood_threshold : with a positive value, a window whose pooled embedding lies further than this
+        from every genre (:func:`genrekit.calibration.ood_scores`: the least squared Mahalanobis
+        distance to a genre's mean, per dimension; the buffers ``ood_means`` and
+        ``ood_precision``) is out of distribution: its probabilities keep only ``ood_keep`` of
+        themselves and are otherwise uniform, so it says little of the genre and its top
+        probability stays low. Fitted after training like the temperature; 0: off.
+    ood_keep : the share of an out-of-distribution window's probabilities kept
     """
+
+    ood_means: torch.Tensor  # buffers, when the out-of-distribution gate is on
+    ood_precision: torch.Tensor
 
     def __init__(
         self,
@@ -31,12 +44,22 @@ class EmbeddingHead(nn.Module):
         hidden: int = 0,
         dropout: float = 0.3,
         temperature: float = 1.0,
+        pooling: str = "mean",
+        ood_threshold: float = 0.0,
+        ood_keep: float = 0.1,
     ):
         super().__init__()
         if not temperature > 0:
             raise GenrekitError(f"temperature must be positive, not {temperature}")
-        self.temperature = float(temperature)
+        if pooling not in POOLINGS:
+            raise GenrekitError(f"unknown pooling '{pooling}'; choose one of: {', '.join(POOLINGS)}")
+        self.temperature, self.pooling = float(temperature), pooling
+        self.ood_threshold, self.ood_keep = float(ood_threshold), float(ood_keep)
         size = input_shape[0]
+        if self.ood_threshold > 0:  # filled by the checkpoint's state dict
+            self.register_buffer("ood_means", torch.zeros(n_classes, size))
+            self.register_buffer("ood_precision", torch.eye(size))
+        size *= len(pooling.split("+"))
         layers: list[nn.Module] = [nn.BatchNorm1d(size)]
         if hidden:
             layers += [nn.Dropout(dropout), nn.Linear(size, hidden), nn.ReLU()]
@@ -44,5 +67,15 @@ class EmbeddingHead(nn.Module):
         self.net = nn.Sequential(*layers, nn.Dropout(dropout), nn.Linear(size, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.net(x.flatten(1, 2).mean(dim=-1) if x.dim() == 4 else x.mean(dim=-1))
-        return logits if self.temperature == 1.0 else logits / self.temperature
+        x = x.flatten(1, 2) if x.dim() == 4 else x
+        mean = x.mean(dim=-1)
+        pooled = torch.cat([mean, x.std(dim=-1, unbiased=False)], dim=1) if self.pooling == "mean+std" else mean
+        logits = self.net(pooled)
+        logits = logits if self.temperature == 1.0 else logits / self.temperature
+        if self.ood_threshold <= 0:
+            return logits
+        diff = mean[:, None, :] - self.ood_means[None]  # (batch, classes, size)
+        score = ((diff @ self.ood_precision) * diff).sum(dim=-1).amin(dim=1) / mean.shape[1]
+        keep = torch.where(score > self.ood_threshold, self.ood_keep, 1.0)[:, None]
+        p = keep * torch.softmax(logits, dim=1) + (1 - keep) / logits.shape[1]
+        return torch.log(p)  # the softmax of these log-probabilities is p
