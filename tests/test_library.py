@@ -71,7 +71,19 @@ def odd_folder(tmp_path) -> Path:
 @pytest.mark.parametrize("fmt", slow_except(["csv", "json", "jsonl"], "csv"))
 def test_file_names_of_any_bytes_are_written_and_recognised_on_a_rerun(random_model, odd_folder, tmp_path, fmt, capsys):
     out = tmp_path / f"tags.{fmt}"
-    argv = ["predict", odd_folder, "--model", random_model, "--format", fmt, "-o", out, "--no-progress"]
+    argv = [
+        "predict",
+        odd_folder,
+        "--model",
+        random_model,
+        "--format",
+        fmt,
+        "-o",
+        out,
+        "--no-progress",
+        "--processes",
+        "1",
+    ]
     assert run_cli(argv) == 0
     rows = _rows(out, fmt)
     assert not any(r.get("error") for r in rows)
@@ -85,7 +97,12 @@ def test_file_names_of_any_bytes_are_written_and_recognised_on_a_rerun(random_mo
 
 def test_the_terminal_shows_names_that_are_not_utf8_escaped(random_model, odd_folder, capsys):
     for fmt in ("table", "csv"):
-        assert run_cli(["predict", odd_folder, "--model", random_model, "--format", fmt, "--no-progress"]) == 0
+        assert (
+            run_cli(
+                ["predict", odd_folder, "--model", random_model, "--format", fmt, "--no-progress", "--processes", "1"]
+            )
+            == 0
+        )
         assert "caf\\xe9.wav" in capsys.readouterr().out
 
 
@@ -94,7 +111,7 @@ def test_a_csv_row_cut_after_a_newline_inside_a_name_is_redone(random_model, tmp
     write_audio(d / "a.wav", _clip(2.0, seed=0))
     write_audio(d / "z\nnewline.wav", _clip(2.0, seed=1))  # sorted last: its row is the last one
     out = tmp_path / "tags.csv"
-    argv = ["predict", d, "--model", random_model, "-o", out, "--no-progress"]
+    argv = ["predict", d, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]
     assert run_cli(argv) == 0
     data = out.read_bytes()
     out.write_bytes(data[: data.rindex(b"z\n") + 2])  # killed just after the newline of the name
@@ -142,7 +159,18 @@ def test_links_loops_and_pipes_get_an_error_row_and_never_block(random_model, fo
     watch = _PipeWatch([folder / "pipe.wav", folder / "control", tmp_path / "named.wav"])
     try:
         out = tmp_path / "tags.csv"
-        argv = ["predict", folder, tmp_path / "named.wav", "--model", random_model, "-o", out, "--no-progress"]
+        argv = [
+            "predict",
+            folder,
+            tmp_path / "named.wav",
+            "--model",
+            random_model,
+            "-o",
+            out,
+            "--no-progress",
+            "--processes",
+            "1",
+        ]
         assert run_cli(argv) == 1  # some files failed
     finally:
         watch.close()
@@ -163,11 +191,16 @@ def test_links_loops_and_pipes_get_an_error_row_and_never_block(random_model, fo
         assert message in rows[name]["error"] and name in rows[name]["error"], rows[name]
         assert rows[name]["path"] == str(Path(os.path.realpath(rows[name]["path"])).parent / name)
     # a rerun tries the failed files again (their old rows go), and leaves the rest
-    summary = run_library([folder, tmp_path / "named.wav"], model=random_model, output=out, progress=False)
+    summary = run_library([folder, tmp_path / "named.wav"], model=random_model, output=out, progress=False, processes=1)
     assert (summary.done, summary.skipped, summary.failed, summary.retried) == (0, 4, 5, 5)
     assert sorted(Path(r["path"]).name for r in _csv_rows(out)) == sorted(rows)  # still one row per file
     summary = run_library(
-        [folder, tmp_path / "named.wav"], model=random_model, output=out, progress=False, retry_failed=False
+        [folder, tmp_path / "named.wav"],
+        model=random_model,
+        output=out,
+        progress=False,
+        retry_failed=False,
+        processes=1,
     )
     assert (summary.done, summary.skipped, summary.failed, summary.retried) == (0, 9, 0, 0)
 
@@ -200,7 +233,9 @@ def test_a_rerun_through_another_spelling_of_the_folder_skips_what_is_done(
     out = tmp_path / "tags.csv"
     spellings = ["music", str(folder), "linked", "./music/../linked/", "music/track0.wav"]
     for i, spelling in enumerate(spellings):
-        assert run_cli(["predict", spelling, "--model", random_model, "-o", out, "--no-progress"]) == 0
+        assert (
+            run_cli(["predict", spelling, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 0
+        )
         if i:
             assert "done 0" in capsys.readouterr().err, spelling
     rows = _csv_rows(out)
@@ -251,7 +286,22 @@ def test_a_second_run_on_the_same_output_is_refused_and_a_killed_run_resumes(ran
             proc,
         )
         assert (
-            run_cli(["predict", folder, "--model", random_model, "--format", "json", "-o", out, "--no-progress"]) == 2
+            run_cli(
+                [
+                    "predict",
+                    folder,
+                    "--model",
+                    random_model,
+                    "--format",
+                    "json",
+                    "-o",
+                    out,
+                    "--no-progress",
+                    "--processes",
+                    "1",
+                ]
+            )
+            == 2
         )
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and len(err.splitlines()) == 1 and "Traceback" not in err
@@ -263,7 +313,24 @@ def test_a_second_run_on_the_same_output_is_refused_and_a_killed_run_resumes(ran
             proc.kill()
             proc.wait()
     assert not out.exists()  # the array is only ever written whole
-    assert run_cli(["predict", folder, "--model", random_model, "--format", "json", "-o", out, "--no-progress"]) == 0
+    assert (
+        run_cli(
+            [
+                "predict",
+                folder,
+                "--model",
+                random_model,
+                "--format",
+                "json",
+                "-o",
+                out,
+                "--no-progress",
+                "--processes",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert "done 2, skipped 2" in capsys.readouterr().err
     rows = json.loads(out.read_text())
     assert sorted(r["path"] for r in rows) == sorted(str(p) for p in folder.rglob("*.wav"))
@@ -274,15 +341,18 @@ def test_a_second_run_on_the_same_output_is_refused_and_a_killed_run_resumes(ran
 
 
 def test_default_limits_and_how_they_are_written():
-    a = build_parser().parse_args(["predict", "x.wav"])
+    a = build_parser().parse_args(["predict", "x.wav", "--processes", "1"])
     assert (a.max_duration, a.file_timeout) == (7200, 600)
     for text, seconds in [("90", 90), ("1:30", 90), ("2:00:00", 7200), ("0.5", 0.5), ("none", None)]:
-        assert build_parser().parse_args(["predict", "x", "--max-duration", text]).max_duration == seconds
+        assert (
+            build_parser().parse_args(["predict", "x", "--max-duration", text, "--processes", "1"]).max_duration
+            == seconds
+        )
 
 
 @pytest.mark.parametrize("bad", ["soon", "1:2:3:4", "-5", "0", "1::2"])
 def test_a_bad_duration_is_refused_with_a_clear_message(bad, capsys):
-    assert run_cli(["predict", "x.wav", "--max-duration", bad]) == 2
+    assert run_cli(["predict", "x.wav", "--max-duration", bad, "--processes", "1"]) == 2
     err = capsys.readouterr().err
     assert "--max-duration" in err and bad in err and ("h:mm:ss" in err or "positive" in err)
 
@@ -290,7 +360,19 @@ def test_a_bad_duration_is_refused_with_a_clear_message(bad, capsys):
 def test_a_wav_declared_at_1_hz_gets_an_error_row_at_once(random_model, folder, tmp_path):
     sf.write(folder / "slow.wav", np.zeros(200_000, np.int16), 1, subtype="PCM_16")  # 400 kB: 55 h at 1 Hz
     out = tmp_path / "tags.csv"
-    argv = ["predict", folder, "--model", random_model, "-o", out, "--max-duration", "2:00:00", "--no-progress"]
+    argv = [
+        "predict",
+        folder,
+        "--model",
+        random_model,
+        "-o",
+        out,
+        "--max-duration",
+        "2:00:00",
+        "--no-progress",
+        "--processes",
+        "1",
+    ]
     assert run_cli(argv) == 1
     rows = {Path(r["path"]).name: r for r in _csv_rows(out)}
     assert "it declares a sample rate of 1 Hz, outside the 1000-384000 Hz" in rows["slow.wav"]["error"]
@@ -300,12 +382,12 @@ def test_a_wav_declared_at_1_hz_gets_an_error_row_at_once(random_model, folder, 
 def test_the_duration_limit(random_model, tmp_path):
     song = write_audio(tmp_path / "music" / "song.flac", _clip(10.0))
     out = tmp_path / "tags.csv"
-    summary = run_library([song], model=random_model, output=out, max_duration=5, progress=False)
+    summary = run_library([song], model=random_model, output=out, max_duration=5, progress=False, processes=1)
     assert (
         summary.failed == 1
         and "its header says it lasts 0:10, longer than the limit of 0:05" in summary.errors[str(song)]
     )
-    summary = run_library([song], model=random_model, fmt="json", max_duration=10.5, progress=False)
+    summary = run_library([song], model=random_model, fmt="json", max_duration=10.5, progress=False, processes=1)
     assert summary.done == 1
 
 
@@ -322,7 +404,19 @@ def test_the_duration_limit_holds_while_decoding_when_the_header_does_not_say(tm
 
 def test_a_file_taking_longer_than_the_timeout_gets_an_error_row(random_model, folder, tmp_path):
     out = tmp_path / "tags.csv"
-    argv = ["predict", folder, "--model", random_model, "-o", out, "--file-timeout", "1e-9", "--no-progress"]
+    argv = [
+        "predict",
+        folder,
+        "--model",
+        random_model,
+        "-o",
+        out,
+        "--file-timeout",
+        "1e-9",
+        "--no-progress",
+        "--processes",
+        "1",
+    ]
     assert run_cli(argv) == 1  # every file failed
     rows = _csv_rows(out)
     assert len(rows) == 4 and all("took longer than 1e-09 s to decode" in r["error"] for r in rows)
@@ -356,7 +450,7 @@ def test_an_old_output_with_a_huge_timeline_cell_is_resumed(
         w = csv.writer(f)
         w.writerow(old_fields)
         w.writerow([folder / "track0.wav", "a", 0.5, "a:0.5", 10800, 7000, ";".join(["0-3:a"] * 40_000), "", "yes", ""])
-    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 0
+    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 0
     assert "done 3, skipped 1" in capsys.readouterr().err
     rows = _csv_rows(out)
     assert list(rows[0]) == old_fields and len(rows) == 4 and all(r["genre"] for r in rows)
@@ -368,7 +462,7 @@ def test_an_old_output_with_a_huge_timeline_cell_is_resumed(
 def test_csv_rows_stay_short_and_the_timeline_runs_go_beside_them(random_model, tmp_path):
     song = write_audio(tmp_path / "song.wav", np.concatenate([_clip(20.0, seed=0), _clip(20.0, seed=2)]))
     out = tmp_path / "tags.csv"
-    assert run_cli(["predict", song, "--model", random_model, "-o", out, "--no-progress"]) == 0
+    assert run_cli(["predict", song, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 0
     assert out.read_text().splitlines()[0] == ",".join(CSV_FIELDS) and "timeline" not in CSV_FIELDS
     assert len(out.read_text().splitlines()[1]) < 300
     runs = _csv_rows(tmp_path / "tags.timeline.csv")
@@ -382,7 +476,21 @@ def test_csv_rows_stay_short_and_the_timeline_runs_go_beside_them(random_model, 
 def test_json_outputs_are_one_array_or_one_object_per_line_and_resume(random_model, folder, tmp_path, fmt, capsys):
     (folder / "sub" / "track3.wav").rename(tmp_path / "later.wav")
     out = tmp_path / f"tags.{fmt}"
-    argv = ["predict", folder, "--model", random_model, "--format", fmt, "-o", out, "--top-k", "2", "--no-progress"]
+    argv = [
+        "predict",
+        folder,
+        "--model",
+        random_model,
+        "--format",
+        fmt,
+        "-o",
+        out,
+        "--top-k",
+        "2",
+        "--no-progress",
+        "--processes",
+        "1",
+    ]
     assert run_cli(argv) == 0
     first = _rows(out, fmt)
     (tmp_path / "later.wav").rename(folder / "sub" / "track3.wav")
@@ -412,13 +520,16 @@ def test_an_interrupted_json_run_leaves_a_valid_array(random_model, folder, tmp_
         run_library([folder], model=random_model, fmt="json", output=out, workers=1, processes=1, progress=False)
     assert len(json.loads(out.read_text())) == 3  # sub/track3.wav, track0.wav, track1.wav
     monkeypatch.setattr(Predictor, "predict_file", real)
-    summary = run_library([folder], model=random_model, fmt="json", output=out, progress=False)
+    summary = run_library([folder], model=random_model, fmt="json", output=out, progress=False, processes=1)
     assert (summary.done, summary.skipped) == (1, 3)
     assert len({r["path"] for r in json.loads(out.read_text())}) == 4
 
 
 def test_terminal_json_is_one_array(random_model, folder, capsys):
-    assert run_cli(["predict", folder, "--model", random_model, "--format", "json", "--no-progress"]) == 0
+    assert (
+        run_cli(["predict", folder, "--model", random_model, "--format", "json", "--no-progress", "--processes", "1"])
+        == 0
+    )
     assert len(json.loads(capsys.readouterr().out)) == 4
 
 
@@ -460,11 +571,11 @@ def test_a_short_blip_joins_its_neighbours_and_long_runs_stay():
 @pytest.mark.slow
 def test_the_table_timeline_shows_merged_runs_and_windows_shows_every_window(random_model, tmp_path, capsys):
     song = write_audio(tmp_path / "song.wav", np.concatenate([_clip(20.0, seed=0), _clip(20.0, seed=2)]))
-    assert run_cli(["predict", song, "--model", random_model, "--timeline", "--no-progress"]) == 0
+    assert run_cli(["predict", song, "--model", random_model, "--timeline", "--no-progress", "--processes", "1"]) == 0
     runs = [line.strip() for line in capsys.readouterr().out.splitlines()[2:]]
     assert runs and all(re.fullmatch(r"\d+:\d\d–\d+:\d\d  [abc]", line) for line in runs), runs
     assert runs[0].startswith("0:00–") and runs[-1].split("  ")[0].endswith("–0:40")
     pred = Predictor.load(random_model).predict_file(song)
     assert len(runs) == len(timeline_runs(pred.timeline, pred.duration_s)) < len(pred.timeline)
-    assert run_cli(["predict", song, "--model", random_model, "--windows", "--no-progress"]) == 0
+    assert run_cli(["predict", song, "--model", random_model, "--windows", "--no-progress", "--processes", "1"]) == 0
     assert len(capsys.readouterr().out.splitlines()[2:]) == len(pred.timeline)

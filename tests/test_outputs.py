@@ -53,7 +53,7 @@ def truncated_mp3(tmp_path_factory) -> Path:
 )
 def test_the_format_follows_the_extension(random_model, folder, tmp_path, ext, fmt):
     out = tmp_path / f"tags.{ext}"
-    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 0
+    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 0
     text = out.read_text()
     if fmt == "csv":
         assert text.startswith("path,artist,album,title,genre,probability,confident,label,top")
@@ -63,27 +63,44 @@ def test_the_format_follows_the_extension(random_model, folder, tmp_path, ext, f
         assert [json.loads(line)["path"] for line in text.splitlines()] == sorted(str(p) for p in folder.iterdir())
     # --format still says otherwise when given
     other = tmp_path / f"other.{ext}"
-    assert run_cli(["predict", folder, "--model", random_model, "-o", other, "--format", "csv", "--no-progress"]) == 0
+    assert (
+        run_cli(
+            [
+                "predict",
+                folder,
+                "--model",
+                random_model,
+                "-o",
+                other,
+                "--format",
+                "csv",
+                "--no-progress",
+                "--processes",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert other.read_text().startswith("path,")
 
 
 def test_an_output_whose_format_cannot_be_told_and_a_missing_folder_are_errors(random_model, folder, tmp_path, capsys):
-    assert run_cli(["predict", folder, "--model", random_model, "-o", tmp_path / "tags.txt"]) == 2
+    assert run_cli(["predict", folder, "--model", random_model, "-o", tmp_path / "tags.txt", "--processes", "1"]) == 2
     assert "cannot tell the format of" in capsys.readouterr().err
     missing = tmp_path / "no" / "such" / "dir" / "x.csv"
-    assert run_cli(["predict", folder, "--model", random_model, "-o", missing]) == 2
+    assert run_cli(["predict", folder, "--model", random_model, "-o", missing, "--processes", "1"]) == 2
     err = capsys.readouterr().err
     assert "does not exist; create it first" in err and not (tmp_path / "no").exists()
-    assert run_cli(["predict", folder, "--top-k", "0"]) == 2
+    assert run_cli(["predict", folder, "--top-k", "0", "--processes", "1"]) == 2
     assert "must be at least 1" in capsys.readouterr().err
 
 
 def test_a_truncated_file_is_flagged_in_every_output(random_model, truncated_mp3, tmp_path, capsys):
-    assert run_cli(["predict", truncated_mp3, "--model", random_model]) == 0
+    assert run_cli(["predict", truncated_mp3, "--model", random_model, "--processes", "1"]) == 0
     assert "truncated: the file ends at 0:05 although its header says 0:30" in capsys.readouterr().out
     for fmt in ("csv", "json"):
         out = tmp_path / f"t.{fmt}"
-        assert run_cli(["predict", truncated_mp3, "--model", random_model, "-o", out]) == 0
+        assert run_cli(["predict", truncated_mp3, "--model", random_model, "-o", out, "--processes", "1"]) == 0
         if fmt == "csv":
             with open(out, newline="") as f:
                 row = next(csv.DictReader(f))
@@ -92,7 +109,7 @@ def test_a_truncated_file_is_flagged_in_every_output(random_model, truncated_mp3
             row = json.loads(out.read_text())[0]
             assert row["truncated"] is True and row["declared_duration_s"] == pytest.approx(30.0, abs=0.1)
             assert 5.0 < row["duration_s"] < 7.0
-    assert run_cli(["predict", truncated_mp3, "--model", random_model, "--max-duration", "5"]) == 1
+    assert run_cli(["predict", truncated_mp3, "--model", random_model, "--max-duration", "5", "--processes", "1"]) == 1
     assert "its header says it lasts 0:30, longer than the limit of 0:05" in capsys.readouterr().out
 
 
@@ -110,7 +127,7 @@ def test_decoder_chatter_is_kept_off_the_terminal(random_model, truncated_mp3, t
     assert run.returncode == 0, run.stderr
     assert "Xing" not in run.stderr and "MPEG" not in run.stderr and "Xing" not in run.stdout
     assert "line(s) of decoder messages were kept off the terminal" in run.stderr
-    argv = ["predict", str(truncated_mp3), "--model", str(random_model), "--decoder-log", str(log)]
+    argv = ["predict", str(truncated_mp3), "--model", str(random_model), "--decoder-log", str(log), "--processes", "1"]
     run = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120, check=False)
     assert "Xing" in log.read_text() and str(log) in run.stderr
 
@@ -148,7 +165,7 @@ def _terminal_run(argv: list[str]) -> str:
 
 @pytest.mark.slow
 def test_the_progress_bar_never_mixes_with_results_on_a_terminal(random_model, folder):
-    shown = _terminal_run(["predict", str(folder), "--model", str(random_model)])
+    shown = _terminal_run(["predict", str(folder), "--model", str(random_model), "--processes", "1"])
     assert "predict" in shown and "of audio" in shown, shown  # a bar was drawn, over seconds of audio
     # what stays on each line once the terminal has drawn it: the text after its last carriage return
     lines = [line.split("\r")[-1].replace("\x1b[A", "") for line in shown.replace("\r\n", "\n").split("\n")]
@@ -161,11 +178,26 @@ def test_the_progress_bar_never_mixes_with_results_on_a_terminal(random_model, f
 
 def test_the_lock_is_removed_and_follows_the_resolved_path(random_model, folder, tmp_path):
     out = tmp_path / "tags.json"
-    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 0
+    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 0
     assert not (tmp_path / "tags.json.lock").exists() and not (tmp_path / "tags.json.journal").exists()
     os.symlink(out, tmp_path / "link.json")
     write_audio(folder / "new.wav", labelled_clip("bass", 9, 3.0))
-    assert run_cli(["predict", folder, "--model", random_model, "-o", tmp_path / "link.json", "--no-progress"]) == 0
+    assert (
+        run_cli(
+            [
+                "predict",
+                folder,
+                "--model",
+                random_model,
+                "-o",
+                tmp_path / "link.json",
+                "--no-progress",
+                "--processes",
+                "1",
+            ]
+        )
+        == 0
+    )
     rows = json.loads(out.read_text())
     assert len(rows) == 4 and len({r["path"] for r in rows}) == 4  # through the link: the same output, resumed
     assert (tmp_path / "link.json").is_symlink() and not list(tmp_path.glob("*.lock"))
@@ -183,10 +215,12 @@ def test_a_kill_between_the_fold_and_the_journals_removal_duplicates_nothing(
         return real_unlink(self, *a, **kw)
 
     monkeypatch.setattr(Path, "unlink", killed)
-    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 130  # interrupted
+    assert (
+        run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 130
+    )  # interrupted
     monkeypatch.setattr(Path, "unlink", real_unlink)
     assert len(json.loads(out.read_text())) == 3 and (tmp_path / "tags.json.journal").exists()
-    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 0
+    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 0
     rows = json.loads(out.read_text())
     assert sorted(r["path"] for r in rows) == sorted(str(p) for p in folder.iterdir())  # each file once
     assert not (tmp_path / "tags.json.journal").exists()

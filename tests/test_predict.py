@@ -124,12 +124,12 @@ def test_no_music_gets_no_genre(random_model, tmp_path, capsys, what, signal, re
         assert d["genre"] is None and d["probability"] is None and reason in d["no_music"]
         assert d["label"] == "no music detected" and d["top"] == [] and d["probabilities"] is None
         assert d["timeline"] == [] and d["windows"] == [] and d["genres"] == []
-    assert run_cli(["predict", tmp_path / "x.wav", "--model", random_model, "--no-progress"]) == 0
+    assert run_cli(["predict", tmp_path / "x.wav", "--model", random_model, "--no-progress", "--processes", "1"]) == 0
     assert f"no music detected: {reason}" in capsys.readouterr().out
     # every output says the same, with no genre and no top list
     for fmt in ("csv", "json", "jsonl"):
         out = tmp_path / f"x.{fmt}"
-        assert run_cli(["predict", tmp_path / "x.wav", "--model", random_model, "-o", out]) == 0
+        assert run_cli(["predict", tmp_path / "x.wav", "--model", random_model, "-o", out, "--processes", "1"]) == 0
         text = out.read_text()
         if fmt == "csv":
             row = next(csv.DictReader(io.StringIO(text)))
@@ -146,7 +146,7 @@ def test_values_that_are_not_audio_are_refused_with_no_genre(random_model, tmp_p
     for call in (lambda: predictor.predict_signal(signal, SR), lambda: predictor.predict_file(path)):
         with pytest.raises(GenrekitError, match="not audio"):
             call()
-    assert run_cli(["predict", path, "--model", random_model, "--no-progress"]) == 1
+    assert run_cli(["predict", path, "--model", random_model, "--no-progress", "--processes", "1"]) == 1
     out = capsys.readouterr().out
     assert "not audio" in out and "%" not in out
 
@@ -411,19 +411,22 @@ def test_album_covers_in_a_library_are_not_taken_for_spectrograms(tmp_path, fold
     assert "spectrogram.png" in names(collect_inputs([folder], images=True))
     assert "cover.png" not in names(collect_inputs([folder], images=True))
     out = tmp_path / "tags.csv"
-    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress"]) == 0
+    assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 0
     rows = _csv_rows(out)
     assert len(rows) == 4 and not any(r["error"] for r in rows)
     img_model = random_checkpoint(tmp_path / "img.pt", config=KaggleImageConfig())
     out2 = tmp_path / "tags2.csv"
-    assert run_cli(["predict", folder, "--model", img_model, "-o", out2, "--no-progress"]) == 0
+    assert run_cli(["predict", folder, "--model", img_model, "-o", out2, "--no-progress", "--processes", "1"]) == 0
     rows = _csv_rows(out2)
     assert sorted(Path(r["path"]).name for r in rows) == ["spectrogram.png", *[f"track{i}.wav" for i in range(4)]]
     assert not any(r["error"] for r in rows)
 
 
 def test_cli_csv_format(random_model, folder, capsys):
-    assert run_cli(["predict", folder, "--model", random_model, "--format", "csv", "--no-progress"]) == 0
+    assert (
+        run_cli(["predict", folder, "--model", random_model, "--format", "csv", "--no-progress", "--processes", "1"])
+        == 0
+    )
     out = capsys.readouterr().out
     rows = list(csv.DictReader(io.StringIO(out)))
     assert list(rows[0]) == CSV_FIELDS
@@ -437,7 +440,24 @@ def test_cli_csv_format(random_model, folder, capsys):
 
 
 def test_cli_json_format(random_model, folder, capsys):
-    assert run_cli(["predict", folder, "--model", random_model, "--format", "json", "--top-k", 2, "--no-progress"]) == 0
+    assert (
+        run_cli(
+            [
+                "predict",
+                folder,
+                "--model",
+                random_model,
+                "--format",
+                "json",
+                "--top-k",
+                2,
+                "--no-progress",
+                "--processes",
+                "1",
+            ]
+        )
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)  # one document: an array
     assert len(rows) == 4
     for d in rows:
@@ -448,7 +468,17 @@ def test_cli_json_format(random_model, folder, capsys):
 def test_cli_table_format(random_model, folder, capsys):
     assert (
         run_cli(
-            ["predict", folder / "track1.wav", folder / "sub", "--model", random_model, "--timeline", "--no-progress"]
+            [
+                "predict",
+                folder / "track1.wav",
+                folder / "sub",
+                "--model",
+                random_model,
+                "--timeline",
+                "--no-progress",
+                "--processes",
+                "1",
+            ]
         )
         == 0
     )
@@ -467,7 +497,7 @@ def _csv_rows(path: Path) -> list[dict]:
 
 def test_library_output_is_resumable(random_model, folder, tmp_path, capsys):
     out = tmp_path / "res.csv"
-    argv = ["predict", folder, "--model", random_model, "--output", out, "--no-progress"]
+    argv = ["predict", folder, "--model", random_model, "--output", out, "--no-progress", "--processes", "1"]
     assert run_cli(argv) == 0
     rows = _csv_rows(out)
     assert len(rows) == 4 and len({r["path"] for r in rows}) == 4
@@ -489,7 +519,19 @@ def test_library_output_is_resumable(random_model, folder, tmp_path, capsys):
 
 def test_library_json_lines_output_is_resumable(random_model, folder, tmp_path):
     out = tmp_path / "res.jsonl"
-    argv = ["predict", folder, "--model", random_model, "--format", "jsonl", "--output", out, "--no-progress"]
+    argv = [
+        "predict",
+        folder,
+        "--model",
+        random_model,
+        "--format",
+        "jsonl",
+        "--output",
+        out,
+        "--no-progress",
+        "--processes",
+        "1",
+    ]
     assert run_cli(argv) == 0
     lines = out.read_text().splitlines(keepends=True)
     out.write_text("".join(lines[:1]))
@@ -502,7 +544,19 @@ def test_library_json_lines_output_is_resumable(random_model, folder, tmp_path):
 @pytest.mark.parametrize("fmt", slow_except(["csv", "jsonl"], "csv"))
 def test_library_resumes_after_a_row_cut_in_the_middle(random_model, folder, tmp_path, fmt, where):
     out = tmp_path / f"res.{fmt}"
-    argv = ["predict", folder, "--model", random_model, "--format", fmt, "--output", out, "--no-progress"]
+    argv = [
+        "predict",
+        folder,
+        "--model",
+        random_model,
+        "--format",
+        fmt,
+        "--output",
+        out,
+        "--no-progress",
+        "--processes",
+        "1",
+    ]
     assert run_cli(argv) == 0
     expected = sorted(str(p) for p in collect_inputs([folder]))
     lines = out.read_text().splitlines(keepends=True)
@@ -526,7 +580,19 @@ def test_library_resumes_after_a_row_cut_in_the_middle(random_model, folder, tmp
 def test_library_bad_file_gets_an_error_row(random_model, folder, tmp_path):
     (folder / "bad.wav").write_bytes(np.random.default_rng(0).bytes(4000))
     out = tmp_path / "res.csv"
-    argv = ["predict", folder, "--model", random_model, "--output", out, "--format", "csv", "--no-progress"]
+    argv = [
+        "predict",
+        folder,
+        "--model",
+        random_model,
+        "--output",
+        out,
+        "--format",
+        "csv",
+        "--no-progress",
+        "--processes",
+        "1",
+    ]
     assert run_cli(argv) == 1  # a file failed
     rows = {Path(r["path"]).name: r for r in _csv_rows(out)}
     assert len(rows) == 5
@@ -534,7 +600,7 @@ def test_library_bad_file_gets_an_error_row(random_model, folder, tmp_path):
     for name in ("track0.wav", "track1.wav", "track2.wav", "track3.wav"):
         assert rows[name]["error"] == "" and rows[name]["genre"] in ("a", "b", "c")
     # a rerun retries it (and it fails again), and leaves the rest
-    summary = run_library([folder], model=random_model, fmt="csv", output=out, progress=False)
+    summary = run_library([folder], model=random_model, fmt="csv", output=out, progress=False, processes=1)
     assert (summary.done, summary.skipped, summary.failed, summary.retried) == (0, 4, 1, 1)
     assert len(_csv_rows(out)) == 5
 
@@ -544,13 +610,13 @@ def test_library_all_files_bad_exits_1(random_model, tmp_path, capsys):
     d.mkdir()
     for i in range(2):
         (d / f"bad{i}.mp3").write_bytes(b"\x00" * 300)
-    assert run_cli(["predict", d, "--model", random_model, "--format", "csv", "--no-progress"]) == 1
+    assert run_cli(["predict", d, "--model", random_model, "--format", "csv", "--no-progress", "--processes", "1"]) == 1
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == 2 and all(r["error"] for r in rows)
 
 
 def test_library_summary(random_model, folder):
-    summary = run_library([folder], model=random_model, fmt="json", progress=False)
+    summary = run_library([folder], model=random_model, fmt="json", progress=False, processes=1)
     assert (summary.done, summary.skipped, summary.failed) == (4, 0, 0)
 
 
@@ -560,7 +626,7 @@ def test_library_bad_input_exits_2(random_model, tmp_path, capsys, what):
     if what == "empty folder":
         target.mkdir()
         (target / "notes.txt").write_text("x")
-    assert run_cli(["predict", target, "--model", random_model, "--no-progress"]) == 2
+    assert run_cli(["predict", target, "--model", random_model, "--no-progress", "--processes", "1"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.strip().startswith("error: ") and len(err.strip().splitlines()) == 1

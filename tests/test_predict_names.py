@@ -26,7 +26,7 @@ def named(tmp_path) -> Path:
 
 
 def test_names_are_in_every_output(random_model, named, tmp_path, capsys):
-    base = ["predict", named, "--model", random_model, "--no-progress"]
+    base = ["predict", named, "--model", random_model, "--no-progress", "--processes", "1"]
     assert run_cli([*base, "-o", tmp_path / "t.csv"]) == 0
     rows = {Path(r["path"]).name: r for r in csv_rows(tmp_path / "t.csv")}
     assert list(next(iter(rows.values())))[:5] == ["path", "artist", "album", "title", "genre"]
@@ -86,7 +86,7 @@ def test_predict_playlists_hold_every_row_of_a_resumed_output(random_model, name
     lists.mkdir()
     (named / "broken.wav").write_bytes(b"RIFF not audio")
     out = tmp_path / "t.csv"
-    base = ["predict", "--model", random_model, "-o", out, "--no-progress", "--playlists", lists]
+    base = ["predict", "--model", random_model, "-o", out, "--no-progress", "--playlists", lists, "--processes", "1"]
     assert run_cli([*base, named / "a.flac"]) == 0
     assert run_cli([*base, named]) == 1  # resumed: a.flac is skipped, broken.wav fails
     err = capsys.readouterr().err
@@ -103,10 +103,13 @@ def test_predict_playlists_hold_every_row_of_a_resumed_output(random_model, name
 
 def test_predict_playlists_on_the_terminal_and_a_missing_folder(random_model, named, tmp_path, capsys):
     lists = tmp_path / "lists"
-    assert run_cli(["predict", named, "--model", random_model, "--playlists", lists]) == 2
+    assert run_cli(["predict", named, "--model", random_model, "--playlists", lists, "--processes", "1"]) == 2
     assert "is not a folder; create it first" in capsys.readouterr().err
     lists.mkdir()
-    assert run_cli(["predict", named, "--model", random_model, "--no-progress", "--playlists", lists]) == 0
+    assert (
+        run_cli(["predict", named, "--model", random_model, "--no-progress", "--playlists", lists, "--processes", "1"])
+        == 0
+    )
     assert sum(len(v) for v in _playlists(lists).values()) == 2
 
 
@@ -129,11 +132,16 @@ def test_the_run_says_what_it_ignored_by_kind(random_model, named, tmp_path, cap
     (named / "notes.txt").write_text("hello")
     (named / "sub").mkdir()
     (named / "sub" / "more.txt").write_text("x")
-    assert run_cli(["predict", named, "--model", random_model, "--no-progress", "-o", tmp_path / "t.csv"]) == 0
+    assert (
+        run_cli(
+            ["predict", named, "--model", random_model, "--no-progress", "-o", tmp_path / "t.csv", "--processes", "1"]
+        )
+        == 0
+    )
     assert "ignored 4 files (not audio): 2 .txt, 1 .cue, 1 .png" in capsys.readouterr().err
     assert run_cli(["tag", named, "--model", random_model, "--no-state"]) == 0
     assert "ignored 4 files (not audio): 2 .txt, 1 .cue, 1 .png" in capsys.readouterr().err
-    assert run_cli(["predict", named / "a.flac", "--model", random_model, "--no-progress"]) == 0
+    assert run_cli(["predict", named / "a.flac", "--model", random_model, "--no-progress", "--processes", "1"]) == 0
     assert "ignored" not in capsys.readouterr().err  # a file named is never ignored
 
 
@@ -150,7 +158,7 @@ def test_styles_in_every_predict_output(gtzan_root, tmp_path, capsys):
     assert p.probabilities == predictor.predict_file(clip).probabilities  # the genres are the same
     assert predict_with_styles(predictor, clip)[1] == p.styles
     want = sorted((t for t, v in p.styles.items() if v >= 0.1), key=lambda t: -p.styles[t])
-    base = ["predict", clip, "--styles", "--style-threshold", "0.1", "--no-progress"]
+    base = ["predict", clip, "--styles", "--style-threshold", "0.1", "--no-progress", "--processes", "1"]
     assert run_cli([*base, "-o", tmp_path / "t.csv"]) == 0
     row = csv_rows(tmp_path / "t.csv")[0]
     assert [cell.split(":")[0] for cell in row["styles"].split(";")] == want
@@ -159,12 +167,12 @@ def test_styles_in_every_predict_output(gtzan_root, tmp_path, capsys):
     capsys.readouterr()
     assert run_cli(base) == 0
     assert f"  styles: {want[0]} " in capsys.readouterr().out
-    assert run_cli(["predict", clip, "--no-progress", "-o", tmp_path / "plain.csv"]) == 0
+    assert run_cli(["predict", clip, "--no-progress", "-o", tmp_path / "plain.csv", "--processes", "1"]) == 0
     assert csv_rows(tmp_path / "plain.csv")[0]["styles"] == ""  # not asked: not computed
 
 
 def test_styles_of_a_model_without_them_is_one_error(random_model, named, capsys):
-    assert run_cli(["predict", named, "--model", random_model, "--styles", "--no-progress"]) == 2
+    assert run_cli(["predict", named, "--model", random_model, "--styles", "--no-progress", "--processes", "1"]) == 2
     assert "styles come from the musicnn MSD tagger" in capsys.readouterr().err
 
 
