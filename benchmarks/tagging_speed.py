@@ -280,14 +280,14 @@ def stage_cpu(paths: list[Path], ks: list[int | None]) -> dict:
     out = {}
     with threadpool_limits(limits=1):
         p = Predictor.load(threads=1)
-        c = p.classifier
-        c.embed = timed(c.embed, "backbone")
-        head = c.head
+        backend = p.classifier.backend  # the ONNX backend: its embedder and head session
+        backend.embed = timed(backend.embed, "backbone")
+        head = backend.head
 
         class Head:
             run = staticmethod(timed(head.run, "head"))
 
-        c.head = Head()
+        backend.head = Head()
         predictor_module.stream_audio = timed_stream
         audio_pieces.PieceReader.pieces = timed(original_pieces, "decode")
         MelStream._frames = timed(original_frames, "mel")
