@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 # cheap: no model is loaded
-QUICK = ["genrekit.audio", "genrekit.audio_checks", "genrekit.features"]
+QUICK = ["genrekit.audio", "genrekit.audio_checks", "genrekit.features", "genrekit.splits", "genrekit.comparison"]
 # these load the bundled model (a second or so)
 WITH_MODEL = ["genrekit.default_predictor", "genrekit.predictor"]
 
