@@ -272,6 +272,7 @@ def run_cli(argv) -> int:
 
 
 def csv_rows(path: str | os.PathLike) -> list[dict[str, str]]:
-    """The rows of a CSV file the CLI wrote, as dicts."""
-    with open(path, newline="", encoding="utf-8") as f:
+    """The rows of a CSV file the CLI wrote, as dicts (file names of any bytes read back as the CLI wrote
+    them: undecodable bytes as surrogates, like ``os.fsdecode``)."""
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
         return list(csv.DictReader(f))

@@ -8,7 +8,6 @@ environment), so they are slow.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -110,8 +109,7 @@ def test_predict_a_real_music_folder_with_the_base_install_only(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "needs" not in run.stderr and "Traceback" not in run.stderr
-    with open(out, newline="") as f:
-        rows = {Path(r["path"]).name: r for r in csv.DictReader(f)}
+    rows = {Path(r["path"]).name: r for r in csv_rows(out)}
     assert sorted(rows) == sorted(f"{i + 1:02d} - Track.{ext}" for i, ext in enumerate(formats))
     assert all(r["error"] == "" and r["label"] for r in rows.values()), rows
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SR, labelled_clip, run_cli, slow_except, write_audio
+from conftest import SR, csv_rows, labelled_clip, run_cli, slow_except, write_audio
 
 from genrekit import audio
 from genrekit.audio import AudioError, stream_audio
@@ -33,14 +33,9 @@ def _clip(seconds: float = 2.0, seed: int = 0) -> np.ndarray:
     return labelled_clip(("bass", "hiss", "treble")[seed % 3], seed, seconds)
 
 
-def _csv_rows(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
-        return list(csv.DictReader(f))
-
-
 def _rows(path: Path, fmt: str) -> list[dict]:
     if fmt == "csv":
-        return _csv_rows(path)
+        return csv_rows(path)
     if fmt == "json":
         return json.loads(path.read_text())
     return [json.loads(line) for line in path.read_text().splitlines()]
@@ -116,7 +111,7 @@ def test_a_csv_row_cut_after_a_newline_inside_a_name_is_redone(random_model, tmp
     data = out.read_bytes()
     out.write_bytes(data[: data.rindex(b"z\n") + 2])  # killed just after the newline of the name
     assert run_cli(argv) == 0
-    rows = _csv_rows(out)
+    rows = csv_rows(out)
     assert sorted(r["path"] for r in rows) == [str(d / "a.wav"), str(d / "z\nnewline.wav")]
     assert all(r["genre"] and not r["error"] for r in rows)
 
@@ -175,7 +170,7 @@ def test_links_loops_and_pipes_get_an_error_row_and_never_block(random_model, fo
     finally:
         watch.close()
     assert not watch.opened, "a named pipe was opened"
-    rows = {Path(r["path"]).name: r for r in _csv_rows(out)}
+    rows = {Path(r["path"]).name: r for r in csv_rows(out)}
     assert sorted(rows) == sorted(
         ["gone.wav", "loop.wav", "pipe.wav", "control", "named.wav", *(f"track{i}.wav" for i in range(4))]
     )
@@ -193,7 +188,7 @@ def test_links_loops_and_pipes_get_an_error_row_and_never_block(random_model, fo
     # a rerun tries the failed files again (their old rows go), and leaves the rest
     summary = run_library([folder, tmp_path / "named.wav"], model=random_model, output=out, progress=False, processes=1)
     assert (summary.done, summary.skipped, summary.failed, summary.retried) == (0, 4, 5, 5)
-    assert sorted(Path(r["path"]).name for r in _csv_rows(out)) == sorted(rows)  # still one row per file
+    assert sorted(Path(r["path"]).name for r in csv_rows(out)) == sorted(rows)  # still one row per file
     summary = run_library(
         [folder, tmp_path / "named.wav"],
         model=random_model,
@@ -217,7 +212,7 @@ def test_a_file_failing_unexpectedly_gets_an_error_row(random_model, folder, tmp
     out = tmp_path / "tags.csv"
     # in this process (--processes 1), where the patched method runs
     assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 1
-    rows = {Path(r["path"]).name: r for r in _csv_rows(out)}
+    rows = {Path(r["path"]).name: r for r in csv_rows(out)}
     assert len(rows) == 4 and "RuntimeError: a bug" in rows["track1.wav"]["error"]
     assert sum(bool(r["genre"]) for r in rows.values()) == 3
 
@@ -238,7 +233,7 @@ def test_a_rerun_through_another_spelling_of_the_folder_skips_what_is_done(
         )
         if i:
             assert "done 0" in capsys.readouterr().err, spelling
-    rows = _csv_rows(out)
+    rows = csv_rows(out)
     assert sorted(r["path"] for r in rows) == sorted(str(p) for p in folder.rglob("*.wav"))
 
 
@@ -374,7 +369,7 @@ def test_a_wav_declared_at_1_hz_gets_an_error_row_at_once(random_model, folder, 
         "1",
     ]
     assert run_cli(argv) == 1
-    rows = {Path(r["path"]).name: r for r in _csv_rows(out)}
+    rows = {Path(r["path"]).name: r for r in csv_rows(out)}
     assert "it declares a sample rate of 1 Hz, outside the 1000-384000 Hz" in rows["slow.wav"]["error"]
     assert all(rows[f"track{i}.wav"]["genre"] for i in range(4))
 
@@ -418,7 +413,7 @@ def test_a_file_taking_longer_than_the_timeout_gets_an_error_row(random_model, f
         "1",
     ]
     assert run_cli(argv) == 1  # every file failed
-    rows = _csv_rows(out)
+    rows = csv_rows(out)
     assert len(rows) == 4 and all("took longer than 1e-09 s to decode" in r["error"] for r in rows)
 
 
@@ -452,7 +447,7 @@ def test_an_old_output_with_a_huge_timeline_cell_is_resumed(
         w.writerow([folder / "track0.wav", "a", 0.5, "a:0.5", 10800, 7000, ";".join(["0-3:a"] * 40_000), "", "yes", ""])
     assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 0
     assert "done 3, skipped 1" in capsys.readouterr().err
-    rows = _csv_rows(out)
+    rows = csv_rows(out)
     assert list(rows[0]) == old_fields and len(rows) == 4 and all(r["genre"] for r in rows)
 
 
@@ -465,7 +460,7 @@ def test_csv_rows_stay_short_and_the_timeline_runs_go_beside_them(random_model, 
     assert run_cli(["predict", song, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 0
     assert out.read_text().splitlines()[0] == ",".join(CSV_FIELDS) and "timeline" not in CSV_FIELDS
     assert len(out.read_text().splitlines()[1]) < 300
-    runs = _csv_rows(tmp_path / "tags.timeline.csv")
+    runs = csv_rows(tmp_path / "tags.timeline.csv")
     assert [r["path"] for r in runs] == [str(song)] * len(runs)
     assert float(runs[0]["start_s"]) == 0 and float(runs[-1]["end_s"]) == pytest.approx(40.0, abs=1e-3)
     for a, b in itertools.pairwise(runs):

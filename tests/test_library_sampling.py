@@ -3,14 +3,13 @@ does by default, against ``--full``, ``--processes 1`` (in this process) and a f
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import GTZAN, SR, labelled_clip, run_cli, write_audio
+from conftest import GTZAN, SR, csv_rows, labelled_clip, run_cli, write_audio
 
 from genrekit.audio import load_audio
 
@@ -58,8 +57,7 @@ def test_worker_processes_give_the_rows_of_threads(library, tmp_path):
     threads = ["--processes", "1", "--workers", "2"]
     assert run_cli(["predict", *inputs, "-o", tmp_path / "threads.csv", *threads, "--no-progress"]) == 1  # one fails
     assert run_cli(["predict", *inputs, "-o", tmp_path / "procs.csv", "--no-progress"]) == 1  # the default: processes
-    with open(tmp_path / "threads.csv", newline="") as a, open(tmp_path / "procs.csv", newline="") as b:
-        threads, procs = list(csv.DictReader(a)), list(csv.DictReader(b))
+    threads, procs = csv_rows(tmp_path / "threads.csv"), csv_rows(tmp_path / "procs.csv")
     assert [r["path"] for r in threads] == [r["path"] for r in procs]
     for t, p in zip(threads, procs):
         assert (t["genre"], t["analysed"], bool(t["error"])) == (p["genre"], p["analysed"], bool(p["error"]))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import LABELS, SR, labelled_clip, noise_band, random_checkpoint, slow_except, tone, write_audio
+from conftest import LABELS, SR, csv_rows, labelled_clip, noise_band, random_checkpoint, slow_except, tone, write_audio
 
 from genrekit.audio import AudioError, GenrekitError, load_audio, stream_audio
 from genrekit.cli import main
@@ -412,12 +412,12 @@ def test_album_covers_in_a_library_are_not_taken_for_spectrograms(tmp_path, fold
     assert "cover.png" not in names(collect_inputs([folder], images=True))
     out = tmp_path / "tags.csv"
     assert run_cli(["predict", folder, "--model", random_model, "-o", out, "--no-progress", "--processes", "1"]) == 0
-    rows = _csv_rows(out)
+    rows = csv_rows(out)
     assert len(rows) == 4 and not any(r["error"] for r in rows)
     img_model = random_checkpoint(tmp_path / "img.pt", config=KaggleImageConfig())
     out2 = tmp_path / "tags2.csv"
     assert run_cli(["predict", folder, "--model", img_model, "-o", out2, "--no-progress", "--processes", "1"]) == 0
-    rows = _csv_rows(out2)
+    rows = csv_rows(out2)
     assert sorted(Path(r["path"]).name for r in rows) == ["spectrogram.png", *[f"track{i}.wav" for i in range(4)]]
     assert not any(r["error"] for r in rows)
 
@@ -490,16 +490,11 @@ def test_cli_table_format(random_model, folder, capsys):
 # ----------------------------------------------------------------------------- library mode
 
 
-def _csv_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def test_library_output_is_resumable(random_model, folder, tmp_path, capsys):
     out = tmp_path / "res.csv"
     argv = ["predict", folder, "--model", random_model, "--output", out, "--no-progress", "--processes", "1"]
     assert run_cli(argv) == 0
-    rows = _csv_rows(out)
+    rows = csv_rows(out)
     assert len(rows) == 4 and len({r["path"] for r in rows}) == 4
     # simulate a kill after two rows
     lines = out.read_text().splitlines(keepends=True)
@@ -507,14 +502,14 @@ def test_library_output_is_resumable(random_model, folder, tmp_path, capsys):
     capsys.readouterr()
     assert run_cli(argv) == 0
     assert "skipped 2" in capsys.readouterr().err
-    again = _csv_rows(out)
+    again = csv_rows(out)
     assert sorted(r["path"] for r in again) == sorted(r["path"] for r in rows)  # each file exactly once
     assert again[:2] == rows[:2]  # rows already there are kept as they were
     assert out.read_text().count("path,artist,album,title,genre") == 1  # one header
     # nothing left to do
     assert run_cli(argv) == 0
     assert "done 0, skipped 4" in capsys.readouterr().err
-    assert len(_csv_rows(out)) == 4
+    assert len(csv_rows(out)) == 4
 
 
 def test_library_json_lines_output_is_resumable(random_model, folder, tmp_path):
@@ -567,10 +562,10 @@ def test_library_resumes_after_a_row_cut_in_the_middle(random_model, folder, tmp
     out.write_text("".join(lines[:keep]) + row[:cut_at])
     assert run_cli(argv) == 0
     if fmt == "csv":
-        rows = _csv_rows(out)
+        rows = csv_rows(out)
         assert all(r["genre"] in ("a", "b", "c") and r["error"] == "" for r in rows)
         paths = [r["path"] for r in rows]
-        runs = _csv_rows(tmp_path / "res.timeline.csv")  # each file's timeline once, the redone one too
+        runs = csv_rows(tmp_path / "res.timeline.csv")  # each file's timeline once, the redone one too
         assert sorted(r["path"] for r in runs if float(r["start_s"]) == 0) == sorted(paths)
     else:
         paths = [json.loads(line)["path"] for line in out.read_text().splitlines()]
@@ -594,7 +589,7 @@ def test_library_bad_file_gets_an_error_row(random_model, folder, tmp_path):
         "1",
     ]
     assert run_cli(argv) == 1  # a file failed
-    rows = {Path(r["path"]).name: r for r in _csv_rows(out)}
+    rows = {Path(r["path"]).name: r for r in csv_rows(out)}
     assert len(rows) == 5
     assert rows["bad.wav"]["error"] and "bad.wav" in rows["bad.wav"]["error"] and rows["bad.wav"]["genre"] == ""
     for name in ("track0.wav", "track1.wav", "track2.wav", "track3.wav"):
@@ -602,7 +597,7 @@ def test_library_bad_file_gets_an_error_row(random_model, folder, tmp_path):
     # a rerun retries it (and it fails again), and leaves the rest
     summary = run_library([folder], model=random_model, fmt="csv", output=out, progress=False, processes=1)
     assert (summary.done, summary.skipped, summary.failed, summary.retried) == (0, 4, 1, 1)
-    assert len(_csv_rows(out)) == 5
+    assert len(csv_rows(out)) == 5
 
 
 def test_library_all_files_bad_exits_1(random_model, tmp_path, capsys):
