@@ -131,9 +131,9 @@ def fit(
         desc=f"{model} {fold.name} seed {config.seed}",
     )
     ids = data.ids
-    split: dict[str, np.ndarray | list] = {
+    split: dict[str, np.ndarray] = {
         "train": fold.train,
-        "val": fold.val if fold.val is not None else [],
+        "val": fold.val,
         "test": fold.test,
     }
     ckpt = Checkpoint(
@@ -151,7 +151,7 @@ def fit(
             "data": str(data.path),
             "input_kind": data.tracks[0].kind,
             "n_train_tracks": len(fold.train),
-            "n_val_tracks": int(0 if fold.val is None else len(fold.val)),
+            "n_val_tracks": len(fold.val),
             "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),
             "train_seconds": round(result.seconds, 1),

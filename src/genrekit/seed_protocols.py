@@ -106,18 +106,14 @@ def split_samples(
         fold = make_split(
             "shares", ids=[str(i) for i in range(len(samples.y))], labels=samples.y, seed=seed, shares=protocol.shares
         ).folds[0]
-        return fold.train, _or_empty(fold.val), fold.test
+        return fold.train, fold.val, fold.test
     if variant in ("reproduced", "track"):
         fold = make_split("shares", ids=data.ids, labels=data.y, seed=seed, shares=protocol.shares).folds[0]
     elif variant == "filtered":
         fold = make_split("filtered", ids=data.ids, labels=data.track_labels, splits_dir=splits_dir).folds[0]
     else:
         raise DatasetError(f"unknown variant '{variant}'; use reproduced, track or filtered")
-    return samples.of_clips(fold.train), samples.of_clips(_or_empty(fold.val)), samples.of_clips(fold.test)
-
-
-def _or_empty(idx: np.ndarray | None) -> np.ndarray:
-    return np.array([], dtype=int) if idx is None else idx
+    return samples.of_clips(fold.train), samples.of_clips(fold.val), samples.of_clips(fold.test)
 
 
 def _runner(protocol: SeedProtocol, data: Data, samples: Samples, *, config: TrainConfig, device, progress: bool):
@@ -126,7 +122,7 @@ def _runner(protocol: SeedProtocol, data: Data, samples: Samples, *, config: Tra
 
     def run(r: Run) -> dict:
         seed, f = r.index, data.feature_config  # fold i of a variant is drawn, and trains, with seed i
-        train_idx, val_idx, test_idx = r.fold.train, _or_empty(r.fold.val), r.fold.test
+        train_idx, val_idx, test_idx = r.fold.train, r.fold.val, r.fold.test
         # the seed's figure is read on its validation side (S001): that side then takes no part in training
         on_validation = r.variant == "reproduced" and protocol.reported == "validation"
         measured = val_idx if on_validation else test_idx

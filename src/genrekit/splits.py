@@ -140,11 +140,11 @@ PROTOCOLS = ("random", "kfold", "filtered", "none", "shares")
 
 @dataclass
 class Fold:
-    """One train/test split (validation is carved from the training side)."""
+    """One train/test split (validation is carved from the training side; empty when none is)."""
 
     name: str
     train: np.ndarray
-    val: np.ndarray | None
+    val: np.ndarray
     test: np.ndarray
 
 
@@ -157,10 +157,12 @@ class Split:
     notes: dict = field(default_factory=dict)
 
 
-def carve_validation(train_idx: np.ndarray, y: np.ndarray, *, fraction: float = 0.1, seed: int = 0):
-    """Split a training side into (fit, validation), stratified, at track level."""
+def carve_validation(
+    train_idx: np.ndarray, y: np.ndarray, *, fraction: float = 0.1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split a training side into (fit, validation), stratified, at track level (no validation: empty)."""
     if fraction <= 0:
-        return train_idx, None
+        return train_idx, np.zeros(0, dtype=np.int64)
     labels = list(y[train_idx])
     n_classes, n = len(set(labels)), len(labels)
     n_val = max(round(fraction * n), n_classes)

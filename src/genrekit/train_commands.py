@@ -185,7 +185,7 @@ def cmd_train(a) -> None:
     fold = folds[a.fold or 0]
     print(
         f"training {name} on {data.path} ({data.feature_config.kind}), {a.split} split {fold.name}, seed {config.seed}: "
-        f"{len(fold.train)} train / {0 if fold.val is None else len(fold.val)} validation / {len(fold.test)} test tracks"
+        f"{len(fold.train)} train / {len(fold.val)} validation / {len(fold.test)} test tracks"
     )
     done = train_and_report(
         data,
