@@ -123,6 +123,29 @@ def build_songs(n: int, cache: Path, data: Path) -> list[dict]:
     return songs
 
 
+def build_outside_songs(cache: Path) -> list[dict]:
+    """Three-minute songs of six outside clips of one label (44.1 kHz stereo only), cached: real
+    recordings from outside GTZAN at a song's length (a check: nothing is chosen on them)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    by_label: dict[str, list[Path]] = {}
+    with open(OUTSIDE / "manifest.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            by_label.setdefault(row["genre"], []).append(OUTSIDE / row["path"])
+    songs = []
+    for label, clips in sorted(by_label.items()):
+        for j in range(len(clips) // 6):
+            name = f"outside-{label}{j}"
+            paths = {"stereo44k": cache / f"{name}-stereo44k.mp3"}
+            songs.append(
+                {"name": name, "kind": "outside", "label": label, "parts": clips[6 * j : 6 * j + 6], "paths": paths}
+            )
+    missing = [s for s in songs if not s["paths"]["stereo44k"].exists()]
+    with ProcessPoolExecutor(default_workers()) as pool:
+        list(pool.map(_encode_song, [s["parts"] for s in missing], [s["paths"] for s in missing]))
+    return songs
+
+
 # ----------------------------------------------------------------------------- runs
 
 
@@ -375,6 +398,14 @@ def main() -> None:
         outside_fulls = run.pop("results")
         runs["outside/full"] = run
         print("outside", run, flush=True)
+    outside_song_fulls = None
+    if not args.no_outside and (OUTSIDE / "manifest.csv").is_file():
+        outside_songs = build_outside_songs(args.cache)
+        outside_song_paths = [s["paths"]["stereo44k"] for s in outside_songs]
+        run = timed_pool(outside_song_paths, patches=None, workers=workers)
+        outside_song_fulls = run.pop("results")
+        runs["outside songs/full"] = run
+        print("outside songs", run, flush=True)
     schemes = {"default": ESCALATION, "z3": ALTERNATIVE, "k only": None}
     agree = {}
     for k in ks:
@@ -385,6 +416,8 @@ def main() -> None:
             row["mono22k_timed_songs"] = agreement(fulls["mono22k"], k, esc)
             if outside_fulls is not None:
                 row["outside"] = agreement(outside_fulls, k, esc)
+            if outside_song_fulls is not None:
+                row["outside_songs"] = agreement(outside_song_fulls, k, esc)
             agree[f"{k}/{name}"] = row
 
     sizes = sorted({m for k in ks for m in stage_sizes(k, windows, ESCALATION)} | set(ks))
@@ -392,6 +425,12 @@ def main() -> None:
     stages = stage_cpu(stage_paths, [None, *sizes])
     print("stages", stages, flush=True)
     cpu_per_song = {k: expected_cpu(agree[f"{k}/default"]["all"]["stops"], stages) for k in ks}
+    # sizing a library: the expected CPU per song of each kind at the default
+    by_kind = {
+        kind: expected_cpu(agree[f"{DEFAULT_PATCHES}/default"][kind]["stops"], stages)
+        for kind in ("same", "mixed", "outside_songs")
+        if kind in agree[f"{DEFAULT_PATCHES}/default"]
+    }
 
     reaching = [k for k in ks if agree[f"{k}/default"]["all"]["top1"] >= TARGET]
     recommended = min(reaching, key=lambda k: cpu_per_song[k] or float("inf")) if reaching else None
@@ -403,6 +442,12 @@ def main() -> None:
         checks[str(k)] = check_sampled(run.pop("results"), [full44[i] for i in timed_idx], k)
         runs[f"stereo44k/{k}"] = run
         print("stereo44k", k, run, flush=True)
+    if outside_song_fulls is not None:
+        run = timed_pool(outside_song_paths, patches=DEFAULT_PATCHES, workers=workers)
+        checks[f"outside songs/{DEFAULT_PATCHES}"] = check_sampled(
+            run.pop("results"), outside_song_fulls, DEFAULT_PATCHES
+        )
+        runs[f"outside songs/{DEFAULT_PATCHES}"] = run
     run = timed_pool([songs[i]["paths"]["mono22k"] for i in timed_idx], patches=DEFAULT_PATCHES, workers=workers)
     checks[f"mono22k/{DEFAULT_PATCHES}"] = check_sampled(run.pop("results"), fulls["mono22k"], DEFAULT_PATCHES)
     runs[f"mono22k/{DEFAULT_PATCHES}"] = run
@@ -417,6 +462,8 @@ def main() -> None:
         "tagging_top1_agreement_same_genre": a["same"]["top1"],
         "tagging_top1_agreement_mixed": a["mixed"]["top1"],
         "tagging_top1_agreement_outside": a["outside"]["top1"] if outside_fulls is not None else None,
+        "tagging_top1_agreement_outside_songs": a["outside_songs"]["top1"] if outside_song_fulls is not None else None,
+        "tagging_outside_songs_files_per_s": runs.get(f"outside songs/{DEFAULT_PATCHES}", {}).get("files_per_s"),
         "tagging_top3_agreement": a["all"]["top3"],
         "tagging_confident_agreement": a["all"]["confident"],
         "tagging_default_patches": DEFAULT_PATCHES,
@@ -448,6 +495,8 @@ def main() -> None:
         if outside_fulls is not None
         else None,
         "expected_cpu_s_per_song": {str(k): v for k, v in cpu_per_song.items()},
+        "expected_cpu_s_per_song_by_kind": by_kind,
+        "outside_songs": len(outside_song_fulls) if outside_song_fulls is not None else 0,
         "sampled_vs_simulated_max_abs_diff": checks,
         "stage_cpu_s_per_song": stages,
         "summary": summary or {"quick": True},
@@ -483,7 +532,7 @@ def markdown(d: dict) -> str:
     ]
     ag, stops = [], []
     for key, a in agree.items():
-        out = a.get("outside", {})
+        out, songs_out = a.get("outside", {}), a.get("outside_songs", {})
         ag.append(
             [
                 key,
@@ -491,6 +540,7 @@ def markdown(d: dict) -> str:
                 a["same"]["top1"],
                 a["mixed"]["top1"],
                 out.get("top1", "-"),
+                songs_out.get("top1", "-"),
                 a["all"]["top3"],
                 a["same"]["top3"],
                 a["mixed"]["top3"],
@@ -502,7 +552,7 @@ def markdown(d: dict) -> str:
         )
         if key.endswith("/k only"):
             continue
-        for group in ("same", "mixed", "outside"):
+        for group in ("same", "mixed", "outside", "outside_songs"):
             if group in a:
                 share = a[group]["stop_share"]
                 stops.append([key, group, *(share.get(st, 0.0) for st in ("1", "2", "3", "full"))])
@@ -513,6 +563,11 @@ def markdown(d: dict) -> str:
     exp = [
         [k, v, v and round(1 / v, 2), runs.get(f"stereo44k/{k}", {}).get("files_per_s")]
         for k, v in d["expected_cpu_s_per_song"].items()
+    ]
+    kind_names = {"same": "same-genre GTZAN songs", "mixed": "six-genre GTZAN songs", "outside_songs": "outside songs"}
+    sizing = [
+        [kind_names[kind], v, v and round(1 / v, 2), v and round(3600 / v)]
+        for kind, v in d.get("expected_cpu_s_per_song_by_kind", {}).items()
     ]
     esc = d["escalation"]["default"]
     rate = runs.get(f"stereo44k/{k0}", {}).get("files_per_s")
@@ -537,6 +592,7 @@ def markdown(d: dict) -> str:
     )
     a = agree[f"{k0}/default"]
     out1 = a.get("outside", {}).get("top1", "-")
+    songs1 = a.get("outside_songs", {}).get("top1", "-")
     return f"""# Tagging speed: k spread patches, more in stages while unsettled, one worker process per core
 
 {head}CPU: {d["cpu_model"]} ({", ".join(d["vector_extensions"])}); {d["workers"]} worker processes
@@ -555,7 +611,7 @@ def markdown(d: dict) -> str:
   (from where the songs stopped and the CPU of each stage), against {d["stage_cpu_s_per_song"]["full"]["total"]} s
   for the full analysis;
 - agreement with the full analysis at the default: top genre {a["all"]["top1"]} (same-genre {a["same"]["top1"]},
-  mixed {a["mixed"]["top1"]}, outside clips {out1}: a check, not chosen on), top-3 set {a["all"]["top3"]},
+  mixed {a["mixed"]["top1"]}, outside clips {out1}, outside songs {songs1}: checks, not chosen on), top-3 set {a["all"]["top3"]},
   `confident` {a["all"]["confident"]}.
 
 ## Runs (process pool, the default escalation)
@@ -570,7 +626,7 @@ analysis chooses them; the real runs give the same probabilities (largest differ
 {max(d["sampled_vs_simulated_max_abs_diff"].values()):.2g}). Outside clips last 30 s (about
 {(d["outside"] or {}).get("windows_per_clip", "-")} windows): from k = 10 on they are analysed whole.
 
-{md_table(["k / escalation", "top-1 all", "same-genre", "mixed", "outside", "top-3 all", "top-3 same", "top-3 mixed", "top-3 outside", "confident", "confident outside", "top-1 22 kHz mono"], ag)}
+{md_table(["k / escalation", "top-1 all", "same-genre", "mixed", "outside", "outside songs", "top-3 all", "top-3 same", "top-3 mixed", "top-3 outside", "confident", "confident outside", "top-1 22 kHz mono"], ag)}
 
 ## Where the songs stopped
 Share of songs whose analysis stopped at stage 1 (k windows), 2 ({esc["growth"]}k), 3 ({esc["growth"] ** 2}k) or
@@ -587,6 +643,14 @@ Expected per song with the default escalation (each song costs the stage it stop
 analysed whole costs its last sampled stage and the full analysis), against the pool's rate:
 
 {md_table(["first stage k", "CPU-s per song", "songs per core-second", "pool songs/s"], exp)}
+
+## Sizing a library
+Expected CPU per song at the default (k = {k0}), by kind of song: a library of songs that each hold
+one genre runs at the first row's rate, one of medleys at the second's. Outside songs are six
+clips of one label from `../shared/data/outside` joined ({d.get("outside_songs", 0)} songs: real
+recordings at a song's length, measured only); their pool rate, timed: {runs.get(f"outside songs/{k0}", {}).get("files_per_s", "-")} songs/s.
+
+{md_table(["songs", "CPU-s per song", "songs per core-second", "songs per core-hour"], sizing)}
 
 ## The second and third genres
 The top-3 set agrees much less than the top genre at small k: the escalation settles the first
