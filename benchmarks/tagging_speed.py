@@ -253,9 +253,11 @@ def check_sampled(timed: list, fulls: list, k: int) -> float:
 
 def expected_cpu(stops: list[tuple[int, int]], stages: dict) -> float | None:
     """CPU-s per song expected from where each song stopped: a song costs the analysis of the
-    windows its sampled stages analysed (they nest), one analysed whole the full analysis on top."""
+    windows its sampled stages analysed (they nest), one analysed whole the full analysis on top,
+    less the backbone of the windows already analysed (they are not embedded again)."""
     cost = lambda m: 0.0 if m == 0 else stages.get(str(m), {}).get("total")
-    each = [(cost(sampled), cost("full") if stage == 0 else 0.0) for stage, sampled in stops]
+    backbone = lambda m: 0.0 if m == 0 else stages.get(str(m), {}).get("backbone", 0.0)
+    each = [(cost(sampled), cost("full") - backbone(sampled) if stage == 0 else 0.0) for stage, sampled in stops]
     if not each or any(c is None for pair in each for c in pair):
         return None
     return round(float(np.mean([a + b for a, b in each])), 4)
@@ -640,7 +642,8 @@ By stage, one process on one thread, {len(st) and "a few"} 44.1 kHz stereo songs
 {md_table(["windows", "decode", "mel", "backbone", "head", "other (presence, levelling, glue)", "total"], st)}
 
 Expected per song with the default escalation (each song costs the stage it stopped at; one
-analysed whole costs its last sampled stage and the full analysis), against the pool's rate:
+analysed whole costs its last sampled stage and the full analysis less the backbone of the windows
+already analysed), against the pool's rate:
 
 {md_table(["first stage k", "CPU-s per song", "songs per core-second", "pool songs/s"], exp)}
 

@@ -117,7 +117,7 @@ def test_the_stages_analyse_full_analysis_windows_until_settled(predictor, song)
     full = predictor.predict_file(song)
     windows = {round(s.start_s, 3): s.probabilities for s in full.timeline}
     never = predictor.predict_file(song, patches=4, escalation=Escalation(z=1e9))  # never settled: every window
-    assert never.sampled is None and never.probabilities == full.probabilities
+    assert never.sampled is None and never.probabilities == pytest.approx(full.probabilities, abs=1e-6)
     assert predictor.predict_file(song, patches=4, escalation=Escalation(z=0)).sampled == (4, 14)
     for z in (1.0, 3.0):
         part = predictor.predict_file(song, patches=4, escalation=Escalation(z=z))
@@ -126,6 +126,29 @@ def test_the_stages_analyse_full_analysis_windows_until_settled(predictor, song)
         assert part.sampled[0] in (4, 12)  # a stage, or every window
         mean = {g: np.mean([windows[round(s.start_s, 3)][g] for s in part.timeline]) for g in part.probabilities}
         assert part.probabilities == pytest.approx(mean, abs=1e-4)
+
+
+def test_a_song_going_whole_embeds_only_the_patches_its_stages_did_not(predictor, song, monkeypatch):
+    from genrekit.features.musicnn import MusicnnStream
+
+    ran: list[tuple[int, int]] = []  # (patches seen, patches the backbone ran on) of each whole analysis
+    finish = MusicnnStream.finish
+
+    def recorded(self):
+        out = finish(self)
+        ran.append((self.patches, self.embedded))
+        return out
+
+    monkeypatch.setattr(MusicnnStream, "finish", recorded)
+    full = predictor.predict_file(song)
+    whole = predictor.predict_file(song, patches=4, escalation=Escalation(z=1e9))  # never settled
+    assert whole.sampled is None and whole.analysed == full.analysed
+    assert whole.probabilities == pytest.approx(full.probabilities, abs=1e-6)
+    assert [s.probabilities for s in whole.timeline] == [
+        pytest.approx(s.probabilities, abs=1e-6) for s in full.timeline
+    ]
+    (seen, embedded_full), (seen_whole, embedded_whole) = ran
+    assert seen == seen_whole == embedded_full and embedded_whole == seen - 4
 
 
 def test_an_escalation_grows_at_least_twofold():

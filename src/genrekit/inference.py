@@ -160,7 +160,11 @@ class Classifier:
             yield window
 
     def analyse(
-        self, *, blocks: Iterable[np.ndarray] | None = None, frames: np.ndarray | None = None
+        self,
+        *,
+        blocks: Iterable[np.ndarray] | None = None,
+        frames: np.ndarray | None = None,
+        stream: FrameStream | None = None,
     ) -> WindowProbabilities:
         """Window probabilities of a stream of audio ``blocks`` or of a whole feature matrix ``frames``.
 
@@ -168,6 +172,7 @@ class Classifier:
         ----------
         blocks : mono float32 sample blocks at ``features.sample_rate`` (streamed)
         frames : a (bins, n_frames) feature matrix of this kind (e.g. from the feature cache)
+        stream : the fresh feature stream the ``blocks`` go through (default: :meth:`stream`)
         """
         counts = {"samples": 0, "frames": 0}
 
@@ -176,13 +181,13 @@ class Classifier:
                 counts["frames"] = frames.shape[1]
                 yield frames
                 return
-            stream = self.stream()
+            frame_stream = stream or self.stream()
             for block in blocks or ():
                 counts["samples"] += len(block)
-                out = stream.push(block)
+                out = frame_stream.push(block)
                 counts["frames"] += out.shape[1]
                 yield out
-            out = stream.finish()
+            out = frame_stream.finish()
             counts["frames"] += out.shape[1]
             yield out
 

@@ -25,6 +25,7 @@ from genrekit.audio_pieces import PieceReader
 from genrekit.checkpoint import Checkpoint, bundled_model_path, resolve_model_path  # noqa: F401 - re-exported
 from genrekit.errors import GenrekitError
 from genrekit.escalation import DEFAULT_ESCALATION, Escalation
+from genrekit.features.musicnn import MusicnnStream
 from genrekit.inference import TrainedModel, WindowProbabilities
 from genrekit.model_loading import RUNTIMES, load_trained_model
 from genrekit.prediction import Prediction, Segment
@@ -246,13 +247,16 @@ class Predictor:
             from genrekit.features.kaggle_image import CLIP_SECONDS, image_features
 
             return self._prediction(str(path), self.classifier.analyse(frames=image_features(path)), CLIP_SECONDS, t0)
+        stream = classifier.stream()
         if patches is not None and max_seconds is None and not styles and samplable(self.classifier):
             sampled = self._predict_sampled(path, patches, max_duration, on_decoded, t0, escalation)
-            if sampled is not None:
+            if isinstance(sampled, Prediction):
                 if timeout_s is not None and time.perf_counter() - t0 > timeout_s:
                     took = f"it took longer than {timeout_s:g} s to decode"
                     raise AudioError(path, f"{took}; raise the limit (--file-timeout) to tag it")
                 return sampled
+            if isinstance(stream, MusicnnStream):  # analysed whole: the sampled patches are not embedded again
+                stream.reuse(sampled)
         check, report = PresenceCheck(f.sample_rate, self.presence), DecodeReport()
         audio = stream_audio(
             path,
@@ -265,7 +269,7 @@ class Predictor:
         blocks: Iterator[np.ndarray] = map(check.push, audio if pace is None else pace(audio))
         if on_decoded is not None:
             blocks = _reporting(blocks, on_decoded, f.sample_rate)
-        w = classifier.analyse(blocks=blocks)
+        w = classifier.analyse(blocks=blocks, stream=stream)
         prediction = self._prediction(str(path), w, w.n_samples / f.sample_rate, t0, check.verdict(), report)
         if sink is not None:
             from genrekit.tagging.styles import mean_styles
@@ -281,15 +285,16 @@ class Predictor:
         on_decoded: Callable[[float], None] | None,
         t0: float,
         escalation: Escalation | None,
-    ) -> Prediction | None:
+    ) -> Prediction | dict[int, np.ndarray]:
+        """The sampled prediction, or the embeddings of the patches analysed before it went whole."""
         if k < 1:
             raise GenrekitError(f"patches must be at least 1, not {k}")
         check, report = PresenceCheck(self.sample_rate, self.presence), DecodeReport()
         with PieceReader(path, sr=self.sample_rate, max_duration=max_duration) as reader:
             found = analyse_sampled(self.classifier, reader, k=k, escalation=escalation, check=check, report=report)
-        if found is None:
-            return None
-        w, total = found
+        if found.windows is None:
+            return found.known
+        w, total = found.windows, found.total
         result = self._prediction(str(path), w, report.decoded_s, t0, check.verdict(), report, (len(w.starts), total))
         if on_decoded is not None:  # the song's seconds are covered, though only its pieces were decoded
             on_decoded(result.duration_s)

@@ -14,12 +14,14 @@ analysis stops at the first stage whose top genre is :func:`settled`. A stage th
 measured so far would not settle is skipped (a close race goes from ``k`` windows straight to
 all). With an odd growth the windows of one stage are among those of the next (the centre of each
 of ``k`` equal parts is the centre of the middle of its ``growth`` sub-parts), so no window is
-analysed twice.
+analysed twice, and a song that goes whole keeps the embeddings of the patches its stages
+analysed (:meth:`genrekit.features.musicnn.MusicnnStream.reuse`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,6 +36,17 @@ from genrekit.presence import PresenceCheck
 _HOP, _N_FFT = 256, 512  # musicnn's mel front end
 # samples one patch's frames read: 186 hops and one FFT
 PIECE_SAMPLES = (PATCH_FRAMES - 1) * _HOP + _N_FFT
+
+
+@dataclass
+class Sampled:
+    """What :func:`analyse_sampled` found: the analysed windows and the windows the full analysis
+    has, or (``windows`` None) that the song must be analysed whole, with the embeddings
+    ``(n_bins,)`` of the complete patches already analysed, by patch index."""
+
+    windows: WindowProbabilities | None
+    total: int = 0
+    known: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def settled(probabilities: np.ndarray, *, n: int, z: float, m: int | None = None) -> bool:
@@ -84,11 +97,11 @@ def analyse_sampled(
     escalation: Escalation | None,
     check: PresenceCheck,
     report: DecodeReport,
-) -> tuple[WindowProbabilities, int] | None:
+) -> Sampled:
     """Probabilities of ``k`` patches spread over the song (more, in stages, until the top genre
     is settled: ``escalation``; ``None``: ``k`` only), and the windows the full analysis has;
-    ``None`` when it must be analysed whole (its duration unknown, the stage not fewer than its
-    windows, or its end missing).
+    or that it must be analysed whole: its duration unknown, its end missing, or the stage not
+    fewer than its windows (the patches analysed so far then come with it).
 
     Parameters
     ----------
@@ -99,26 +112,28 @@ def analyse_sampled(
     check : given every decoded piece
     report : filled in by the decoding
     """
+    whole = Sampled(None)
     if reader.declared_s is None:
-        return None
+        return whole
     stream = classifier.stream()
     if not isinstance(stream, MusicnnStream):
-        return None
+        return whole
     f = classifier.features
     if not isinstance(f, MusicnnConfig):
-        return None
+        return whole
     sr = f.sample_rate
     complete, total = full_windows(round(reader.declared_s * sr), min_tail_frames=f.min_tail_seconds * sr / _HOP)
     done: dict[int, np.ndarray] = {}  # patch index -> its probabilities
+    known: dict[int, np.ndarray] = {}  # patch index -> its embedding
     n_samples = 0
     while True:
         if k >= total or k > complete:
-            return None
+            return Sampled(None, total, known)
         chosen = [p for p in spread(complete, k) if p not in done]
         starts = [max(0, p * PATCH_FRAMES * _HOP - _HOP) for p in chosen]
         pieces = reader.pieces(starts_s=[s / sr for s in starts], seconds=PIECE_SAMPLES / sr, report=report)
         if report.truncated:
-            return None
+            return whole
         power = []
         for p, piece in zip(chosen, pieces):
             check.push(piece)
@@ -127,16 +142,17 @@ def analyse_sampled(
                 piece = np.concatenate([np.zeros(_HOP, np.float32), piece])
             frames = stream.mel.frames_within(piece)
             if frames.shape[1] < PATCH_FRAMES:
-                return None  # the header promised more than the file holds
+                return whole  # the header promised more than the file holds
             power.append(frames[:, :PATCH_FRAMES])
         embedded = stream.embed_patches(np.stack(power))
+        known.update((p, embedded[:, i]) for i, p in enumerate(chosen))
         probs = classifier.probabilities(embedded[:, i : i + 1] for i in range(embedded.shape[1]))
         done.update(zip(chosen, probs))
         index = sorted(done)
         analysed = np.stack([done[p] for p in index])
         # no music in the pieces (silence, noise): there is no genre to settle
         if escalation is None or check.verdict() is not None or settled(analysed, n=total, z=escalation.z):
-            return WindowProbabilities(np.array(index, dtype=np.int64), analysed, n_samples, len(index)), total
+            return Sampled(WindowProbabilities(np.array(index, dtype=np.int64), analysed, n_samples, len(index)), total)
         k *= escalation.growth
         while k < total and not settled(analysed, n=total, z=escalation.z, m=k):
             k *= escalation.growth  # a stage that the lead measured so far would not settle is skipped

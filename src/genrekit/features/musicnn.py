@@ -146,17 +146,30 @@ class MusicnnStream:
         self.mel = musicnn_mel_stream(backend=backend)
         self.embed = embed or torch_embedder(config)
         self.pending = np.zeros((96, 0), np.float32)  # mel-power frames not yet in a patch
-        self.patches = 0
+        self.patches = 0  # patches seen
+        self.embedded = 0  # patches the backbone ran on
+        self.known: dict[int, np.ndarray] = {}
+
+    def reuse(self, known: dict[int, np.ndarray]) -> None:
+        """Take the embeddings ``(n_bins,)`` of these complete patches (by index in the stream)
+        as computed: the backbone skips them (a sampled analysis going whole keeps its patches)."""
+        self.known = dict(known)
 
     def embed_patches(self, patches: np.ndarray) -> np.ndarray:
         """Embedding frames ``(n_bins, n)`` of mel-power patches ``(n, 96, 187)``."""
-        if not len(patches):
-            return np.zeros((self.config.n_bins, 0), np.float32)
         c = self.config
-        x = log_compress(level_patches(patches, level_db=c.level_db, max_boost_db=c.max_boost_db))
-        emb = self.embed(np.ascontiguousarray(x))
+        out = np.zeros((len(patches), c.n_bins), np.float32)
+        index = range(self.patches, self.patches + len(patches))
+        todo = [i for i, p in enumerate(index) if p not in self.known]
+        if todo:
+            x = log_compress(level_patches(patches[todo], level_db=c.level_db, max_boost_db=c.max_boost_db))
+            out[todo] = self.embed(np.ascontiguousarray(x))
+        for i, p in enumerate(index):
+            if p in self.known:
+                out[i] = self.known[p]
         self.patches += len(patches)
-        return np.ascontiguousarray(emb.T)
+        self.embedded += len(todo)
+        return np.ascontiguousarray(out.T)
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Embeddings of the patches complete once ``block`` is appended."""
