@@ -163,7 +163,7 @@ def main() -> None:
         calibration, params = calibrated(r, data, a.device), dict(v.params)
         train = {**BASE_TRAIN, **v.train, **{k: x for k, x in train.items() if k not in BASE_TRAIN}}
         train_data = with_copies(windowed(data, v), v.copies)
-        fold = Fold("none", np.arange(len(train_data.y)), None, np.zeros(0, int))
+        fold = Fold("none", np.arange(len(train_data.y)), np.zeros(0, int), np.zeros(0, int))
     ckpt, result = fit(
         train_data,
         fold,

@@ -92,7 +92,7 @@ def main() -> None:
     train = np.sort(np.concatenate([f.train, f.val]))  # valid is training data once no early stopping is used
     ckpt, _ = fit(
         data,
-        Fold("filtered", train, None, f.test),
+        Fold("filtered", train, np.zeros(0, int), f.test),
         model="embedding_head",
         model_params=params,
         config=config,

@@ -200,7 +200,7 @@ def trainer(v: Variant, data: Data, device):
         idx = np.concatenate([train_idx + k * n for k in range(v.copies + 1)])
         ckpt, _ = fit(
             aug,
-            Fold("f", idx, None, np.zeros(0, int)),
+            Fold("f", idx, np.zeros(0, int), np.zeros(0, int)),
             model="embedding_head",
             model_params=v.params,
             config=config,
