@@ -32,6 +32,8 @@ class EmbeddingHead(nn.Module):
         themselves and are otherwise uniform, so it says little of the genre and its top
         probability stays low. Fitted after training like the temperature; 0: off.
     ood_keep : the share of an out-of-distribution window's probabilities kept
+    first_input : the head classifies the embedding rows from this one on (200: only the 50 MSD
+        tags of ``penultimate+tags``); the out-of-distribution gate reads every row
     """
 
     ood_means: torch.Tensor  # buffers, when the out-of-distribution gate is on
@@ -47,6 +49,7 @@ class EmbeddingHead(nn.Module):
         pooling: str = "mean",
         ood_threshold: float = 0.0,
         ood_keep: float = 0.1,
+        first_input: int = 0,
     ):
         super().__init__()
         if not temperature > 0:
@@ -54,12 +57,15 @@ class EmbeddingHead(nn.Module):
         if pooling not in POOLINGS:
             raise GenrekitError(f"unknown pooling '{pooling}'; choose one of: {', '.join(POOLINGS)}")
         self.temperature, self.pooling = float(temperature), pooling
+        if not 0 <= first_input < input_shape[0]:
+            raise GenrekitError(f"first_input must be an embedding row, 0 to {input_shape[0] - 1}, not {first_input}")
         self.ood_threshold, self.ood_keep = float(ood_threshold), float(ood_keep)
+        self.first_input = int(first_input)
         size = input_shape[0]
         if self.ood_threshold > 0:  # filled by the checkpoint's state dict
             self.register_buffer("ood_means", torch.zeros(n_classes, size))
             self.register_buffer("ood_precision", torch.eye(size))
-        size *= len(pooling.split("+"))
+        size = (size - self.first_input) * len(pooling.split("+"))
         layers: list[nn.Module] = [nn.BatchNorm1d(size)]
         if hidden:
             layers += [nn.Dropout(dropout), nn.Linear(size, hidden), nn.ReLU()]
@@ -69,7 +75,10 @@ class EmbeddingHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1, 2) if x.dim() == 4 else x
         mean = x.mean(dim=-1)
-        pooled = torch.cat([mean, x.std(dim=-1, unbiased=False)], dim=1) if self.pooling == "mean+std" else mean
+        inputs = x[:, self.first_input :]
+        pooled = inputs.mean(dim=-1)
+        if self.pooling == "mean+std":
+            pooled = torch.cat([pooled, inputs.std(dim=-1, unbiased=False)], dim=1)
         logits = self.net(pooled)
         logits = logits if self.temperature == 1.0 else logits / self.temperature
         if self.ood_threshold <= 0:
