@@ -73,6 +73,7 @@ class Variant:
     ood: float = 0.0  # > 0: windows beyond this percentile of held-out GTZAN windows' OOD score are gated
     ood_keep: float = 0.1  # the share of a gated window's probabilities kept (EmbeddingHead's ood_keep)
     ood_score: str = "mahalanobis"  # or "electronic tags": the window's strongest MSD electronic-music tag
+    prior: float | str = 0.0  # the MSD-tag prior's weight (_tag_prior.py), or "fitted" (with a bias, out of fold)
 
 
 VARIANTS = [
@@ -95,6 +96,19 @@ VARIANTS = [
     Variant("statistics pooling (mean+std), 30-s windows", params={"pooling": "mean+std"}, segment_seconds=30),
     Variant("mean pooling, 15-s windows", segment_seconds=15),
     Variant("linear head + electronic-tags gate (p99 of held-out windows)", ood=99, ood_score="electronic tags"),
+    # --- the MSD tags as a prior for the genres they name (_tag_prior.py); all with the shipped p99 gate ---
+    *(Variant(f"tag prior, weight {w:g} (a priori) + OOD gate p99", ood=99, prior=w) for w in (0.5, 1, 2)),
+    Variant("tag prior, weight + genre bias fitted out of fold + OOD gate p99", ood=99, prior="fitted"),
+    Variant("linear head on the 50 MSD tags only + OOD gate p99", ood=99, params={"first_input": 200}),
+    Variant(
+        "ensemble: shipped head + tags-only head, OOD gate p99",
+        members=(
+            "linear head + OOD gate (p99 of held-out windows)",
+            "linear head on the 50 MSD tags only + OOD gate p99",
+        ),
+        ood=99,
+    ),
+    # --- end of the tag-prior block ---
 ]
 # the MSD tags that name music no GTZAN genre fits (the tag prior of the "electronic tags" gate)
 ELECTRONIC_TAGS = ("electronic", "dance", "House", "electro", "electronica")
@@ -268,6 +282,56 @@ def run(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fold, fol
     }
 
 
+def prior_applied(r: dict, v: Variant, data: Data, out_feats: list[np.ndarray], folds: list[Fold], filtered: Fold):
+    """``r`` with the MSD-tag prior of ``v`` added to every window (:mod:`_tag_prior`).
+
+    Each model's prior is centred on the windows it was trained on; a fitted weight and bias come,
+    for a fold's held-out windows, from the other folds' held-out windows (nested, as the gate's
+    threshold), and for the test and outside models from every held-out window."""
+    import _tag_prior as tp
+
+    n, cfg = len(data.y), windowed(data, v).feature_config
+    copies = len(r["oof"]) // n
+    raw = tp.raw_scores(window_means=window_means(with_copies(data, copies - 1).features, cfg), labels=data.labels)
+
+    def centred(idx: np.ndarray, train: np.ndarray, scores: list[np.ndarray] = raw) -> list[np.ndarray]:
+        """The ``scores`` of tracks ``idx`` centred on the training clips ``train``."""
+        c = tp.centre(scores=[raw[i] for i in train], labels=data.labels)
+        return [scores[i] - c for i in idx]
+
+    oof_s: list = [None] * len(r["oof"])
+    for f in folds:
+        idx = np.concatenate([f.test + k * n for k in range(copies)])
+        for i, s in zip(idx, centred(idx, f.train)):
+            oof_s[i] = s
+    test_s = centred(filtered.test, np.sort(np.concatenate([filtered.train, filtered.val])))
+    out_raw = tp.raw_scores(window_means=window_means(out_feats, cfg), labels=data.labels)
+    out_s = centred(np.arange(len(out_raw)), np.arange(n), out_raw)
+    yy = np.tile(data.y, copies)
+
+    def fitted(idx):
+        if v.prior != "fitted":
+            return float(v.prior), None
+        return tp.fit_weight(window_log_probs=[r["oof"][i] for i in idx], scores=[oof_s[i] for i in idx], y=yy[idx])
+
+    oof = list(r["oof"])
+    for f in folds:
+        held = set(f.test)
+        others = np.array([i for i in range(len(oof)) if i % n not in held])
+        w, b = fitted(others)
+        for i in np.concatenate([f.test + k * n for k in range(copies)]):
+            oof[i] = tp.with_prior(window_log_probs=r["oof"][i], scores=oof_s[i], weight=w, bias=b)
+    w, b = fitted(np.arange(len(oof)))
+    return {
+        **r,
+        "oof": oof,
+        "test": [tp.with_prior(window_log_probs=x, scores=s, weight=w, bias=b) for x, s in zip(r["test"], test_s)],
+        "outside": [tp.with_prior(window_log_probs=x, scores=s, weight=w, bias=b) for x, s in zip(r["outside"], out_s)],
+        "prior_weight": round(w, 4),
+        **({"prior_bias": [round(float(x), 4) for x in b]} if b is not None else {}),
+    }
+
+
 def ood_threshold(scores: list[np.ndarray], percentile: float) -> float:
     """The ``percentile`` of held-out GTZAN windows' OOD scores: the gate's threshold."""
     return float(np.percentile(np.concatenate(scores), percentile))
@@ -386,11 +450,18 @@ def main() -> None:
                 ]
                 for k in ("oof", "test", "outside")
             }
+            # the gate of an ensemble reads its first member's scores (the shipped Mahalanobis one)
+            r.update({k: parts[0][k] for k in ("oof_scores", "test_scores", "outside_scores") if k in parts[0]})
         else:
             r = run(v, data, out, filtered, folds, a.device)
+        if v.prior:
+            r = prior_applied(r, v, data, out, folds, filtered)
         results[v.name] = r
         fig = figures(r, data, folds, filtered, out_y, v)
-        rows.append({"variant": v.name, "n_gtzan": len(data.y), "calibration_copies": v.calibration_copies, **fig})
+        prior = {k: r[k] for k in ("prior_weight", "prior_bias") if k in r}
+        rows.append(
+            {"variant": v.name, "n_gtzan": len(data.y), "calibration_copies": v.calibration_copies, **fig, **prior}
+        )
         print(v.name, {k: round(x, 3) if isinstance(x, float) else x for k, x in fig.items()}, flush=True)
     path = RESULTS / "outside_variants.json"  # rows of variants not run this time are kept
     kept = {r["variant"]: r for r in (json.loads(path.read_text())["variants"] if path.exists() else [])}
