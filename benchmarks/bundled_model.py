@@ -105,11 +105,14 @@ def variant_of(recipe: dict):
 
 def calibrated(recipe: dict, data, device) -> dict:
     """Temperature, OOD threshold and confident threshold of ``recipe`` from its GTZAN out-of-fold predictions."""
-    from outside_variants import PRECISION, calibrate, ood_threshold, out_of_fold, trainer, windowed
+    from outside_variants import PRECISION, calibrate, ood_threshold, out_of_fold, prior_applied, trainer, windowed
 
     variant = variant_of(recipe)
     folds = make_split("kfold", ids=data.ids, labels=data.track_labels, seed=0, val_fraction=0).folds
     oof, scores = out_of_fold(trainer(variant, data, device), data, folds, cfg=windowed(data, variant).feature_config)
+    if variant.prior:  # the head adds the tag prior before the temperature: calibrated with it
+        everything = Fold("all", np.arange(len(data.y)), np.zeros(0, int), np.zeros(0, int))
+        oof = prior_applied({"oof": oof, "test": [], "outside": []}, variant, data, [], folds, everything)["oof"]
     y = np.tile(data.y, len(oof) // len(data.y))
     cal = calibrate(oof, y)
     if variant.ood:  # the threshold of the gated held-out probabilities, at the temperature fitted before the gate
@@ -183,6 +186,13 @@ def main() -> None:
     )
     if calibration:  # after training: the temperature only rescales the trained head's logits
         ckpt.model_params = {**ckpt.model_params, "temperature": calibration["temperature"]}
+    if calibration and v.prior:  # the MSD-tag prior among the genres the tags name (_tag_prior.py), in the head
+        if v.prior == "fitted" or v.prior_centred or not v.prior_among_named:
+            raise SystemExit(f"the head applies the tags' own log-odds among the named genres only, not '{v.name}'")
+        from _tag_prior import prior_rows
+
+        rows = prior_rows(labels=data.labels)
+        ckpt.model_params = {**ckpt.model_params, "prior_rows": rows, "prior_weight": float(v.prior)}
     if calibration and "ood_threshold" in calibration:  # the gate: genre means and precision of all training windows
         import torch
         from outside_variants import ood_fit, windowed
