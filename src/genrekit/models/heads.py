@@ -97,7 +97,7 @@ class EmbeddingHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1, 2) if x.dim() == 4 else x
         mean = x.mean(dim=-1)
-        inputs = x[:, self.first_input :]
+        inputs = x[:, self.first_input :] if self.first_input else x
         pooled = inputs.mean(dim=-1)
         if self.pooling == "mean+std":
             pooled = torch.cat([pooled, inputs.std(dim=-1, unbiased=False)], dim=1)
