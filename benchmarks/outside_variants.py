@@ -14,6 +14,11 @@ the windows' electronic-music tags; a window scoring beyond a percentile of the 
 windows' scores (chosen a priori: 95 or 99) is gated as :class:`genrekit.models.heads.EmbeddingHead`
 gates it (:func:`genrekit.calibration.ood_gated`). ``bundled_model.py`` ships the p99 Mahalanobis one.
 
+The MSD-tag prior (``prior``, :mod:`_tag_prior`): the log-odds of the MSD tags naming seven of the
+genres, a mapping fixed from the tag names, added to the head's window log-probabilities with a
+weight fixed a priori (or fitted out of fold), before the temperature and the gate; a head on the
+tags only (``first_input``) and one trained with the prior inside it are rows of the same block.
+
 The outside figures are computed in process on the cached embeddings (the same frames and windows
 as ``genrekit predict``); ``outside.py`` measures the shipped model through the CLI.
 
