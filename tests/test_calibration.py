@@ -66,6 +66,21 @@ def test_head_temperature_divides_the_logits():
         EmbeddingHead(5, (8, 1), temperature=0)
 
 
+def test_head_on_the_last_rows_ignores_the_others_but_its_gate_reads_them():
+    torch.manual_seed(0)
+    head = EmbeddingHead(3, (8, 1), first_input=5, ood_threshold=4.0).eval()
+    assert head.net[0].num_features == 3  # batch norm over the three rows it classifies
+    x = torch.randn(4, 1, 8, 1)
+    moved = x.clone()
+    moved[:, :, :5] += 100.0  # far from the gate's genre means (zeros, identity precision) on the ignored rows
+    plain = EmbeddingHead(3, (8, 1), first_input=5).eval()
+    plain.load_state_dict({k: v for k, v in head.state_dict().items() if not k.startswith("ood_")})
+    torch.testing.assert_close(plain(moved), plain(x))
+    assert torch.softmax(head(moved), 1).max() <= 0.1 + 0.9 / 3 + 1e-6  # gated: a tenth of its probabilities kept
+    with pytest.raises(GenrekitError, match="first_input"):
+        EmbeddingHead(3, (8, 1), first_input=8)
+
+
 def _clusters(rng: np.random.Generator, n: int = 600, dim: int = 8, classes: int = 3):
     """Points around ``classes`` means with one correlated covariance, and their labels."""
     means = rng.normal(scale=4, size=(classes, dim))

@@ -49,7 +49,7 @@ class PresenceConfig:
     tone_bins: int = 12
     tone_level_sd: float = 1.0
     max_silent_share: float = 0.5
-    confident: float = 0.63
+    confident: float = 0.68
 
 
 class PresenceCheck:
