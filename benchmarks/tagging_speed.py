@@ -241,8 +241,9 @@ def expected_cpu(stops: list[tuple[int, int]], stages: dict) -> float | None:
 # ----------------------------------------------------------------------------- stages
 
 
-def stage_cpu(paths: list[Path], ks: list[int | None]) -> dict:
-    """CPU seconds per song by stage, in this process on one thread, for k windows (None: full), no escalation."""
+def stage_cpu(paths: list[Path], ks: list[int | None], *, load=None) -> dict:
+    """CPU seconds per song by stage, in this process on one thread, for k windows (None: full), no
+    escalation; ``load()`` gives the predictor (default: the bundled model on one thread)."""
     from threadpoolctl import threadpool_limits
 
     import genrekit.predictor as predictor_module
@@ -279,7 +280,7 @@ def stage_cpu(paths: list[Path], ks: list[int | None]) -> dict:
     original_frames = MelStream._frames
     out = {}
     with threadpool_limits(limits=1):
-        p = Predictor.load(threads=1)
+        p = load() if load else Predictor.load(threads=1)
         backend = p.classifier.backend  # the ONNX backend: its embedder and head session
         backend.embed = timed(backend.embed, "backbone")
         head = backend.head
