@@ -11,6 +11,10 @@ Beside the int8 file, ``<out>.json`` records the calibration clips and which ope
 int8 once onnxruntime has optimised the graph (its ``QLinear*`` / ``*Integer`` nodes).
 
     python scripts/quantize_backbone.py --out ~/.cache/genrekit/musicnn_msd.int8.onnx [--per-genre 4] [--dynamic]
+
+The bundled ``musicnn_msd.int8.onnx`` (``--precision int8``) is the file ``benchmarks/int8.py``
+measured: calibrated with the clips of its songs left out (``--exclude``: their stems, one a line;
+the benchmark's JSON lists the calibration clips), then ``--bundle``.
 """
 
 from __future__ import annotations
@@ -159,6 +163,21 @@ def quantize(
     return {"method": how, "bytes": out.stat().st_size, "ops_after_optimisation": ops, "int8_ops": quantised}
 
 
+def bundle(*, path: Path) -> Path:
+    """Copy the int8 backbone ``path`` into the bundled model and name it in the card as its int8
+    backbone (``precisions.int8``), with its SHA-256; returns the bundled file."""
+    import hashlib
+    import shutil
+
+    target = BUNDLED / "musicnn_msd.int8.onnx"
+    shutil.copy(path, target)
+    card = json.loads(CARD.read_text())
+    card["precisions"] = {"int8": {"msd": target.name}}
+    card["sha256"][target.name] = hashlib.sha256(target.read_bytes()).hexdigest()
+    CARD.write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
+    return target
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True, help="the int8 file (outside the repository)")
@@ -167,6 +186,7 @@ def main() -> None:
     ap.add_argument("--exclude", type=Path, default=None, help="a file of clip stems to leave out, one a line")
     ap.add_argument("--variant", choices=VARIANTS, default=DEFAULT_VARIANT, help="what to quantise (static)")
     ap.add_argument("--dynamic", action="store_true", help="dynamic quantisation (no calibration)")
+    ap.add_argument("--bundle", action="store_true", help="also ship it: copy it into the bundled model and its card")
     args = ap.parse_args()
     exclude = set(args.exclude.read_text().split()) if args.exclude else set()
     clips = [] if args.dynamic else calibration_clips(data=args.data, per_genre=args.per_genre, exclude=exclude)
@@ -180,6 +200,8 @@ def main() -> None:
     }
     args.out.with_suffix(".json").write_text(json.dumps(done, indent=2) + "\n")
     print(json.dumps({k: v for k, v in done.items() if k != "calibration_clips"}, indent=2))
+    if args.bundle:
+        print("bundled:", bundle(path=args.out))
 
 
 if __name__ == "__main__":

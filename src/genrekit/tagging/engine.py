@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genrekit.errors import GenrekitError
+from genrekit.precision import DEFAULT_PRECISION
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.decide import Decision, Rules, decide
 from genrekit.tagging.safe import Journal, write_tags
@@ -142,6 +143,7 @@ def run_tag(
     on_row: Callable[[TagRow], None] | None = None,
     patches: int | None = None,
     processes: int | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> TagSummary:
     """Tag files and folders (see the module doc).
 
@@ -163,6 +165,7 @@ def run_tag(
     processes : worker processes predicting, one model on one onnxruntime thread each (``None``: one
         per core); 1: predict in this process, ``workers`` threads at a time (so are a run with
         ``styles`` and a job of two files or fewer to predict)
+    precision : the backbone's, ``"fp32"`` or ``"int8"`` (see :meth:`genrekit.Predictor.load`)
 
     Raises
     ------
@@ -183,7 +186,7 @@ def run_tag(
         if not predictors:
             from genrekit.predictor import Predictor
 
-            p = Predictor.load(model)
+            p = Predictor.load(model, precision=precision)
             if styles:
                 from genrekit.tagging.styles import check_styles
 
@@ -208,6 +211,7 @@ def run_tag(
             patches=patches,
             model=model,
             processes=processes,
+            precision=precision,
         )
         rows = _by_album(list(tracks)) if per == "album" else ((t, p, t.record) for t, p in tracks)
         for track, predicted, record in rows:
