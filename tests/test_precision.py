@@ -76,16 +76,24 @@ def test_a_precision_that_cannot_run_says_so(bundle_copy):
         OnnxModel(card, precision="int8")
 
 
-def test_predict_and_tag_take_the_precision(tmp_path):
+def test_predict_and_tag_take_the_precision(tmp_path, bundle_copy, capsys):
     songs = tmp_path / "songs"
     songs.mkdir()
-    for i in range(2):
+    for i in range(3):
         write_audio(songs / f"s{i}.wav", labelled_clip("treble", seed=i, seconds=7.0, sr=22050), 22050)
     out = tmp_path / "out.json"
     assert run_cli(["predict", songs / "s0.wav", "--precision", "int8", "-o", out]) == 0
     assert json.loads(out.read_text())[0]["model"].endswith("(int8)")
     out2 = tmp_path / "lib.json"
     assert run_cli(["predict", songs, "--precision", "int8", "--processes", "2", "-o", out2]) == 0
-    assert [r["model"].endswith("(int8)") for r in json.loads(out2.read_text())] == [True, True]
-    assert run_cli(["tag", songs, "--precision", "int8", "--no-state"]) == 0
+    assert [r["model"].endswith("(int8)") for r in json.loads(out2.read_text())] == [True] * 3
     assert run_cli(["predict", songs / "s0.wav", "--precision", "int4"]) == 2
+    # tag's worker processes load the int8 backbone: a model whose card names none fails there
+    assert run_cli(["tag", songs, "--precision", "int8", "--no-state", "--processes", "2"]) == 0
+    card = card_path(bundle_copy)
+    card.write_text(json.dumps({k: v for k, v in json.loads(card.read_text()).items() if k != "precisions"}))
+    capsys.readouterr()
+    argv = ["tag", songs, "--model", bundle_copy, "--no-state", "--processes", "2"]
+    assert run_cli([*argv, "--precision", "int8"]) == 2
+    assert "has no int8 backbone" in capsys.readouterr().err
+    assert run_cli(argv) == 0
