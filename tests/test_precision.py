@@ -97,3 +97,14 @@ def test_predict_and_tag_take_the_precision(tmp_path, bundle_copy, capsys):
     assert run_cli([*argv, "--precision", "int8"]) == 2
     assert "has no int8 backbone" in capsys.readouterr().err
     assert run_cli(argv) == 0
+
+
+def test_tag_keeps_the_predictions_of_each_precision_apart(tmp_path):
+    from genrekit.tagging.engine import run_tag
+
+    for i in range(2):
+        write_audio(tmp_path / f"s{i}.wav", labelled_clip("bass", seed=i, seconds=7.0, sr=22050), 22050)
+    state = tmp_path / "state.jsonl"
+    runs = [run_tag([tmp_path], state=state, processes=1, precision=p) for p in ("fp32", "int8", "int8", "fp32")]
+    # the state holds each file's last prediction: one of another precision is never reused
+    assert [(s.predicted, s.reused) for s in runs] == [(2, 0), (2, 0), (0, 2), (2, 0)]

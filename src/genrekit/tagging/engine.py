@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genrekit.errors import GenrekitError
-from genrekit.precision import DEFAULT_PRECISION
+from genrekit.precision import DEFAULT_PRECISION, check_precision
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.decide import Decision, Rules, decide
 from genrekit.tagging.safe import Journal, write_tags
@@ -92,13 +92,15 @@ class TagSummary:
         self.rows.append(row)
 
 
-def model_identity(model: str | os.PathLike | None) -> tuple[str, str]:
-    """The name results give the model (as :meth:`Predictor.load` names it) and its file's SHA-256."""
+def model_identity(model: str | os.PathLike | None, *, precision: str = DEFAULT_PRECISION) -> tuple[str, str]:
+    """The name results give the model (as :meth:`Predictor.load` names it) and its file's SHA-256,
+    both marked with a precision other than fp32 (the state keeps its predictions apart)."""
     from genrekit.checkpoint import resolve_model_path
     from genrekit.runtime import file_sha256
 
     path = resolve_model_path(model)
-    return (Path(model).name if model is not None else path.name), file_sha256(path)
+    name, sha = (Path(model).name if model is not None else path.name), file_sha256(path)
+    return (name, sha) if precision == DEFAULT_PRECISION else (f"{name} ({precision})", f"{sha}+{precision}")
 
 
 def styles_of(record: Record, threshold: float) -> list[str]:
@@ -179,7 +181,8 @@ def run_tag(
         raise GenrekitError("writing tags needs a journal: give one (genrekit tag --journal FILE)")
     if rules.write_styles and not styles:
         raise GenrekitError("--write-styles needs --styles")
-    name, sha = model_identity(model)
+    check_precision(precision)
+    name, sha = model_identity(model, precision=precision)
     predictors: list[Predictor] = []
 
     def load() -> Predictor:  # only when some file needs predicting; threads share one
