@@ -266,8 +266,9 @@ def expected_cpu(stops: list[tuple[int, int]], stages: dict) -> float | None:
 # ----------------------------------------------------------------------------- stages
 
 
-def stage_cpu(paths: list[Path], ks: list[int | None]) -> dict:
-    """CPU seconds per song by stage, in this process on one thread, for k windows (None: full), no escalation."""
+def stage_cpu(paths: list[Path], ks: list[int | None], *, load=None) -> dict:
+    """CPU seconds per song by stage, in this process on one thread, for k windows (None: full), no
+    escalation; ``load()`` gives the predictor (default: the bundled model on one thread)."""
     from threadpoolctl import threadpool_limits
 
     import genrekit.predictor as predictor_module
@@ -304,7 +305,7 @@ def stage_cpu(paths: list[Path], ks: list[int | None]) -> dict:
     original_frames = MelStream._frames
     out = {}
     with threadpool_limits(limits=1):
-        p = Predictor.load(threads=1)
+        p = load() if load else Predictor.load(threads=1)
         backend = p.classifier.backend  # the ONNX backend: its embedder and head session
         backend.embed = timed(backend.embed, "backbone")
         head = backend.head
@@ -662,8 +663,8 @@ runs are left empty, and the schema documents that only the first genre of `top`
 stable as the full analysis's. Who needs the ranked list runs `--full`.
 
 ## int8
-Not measured here: static int8 quantisation needs a calibration set and a second model file
-(the issue measured 1.3x CPU for it); sampling gives more than that for nothing, so it was left out.
+Measured apart, the same way (the same songs, the outside clips, the default sampling):
+`benchmarks/int8.py`, results in `int8.md`; shipped as `--precision int8`, fp32 stays the default.
 """
 
 

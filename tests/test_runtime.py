@@ -197,3 +197,23 @@ def test_bundled_onnx_agrees_with_torch_on_gtzan():
         a, b = onnx.predict_file(clip), torch_.predict_file(clip)
         assert a.top[0][0] == b.top[0][0], clip
         np.testing.assert_allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=1e-3)
+
+
+def test_a_new_export_keeps_the_other_precisions_of_an_unchanged_backbone(random_model, tmp_path):
+    model = _copy_export(random_model, tmp_path)
+    int8 = tmp_path / "musicnn_msd.int8.onnx"
+    int8.write_bytes(b"an int8 copy")  # named by the card, hash-checked: its content does not matter here
+    card = tmp_path / "random.onnx.json"
+    d = json.loads(card.read_text())
+    d["precisions"] = {"int8": {"msd": int8.name}}
+    d["sha256"][int8.name] = file_sha256(int8)
+    card.write_text(json.dumps(d))
+    export_onnx(model=model)  # e.g. a retrained head: the backbone is the same
+    again = json.loads(card.read_text())
+    assert again["precisions"] == {"int8": {"msd": int8.name}} and again["sha256"][int8.name] == file_sha256(int8)
+    assert current_card(model) is not None
+    d = json.loads(card.read_text())
+    d["sha256"]["musicnn_msd.onnx"] = "0" * 64  # made from another backbone: not kept
+    card.write_text(json.dumps(d))
+    export_onnx(model=model)
+    assert "precisions" not in json.loads(card.read_text())

@@ -10,6 +10,7 @@ be made (not root and no user namespaces) the Ray runs are skipped, saying why.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import secrets
@@ -291,6 +292,33 @@ def test_local_run_of_the_default_model_without_torch(library, tmp_path, ray_tem
     assert r.returncode == 1, r.stderr[-3000:]
     assert f"done 7, skipped 0 (already in {out}), failed 3" in r.stderr
     _check_output(out, expected, labels)
+
+
+@pytest.mark.slow
+@needs_ray
+def test_ray_actors_run_the_int8_backbone(library, tmp_path, ray_temp):
+    """--precision int8 reaches every actor: each loads the bundled int8 backbone, and a copy of the
+    model whose card names none stops the run in the actors."""
+    from genrekit.checkpoint import bundled_model_path
+    from genrekit.predictor import Predictor
+    from genrekit.runtime import card_path
+
+    root, _, expected = library
+    out, env, labels = tmp_path / "out", _env(ray_temp), set(Predictor.load().labels)
+    argv = [str(root / "music"), str(root / "list.txt"), "--engine", "ray", "--precision", "int8"]
+    copy = tmp_path / "model"
+    shutil.copytree(bundled_model_path().parent, copy)
+    card = card_path(copy / bundled_model_path().name)
+    card.write_text(json.dumps({k: v for k, v in json.loads(card.read_text()).items() if k != "precisions"}))
+    ns = _namespace()
+    try:
+        r = _predict(ns, [*argv, "-o", str(out)], env)
+        r2 = _predict(ns, [*argv, "-o", str(tmp_path / "out2"), "--model", str(copy / bundled_model_path().name)], env)
+    finally:
+        ns.close()
+    assert r.returncode == 1 and f"done 7, skipped 0 (already in {out}), failed 3" in r.stderr, r.stderr[-3000:]
+    _check_output(out, expected, labels)
+    assert r2.returncode == 2 and "has no int8 backbone" in r2.stderr, r2.stderr[-3000:]
 
 
 def test_manifest_items_and_errors(library):

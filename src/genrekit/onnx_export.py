@@ -72,6 +72,21 @@ def _export(module: nn.Module, example: torch.Tensor, path: Path, *, inputs: lis
     os.replace(tmp, path)
 
 
+def _kept_precisions(card_file: Path, card: dict, out: Path) -> dict:
+    """The other precisions of the card being replaced, where each was made from a backbone this
+    export left unchanged (scripts/quantize_backbone.py makes them: a retrained head keeps them)."""
+    try:
+        old = json.loads(card_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    same = lambda name: old.get("sha256", {}).get(card["backbones"][name]) == card["sha256"][card["backbones"][name]]
+    return {
+        precision: files
+        for precision, files in old.get("precisions", {}).items()
+        if set(files) <= set(card["backbones"]) and all(same(b) and (out / f).is_file() for b, f in files.items())
+    }
+
+
 def export_onnx(*, model: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None) -> Path:
     """Export a checkpoint (default: the bundled model) to ONNX; returns the card's path.
 
@@ -127,7 +142,11 @@ def export_onnx(*, model: str | os.PathLike | None = None, out_dir: str | os.Pat
         "checkpoint_sha256": file_sha256(path),
         "labels_sha256": labels_sha256(list(checkpoint.labels)),
     }
-    card["sha256"] = {name: file_sha256(out / name) for name in card_files(card)[1:]}
     card_file = card_path(out / path.name)
+    card["sha256"] = {name: file_sha256(out / name) for name in card_files(card)[1:]}
+    kept = _kept_precisions(card_file, card, out)
+    if kept:
+        card["precisions"] = kept
+        card["sha256"] = {name: file_sha256(out / name) for name in card_files(card)[1:]}
     card_file.write_text(json.dumps(card, indent=1, default=str) + "\n")
     return card_file

@@ -28,6 +28,7 @@ from genrekit.escalation import DEFAULT_ESCALATION, Escalation
 from genrekit.features.musicnn import MusicnnStream
 from genrekit.inference import TrainedModel, WindowProbabilities
 from genrekit.model_loading import RUNTIMES, load_trained_model
+from genrekit.precision import DEFAULT_PRECISION
 from genrekit.prediction import Prediction, Segment
 from genrekit.presence import PresenceCheck, PresenceConfig
 from genrekit.sampling import analyse_sampled, samplable
@@ -78,6 +79,7 @@ class Predictor:
         device: str | torch.device = "cpu",
         runtime: str = "auto",
         threads: int | None = None,
+        precision: str = DEFAULT_PRECISION,
     ) -> Predictor:
         """Load a checkpoint file, or the bundled model when ``model`` is None.
 
@@ -92,6 +94,9 @@ class Predictor:
             and ``device`` is the CPU, else torch; ``"onnx"`` or ``"torch"`` to insist.
         threads : int or None
             Threads of the ONNX runtime's sessions (default: one per core).
+        precision : str
+            The backbone's: ``"fp32"``, or ``"int8"`` (the bundled model's quantised copy, on
+            onnxruntime; ``benchmarks/results/int8.md`` measures its agreement with fp32).
 
         Returns
         -------
@@ -102,7 +107,7 @@ class Predictor:
         GenrekitError
             The file is missing or not a genrekit checkpoint, or the runtime asked for is unavailable.
         """
-        trained, name = load_trained_model(model, device=device, runtime=runtime, threads=threads)
+        trained, name = load_trained_model(model, device=device, runtime=runtime, threads=threads, precision=precision)
         return cls(trained, name=name, device=device)
 
     @property

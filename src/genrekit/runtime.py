@@ -23,6 +23,7 @@ import numpy as np
 from genrekit.errors import GenrekitError
 from genrekit.features import FeatureConfig, FrameStream
 from genrekit.inference import Classifier
+from genrekit.precision import DEFAULT_PRECISION, check_precision
 
 if TYPE_CHECKING:
     import torch
@@ -59,8 +60,9 @@ def labels_sha256(labels: list[str]) -> str:
 
 
 def card_files(card: dict) -> list[str]:
-    """The files a card names, beside it: the checkpoint, the head and the backbones."""
-    return [card["checkpoint"], card["head"], *card["backbones"].values()]
+    """The files a card names, beside it: the checkpoint, the head and the backbones (of every precision)."""
+    others = [name for backbones in card.get("precisions", {}).values() for name in backbones.values()]
+    return [card["checkpoint"], card["head"], *card["backbones"].values(), *others]
 
 
 def card_problem(model_path: str | os.PathLike) -> str | None:
@@ -150,17 +152,20 @@ class OnnxModel:
     ----------
     card : the ``<stem>.onnx.json`` file written by the export
     threads : threads of each onnxruntime session (default: onnxruntime's, one per core)
+    precision : the backbones' (:data:`genrekit.precision.PRECISIONS`): ``"fp32"``, the export; ``"int8"``, the
+        quantised copies the card names under ``precisions``
 
     Raises
     ------
     GenrekitError
         the card or its files cannot be read, a file or the labels are not those the card records
-        (their SHA-256), or onnxruntime is not installed
+        (their SHA-256), the card has no backbone of that precision, or onnxruntime is not installed
     """
 
     runtime = "onnx"
 
-    def __init__(self, card: str | os.PathLike, *, threads: int | None = None):
+    def __init__(self, card: str | os.PathLike, *, threads: int | None = None, precision: str = DEFAULT_PRECISION):
+        check_precision(precision)
         try:
             import onnxruntime as ort
         except ImportError:
@@ -195,8 +200,15 @@ class OnnxModel:
             problem = _mismatch(card, d, None, None)
             if problem:
                 raise GenrekitError(problem)
+            names = d["backbones"] if precision == DEFAULT_PRECISION else d.get("precisions", {}).get(precision)
+            if names is None:
+                raise GenrekitError(
+                    f"the model '{d['model_name']}' ({card.name}) has no {precision} backbone: "
+                    f"run it at {DEFAULT_PRECISION}, or make one with scripts/quantize_backbone.py"
+                )
             self.head = session(d["head"])
-            backbones = [session(d["backbones"][b]) for b in self.feature_config.backbones.split("+")]
+            backbones = [session(names[b]) for b in self.feature_config.backbones.split("+")]
+            self.precision = precision
         except GenrekitError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure means "not a usable export"

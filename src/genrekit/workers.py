@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from genrekit.errors import GenrekitError
 from genrekit.escalation import DEFAULT_ESCALATION, Escalation
+from genrekit.precision import DEFAULT_PRECISION
 
 if TYPE_CHECKING:
     from genrekit.predictor import Prediction, Predictor
@@ -78,9 +79,11 @@ def _sendable(result):
         return GenrekitError(f"the result could not be sent back from the worker ({exc.__class__.__name__}: {exc})")
 
 
-def load_in_worker(model: str | os.PathLike | None = None, *, runtime: str = "auto") -> Predictor:
+def load_in_worker(
+    model: str | os.PathLike | None = None, *, runtime: str = "auto", precision: str = DEFAULT_PRECISION
+) -> Predictor:
     """In a worker process (this pool's, a Ray actor's): hold BLAS and OpenMP to one thread and load
-    the model with one onnxruntime thread.
+    the model with one onnxruntime thread (``runtime``, ``precision``: as :meth:`genrekit.Predictor.load`).
 
     This changes settings of the whole calling process: call it only in a process that exists to
     tag (never in a user's program), once, before anything else.
@@ -96,15 +99,15 @@ def load_in_worker(model: str | os.PathLike | None = None, *, runtime: str = "au
 
     from genrekit.predictor import Predictor
 
-    predictor = Predictor.load(model, runtime=runtime, threads=1)
+    predictor = Predictor.load(model, runtime=runtime, threads=1, precision=precision)
     threadpool_limits(limits=1)  # the BLAS and OpenMP pools loaded by now (numpy's, torch's)
     return predictor
 
 
-def _serve(conn: Connection, model: str | None, runtime: str, options: dict) -> None:
+def _serve(conn: Connection, model: str | None, runtime: str, precision: str, options: dict) -> None:
     """A worker: load the model once, then answer ``(index, path)`` with ``(index, result)``."""
     try:
-        predictor = load_in_worker(model, runtime=runtime)
+        predictor = load_in_worker(model, runtime=runtime, precision=precision)
     except GenrekitError as exc:
         conn.send(("failed", exc))
         return
@@ -128,9 +131,9 @@ def _serve(conn: Connection, model: str | None, runtime: str, options: dict) -> 
 
 
 class _Worker:
-    def __init__(self, context, model: str | None, runtime: str, options: dict):
+    def __init__(self, context, model: str | None, runtime: str, precision: str, options: dict):
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, model, runtime, options), daemon=True)
+        self.process = context.Process(target=_serve, args=(child, model, runtime, precision, options), daemon=True)
         self.process.start()
         child.close()
         self.task: tuple[int, str] | None = None
@@ -170,6 +173,7 @@ def predict_files(
     *,
     model: str | os.PathLike | None = None,
     runtime: str = "auto",
+    precision: str = DEFAULT_PRECISION,
     workers: int | None = None,
     max_seconds: float | None = None,
     max_duration: float | None = None,
@@ -183,7 +187,7 @@ def predict_files(
     ----------
     paths : the files (read lazily: at most two per worker are ahead of the one last yielded)
     model : a checkpoint file or a bundled model's name (``None``: the bundled model)
-    runtime : as :meth:`genrekit.Predictor.load`
+    runtime, precision : as :meth:`genrekit.Predictor.load`
     workers : worker processes (default :func:`default_workers`: one per core)
     max_seconds, max_duration, timeout_s, patches, escalation : for each file, as
         :meth:`genrekit.Predictor.predict_file`
@@ -199,7 +203,7 @@ def predict_files(
     options = vars(FileOptions(max_seconds, max_duration, timeout_s, patches, escalation))
     model = None if model is None else str(model)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
-    pool = [_Worker(context, model, runtime, options) for _ in range(n)]
+    pool = [_Worker(context, model, runtime, precision, options) for _ in range(n)]
     todo = ((i, str(p)) for i, p in enumerate(paths))
     done: dict[int, tuple[str, Prediction | GenrekitError]] = {}
     names: dict[int, str] = {}
@@ -232,7 +236,7 @@ def predict_files(
                         "the file may crash its decoder: re-encode it"
                     )
                     w.conn.close()
-                    pool[pool.index(w)] = w = _Worker(context, model, runtime, options)
+                    pool[pool.index(w)] = w = _Worker(context, model, runtime, precision, options)
                 done[index] = (names[index], result)
                 w.task = None
             while next_out in done:

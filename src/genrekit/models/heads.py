@@ -47,6 +47,7 @@ class EmbeddingHead(nn.Module):
 
     ood_means: torch.Tensor  # buffers, when the out-of-distribution gate is on
     ood_precision: torch.Tensor
+    prior_mask: torch.Tensor  # with prior_rows
 
     def __init__(
         self,

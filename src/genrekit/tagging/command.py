@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from genrekit.errors import GenrekitError
+from genrekit.precision import DEFAULT_PRECISION, PRECISIONS
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.core import DEFAULT_PATCHES
 from genrekit.tagging.decide import DEFAULT_MIN_CONFIDENCE, MODES
@@ -112,6 +113,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "genre is not settled (default: %(default)s)",
     )
     p.add_argument("--full", action="store_true", help="analyse every window of every song")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=DEFAULT_PRECISION,
+        help="the backbone's: int8 runs the bundled model's quantised copy, with less CPU; its agreement "
+        "with fp32 is measured in benchmarks/results/int8.md (default: %(default)s)",
+    )
 
 
 def _write_rows(rows: list[dict], path: Path) -> None:
@@ -191,6 +199,7 @@ def run(a: argparse.Namespace) -> int:
         on_row=print_row,
         patches=None if a.full else a.patches,
         processes=a.processes,
+        precision=a.precision,
     )
     if out is not None:
         _write_rows([r.to_dict() for r in summary.rows], out)

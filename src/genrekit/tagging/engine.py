@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genrekit.errors import GenrekitError
+from genrekit.precision import DEFAULT_PRECISION, check_precision
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.decide import Decision, Rules, decide
 from genrekit.tagging.safe import Journal, write_tags
@@ -91,13 +92,15 @@ class TagSummary:
         self.rows.append(row)
 
 
-def model_identity(model: str | os.PathLike | None) -> tuple[str, str]:
-    """The name results give the model (as :meth:`Predictor.load` names it) and its file's SHA-256."""
+def model_identity(model: str | os.PathLike | None, *, precision: str = DEFAULT_PRECISION) -> tuple[str, str]:
+    """The name results give the model (as :meth:`Predictor.load` names it) and its file's SHA-256,
+    both marked with a precision other than fp32 (the state keeps its predictions apart)."""
     from genrekit.checkpoint import resolve_model_path
     from genrekit.runtime import file_sha256
 
     path = resolve_model_path(model)
-    return (Path(model).name if model is not None else path.name), file_sha256(path)
+    name, sha = (Path(model).name if model is not None else path.name), file_sha256(path)
+    return (name, sha) if precision == DEFAULT_PRECISION else (f"{name} ({precision})", f"{sha}+{precision}")
 
 
 def styles_of(record: Record, threshold: float) -> list[str]:
@@ -142,6 +145,7 @@ def run_tag(
     on_row: Callable[[TagRow], None] | None = None,
     patches: int | None = None,
     processes: int | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> TagSummary:
     """Tag files and folders (see the module doc).
 
@@ -163,6 +167,7 @@ def run_tag(
     processes : worker processes predicting, one model on one onnxruntime thread each (``None``: one
         per core); 1: predict in this process, ``workers`` threads at a time (so are a run with
         ``styles`` and a job of two files or fewer to predict)
+    precision : the backbone's, ``"fp32"`` or ``"int8"`` (see :meth:`genrekit.Predictor.load`)
 
     Raises
     ------
@@ -176,14 +181,15 @@ def run_tag(
         raise GenrekitError("writing tags needs a journal: give one (genrekit tag --journal FILE)")
     if rules.write_styles and not styles:
         raise GenrekitError("--write-styles needs --styles")
-    name, sha = model_identity(model)
+    check_precision(precision)
+    name, sha = model_identity(model, precision=precision)
     predictors: list[Predictor] = []
 
     def load() -> Predictor:  # only when some file needs predicting; threads share one
         if not predictors:
             from genrekit.predictor import Predictor
 
-            p = Predictor.load(model)
+            p = Predictor.load(model, precision=precision)
             if styles:
                 from genrekit.tagging.styles import check_styles
 
@@ -208,6 +214,7 @@ def run_tag(
             patches=patches,
             model=model,
             processes=processes,
+            precision=precision,
         )
         rows = _by_album(list(tracks)) if per == "album" else ((t, p, t.record) for t, p in tracks)
         for track, predicted, record in rows:

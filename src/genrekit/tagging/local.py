@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from genrekit.errors import GenrekitError
 from genrekit.outputs import open_output, output_format, output_lock
+from genrekit.precision import DEFAULT_PRECISION
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD, TimelineConfig
 from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, LibrarySummary, Limits, tag_file
 from genrekit.tagging.playlists import Entry, check_folder, entry, output_rows, playlists_line, write_playlists
@@ -50,7 +51,7 @@ def _results(
 
 
 def _process_results(
-    model: str | os.PathLike | None, items: list[LibraryItem], *, processes: int, limits: Limits
+    model: str | os.PathLike | None, items: list[LibraryItem], *, processes: int, limits: Limits, precision: str
 ) -> Iterator[tuple[LibraryItem, Prediction | GenrekitError]]:
     """The same as :func:`_results`, in ``processes`` processes with one model on one thread each
     (:mod:`genrekit.workers`); artist, album and title are read here, from the tags."""
@@ -61,6 +62,7 @@ def _process_results(
     results = predict_files(
         (i.path for i in readable),
         model=model,
+        precision=precision,
         workers=processes,
         max_duration=limits.max_duration,
         timeout_s=limits.timeout_s,
@@ -96,6 +98,7 @@ def run_library(
     style_threshold: float = DEFAULT_STYLE_THRESHOLD,
     patches: int | None = None,
     processes: int | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> LibrarySummary:
     """Predict every input and write one row per file (see the module doc).
 
@@ -123,6 +126,7 @@ def run_library(
     processes : worker processes, one model on one onnxruntime thread each (``None``: one per core;
         progress then moves file by file); 1: tag in this process, ``workers`` threads at a time (so
         is a job of two files or fewer, and a run with ``styles``)
+    precision : the backbone's, ``"fp32"`` or ``"int8"`` (see :meth:`genrekit.Predictor.load`)
 
     Raises
     ------
@@ -141,7 +145,7 @@ def run_library(
     lists = check_folder(playlists)
     entries: list[Entry | None] = []  # a run without an output file: its playlists come from its rows
     with output_lock(given) as out:
-        predictor = Predictor.load(model)
+        predictor = Predictor.load(model, precision=precision)
         if styles:
             from genrekit.tagging.styles import check_styles
 
@@ -163,7 +167,7 @@ def run_library(
                 n = pool_size(processes, files=bar.n_files)  # the readable files to tag
                 in_processes = n > 1 and not styles  # styles are computed in this process's pass
                 if in_processes:
-                    results = _process_results(model, todo, processes=n, limits=limits)
+                    results = _process_results(model, todo, processes=n, limits=limits, precision=precision)
                 else:
                     results = _results(predictor, todo, workers=workers, limits=limits, progress=bar, styles=styles)
                 for item, result in results:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from genrekit.durations import clock, parse_duration
 from genrekit.errors import GenrekitError
 from genrekit.outputs import FORMATS
+from genrekit.precision import DEFAULT_PRECISION, PRECISIONS
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD, TimelineConfig
 from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, DEFAULT_PATCHES
 
@@ -79,6 +80,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "analyse every window",
     )
     p.add_argument("--full", action="store_true", help="analyse every window of every song")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=DEFAULT_PRECISION,
+        help="the backbone's: int8 runs the bundled model's quantised copy, with less CPU; its agreement "
+        "with fp32 is measured in benchmarks/results/int8.md (default: %(default)s)",
+    )
     p.add_argument(
         "--processes",
         type=positive_int,
@@ -212,6 +220,7 @@ def run_from_args(a: argparse.Namespace) -> LibrarySummary:
         styles=a.styles,
         style_threshold=a.style_threshold,
         patches=library_patches(a),
+        precision=a.precision,
     )
 
 
@@ -234,6 +243,7 @@ def settings_from_args(a: argparse.Namespace) -> dict:
         "style_threshold": a.style_threshold,
         "patches": library_patches(a),
         "processes": a.processes,
+        "precision": a.precision,
         **({"workers": a.workers} if a.workers else {}),
     }
 

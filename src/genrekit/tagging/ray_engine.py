@@ -39,6 +39,7 @@ from typing import Any
 
 from genrekit.errors import GenrekitError
 from genrekit.outputs import output_lock
+from genrekit.precision import DEFAULT_PRECISION
 from genrekit.reaper import Reaper
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.core import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_DURATION, LibrarySummary, Limits, tag_file
@@ -63,11 +64,14 @@ class _Tagger:
         styles: bool,
         style_threshold: float,
         patches: int | None = None,
+        precision: str = DEFAULT_PRECISION,
     ):
         from genrekit.workers import load_in_worker
 
         # one core per actor: the pool, not the runtime, spreads the work (an actor is a process of its own)
-        self.predictor = load_in_worker(model)  # the ONNX export when current, as predict and serve
+        self.predictor = load_in_worker(
+            model, precision=precision
+        )  # the ONNX export when current, as predict and serve
         if self.predictor.runtime == "torch":
             import torch
 
@@ -186,6 +190,7 @@ def run_ray(
     styles: bool = False,
     style_threshold: float = DEFAULT_STYLE_THRESHOLD,
     patches: int | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> LibrarySummary:
     """Tag every input on Ray and write Parquet partitions and ``tags.csv`` in ``output_dir`` (see the module doc).
 
@@ -204,6 +209,7 @@ def run_ray(
     styles, style_threshold : also the musicnn MSD tags at least this probable (bundled musicnn models)
     patches : analyse this many windows spread over each song, more while its top genre is not
         settled (``None``: every window; see :mod:`genrekit.sampling`)
+    precision : the backbone's, ``"fp32"`` or ``"int8"`` (see :meth:`genrekit.Predictor.load`)
     playlists : a folder: write one M3U8 per genre there from ``tags.csv`` (see :mod:`genrekit.tagging.playlists`)
 
     Returns
@@ -250,7 +256,16 @@ def run_ray(
                 ds: ray.data.Dataset = ray.data.from_items(rows)
                 ds = ds.map_batches(
                     _Tagger,
-                    fn_constructor_args=(model, top_k, max_duration, file_timeout, styles, style_threshold, patches),
+                    fn_constructor_args=(
+                        model,
+                        top_k,
+                        max_duration,
+                        file_timeout,
+                        styles,
+                        style_threshold,
+                        patches,
+                        precision,
+                    ),
                     batch_size=batch_size,
                     batch_format="numpy",
                     compute=ray.data.ActorPoolStrategy(size=workers),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genrekit.errors import GenrekitError
+from genrekit.precision import DEFAULT_PRECISION
 from genrekit.tagging.containers import open_tags
 from genrekit.tagging.state import Record, State, file_key
 from genrekit.workers import pool_size
@@ -64,6 +65,7 @@ def predicted_tracks(
     patches: int | None = None,
     model: str | os.PathLike | None = None,
     processes: int | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> Iterator[tuple[Track, bool]]:
     """Each input with its tags and prediction (or error), in order, and whether it was predicted now:
     in worker processes (:mod:`genrekit.workers`) unless :func:`~genrekit.workers.pool_size` says
@@ -98,14 +100,21 @@ def predicted_tracks(
     todo = [t for t in tracks if t.error is None and t.record is None]
     n = 1 if styles else pool_size(processes, files=len(todo))
     if n > 1:
-        yield from _pool_tracks(tracks, todo, model=model, processes=n, sha=sha, patches=patches)
+        yield from _pool_tracks(tracks, todo, model=model, processes=n, sha=sha, patches=patches, precision=precision)
         return
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         yield from pool.map(predicted, tracks)
 
 
 def _pool_tracks(
-    tracks: list[Track], todo: list[Track], *, model, processes: int, sha: str, patches: int | None
+    tracks: list[Track],
+    todo: list[Track],
+    *,
+    model,
+    processes: int,
+    sha: str,
+    patches: int | None,
+    precision: str,
 ) -> Iterator[tuple[Track, bool]]:
     """``tracks`` in order, those of ``todo`` predicted by ``processes`` worker processes."""
     from genrekit.tagging.core import Limits
@@ -115,6 +124,7 @@ def _pool_tracks(
     results = predict_files(
         [t.path for t in todo],
         model=model,
+        precision=precision,
         workers=processes,
         patches=patches,
         max_duration=limits.max_duration,
