@@ -51,7 +51,7 @@ def main() -> None:
         },
         md,
     )
-    # audio_subset_cv_balanced_acc is the default model's figure (musicnn_heads.py)
+    # audio_subset_cv_balanced_acc is the default model's figure (bundled_model.py)
     update_summary({"gknet_audio_subset_cv_balanced_acc": round(r["balanced_accuracy_mean"], 4)})
     print(md)
 
