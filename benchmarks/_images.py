@@ -3,7 +3,7 @@
 ``image``: a Kaggle PNG inverted (the spectral route); ``rendered``: a clip's audio rendered to its
 Kaggle image (:func:`genrekit.features.kaggle_render.render_matrix`) and inverted the same way, so
 the clips with audio have image-domain embeddings too. The backbone is the bundled ONNX export's
-(the torch one gives the same frames to ~1e-5, four times slower on 2 cores). Entries live under
+(one thread; the torch one gives the same frames to ~1e-5, four times slower on 2 cores). Entries live under
 ``<genrekit cache>/kaggle-inverse/<recipe>/<file sha1>.npy``, like the augmented copies.
 """
 
@@ -29,7 +29,7 @@ def _onnx():
     from genrekit.checkpoint import bundled_model_path
     from genrekit.runtime import OnnxModel, current_card
 
-    return OnnxModel(current_card(bundled_model_path()), threads=2)
+    return OnnxModel(current_card(bundled_model_path()), threads=1)
 
 
 def image_route_features(*, path: Path, source: str, config, cache_dir: Path | None = None) -> np.ndarray:

@@ -82,11 +82,14 @@ def main() -> None:
     real = [data.features[i] for i in pairs]
     y = data.y[pairs]
     routes = {
-        "spectral": [image_route_features(path=images[data.tracks[i].id].path, source="image", config=cfg) for i in pairs],
+        "spectral": [
+            image_route_features(path=images[data.tracks[i].id].path, source="image", config=cfg) for i in pairs
+        ],
         "rendered": [image_route_features(path=data.tracks[i].path, source="rendered", config=cfg) for i in pairs],
     }
-    folds = make_split("kfold", ids=[data.ids[i] for i in pairs], labels=[data.track_labels[i] for i in pairs],
-                       seed=0, val_fraction=0).folds
+    folds = make_split(
+        "kfold", ids=[data.ids[i] for i in pairs], labels=[data.track_labels[i] for i in pairs], seed=0, val_fraction=0
+    ).folds
     bridged: list = [None] * len(pairs)
     for f in folds:
         apply = fit_bridge(image=[routes["spectral"][i] for i in f.train], audio=[real[i] for i in f.train])
@@ -156,8 +159,18 @@ def main() -> None:
         f"{results['griffin-lim']['seconds_per_clip']:.1f} s per clip here (≈ "
         f"{results['griffin-lim: minutes for the 665 image-only clips (estimate)']:.0f} min for the 665 image-only "
         "clips), so measured on a few clips.\n\n"
-        + md_table(["route", "clips", "cosine", "cosine (penultimate)", "head top-genre agreement",
-                    "balanced acc vs labels", "agreement per genre"], rows)
+        + md_table(
+            [
+                "route",
+                "clips",
+                "cosine",
+                "cosine (penultimate)",
+                "head top-genre agreement",
+                "balanced acc vs labels",
+                "agreement per genre",
+            ],
+            rows,
+        )
     )
     write_results("kaggle_inverse", {**cpu(), "ridge": RIDGE, "routes": results}, md)
     print(md)

@@ -73,6 +73,12 @@ class Variant:
     ood: float = 0.0  # > 0: windows beyond this percentile of held-out GTZAN windows' OOD score are gated
     ood_keep: float = 0.1  # the share of a gated window's probabilities kept (EmbeddingHead's ood_keep)
     ood_score: str = "mahalanobis"  # or "electronic tags": the window's strongest MSD electronic-music tag
+    # --- the 665 image-only clips (issue 17, kaggle_inverse; _image_variants.py) ---
+    images: bool = False  # train on the image-only clips' spectral-route embeddings too
+    bridge: bool = False  # ... mapped by a ridge map fitted on the fold's training audio clips
+    domain: bool = False  # ... and on the rendered image-route copy of each training audio clip
+    image_weight: float = 1.0  # an image-only clip is drawn this often relative to an audio clip
+    # --- end of the image-only clips' fields ---
 
 
 VARIANTS = [
@@ -95,6 +101,19 @@ VARIANTS = [
     Variant("statistics pooling (mean+std), 30-s windows", params={"pooling": "mean+std"}, segment_seconds=30),
     Variant("mean pooling, 15-s windows", segment_seconds=15),
     Variant("linear head + electronic-tags gate (p99 of held-out windows)", ood=99, ood_score="electronic tags"),
+    # --- the 665 image-only clips through the spectral route (issue 17, kaggle_inverse) ---
+    Variant("images: + 665 image-only clips, OOD gate p99", ood=99, images=True),
+    Variant("images: + 665 image-only clips, weight 1/4, OOD gate p99", ood=99, images=True, image_weight=0.25),
+    Variant("images: + 665 image-only clips, bridged, OOD gate p99", ood=99, images=True, bridge=True),
+    Variant(
+        "images: + 665 image-only clips, bridged, weight 1/4, OOD gate p99",
+        ood=99,
+        images=True,
+        bridge=True,
+        image_weight=0.25,
+    ),
+    Variant("images: + 665 image-only clips + rendered copies, OOD gate p99", ood=99, images=True, domain=True),
+    # --- end of the image-only clips' rows ---
 ]
 # the MSD tags that name music no GTZAN genre fits (the tag prior of the "electronic tags" gate)
 ELECTRONIC_TAGS = ("electronic", "dance", "House", "electro", "electronica")
@@ -268,6 +287,60 @@ def run(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fold, fol
     }
 
 
+# --- the 665 image-only clips (issue 17, kaggle_inverse) ---
+IMAGES_NOTE = (
+    "Rows `images:` add the 665 GTZAN clips we only have as Kaggle images, their musicnn embeddings "
+    "reconstructed from the PNG (`genrekit.features.kaggle_inverse`, spectral route; closeness: kaggle_inverse.md). "
+    "CV folds train on the fold's audio clips + all 665 (a held-out audio clip's own image is never among them, "
+    "but other clips of the same artist may be: the filtered column is the honest one); the filtered test model "
+    "only on images of clips in the train/valid lists; bridged: a ridge map image-route → audio patch embeddings "
+    "fitted on the fold's training audio clips (rendered to images and inverted); rendered copies: that image-route "
+    "copy of each training audio clip as well; weight 1/4: each audio clip listed 4 times. The OOD gate's fit, the "
+    "temperature and the thresholds come from the audio clips only, as in the other rows.\n\n"
+)
+
+
+def run_images(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fold, folds: list[Fold], device, clips):
+    """:func:`run` for a variant that trains on the image-only clips ``clips`` (_image_variants.ImageClips) too."""
+    config = TrainConfig(**{**BASE_TRAIN, **v.train})
+
+    def trainer_of(images: np.ndarray):
+        def trained(train_idx: np.ndarray):
+            ext, idx = clips.training_data(
+                data=data, train=train_idx, images=images, bridge=v.bridge, domain=v.domain, image_weight=v.image_weight
+            )
+            ckpt, _ = fit(
+                windowed(ext, v),
+                Fold("f", idx, None, np.zeros(0, int)),
+                model="embedding_head",
+                model_params=v.params,
+                config=config,
+                device=device,
+                progress=False,
+            )
+            return ckpt
+
+        return trained
+
+    every = trainer_of(np.arange(len(clips.tracks)))
+    train = np.sort(np.concatenate([filtered.train, filtered.val]))
+    test = [data.features[i] for i in filtered.test]
+    cfg = windowed(data, v).feature_config
+    oof, scores = out_of_fold(every, data, folds, v.calibration_copies, cfg, v.ood_score)
+    full = np.arange(len(data.y))
+    return {
+        "oof": oof,
+        "test": window_log_probs(trainer_of(clips.filtered)(train), test),
+        "outside": window_log_probs(every(full), out_feats),
+        "oof_scores": scores,
+        "test_scores": scored(ood_fit(data, train, cfg, v.ood_score), test, cfg),
+        "outside_scores": scored(ood_fit(data, full, cfg, v.ood_score), out_feats, cfg),
+    }
+
+
+# --- end of the image-only clips' code ---
+
+
 def ood_threshold(scores: list[np.ndarray], percentile: float) -> float:
     """The ``percentile`` of held-out GTZAN windows' OOD scores: the gate's threshold."""
     return float(np.percentile(np.concatenate(scores), percentile))
@@ -386,6 +459,12 @@ def main() -> None:
                 ]
                 for k in ("oof", "test", "outside")
             }
+        elif v.images:
+            if "image clips" not in cache:
+                from _image_variants import ImageClips
+
+                cache["image clips"] = ImageClips(root=a.data, data=data)
+            r = run_images(v, data, out, filtered, folds, a.device, cache["image clips"])
         else:
             r = run(v, data, out, filtered, folds, a.device)
         results[v.name] = r
@@ -412,6 +491,7 @@ def main() -> None:
         "with Ledoit-Wolf shrinkage, fitted on the fold's training windows), per dimension; electronic tags: the "
         f"window's strongest MSD tag of {', '.join(ELECTRONIC_TAGS)}. Statistics pooling: the head pools the mean and "
         "standard deviation of a window's patch embeddings (windows of several 3-s patches).\n\n"
+        + (IMAGES_NOTE if any(r["variant"].startswith("images:") for r in rows) else "")
         + md_table(
             [
                 "variant",

@@ -175,9 +175,7 @@ def image_embeddings(
     return stream.embed_power(musicnn_power(db=db, seconds=seconds))
 
 
-def audio_image_embeddings(
-    *, y: np.ndarray, sr: int, config: MusicnnConfig | None = None, embed=None
-) -> np.ndarray:
+def audio_image_embeddings(*, y: np.ndarray, sr: int, config: MusicnnConfig | None = None, embed=None) -> np.ndarray:
     """musicnn embedding frames of real audio seen through a Kaggle image (rendered, then inverted).
 
     Parameters
