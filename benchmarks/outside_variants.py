@@ -311,7 +311,7 @@ def run_images(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fo
             )
             ckpt, _ = fit(
                 windowed(ext, v),
-                Fold("f", idx, None, np.zeros(0, int)),
+                Fold("f", idx, np.zeros(0, int), np.zeros(0, int)),
                 model="embedding_head",
                 model_params=v.params,
                 config=config,
