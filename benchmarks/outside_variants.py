@@ -300,27 +300,33 @@ IMAGES_NOTE = (
 )
 
 
-def run_images(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fold, folds: list[Fold], device, clips):
-    """:func:`run` for a variant that trains on the image-only clips ``clips`` (_image_variants.ImageClips) too."""
+def image_trainer(v: Variant, data: Data, device, clips, images: np.ndarray):
+    """A function training ``v`` on audio clips ``train_idx`` of ``data`` and the image-only clips ``images``."""
     config = TrainConfig(**{**BASE_TRAIN, **v.train})
 
-    def trainer_of(images: np.ndarray):
-        def trained(train_idx: np.ndarray):
-            ext, idx = clips.training_data(
-                data=data, train=train_idx, images=images, bridge=v.bridge, domain=v.domain, image_weight=v.image_weight
-            )
-            ckpt, _ = fit(
-                windowed(ext, v),
-                Fold("f", idx, np.zeros(0, int), np.zeros(0, int)),
-                model="embedding_head",
-                model_params=v.params,
-                config=config,
-                device=device,
-                progress=False,
-            )
-            return ckpt
+    def trained(train_idx: np.ndarray):
+        ext, idx = clips.training_data(
+            data=data, train=train_idx, images=images, bridge=v.bridge, domain=v.domain, image_weight=v.image_weight
+        )
+        ckpt, _ = fit(
+            windowed(ext, v),
+            Fold("f", idx, np.zeros(0, int), np.zeros(0, int)),
+            model="embedding_head",
+            model_params=v.params,
+            config=config,
+            device=device,
+            progress=False,
+        )
+        return ckpt
 
-        return trained
+    return trained
+
+
+def run_images(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fold, folds: list[Fold], device, clips):
+    """:func:`run` for a variant that trains on the image-only clips ``clips`` (_image_variants.ImageClips) too."""
+
+    def trainer_of(images: np.ndarray):
+        return image_trainer(v, data, device, clips, images)
 
     every = trainer_of(np.arange(len(clips.tracks)))
     train = np.sort(np.concatenate([filtered.train, filtered.val]))
