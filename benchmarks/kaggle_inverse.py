@@ -158,7 +158,9 @@ def main() -> None:
         "on the other 4 folds' clips. Griffin-Lim: librosa NNLS + 32 iterations, "
         f"{results['griffin-lim']['seconds_per_clip']:.1f} s per clip here (≈ "
         f"{results['griffin-lim: minutes for the 665 image-only clips (estimate)']:.0f} min for the 665 image-only "
-        "clips), so measured on a few clips.\n\n"
+        "clips), so measured on a few clips. What the reconstructed clips do to a head trained on them: the `images:` "
+        "rows of outside_variants.md; the best one, trained as the bundled model, was not shipped "
+        "(outside_images_candidate.md).\n\n"
         + md_table(
             [
                 "route",
