@@ -2,7 +2,10 @@
 
 ``musicnn`` (the default, ``musicnn-gtzan.pt``): the genre head (``embedding_head``, linear) on the
 frozen MSD musicnn embeddings (penultimate + tags, one per 3-s patch) of all the GTZAN clips that
-have audio, 30 epochs, no validation side. ``gknet`` (``gknet-gtzan.pt``): gknet on the
+have audio, 30 epochs, no validation side. A variant that also trains on the clips we only have as
+Kaggle images (``images`` in :class:`outside_variants.Variant`: their embeddings reconstructed,
+``_image_variants.py``) can be shipped by naming its row as the recipe's ``variant``; the one
+tried (bridged, weight 1/4) was not shipped (results/outside_images_candidate.md). ``gknet`` (``gknet-gtzan.pt``): gknet on the
 Kaggle-image features of all 999 GTZAN images, 20 epochs. Every track trains (the ``none``
 protocol with ``val_fraction=0``); the checkpoint records the ids it trained on. The accuracy
 stored in the checkpoint is the one measured for the same recipe under held-out protocols
@@ -111,13 +114,28 @@ def variant_of(recipe: dict):
     return next(v for v in VARIANTS if v.name == recipe["variant"])
 
 
-def calibrated(recipe: dict, data, device) -> dict:
-    """Temperature, OOD threshold and confident threshold of ``recipe`` from its GTZAN out-of-fold predictions."""
-    from outside_variants import PRECISION, calibrate, ood_threshold, out_of_fold, prior_applied, trainer, windowed
+def calibrated(recipe: dict, data, device, clips=None) -> dict:
+    """Temperature, OOD threshold and confident threshold of ``recipe`` from its GTZAN out-of-fold predictions
+    (``clips``: the image-only clips of a variant that trains on them, :class:`_image_variants.ImageClips`)."""
+    from outside_variants import (
+        PRECISION,
+        calibrate,
+        image_trainer,
+        ood_threshold,
+        out_of_fold,
+        prior_applied,
+        trainer,
+        windowed,
+    )
 
     variant = variant_of(recipe)
     folds = make_split("kfold", ids=data.ids, labels=data.track_labels, seed=0, val_fraction=0).folds
-    oof, scores = out_of_fold(trainer(variant, data, device), data, folds, cfg=windowed(data, variant).feature_config)
+    trained = (
+        image_trainer(variant, data, device, clips, np.arange(len(clips.tracks)))
+        if variant.images
+        else trainer(variant, data, device)
+    )
+    oof, scores = out_of_fold(trained, data, folds, cfg=windowed(data, variant).feature_config)
     if variant.prior:  # the head adds the tag prior before the temperature: calibrated with it
         everything = Fold("all", np.arange(len(data.y)), np.zeros(0, int), np.zeros(0, int))
         oof = prior_applied({"oof": oof, "test": [], "outside": []}, variant, data, [], folds, everything)["oof"]
@@ -185,15 +203,32 @@ def main() -> None:
     )
     train = {**r["train"], **{k: v for k, v in (("epochs", a.epochs), ("windows_per_track", a.windows_per_track)) if v}}
     (fold,) = make_split("none", ids=data.ids, labels=data.track_labels, val_fraction=0).folds
-    calibration, params, train_data = None, {}, data
+    calibration, params, train_data, n_images = None, {}, data, 0
     if "variant" in r:  # the head, training settings and augmented copies of the variant it ships
         from outside_variants import BASE_TRAIN, windowed, with_copies
 
         v = variant_of(r)
-        calibration, params = calibrated(r, data, a.device), dict(v.params)
+        clips = None
+        if v.images:  # the image-only clips (their embeddings reconstructed: _image_variants.py)
+            from _image_variants import ImageClips
+
+            clips = ImageClips(root=a.data, data=data)
+            n_images = len(clips.tracks)
+        calibration, params = calibrated(r, data, a.device, clips), dict(v.params)
         train = {**BASE_TRAIN, **v.train, **{k: x for k, x in train.items() if k not in BASE_TRAIN}}
         train_data = with_copies(windowed(data, v), v.copies)
-        fold = Fold("none", np.arange(len(train_data.y)), np.zeros(0, int), np.zeros(0, int))
+        idx = np.arange(len(train_data.y))
+        if clips is not None:
+            ext, idx = clips.training_data(
+                data=data,
+                train=np.arange(len(data.y)),
+                images=np.arange(n_images),
+                bridge=v.bridge,
+                domain=v.domain,
+                image_weight=v.image_weight,
+            )
+            train_data = windowed(ext, v)
+        fold = Fold("none", idx, np.zeros(0, int), np.zeros(0, int))
     ckpt, result = fit(
         train_data,
         fold,
@@ -204,7 +239,7 @@ def main() -> None:
         progress=not a.no_progress,
         metadata={
             "description": r["description"],
-            "trained_on": r["trained_on"].format(n=len(data.y)),
+            "trained_on": r["trained_on"].format(n=len(data.y), n_images=n_images),
             "protocol": "final model on all data; accuracy measured for the same recipe on held-out splits",
             "accuracy": measured(r),
             "recipe": f"benchmarks/bundled_model.py --recipe {a.recipe}",

@@ -173,7 +173,10 @@ class MusicnnStream:
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Embeddings of the patches complete once ``block`` is appended."""
-        self.pending = np.concatenate([self.pending, self.mel.push(block)], axis=1)
+        return self._push_power(self.mel.push(block))
+
+    def _push_power(self, power: np.ndarray) -> np.ndarray:
+        self.pending = np.concatenate([self.pending, power], axis=1)
         n = self.pending.shape[1] // PATCH_FRAMES
         patches = self.pending[:, : n * PATCH_FRAMES].reshape(96, n, PATCH_FRAMES).transpose(1, 0, 2)
         self.pending = self.pending[:, n * PATCH_FRAMES :]
@@ -181,7 +184,14 @@ class MusicnnStream:
 
     def finish(self) -> np.ndarray:
         """Embeddings of what is left: a long enough tail, or a signal shorter than one patch."""
-        tail = np.concatenate([self.pending, self.mel.finish()], axis=1)
+        return self._finish_power(np.concatenate([self.pending, self.mel.finish()], axis=1))
+
+    def embed_power(self, power: np.ndarray) -> np.ndarray:
+        """Embedding frames ``(n_bins, n)`` of a whole mel-power spectrogram ``(96, frames)`` made
+        elsewhere (e.g. from a Kaggle image), patched as a stream patches its audio's frames."""
+        return np.concatenate([self._push_power(power.astype(np.float32)), self._finish_power(self.pending)], axis=1)
+
+    def _finish_power(self, tail: np.ndarray) -> np.ndarray:
         n = tail.shape[1] // PATCH_FRAMES
         out = [tail[:, i * PATCH_FRAMES : (i + 1) * PATCH_FRAMES] for i in range(n)]
         rest = tail[:, n * PATCH_FRAMES :]
