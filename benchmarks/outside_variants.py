@@ -268,6 +268,20 @@ def balanced(y: np.ndarray, pred: np.ndarray, classes) -> float:
     return float(np.mean([np.mean(pred[y == k] == k) for k in classes]))
 
 
+def fit_head(data: Data, idx: np.ndarray, v: Variant, config: TrainConfig, device):
+    """The head of ``v`` trained on clips ``idx`` of ``data`` (no validation side)."""
+    ckpt, _ = fit(
+        data,
+        Fold("f", idx, np.zeros(0, int), np.zeros(0, int)),
+        model="embedding_head",
+        model_params=v.params,
+        config=config,
+        device=device,
+        progress=False,
+    )
+    return ckpt
+
+
 def trainer(v: Variant, data: Data, device):
     """A function training ``v`` on clips ``train_idx`` of ``data`` (with their augmented copies)."""
     n = len(data.y)
@@ -276,16 +290,7 @@ def trainer(v: Variant, data: Data, device):
 
     def trained(train_idx: np.ndarray):
         idx = np.concatenate([train_idx + k * n for k in range(v.copies + 1)])
-        ckpt, _ = fit(
-            aug,
-            Fold("f", idx, np.zeros(0, int), np.zeros(0, int)),
-            model="embedding_head",
-            model_params=v.params,
-            config=config,
-            device=device,
-            progress=False,
-        )
-        return ckpt
+        return fit_head(aug, idx, v, config, device)
 
     return trained
 
@@ -420,16 +425,7 @@ def image_trainer(v: Variant, data: Data, device, clips, images: np.ndarray):
         ext, idx = clips.training_data(
             data=data, train=train_idx, images=images, bridge=v.bridge, domain=v.domain, image_weight=v.image_weight
         )
-        ckpt, _ = fit(
-            windowed(ext, v),
-            Fold("f", idx, np.zeros(0, int), np.zeros(0, int)),
-            model="embedding_head",
-            model_params=v.params,
-            config=config,
-            device=device,
-            progress=False,
-        )
-        return ckpt
+        return fit_head(windowed(ext, v), idx, v, config, device)
 
     return trained
 

@@ -13,11 +13,10 @@ import sys
 from pathlib import Path
 
 from genrekit.errors import GenrekitError
-from genrekit.precision import DEFAULT_PRECISION, PRECISIONS
 from genrekit.schema import DEFAULT_STYLE_THRESHOLD
 from genrekit.tagging.core import DEFAULT_PATCHES
 from genrekit.tagging.decide import DEFAULT_MIN_CONFIDENCE, MODES
-from genrekit.tagging.predict_command import positive_int, probability
+from genrekit.tagging.predict_command import add_precision_option, positive_int, probability
 
 OUTPUT_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
 ROW_FIELDS = ("path", "artist", "album", "title", "genre_now", "genre_new", "probability", "action", "reason", "styles")
@@ -113,13 +112,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "genre is not settled (default: %(default)s)",
     )
     p.add_argument("--full", action="store_true", help="analyse every window of every song")
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=DEFAULT_PRECISION,
-        help="the backbone's: int8 runs the bundled model's quantised copy, with less CPU; its agreement "
-        "with fp32 is measured in benchmarks/results/int8.md (default: %(default)s)",
-    )
+    add_precision_option(p)
 
 
 def _write_rows(rows: list[dict], path: Path) -> None:

@@ -23,6 +23,17 @@ if TYPE_CHECKING:
     from genrekit.tagging.core import LibrarySummary
 
 
+def add_precision_option(p: argparse.ArgumentParser) -> None:
+    """``--precision``, the backbone's (``predict`` and ``tag``)."""
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=DEFAULT_PRECISION,
+        help="the backbone's: int8 runs the bundled model's quantised copy, with less CPU; its agreement "
+        "with fp32 is measured in benchmarks/results/int8.md (default: %(default)s)",
+    )
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -80,13 +91,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "analyse every window",
     )
     p.add_argument("--full", action="store_true", help="analyse every window of every song")
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=DEFAULT_PRECISION,
-        help="the backbone's: int8 runs the bundled model's quantised copy, with less CPU; its agreement "
-        "with fp32 is measured in benchmarks/results/int8.md (default: %(default)s)",
-    )
+    add_precision_option(p)
     p.add_argument(
         "--processes",
         type=positive_int,
