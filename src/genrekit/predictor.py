@@ -252,7 +252,7 @@ class Predictor:
             from genrekit.features.kaggle_image import CLIP_SECONDS, image_features
 
             return self._prediction(str(path), self.classifier.analyse(frames=image_features(path)), CLIP_SECONDS, t0)
-        stream = classifier.stream()
+        known: dict[int, np.ndarray] = {}  # embeddings of patches a sampled analysis that went whole made
         if patches is not None and max_seconds is None and not styles and samplable(self.classifier):
             sampled = self._predict_sampled(path, patches, max_duration, on_decoded, t0, escalation)
             if isinstance(sampled, Prediction):
@@ -260,8 +260,10 @@ class Predictor:
                     took = f"it took longer than {timeout_s:g} s to decode"
                     raise AudioError(path, f"{took}; raise the limit (--file-timeout) to tag it")
                 return sampled
-            if isinstance(stream, MusicnnStream):  # analysed whole: the sampled patches are not embedded again
-                stream.reuse(sampled)
+            known = sampled
+        stream = classifier.stream()
+        if known and isinstance(stream, MusicnnStream):  # the sampled patches are not embedded again
+            stream.reuse(known)
         check, report = PresenceCheck(f.sample_rate, self.presence), DecodeReport()
         audio = stream_audio(
             path,
