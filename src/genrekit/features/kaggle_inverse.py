@@ -107,10 +107,14 @@ def band_map() -> np.ndarray:
     return out
 
 
-def _frames_at(*, db: np.ndarray, times: np.ndarray, seconds: float) -> np.ndarray:
-    """The image's dB columns interpolated (per band, in dB) to frames at ``times`` (s)."""
+def _mel_power(*, db: np.ndarray, floor_db: float, seconds: float, sr: int, hop: int) -> np.ndarray:
+    """The image's 128-band mel power at the centred frames of ``hop`` samples at ``sr`` (its dB
+    columns checked, floored and interpolated per band, in dB, to those frames' times)."""
+    db = floored(db=check_image_db(db=db), floor_db=floor_db)
+    times = np.arange(1 + int(seconds * sr) // hop) * hop / sr
     cols = column_times(seconds=seconds)
-    return np.stack([np.interp(times, cols, row) for row in db]).astype(np.float32)
+    frames = np.stack([np.interp(times, cols, row) for row in db]).astype(np.float32)
+    return 10.0 ** (frames / 20.0)  # the images show amplitude_to_db of *power*: 20 log10
 
 
 def musicnn_power(
@@ -138,10 +142,8 @@ def musicnn_power(
     GenrekitError
         ``db`` is not a decoded Kaggle image matrix
     """
-    db = floored(db=check_image_db(db=db), floor_db=floor_db)
-    n = 1 + int(seconds * MUSICNN_SR) // MUSICNN_HOP
-    frames = _frames_at(db=db, times=np.arange(n) * MUSICNN_HOP / MUSICNN_SR, seconds=seconds)
-    power = band_map() @ 10.0 ** (frames / 20.0)  # the images show amplitude_to_db of *power*: 20 log10
+    mel = _mel_power(db=db, floor_db=floor_db, seconds=seconds, sr=MUSICNN_SR, hop=MUSICNN_HOP)
+    power = band_map() @ mel
     return (power * (10 ** (level_db / 10) / max(float(power.mean()), 1e-30))).astype(np.float32)
 
 
@@ -212,9 +214,7 @@ def griffin_lim_audio(*, db: np.ndarray, n_iter: int = 32, seconds: float = CLIP
     """
     import librosa
 
-    db = floored(db=check_image_db(db=db), floor_db=FLOOR_DB)
-    n = 1 + int(seconds * SR) // HOP_LENGTH
-    power = 10.0 ** (_frames_at(db=db, times=np.arange(n) * HOP_LENGTH / SR, seconds=seconds) / 20.0)
+    power = _mel_power(db=db, floor_db=FLOOR_DB, seconds=seconds, sr=SR, hop=HOP_LENGTH)
     y = librosa.feature.inverse.mel_to_audio(
         power, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_iter=n_iter, length=int(seconds * SR)
     )
