@@ -69,8 +69,6 @@ def bundled_sha256() -> str | None:
 
 def int8_card(work: Path, backbone: Path) -> Path:
     """A card in ``work`` naming the bundled head and the int8 ``backbone`` (their SHA-256 its own)."""
-    from genrekit.runtime import file_sha256
-
     d = json.loads(qb.CARD.read_text())
     name = backbone.name
     shutil.copy(qb.BUNDLED / d["head"], work / d["head"])

@@ -166,14 +166,15 @@ def quantize(
 def bundle(*, path: Path) -> Path:
     """Copy the int8 backbone ``path`` into the bundled model and name it in the card as its int8
     backbone (``precisions.int8``), with its SHA-256; returns the bundled file."""
-    import hashlib
     import shutil
+
+    from genrekit.runtime import file_sha256
 
     target = BUNDLED / "musicnn_msd.int8.onnx"
     shutil.copy(path, target)
     card = json.loads(CARD.read_text())
     card["precisions"] = {"int8": {"msd": target.name}}
-    card["sha256"][target.name] = hashlib.sha256(target.read_bytes()).hexdigest()
+    card["sha256"][target.name] = file_sha256(target)
     CARD.write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
     return target
 
