@@ -270,6 +270,8 @@ def _wait_for(condition, what: str, proc: subprocess.Popen, bound: float = 120.0
 @pytest.mark.slow
 def test_a_second_run_on_the_same_output_is_refused_and_a_killed_run_resumes(random_model, folder, tmp_path, capsys):
     out = tmp_path / "tags.json"
+    predict = ["predict", folder, "--model", random_model, "--format", "json", "-o", out, "--no-progress"]
+    predict += ["--processes", "1"]
     started, release = tmp_path / "started", tmp_path / "release"
     argv = [str(a) for a in (started, release, folder, random_model, out)]
     proc = subprocess.Popen([sys.executable, "-c", LOCK_SCRIPT, *argv], stderr=subprocess.PIPE)
@@ -280,24 +282,7 @@ def test_a_second_run_on_the_same_output_is_refused_and_a_killed_run_resumes(ran
             "its third file",
             proc,
         )
-        assert (
-            run_cli(
-                [
-                    "predict",
-                    folder,
-                    "--model",
-                    random_model,
-                    "--format",
-                    "json",
-                    "-o",
-                    out,
-                    "--no-progress",
-                    "--processes",
-                    "1",
-                ]
-            )
-            == 2
-        )
+        assert run_cli(predict) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and len(err.splitlines()) == 1 and "Traceback" not in err
         assert str(out) in err and "another genrekit run" in err and f"process {proc.pid}" in err
@@ -308,24 +293,7 @@ def test_a_second_run_on_the_same_output_is_refused_and_a_killed_run_resumes(ran
             proc.kill()
             proc.wait()
     assert not out.exists()  # the array is only ever written whole
-    assert (
-        run_cli(
-            [
-                "predict",
-                folder,
-                "--model",
-                random_model,
-                "--format",
-                "json",
-                "-o",
-                out,
-                "--no-progress",
-                "--processes",
-                "1",
-            ]
-        )
-        == 0
-    )
+    assert run_cli(predict) == 0
     assert "done 2, skipped 2" in capsys.readouterr().err
     rows = json.loads(out.read_text())
     assert sorted(r["path"] for r in rows) == sorted(str(p) for p in folder.rglob("*.wav"))

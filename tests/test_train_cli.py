@@ -156,13 +156,12 @@ def test_evaluate_refuses_tracks_the_model_was_trained_on(trained, labelled_data
     assert rep["track"]["balanced_accuracy"] >= 0.8
 
 
-@pytest.mark.slow
-def test_evaluate_refuses_a_test_subset_the_checkpoint_does_not_have(labelled_dataset, cache, tmp_path, capsys):
-    out = tmp_path / "all"
-    argv = [
+def _train_on_all_argv(dataset, out: Path, cache: Path) -> list:
+    """``genrekit train`` on every track (no test split, no validation share), one epoch."""
+    return [
         "train",
         "--data",
-        labelled_dataset,
+        dataset,
         "--out",
         out,
         "--epochs",
@@ -175,7 +174,12 @@ def test_evaluate_refuses_a_test_subset_the_checkpoint_does_not_have(labelled_da
         "--val-fraction",
         "0",
     ]
-    assert run_cli(argv) == 0
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_a_test_subset_the_checkpoint_does_not_have(labelled_dataset, cache, tmp_path, capsys):
+    out = tmp_path / "all"
+    assert run_cli(_train_on_all_argv(labelled_dataset, out, cache)) == 0
     code = run_cli(
         [
             "evaluate",
@@ -320,23 +324,7 @@ def test_train_kfold_trains_the_fold_it_is_given(labelled_dataset, cache, tmp_pa
 @pytest.mark.slow
 def test_train_on_all_data_without_a_test_split(labelled_dataset, cache, tmp_path):
     out = tmp_path / "all"
-    argv = [
-        "train",
-        "--data",
-        labelled_dataset,
-        "--out",
-        out,
-        "--epochs",
-        1,
-        "--split",
-        "none",
-        "--cache-dir",
-        cache,
-        *FAST,
-        "--val-fraction",
-        "0",
-    ]
-    assert run_cli(argv) == 0
+    assert run_cli(_train_on_all_argv(labelled_dataset, out, cache)) == 0
     assert (out / "model.pt").is_file() and (out / "curves.png").is_file()
     assert not (out / "report").exists()
     ckpt = load_checkpoint(out / "model.pt")
