@@ -110,6 +110,22 @@ VARIANTS = [
     Variant("statistics pooling (mean+std), 15-s windows", params={"pooling": "mean+std"}, segment_seconds=15),
     Variant("statistics pooling (mean+std), 30-s windows", params={"pooling": "mean+std"}, segment_seconds=30),
     Variant("mean pooling, 15-s windows", segment_seconds=15),
+    # --- attention pooling over a window's 3-s patches; its control is the mean with the shipped recipe ---
+    Variant("attention pooling, 15-s windows", params={"pooling": "attention"}, segment_seconds=15),
+    *(
+        Variant(
+            f"{pooling} pooling, 15-s windows, shipped recipe (tag prior not centred among the named genres, "
+            "weight 2, OOD gate p99)",
+            params={"pooling": pooling} if pooling == "attention" else {},
+            segment_seconds=15,
+            ood=99,
+            prior=2.0,
+            prior_among_named=True,
+            prior_centred=False,
+        )
+        for pooling in ("mean", "attention")
+    ),
+    # --- end of the attention-pooling rows ---
     Variant("linear head + electronic-tags gate (p99 of held-out windows)", ood=99, ood_score="electronic tags"),
     # --- the MSD tags as a prior for the genres they name (_tag_prior.py); all with the shipped p99 gate ---
     *(Variant(f"tag prior, weight {w:g} (a priori) + OOD gate p99", ood=99, prior=w) for w in (0.5, 1, 2)),
@@ -627,7 +643,9 @@ def markdown(rows: list[dict]) -> str:
         "probabilities. Mahalanobis: the least squared distance to a genre's mean (genre means and shared covariance "
         "with Ledoit-Wolf shrinkage, fitted on the fold's training windows), per dimension; electronic tags: the "
         f"window's strongest MSD tag of {', '.join(ELECTRONIC_TAGS)}. Statistics pooling: the head pools the mean and "
-        "standard deviation of a window's patch embeddings (windows of several 3-s patches).\n\n"
+        "standard deviation of a window's patch embeddings (windows of several 3-s patches); attention pooling: "
+        "their weighted mean, each patch's weight the softmax over the window of a learnt linear score of its "
+        "embedding (EmbeddingHead `pooling='attention'`).\n\n"
         + (IMAGES_NOTE if any(r["variant"].startswith("images:") for r in rows) else "")
         + md_table(
             [

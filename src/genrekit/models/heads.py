@@ -9,7 +9,7 @@ from torch import nn
 
 from genrekit.errors import GenrekitError
 
-POOLINGS = ("mean", "mean+std")
+POOLINGS = ("mean", "mean+std", "attention")
 PRIOR_FLOOR = 1e-4  # tag probabilities are clipped to [PRIOR_FLOOR, 1 - PRIOR_FLOOR] before their log-odds
 
 
@@ -27,7 +27,9 @@ class EmbeddingHead(nn.Module):
     dropout : dropout before each layer
     temperature : the logits are divided by it (calibration, fitted after training on held-out
         folds; 1: as trained). Part of the model, so its torch and ONNX forms agree.
-    pooling : ``"mean"`` of a window's frames, or ``"mean+std"`` (statistics pooling)
+    pooling : ``"mean"`` of a window's frames, ``"mean+std"`` (statistics pooling) or
+        ``"attention"``: a weighted mean, each frame's weight the softmax over the window of a
+        learnt linear score of its embedding (zero at first: it starts as the mean)
     ood_threshold : with a positive value, a window whose pooled embedding lies further than this
         from every genre (:func:`genrekit.calibration.ood_scores`: the least squared Mahalanobis
         distance to a genre's mean, per dimension; the buffers ``ood_means`` and
@@ -88,7 +90,12 @@ class EmbeddingHead(nn.Module):
                 mask[k, list(rows)] = True
             self.register_buffer("prior_mask", mask, persistent=False)  # rebuilt from the parameters
         self.has_prior = bool(prior_rows)
-        size = (size - self.first_input) * len(pooling.split("+"))
+        size = size - self.first_input
+        if pooling == "attention":
+            self.attention = nn.Linear(size, 1)
+            nn.init.zeros_(self.attention.weight)
+            nn.init.zeros_(self.attention.bias)
+        size *= len(pooling.split("+"))
         layers: list[nn.Module] = [nn.BatchNorm1d(size)]
         if hidden:
             layers += [nn.Dropout(dropout), nn.Linear(size, hidden), nn.ReLU()]
@@ -99,7 +106,11 @@ class EmbeddingHead(nn.Module):
         x = x.flatten(1, 2) if x.dim() == 4 else x
         mean = x.mean(dim=-1)
         inputs = x[:, self.first_input :] if self.first_input else x
-        pooled = inputs.mean(dim=-1)
+        if self.pooling == "attention":
+            weights = torch.softmax(self.attention(inputs.transpose(1, 2)), dim=1)  # (batch, frames, 1)
+            pooled = torch.bmm(inputs, weights).squeeze(-1)
+        else:
+            pooled = inputs.mean(dim=-1)
         if self.pooling == "mean+std":
             pooled = torch.cat([pooled, inputs.std(dim=-1, unbiased=False)], dim=1)
         logits = self.net(pooled)
