@@ -161,6 +161,21 @@ def test_as_many_patches_as_windows_is_the_full_analysis(predictor, song):
     assert predictor.predict_file(song, patches=100).sampled is None
 
 
+def test_a_clip_with_no_stage_between_k_and_all_is_analysed_whole(predictor, song, tmp_path):
+    """A 30-s clip has 10 windows, fewer than the 12 of the second stage at k = 4: it is analysed as
+    a file named alone is, so a folder run reports the same (calibrated) probabilities."""
+    parts = [labelled_clip(label, i, 5.0) for i, label in enumerate(["bass", "hiss", "treble"] * 2)]
+    clip = write_audio(tmp_path / "clip.flac", np.concatenate(parts)[: 30 * SR])
+    whole = predictor.predict_file(clip)
+    sampled = predictor.predict_file(clip, patches=4)
+    assert sampled.sampled is None and whole.sampled is None
+    assert sampled.probabilities == pytest.approx(whole.probabilities, abs=1e-6)
+    # without escalation there is no second stage: the k windows are all it analyses
+    assert predictor.predict_file(clip, patches=4, escalation=None).sampled == (4, 10)
+    # a longer song keeps its stages
+    assert predictor.predict_file(song, patches=4).sampled is not None
+
+
 def test_silence_sampled_is_no_music(predictor, tmp_path):
     path = write_audio(tmp_path / "silence.flac", np.zeros(30 * SR, np.float32))
     result = predictor.predict_file(path, patches=3, escalation=None)

@@ -202,8 +202,9 @@ class Predictor:
         patches : int or None
             ``k`` analyses only ``k`` windows spread evenly over the song, decoding only them
             (:mod:`genrekit.sampling`; the musicnn kind, without ``max_seconds``); the song is
-            analysed whole when it has no more than the stage's windows, its duration is unknown
-            or its end is missing. ``None`` analyses every window.
+            analysed whole when it has no more than the stage's windows (with ``escalation``: fewer
+            than the second stage's, as a 30-s clip at ``k`` 4), its duration is unknown or its end
+            is missing. ``None`` analyses every window.
         escalation : Escalation or None
             With ``patches``, while the sample's top genre is not settled, analyse more windows in
             stages (:class:`genrekit.escalation.Escalation`): a few windows cannot settle a close

@@ -100,8 +100,9 @@ def analyse_sampled(
 ) -> Sampled:
     """Probabilities of ``k`` patches spread over the song (more, in stages, until the top genre
     is settled: ``escalation``; ``None``: ``k`` only), and the windows the full analysis has;
-    or that it must be analysed whole: its duration unknown, its end missing, or the stage not
-    fewer than its windows (the patches analysed so far then come with it).
+    or that it must be analysed whole: its duration unknown, its end missing, fewer windows than
+    the second stage's (with ``escalation``), or the stage not fewer than its windows (the patches
+    analysed so far then come with it).
 
     Parameters
     ----------
@@ -126,6 +127,11 @@ def analyse_sampled(
     done: dict[int, np.ndarray] = {}  # patch index -> its probabilities
     known: dict[int, np.ndarray] = {}  # patch index -> its embedding
     n_samples = 0
+    if escalation is not None and k * escalation.growth > total:
+        # no stage between k and all (a 30-s clip at k = 4): sampling would save a few patches, and
+        # the mean of k windows is more extreme than the whole clip's, on which the temperature and
+        # the confident threshold were fitted
+        return Sampled(None, total, known)
     while True:
         if k >= total or k > complete:
             return Sampled(None, total, known)
