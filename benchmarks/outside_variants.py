@@ -89,9 +89,8 @@ class Variant:
     domain: bool = False  # ... and on the rendered image-route copy of each training audio clip
     image_weight: float = 1.0  # an image-only clip is drawn this often relative to an audio clip
     # --- end of the image-only clips' fields ---
-    prior_from: tuple[
-        str, ...
-    ] = ()  # the taggers whose MSD-tag log-odds are averaged into the prior (default: its own)
+    # the taggers whose MSD-tag log-odds are averaged into the prior (default: the variant's own)
+    prior_from: tuple[str, ...] = ()
 
 
 SHIPPED = "tag prior (not centred) among the genres it names, weight 2 (a priori) + OOD gate p99"
@@ -507,6 +506,15 @@ def run_images(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fo
 
 # --- end of the image-only clips' code ---
 
+VGG_NOTE = (
+    "Rows `VGG MSD:` use the musicnn wheel's MSD VGG tagger (`genrekit.models.vgg`, features "
+    '`backbones="vgg_msd"`: its flattened last pooling, 256, and its 50 MSD tags per 3-s patch) on the same '
+    "patches, with the same calibration (2 augmented copies per clip) and gate; its tag prior reads the VGG's "
+    "own MSD tags. Ensembles: the mean of the members' window probabilities (chosen a priori), gated by the first "
+    "member's Mahalanobis scores (musicnn MSD's, as shipped). Averaged prior: the shipped musicnn head, its "
+    "prior's per-genre log-odds the mean of musicnn MSD's and VGG MSD's.\n\n"
+)
+
 
 def ood_threshold(scores: list[np.ndarray], percentile: float) -> float:
     """The ``percentile`` of held-out GTZAN windows' OOD scores: the gate's threshold."""
@@ -686,6 +694,7 @@ def markdown(rows: list[dict]) -> str:
         f"window's strongest MSD tag of {', '.join(ELECTRONIC_TAGS)}. Statistics pooling: the head pools the mean and "
         "standard deviation of a window's patch embeddings (windows of several 3-s patches).\n\n"
         + (IMAGES_NOTE if any(r["variant"].startswith("images:") for r in rows) else "")
+        + (VGG_NOTE if any(r["variant"].startswith("VGG MSD:") for r in rows) else "")
         + md_table(
             [
                 "variant",
