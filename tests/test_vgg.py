@@ -143,3 +143,11 @@ def test_vgg_msd_is_a_feature_backbone(model):
     with torch.inference_mode():
         out = model(torch.from_numpy(x)[:, None])
     np.testing.assert_allclose(frames[:, 0], torch.cat([out.penultimate, out.tags], dim=1)[0].numpy(), atol=1e-4)
+
+
+def test_styles_find_the_musicnn_msd_tags_after_a_vgg_backbone():
+    from genrekit.tagging.styles import style_rows
+
+    assert style_rows(make_feature_config("musicnn", backbones="vgg_msd+msd")) == slice(306 + 200, 306 + 250)
+    assert style_rows(make_feature_config("musicnn", backbones="msd+vgg_msd")) == slice(200, 250)
+    assert style_rows(make_feature_config("musicnn", backbones="vgg_msd")) is None  # styles are musicnn MSD's
