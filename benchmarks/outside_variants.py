@@ -199,6 +199,15 @@ VARIANTS = [
         prior_centred=False,
         prior_from=("msd", "vgg_msd"),
     ),
+    Variant("VGG MSD: linear head on musicnn MSD + VGG MSD stacked", backbones="msd+vgg_msd"),
+    Variant(
+        "VGG MSD: shipped recipe on musicnn MSD + VGG MSD stacked (musicnn's tag prior)",
+        backbones="msd+vgg_msd",
+        ood=99,
+        prior=2.0,
+        prior_among_named=True,
+        prior_centred=False,
+    ),
     # --- end of the VGG rows ---
 ]
 # the MSD tags that name music no GTZAN genre fits (the tag prior of the "electronic tags" gate)
@@ -512,7 +521,8 @@ VGG_NOTE = (
     "patches, with the same calibration (2 augmented copies per clip) and gate; its tag prior reads the VGG's "
     "own MSD tags. Ensembles: the mean of the members' window probabilities (chosen a priori), gated by the first "
     "member's Mahalanobis scores (musicnn MSD's, as shipped). Averaged prior: the shipped musicnn head, its "
-    "prior's per-genre log-odds the mean of musicnn MSD's and VGG MSD's.\n\n"
+    "prior's per-genre log-odds the mean of musicnn MSD's and VGG MSD's. Stacked: each patch's musicnn MSD "
+    "frame (250) then its VGG MSD frame (306); the gate reads all 556 rows, the prior musicnn's tags.\n\n"
 )
 
 
