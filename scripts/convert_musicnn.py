@@ -4,12 +4,12 @@
 
 Without ``--wheel`` it runs ``pip download --no-deps musicnn==0.1.0`` into a temporary folder (the
 package pins numpy<1.17 and tensorflow, so it is never installed). The checkpoints of MSD_musicnn,
-MTT_musicnn and MSD_vgg (``--models``: also MTT_vgg) are read straight from the wheel (a zip) by
+MTT_musicnn, MSD_vgg and MTT_vgg (``--models``: a few of them) are read straight from the wheel (a zip) by
 ``scripts/tf_checkpoint.py``, without tensorflow; every TensorFlow model tensor must land in exactly
 one torch parameter or buffer of ``genrekit.models.musicnn.Musicnn`` (or
 ``genrekit.models.vgg.MusicnnVgg``) and every one of those must be filled, or the script fails.
 
-Writes ``musicnn_msd.pt``, ``musicnn_mtt.pt`` and ``vgg_msd.pt``: plain dicts loadable with
+Writes ``musicnn_msd.pt``, ``musicnn_mtt.pt``, ``vgg_msd.pt`` and ``vgg_mtt.pt``: plain dicts loadable with
 ``torch.load(path, weights_only=True)``::
 
     {"state_dict": {name: float32 tensor}, "tags": [50 names], "source": "...",
@@ -50,7 +50,7 @@ MODELS = {
     "vgg_msd": ("MSD_vgg", "vgg", "msd"),
     "vgg_mtt": ("MTT_vgg", "vgg", "mtt"),
 }
-DEFAULT_MODELS = ("msd", "mtt", "vgg_msd")  # vgg_mtt was not measured, so it is not shipped
+DEFAULT_MODELS = tuple(MODELS)
 FILES = {**PRETRAINED_FILES, **vgg.PRETRAINED_FILES}
 
 # TensorFlow layer -> torch module, in the order the stock graph creates them

@@ -12,7 +12,7 @@ Run it in a throwaway environment outside the repository (what produced the comm
     /tmp/tfenv/bin/python scripts/musicnn_reference.py --data /work/shared/data/gtzan \
         --out tests/data/musicnn_reference.npz
     /tmp/tfenv/bin/python scripts/musicnn_reference.py --data /work/shared/data/gtzan \
-        --models MSD_vgg --out tests/data/vgg_reference.npz
+        --models MSD_vgg,MTT_vgg --out tests/data/vgg_reference.npz
 
 The stock graph is built by the package's own ``musicnn.models.define_model`` (through
 ``tensorflow.compat.v1`` with v2 behaviour disabled and the legacy tf_keras layers) and restored

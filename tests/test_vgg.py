@@ -1,8 +1,8 @@
-"""The musicnn wheel's MSD VGG tagger in PyTorch (:mod:`genrekit.models.vgg`): the converted weights,
+"""The musicnn wheel's VGG taggers in PyTorch (:mod:`genrekit.models.vgg`): the converted weights,
 the port against the stock TensorFlow graph and the ``vgg_msd`` feature backbone.
 
 ``tests/data/vgg_reference.npz`` holds the stock outputs (``scripts/musicnn_reference.py --models
-MSD_vgg``, run once with tensorflow outside the repository); the inputs are regenerated here.
+MSD_vgg,MTT_vgg``, run once with tensorflow outside the repository); the inputs are regenerated here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from conftest import GTZAN, noise_band, tone
 from genrekit.errors import GenrekitError
 from genrekit.features import extract, make_feature_config
 from genrekit.features.musicnn import level_patches, log_compress, musicnn_mel_stream
-from genrekit.features.musicnn_tags import MSD_TAGS
+from genrekit.features.musicnn_tags import MSD_TAGS, MTT_TAGS
 from genrekit.models.vgg import MusicnnVgg, load_vgg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +27,7 @@ REFERENCE = ROOT / "tests" / "data" / "vgg_reference.npz"
 PRETRAINED = ROOT / "src" / "genrekit" / "pretrained"
 SR = 16000
 TOL = 1e-4
+MODELS = {"MSD_vgg": "vgg_msd", "MTT_vgg": "vgg_mtt"}
 
 
 def _script(name: str):
@@ -48,6 +49,11 @@ def model() -> MusicnnVgg:
 
 
 @pytest.fixture(scope="module")
+def models() -> dict[str, MusicnnVgg]:
+    return {stock: load_vgg(key) for stock, key in MODELS.items()}
+
+
+@pytest.fixture(scope="module")
 def reference() -> dict[str, np.ndarray]:
     with np.load(REFERENCE) as f:
         return {k: f[k] for k in f.files}
@@ -58,14 +64,16 @@ def _patches(y: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(ref.stock_patches(ref.stock_frontend(y)).transpose(0, 2, 1)[:, None]))
 
 
-def test_converted_file_loads_plainly_and_gives_finite_outputs(model):
-    payload = torch.load(PRETRAINED / "vgg_msd.pt", weights_only=True)
-    assert payload["format_version"] == 1 and payload["tags"] == list(MSD_TAGS) and payload["license"] == "ISC"
-    assert "MSD_vgg" in payload["source"] and "Music Technology Group" in payload["source"]
+@pytest.mark.parametrize("stock, tags", [("MSD_vgg", MSD_TAGS), ("MTT_vgg", MTT_TAGS)])
+def test_converted_file_loads_plainly_and_gives_finite_outputs(stock, tags, models):
+    model = models[stock]
+    payload = torch.load(PRETRAINED / f"{MODELS[stock]}.pt", weights_only=True)
+    assert payload["format_version"] == 1 and payload["tags"] == list(tags) and payload["license"] == "ISC"
+    assert stock in payload["source"] and "Music Technology Group" in payload["source"]
     values = {k: v for k, v in payload["state_dict"].items() if not k.endswith("num_batches_tracked")}
     assert len(values) == 36  # the checkpoint's model tensors: 5 convolutions, 6 batch norms, the dense layer
     assert sum(v.numel() for v in values.values()) == 607_030
-    assert not model.training and model.tags == MSD_TAGS
+    assert not model.training and model.tags == tags
     n = 5 * SR
     y = (noise_band(50, 7000, 5, sr=SR, amp=0.05, seed=3)[:n] + tone(330.0, 5, sr=SR, amp=0.2)[:n]).astype(np.float32)
     with torch.inference_mode():
@@ -81,24 +89,28 @@ def test_other_patch_lengths_are_refused(model):
 
 
 @pytest.mark.parametrize("name", ["melody", "drums", "chirp"])
-def test_port_matches_stock_tensorflow_on_synthetic_signals(name, model, reference):
-    with torch.no_grad():
-        out = model(_patches(ref.synthetic_signals()[name]))
-    tags, pen = reference[f"{name}/MSD_vgg/tags"], reference[f"{name}/MSD_vgg/penultimate"]
-    assert out.tags.shape == tags.shape and out.penultimate.shape == pen.shape
-    assert np.abs(out.tags.numpy() - tags).max() < TOL
-    assert np.abs(out.penultimate.numpy() - pen).max() < TOL
+def test_port_matches_stock_tensorflow_on_synthetic_signals(name, models, reference):
+    for stock, model in models.items():
+        with torch.no_grad():
+            out = model(_patches(ref.synthetic_signals()[name]))
+        tags, pen = reference[f"{name}/{stock}/tags"], reference[f"{name}/{stock}/penultimate"]
+        assert out.tags.shape == tags.shape and out.penultimate.shape == pen.shape
+        assert np.abs(out.tags.numpy() - tags).max() < TOL, f"{name} {stock} tags"
+        assert np.abs(out.penultimate.numpy() - pen).max() < TOL, f"{name} {stock} penultimate"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("clip", ref.GTZAN_CLIPS)
-def test_port_matches_stock_tensorflow_on_gtzan(clip, model, reference):
+def test_port_matches_stock_tensorflow_on_gtzan(clip, models, reference):
     if not (GTZAN / "genres_original").is_dir():
         pytest.skip(f"GTZAN data not found at {GTZAN} (set GENREKIT_DATA)")
+    patches = _patches(ref.load_gtzan(GTZAN, clip))
+    for stock, model in models.items():
+        with torch.no_grad():
+            out = model(patches)
+        assert np.abs(out.tags.numpy() - reference[f"{clip}/{stock}/tags"]).max() < TOL, stock
     with torch.no_grad():
-        out = model(_patches(ref.load_gtzan(GTZAN, clip)))
-    assert np.abs(out.tags.numpy() - reference[f"{clip}/MSD_vgg/tags"]).max() < TOL
-    top = [MSD_TAGS[i] for i in out.tags.mean(0).argsort(descending=True)[:5]]
+        top = [MSD_TAGS[i] for i in models["MSD_vgg"](patches).tags.mean(0).argsort(descending=True)[:5]]
     genre = clip.split(".")[0]
     assert genre == "classical" or genre in top or (genre == "metal" and "rock" in top), (clip, top)
 

@@ -6,7 +6,7 @@ under numpy 2). Every 3-s patch of 187 log-mel frames goes through the frozen ba
 (:mod:`genrekit.models.musicnn`, weights shipped with genrekit) and becomes one feature frame:
 the chosen embeddings side by side. A model trained on these frames is a small head; the
 expensive backbone runs once per track and its output is cached like any feature. The backbones
-are the musicnn MSD and MTT taggers and the same wheel's MSD VGG tagger (``vgg_msd``:
+are the musicnn MSD and MTT taggers and the same wheel's VGG taggers (``vgg_msd``, ``vgg_mtt``:
 :mod:`genrekit.models.vgg`, on the same patches).
 
 Patches do not overlap. A last partial patch of at least ``min_tail_seconds`` (and any audio
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
 PATCH_FRAMES = 187  # 3 s at 16000 / 256, as musicnn counts them
 EMBEDDING_SIZES = {"penultimate": 200, "pooled": 1506, "tags": 50}  # of a musicnn backbone (msd, mtt)
-VGG_EMBEDDING_SIZES = {"penultimate": 256, "tags": 50}  # of a VGG backbone (vgg_msd): its flattened pool5
-BACKBONES = ("msd", "mtt", "vgg_msd")
+VGG_EMBEDDING_SIZES = {"penultimate": 256, "tags": 50}  # of a VGG backbone (vgg_msd, vgg_mtt): its flattened pool5
+BACKBONES = ("msd", "mtt", "vgg_msd", "vgg_mtt")
 
 
 def embedding_sizes(backbone: str) -> dict[str, int]:
@@ -95,7 +95,7 @@ class MusicnnConfig(FeatureConfig):
 
     Parameters
     ----------
-    backbones : ``"msd"``, ``"mtt"``, ``"vgg_msd"`` (the wheel's MSD_vgg) or a stack such as ``"msd+mtt"``,
+    backbones : ``"msd"``, ``"mtt"``, ``"vgg_msd"``, ``"vgg_mtt"`` (the wheel's MSD_vgg, MTT_vgg) or a stack such as ``"msd+mtt"``,
         ``"msd+vgg_msd"``: each backbone's embeddings in turn
     embedding : what each backbone gives per patch, e.g. ``"penultimate+tags"`` (from
         penultimate 200, pooled 1506, tags 50; a VGG backbone: penultimate 256, tags 50)
