@@ -208,6 +208,8 @@ VARIANTS = [
         prior_among_named=True,
         prior_centred=False,
     ),
+    # MTT_vgg's augmented copies were not computed (as for MTT musicnn): calibrated on clean clips only
+    Variant("VGG MTT: linear head", backbones="vgg_mtt", calibration_copies=0),
     # --- end of the VGG rows ---
 ]
 # the MSD tags that name music no GTZAN genre fits (the tag prior of the "electronic tags" gate)
@@ -516,10 +518,10 @@ def run_images(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fo
 # --- end of the image-only clips' code ---
 
 VGG_NOTE = (
-    "Rows `VGG MSD:` use the musicnn wheel's MSD VGG tagger (`genrekit.models.vgg`, features "
-    '`backbones="vgg_msd"`: its flattened last pooling, 256, and its 50 MSD tags per 3-s patch) on the same '
-    "patches, with the same calibration (2 augmented copies per clip) and gate; its tag prior reads the VGG's "
-    "own MSD tags. Ensembles: the mean of the members' window probabilities (chosen a priori), gated by the first "
+    "Rows `VGG MSD:` (`VGG MTT:`) use the musicnn wheel's MSD (MTT) VGG tagger (`genrekit.models.vgg`, features "
+    '`backbones="vgg_msd"` or `"vgg_mtt"`: its flattened last pooling, 256, and its 50 tags per 3-s patch) on the '
+    "same patches, with the same calibration (2 augmented copies per clip; VGG MTT: none, *) and gate; its tag "
+    "prior reads the VGG's own MSD tags. Ensembles: the mean of the members' window probabilities (chosen a priori), gated by the first "
     "member's Mahalanobis scores (musicnn MSD's, as shipped). Averaged prior: the shipped musicnn head, its "
     "prior's per-genre log-odds the mean of musicnn MSD's and VGG MSD's. Stacked: each patch's musicnn MSD "
     "frame (250) then its VGG MSD frame (306); the gate reads all 556 rows, the prior musicnn's tags.\n\n"
