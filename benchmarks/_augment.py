@@ -9,6 +9,7 @@ of ±10 dB and an MP3 round trip (libsndfile's LAME at a random quality). Copies
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from pathlib import Path
@@ -56,7 +57,13 @@ def augment(y: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
 
 
 def augmented_features(*, path: Path, config, copy: int, cache_dir: Path | None = None) -> np.ndarray:
-    """The ``config`` features of augmented copy ``copy`` of the audio file ``path`` (cached)."""
+    """The ``config`` features of augmented copy ``copy`` of the audio file ``path`` (cached).
+
+    A stack of musicnn backbones (``"msd+vgg_msd"``) gets its backbones' copies stacked: the chain is
+    seeded by the file and the copy only, so that is the same audio through each backbone."""
+    if "+" in getattr(config, "backbones", ""):
+        parts = [dataclasses.replace(config, backbones=b) for b in config.backbones.split("+")]
+        return np.vstack([augmented_features(path=path, config=c, copy=copy, cache_dir=cache_dir) for c in parts])
     sha = _file_hash(path)
     key = hashlib.sha1(f"{RECIPE}{config.matrix_key()}".encode()).hexdigest()[:16]
     entry = (cache_dir or default_cache_dir()) / "augmented" / key / f"{sha}-{copy}.npy"

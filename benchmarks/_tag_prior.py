@@ -34,24 +34,28 @@ GENRE_TAGS = {
 }
 
 
-def prior_rows(*, labels: list[str]) -> list[list[int]]:
+def prior_rows(*, labels: list[str], offset: int = EMBEDDING_SIZES["penultimate"]) -> list[list[int]]:
     """Per genre of ``labels``, the ``penultimate+tags`` embedding rows of its tags (empty: no tag names it):
-    :class:`genrekit.models.heads.EmbeddingHead`'s ``prior_rows``."""
-    return [[EMBEDDING_SIZES["penultimate"] + MSD_TAGS.index(t) for t in GENRE_TAGS.get(g, ())] for g in labels]
+    :class:`genrekit.models.heads.EmbeddingHead`'s ``prior_rows``; the MSD tags start at row ``offset``
+    (musicnn's 200 penultimate values; 256 for the VGG tagger)."""
+    return [[offset + MSD_TAGS.index(t) for t in GENRE_TAGS.get(g, ())] for g in labels]
 
 
-def raw_scores(*, window_means: list[np.ndarray], labels: list[str]) -> list[np.ndarray]:
+def raw_scores(
+    *, window_means: list[np.ndarray], labels: list[str], offset: int = EMBEDDING_SIZES["penultimate"]
+) -> list[np.ndarray]:
     """Per track ``(n_windows, n_classes)``: each named genre's strongest-tag log-odds (0 for the others).
 
     Parameters
     ----------
     window_means : per track, the mean ``penultimate+tags`` embedding of each window ``(n_windows, 250)``
     labels : the genres, in the head's order
+    offset : the row of the first MSD tag in the embedding
     """
     out = []
     for m in window_means:
         s = np.zeros((len(m), len(labels)))
-        for k, rows in enumerate(prior_rows(labels=labels)):
+        for k, rows in enumerate(prior_rows(labels=labels, offset=offset)):
             if rows:
                 p = np.clip(m[:, rows].max(axis=1).astype(np.float64), PRIOR_FLOOR, 1 - PRIOR_FLOOR)
                 s[:, k] = np.log(p / (1 - p))

@@ -54,7 +54,7 @@ from genrekit.datasets.cache import load_features
 from genrekit.datasets.gtzan import GENRES
 from genrekit.experiment import Data, fit, prepare
 from genrekit.features import make_feature_config
-from genrekit.features.musicnn import EMBEDDING_SIZES
+from genrekit.features.musicnn import EMBEDDING_SIZES, embedding_sizes
 from genrekit.features.windows import stream_windows
 from genrekit.inference import Classifier
 from genrekit.splits import Fold, make_split
@@ -89,8 +89,12 @@ class Variant:
     domain: bool = False  # ... and on the rendered image-route copy of each training audio clip
     image_weight: float = 1.0  # an image-only clip is drawn this often relative to an audio clip
     # --- end of the image-only clips' fields ---
+    # the taggers whose MSD-tag log-odds are averaged into the prior (default: the variant's own)
+    prior_from: tuple[str, ...] = ()
 
 
+SHIPPED = "tag prior (not centred) among the genres it names, weight 2 (a priori) + OOD gate p99"
+VGG_SHIPPED = "VGG MSD: shipped recipe (tag prior not centred among the named genres, weight 2) + OOD gate p99"
 VARIANTS = [
     Variant("linear head (today's recipe)"),
     Variant("linear head, mixup 0.4", train={"mixup": 0.4}),
@@ -189,6 +193,40 @@ VARIANTS = [
     ),
     Variant("images: + 665 image-only clips + rendered copies, OOD gate p99", ood=99, images=True, domain=True),
     # --- end of the image-only clips' rows ---
+    # --- the musicnn wheel's MSD VGG tagger (issue 17; backbone vgg_msd: genrekit.models.vgg) ---
+    # ensembles: the mean of the members' window probabilities (decided before any figure, as the rows above)
+    Variant("VGG MSD: linear head", backbones="vgg_msd"),
+    Variant(VGG_SHIPPED, backbones="vgg_msd", ood=99, prior=2.0, prior_among_named=True, prior_centred=False),
+    Variant(
+        "VGG MSD: ensemble of the shipped musicnn recipe and the VGG linear head, OOD gate p99",
+        members=(SHIPPED, "VGG MSD: linear head"),
+        ood=99,
+    ),
+    Variant(
+        "VGG MSD: ensemble of the shipped musicnn recipe and the VGG shipped recipe, OOD gate p99",
+        members=(SHIPPED, VGG_SHIPPED),
+        ood=99,
+    ),
+    Variant(
+        "VGG MSD: shipped recipe, tag prior of the musicnn MSD and VGG MSD log-odds averaged",
+        ood=99,
+        prior=2.0,
+        prior_among_named=True,
+        prior_centred=False,
+        prior_from=("msd", "vgg_msd"),
+    ),
+    Variant("VGG MSD: linear head on musicnn MSD + VGG MSD stacked", backbones="msd+vgg_msd"),
+    Variant(
+        "VGG MSD: shipped recipe on musicnn MSD + VGG MSD stacked (musicnn's tag prior)",
+        backbones="msd+vgg_msd",
+        ood=99,
+        prior=2.0,
+        prior_among_named=True,
+        prior_centred=False,
+    ),
+    # MTT_vgg's augmented copies were not computed (as for MTT musicnn): calibrated on clean clips only
+    Variant("VGG MTT: linear head", backbones="vgg_mtt", calibration_copies=0),
+    # --- end of the VGG rows ---
 ]
 # the MSD tags that name music no GTZAN genre fits (the tag prior of the "electronic tags" gate)
 ELECTRONIC_TAGS = ("electronic", "dance", "House", "electro", "electronica")
@@ -367,15 +405,40 @@ def run(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fold, fol
     }
 
 
-def prior_applied(r: dict, v: Variant, data: Data, out_feats: list[np.ndarray], folds: list[Fold], filtered: Fold):
+def tag_offset(backbones: str) -> int:
+    """The row of the first MSD tag in a ``penultimate+tags`` frame of ``backbones`` (its first backbone's)."""
+    return embedding_sizes(backbones.split("+")[0])["penultimate"]
+
+
+def prior_applied(
+    r: dict,
+    v: Variant,
+    data: Data,
+    out_feats: list[np.ndarray],
+    folds: list[Fold],
+    filtered: Fold,
+    sources: list[tuple[Data, list[np.ndarray], int]] | None = None,
+):
     """``r`` with the MSD-tag prior of ``v`` added to every window (:mod:`_tag_prior`).
 
     Each model's prior is centred on the windows it was trained on; a fitted weight and bias come,
     for a fold's held-out windows, from the other folds' held-out windows (nested, as the gate's
-    threshold), and for the test and outside models from every held-out window."""
+    threshold), and for the test and outside models from every held-out window. ``sources``: per
+    tagger whose log-odds are averaged, its GTZAN data, outside features and first tag row (default:
+    ``data``'s own tags)."""
     n, cfg = len(data.y), windowed(data, v).feature_config
     copies = len(r["oof"]) // n
-    raw = tp.raw_scores(window_means=window_means(with_copies(data, copies - 1).features, cfg), labels=data.labels)
+    sources = sources or [(data, out_feats, tag_offset(v.backbones))]
+    assert all(d.ids == data.ids and len(o) == len(out_feats) for d, o, _ in sources)
+
+    def averaged(feats_of) -> list[np.ndarray]:
+        per = [
+            tp.raw_scores(window_means=window_means(feats_of(d, o), cfg), labels=data.labels, offset=k)
+            for d, o, k in sources
+        ]
+        return [np.mean(x, axis=0) for x in zip(*per)]
+
+    raw = averaged(lambda d, o: with_copies(d, copies - 1).features)
 
     def centred(idx: np.ndarray, train: np.ndarray, scores: list[np.ndarray] = raw) -> list[np.ndarray]:
         """The ``scores`` of tracks ``idx`` centred on the training clips ``train``."""
@@ -388,7 +451,7 @@ def prior_applied(r: dict, v: Variant, data: Data, out_feats: list[np.ndarray], 
         for i, s in zip(idx, centred(idx, f.train)):
             oof_s[i] = s
     test_s = centred(filtered.test, np.sort(np.concatenate([filtered.train, filtered.val])))
-    out_raw = tp.raw_scores(window_means=window_means(out_feats, cfg), labels=data.labels)
+    out_raw = averaged(lambda d, o: o)
     out_s = centred(np.arange(len(out_raw)), np.arange(n), out_raw)
     yy = np.tile(data.y, copies)
 
@@ -469,6 +532,16 @@ def run_images(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fo
 
 
 # --- end of the image-only clips' code ---
+
+VGG_NOTE = (
+    "Rows `VGG MSD:` (`VGG MTT:`) use the musicnn wheel's MSD (MTT) VGG tagger (`genrekit.models.vgg`, features "
+    '`backbones="vgg_msd"` or `"vgg_mtt"`: its flattened last pooling, 256, and its 50 tags per 3-s patch) on the '
+    "same patches, with the same calibration (2 augmented copies per clip; VGG MTT: none, *) and gate; its tag "
+    "prior reads the VGG's own MSD tags. Ensembles: the mean of the members' window probabilities (chosen a priori), gated by the first "
+    "member's Mahalanobis scores (musicnn MSD's, as shipped). Averaged prior: the shipped musicnn head, its "
+    "prior's per-genre log-odds the mean of musicnn MSD's and VGG MSD's. Stacked: each patch's musicnn MSD "
+    "frame (250) then its VGG MSD frame (306); the gate reads all 556 rows, the prior musicnn's tags.\n\n"
+)
 
 
 def ood_threshold(scores: list[np.ndarray], percentile: float) -> float:
@@ -577,12 +650,13 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(a.threads)
-    chosen = [VARIANTS[int(i)] for i in a.only.split(",")] if a.only else VARIANTS
+    chosen = {VARIANTS[int(i)].name for i in a.only.split(",")} if a.only else {v.name for v in VARIANTS}
+    members = {m for v in VARIANTS if v.name in chosen for m in v.members}  # computed too, their rows kept
     tracks = outside_tracks()
     cache: dict[str, tuple] = {}
     results: dict[str, dict] = {}
     rows = []
-    for v in chosen:
+    for v in [v for v in VARIANTS if v.name in chosen | members]:
         data, out = features(v.backbones, a.data, tracks, cache)
         out_y = np.array([data.labels.index(t.label) if t.label in data.labels else -1 for t in tracks])
         folds = make_split("kfold", ids=data.ids, labels=data.track_labels, seed=0, val_fraction=0).folds
@@ -609,8 +683,11 @@ def main() -> None:
         else:
             r = run(v, data, out, filtered, folds, a.device)
         if v.prior:
-            r = prior_applied(r, v, data, out, folds, filtered)
+            sources = [(*features(b, a.data, tracks, cache), tag_offset(b)) for b in v.prior_from] or None
+            r = prior_applied(r, v, data, out, folds, filtered, sources)
         results[v.name] = r
+        if v.name not in chosen:
+            continue
         fig = figures(r, data, folds, filtered, out_y, v)
         prior = {k: r[k] for k in ("prior_weight", "prior_bias") if k in r}
         rows.append(
@@ -647,6 +724,7 @@ def markdown(rows: list[dict]) -> str:
         "their weighted mean, each patch's weight the softmax over the window of a learnt linear score of its "
         "embedding (EmbeddingHead `pooling='attention'`).\n\n"
         + (IMAGES_NOTE if any(r["variant"].startswith("images:") for r in rows) else "")
+        + (VGG_NOTE if any(r["variant"].startswith("VGG MSD:") for r in rows) else "")
         + md_table(
             [
                 "variant",

@@ -11,6 +11,8 @@ Run it in a throwaway environment outside the repository (what produced the comm
     /tmp/tfenv/bin/pip install --no-deps musicnn==0.1.0
     /tmp/tfenv/bin/python scripts/musicnn_reference.py --data /work/shared/data/gtzan \
         --out tests/data/musicnn_reference.npz
+    /tmp/tfenv/bin/python scripts/musicnn_reference.py --data /work/shared/data/gtzan \
+        --models MSD_vgg,MTT_vgg --out tests/data/vgg_reference.npz
 
 The stock graph is built by the package's own ``musicnn.models.define_model`` (through
 ``tensorflow.compat.v1`` with v2 behaviour disabled and the legacy tf_keras layers) and restored
@@ -35,7 +37,7 @@ HOP = 256
 N_MELS = 96
 N_FRAMES = 187  # librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1, as the extractor
 GTZAN_CLIPS = ("blues.00000", "classical.00000", "jazz.00000", "metal.00000")
-MODELS = ("MSD_musicnn", "MTT_musicnn")
+MODELS = ("MSD_musicnn", "MTT_musicnn")  # the default; MSD_vgg and MTT_vgg too with --models
 
 
 def synthetic_signals() -> dict[str, np.ndarray]:
@@ -97,7 +99,8 @@ def inputs(data: str | os.PathLike | None) -> dict[str, np.ndarray]:
 
 
 def run_stock(model: str, batch: np.ndarray) -> dict[str, np.ndarray]:
-    """Stock musicnn outputs of ``batch`` ``(n, 187, 96)``: taggram, penultimate, pools."""
+    """Stock musicnn outputs of ``batch`` ``(n, 187, 96)``: taggram, penultimate, pools (a VGG model:
+    taggram and its flattened ``pool5`` as the penultimate)."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tf.compat.v1.layers needs Keras 2
     import tensorflow as tf
     from musicnn import configuration, models
@@ -108,19 +111,24 @@ def run_stock(model: str, batch: np.ndarray) -> dict[str, np.ndarray]:
     with tf.name_scope("model"):
         x = tf.compat.v1.placeholder(tf.float32, [None, batch.shape[1], N_MELS])
         is_training = tf.compat.v1.placeholder(tf.bool)
-        y, *_, mean_pool, max_pool, penultimate = models.define_model(x, is_training, model, len(labels))
-        tags = tf.nn.sigmoid(y)
+        if "vgg" in model:
+            y, *_, pool5 = models.define_model(x, is_training, model, len(labels))
+            fetch = {"penultimate": tf.compat.v1.layers.flatten(pool5)}
+        else:
+            y, *_, mean_pool, max_pool, penultimate = models.define_model(x, is_training, model, len(labels))
+            fetch = {"penultimate": penultimate, "mean_pool": mean_pool, "max_pool": max_pool}
+        fetch["tags"] = tf.nn.sigmoid(y)
     with tf.compat.v1.Session() as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
         tf.compat.v1.train.Saver().restore(sess, os.path.dirname(models.__file__) + "/" + model + "/")
-        values = sess.run([tags, penultimate, mean_pool, max_pool], feed_dict={x: batch, is_training: False})
-    return dict(zip(("tags", "penultimate", "mean_pool", "max_pool"), values))
+        return sess.run(fetch, feed_dict={x: batch, is_training: False})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="GTZAN root (with genres_original/); omitted: synthetic only")
     parser.add_argument("--out", type=Path, default=Path("tests/data/musicnn_reference.npz"))
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated stock model names")
     args = parser.parse_args()
 
     arrays: dict[str, np.ndarray] = {}
@@ -136,13 +144,13 @@ def main() -> None:
         mel16 = mel16.astype(np.float16)
         overflow = int(np.isinf(10000 * mel16).sum())  # the stock arithmetic under numpy 2
         rounded = np.log10(10000 * mel16.astype(np.float32) + 1)
-        for model in MODELS:
+        for model in args.models.split(","):
             out = run_stock(model, batch)
             arrays[f"{name}/{model}/tags"] = out["tags"].astype(np.float32)
             arrays[f"{name}/{model}/penultimate"] = out["penultimate"].astype(np.float32)
-            # the pools of the first patch only (they are large): they pin the pooling order
-            arrays[f"{name}/{model}/mean_pool0"] = out["mean_pool"][0].astype(np.float32)
-            arrays[f"{name}/{model}/max_pool0"] = out["max_pool"][0].astype(np.float32)
+            if "mean_pool" in out:  # the pools of the first patch only (they are large): they pin the pooling order
+                arrays[f"{name}/{model}/mean_pool0"] = out["mean_pool"][0].astype(np.float32)
+                arrays[f"{name}/{model}/max_pool0"] = out["max_pool"][0].astype(np.float32)
             drift = np.abs(run_stock(model, stock_patches(rounded))["tags"] - out["tags"]).max()
             print(
                 f"{name:16s} {model}: {batch.shape[0]:2d} patches, top tag "

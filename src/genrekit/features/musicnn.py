@@ -5,7 +5,9 @@ spectrum, then ``log10(10000 x + 1)`` in float32 (the stock code's float16 round
 under numpy 2). Every 3-s patch of 187 log-mel frames goes through the frozen backbone(s)
 (:mod:`genrekit.models.musicnn`, weights shipped with genrekit) and becomes one feature frame:
 the chosen embeddings side by side. A model trained on these frames is a small head; the
-expensive backbone runs once per track and its output is cached like any feature.
+expensive backbone runs once per track and its output is cached like any feature. The backbones
+are the musicnn MSD and MTT taggers and the same wheel's VGG taggers (``vgg_msd``, ``vgg_mtt``:
+:mod:`genrekit.models.vgg`, on the same patches).
 
 Patches do not overlap. A last partial patch of at least ``min_tail_seconds`` (and any audio
 shorter than one patch) is completed by repeating its own frames, as musicnn was trained.
@@ -32,7 +34,14 @@ if TYPE_CHECKING:
     import torch
 
 PATCH_FRAMES = 187  # 3 s at 16000 / 256, as musicnn counts them
-EMBEDDING_SIZES = {"penultimate": 200, "pooled": 1506, "tags": 50}
+EMBEDDING_SIZES = {"penultimate": 200, "pooled": 1506, "tags": 50}  # of a musicnn backbone (msd, mtt)
+VGG_EMBEDDING_SIZES = {"penultimate": 256, "tags": 50}  # of a VGG backbone (vgg_msd, vgg_mtt): its flattened pool5
+BACKBONES = ("msd", "mtt", "vgg_msd", "vgg_mtt")
+
+
+def embedding_sizes(backbone: str) -> dict[str, int]:
+    """The size of each embedding a backbone gives per patch."""
+    return VGG_EMBEDDING_SIZES if backbone.startswith("vgg_") else EMBEDDING_SIZES
 
 
 def log_compress(mel_power: np.ndarray) -> np.ndarray:
@@ -59,8 +68,10 @@ def level_patches(power: np.ndarray, *, level_db: float | None, max_boost_db: fl
 @cache
 def _backbone(name: str):
     from genrekit.models.musicnn import load_pretrained
+    from genrekit.models.vgg import load_vgg
 
-    return load_pretrained(name)  # in eval mode; shared read-only by every stream of the process
+    # in eval mode; shared read-only by every stream of the process
+    return load_vgg(name) if name.startswith("vgg_") else load_pretrained(name)
 
 
 def torch_embedder(config: MusicnnConfig) -> Callable[[np.ndarray], np.ndarray]:
@@ -84,9 +95,10 @@ class MusicnnConfig(FeatureConfig):
 
     Parameters
     ----------
-    backbones : ``"msd"``, ``"mtt"`` or ``"msd+mtt"``
+    backbones : ``"msd"``, ``"mtt"``, ``"vgg_msd"``, ``"vgg_mtt"`` (the wheel's MSD_vgg, MTT_vgg) or a stack such as ``"msd+mtt"``,
+        ``"msd+vgg_msd"``: each backbone's embeddings in turn
     embedding : what each backbone gives per patch, e.g. ``"penultimate+tags"`` (from
-        penultimate 200, pooled 1506, tags 50)
+        penultimate 200, pooled 1506, tags 50; a VGG backbone: penultimate 256, tags 50)
     min_tail_seconds : a last partial patch at least this long is kept
     level_db : each patch's mean mel power is brought to this level (``None``: as recorded)
     max_boost_db : the most a quiet patch is raised
@@ -105,17 +117,24 @@ class MusicnnConfig(FeatureConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        bad = [b for b in self.backbones.split("+") if b not in ("msd", "mtt")]
+        bad = [b for b in self.backbones.split("+") if b not in BACKBONES]
         bad += [p for p in self.embedding.split("+") if p not in EMBEDDING_SIZES]
+        bad += [
+            f"{b}:{p}"
+            for b in self.backbones.split("+")
+            for p in self.embedding.split("+")
+            if p not in embedding_sizes(b)
+        ]
         if bad:
             raise GenrekitError(
-                f"unknown musicnn backbone or embedding {bad}: backbones msd, mtt; "
-                f"embeddings {', '.join(EMBEDDING_SIZES)}"
+                f"unknown musicnn backbone or embedding {bad}: backbones {', '.join(BACKBONES)}; "
+                f"embeddings {', '.join(EMBEDDING_SIZES)} (a VGG backbone: {', '.join(VGG_EMBEDDING_SIZES)})"
             )
 
     @property
     def n_bins(self) -> int:
-        return len(self.backbones.split("+")) * sum(EMBEDDING_SIZES[p] for p in self.embedding.split("+"))
+        parts = self.embedding.split("+")
+        return sum(embedding_sizes(b)[p] for b in self.backbones.split("+") for p in parts)
 
     @property
     def frames_per_second(self) -> float:

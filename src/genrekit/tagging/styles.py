@@ -54,7 +54,7 @@ def describe() -> list[str]:
 
 def style_rows(feature_config: FeatureConfig) -> slice | None:
     """Where the MSD tags sit in a feature frame of this config (``None``: not there)."""
-    from genrekit.features.musicnn import EMBEDDING_SIZES, MusicnnConfig
+    from genrekit.features.musicnn import EMBEDDING_SIZES, MusicnnConfig, embedding_sizes
 
     if not isinstance(feature_config, MusicnnConfig):
         return None
@@ -63,7 +63,7 @@ def style_rows(feature_config: FeatureConfig) -> slice | None:
         for part in feature_config.embedding.split("+"):
             if backbone == "msd" and part == "tags":
                 return slice(offset, offset + EMBEDDING_SIZES["tags"])
-            offset += EMBEDDING_SIZES[part]
+            offset += embedding_sizes(backbone)[part]
     return None
 
 
