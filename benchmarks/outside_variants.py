@@ -33,6 +33,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _finetune as ft
 import _tag_prior as tp
 import numpy as np
 from _common import parser
@@ -89,8 +90,16 @@ class Variant:
     domain: bool = False  # ... and on the rendered image-route copy of each training audio clip
     image_weight: float = 1.0  # an image-only clip is drawn this often relative to an audio clip
     # --- end of the image-only clips' fields ---
+    finetune: ft.FinetuneConfig | None = None  # the top of the MSD musicnn fine-tuned (_finetune.py)
 
 
+# the shipped prior, read from the original frozen tagger's tags
+FINETUNE_PRIOR = {"prior": 2.0, "prior_among_named": True, "prior_centred": False}
+FINETUNED = (  # the control (0 epochs: the linear probe on clean + copies, nothing fine-tuned), then the recipes
+    ("none, linear probe only (control)", ft.FinetuneConfig(midend=False, epochs=0)),
+    *((f"back end, L2-SP {lam:g}", ft.FinetuneConfig(midend=False, l2sp=lam)) for lam in (0.01, 0.1, 1.0)),
+    *((f"mid-end + back end, L2-SP {lam:g}", ft.FinetuneConfig(midend=True, l2sp=lam)) for lam in (0.1, 1.0)),
+)
 VARIANTS = [
     Variant("linear head (today's recipe)"),
     Variant("linear head, mixup 0.4", train={"mixup": 0.4}),
@@ -173,6 +182,13 @@ VARIANTS = [
     ),
     Variant("images: + 665 image-only clips + rendered copies, OOD gate p99", ood=99, images=True, domain=True),
     # --- end of the image-only clips' rows ---
+    # --- the top of the MSD musicnn fine-tuned with augmentation (_finetune.py; LP-FT, L2-SP, a priori settings) ---
+    *(
+        Variant(f"fine-tuned top: {name}{extra} + OOD gate p99", ood=99, finetune=config, **prior)
+        for name, config in FINETUNED
+        for extra, prior in (("", {}), (", tag prior (not centred, among the named genres, weight 2)", FINETUNE_PRIOR))
+    ),
+    # --- end of the fine-tuned rows ---
 ]
 # the MSD tags that name music no GTZAN genre fits (the tag prior of the "electronic tags" gate)
 ELECTRONIC_TAGS = ("electronic", "dance", "House", "electro", "electronica")
@@ -455,6 +471,42 @@ def run_images(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fo
 # --- end of the image-only clips' code ---
 
 
+def run_finetuned(
+    v: Variant,
+    data: Data,
+    out_feats: list[np.ndarray],
+    out_tracks: list[Track],
+    filtered: Fold,
+    folds: list[Fold],
+    cache,
+):
+    """:func:`run` for a variant with a fine-tuned top (:mod:`_finetune`); the OOD gate reads the frozen embedding."""
+    n, cfg, copies = len(data.y), windowed(data, v).feature_config, v.calibration_copies
+    held = with_copies(data, copies)
+    r = ft.finetuned(
+        config=v.finetune,
+        data=data,
+        embeddings=held.features,
+        outside=[t.path for t in out_tracks],
+        folds=folds,
+        filtered=filtered,
+        copies=copies,
+        cache=cache,
+    )
+    scores: list = [None] * len(held.features)
+    for f in folds:
+        idx = np.concatenate([f.test + k * n for k in range(copies + 1)])
+        for i, s in zip(idx, scored(ood_fit(data, f.train, cfg), [held.features[i] for i in idx], cfg)):
+            scores[i] = s
+    train, full = np.sort(np.concatenate([filtered.train, filtered.val])), np.arange(n)
+    return {
+        **r,
+        "oof_scores": scores,
+        "test_scores": scored(ood_fit(data, train, cfg), [data.features[i] for i in filtered.test], cfg),
+        "outside_scores": scored(ood_fit(data, full, cfg), out_feats, cfg),
+    }
+
+
 def ood_threshold(scores: list[np.ndarray], percentile: float) -> float:
     """The ``percentile`` of held-out GTZAN windows' OOD scores: the gate's threshold."""
     return float(np.percentile(np.concatenate(scores), percentile))
@@ -590,6 +642,8 @@ def main() -> None:
 
                 cache["image clips"] = ImageClips(root=a.data, data=data)
             r = run_images(v, data, out, filtered, folds, a.device, cache["image clips"])
+        elif v.finetune:
+            r = run_finetuned(v, data, out, tracks, filtered, folds, cache)
         else:
             r = run(v, data, out, filtered, folds, a.device)
         if v.prior:
@@ -598,7 +652,14 @@ def main() -> None:
         fig = figures(r, data, folds, filtered, out_y, v)
         prior = {k: r[k] for k in ("prior_weight", "prior_bias") if k in r}
         rows.append(
-            {"variant": v.name, "n_gtzan": len(data.y), "calibration_copies": v.calibration_copies, **fig, **prior}
+            {
+                "variant": v.name,
+                "n_gtzan": len(data.y),
+                "calibration_copies": v.calibration_copies,
+                **fig,
+                **prior,
+                **({"budget": r["budget"]} if "budget" in r else {}),
+            }
         )
         print(v.name, {k: round(x, 3) if isinstance(x, float) else x for k, x in fig.items()}, flush=True)
     path = RESULTS / "outside_variants.json"  # rows of variants not run this time are kept
@@ -629,6 +690,7 @@ def markdown(rows: list[dict]) -> str:
         f"window's strongest MSD tag of {', '.join(ELECTRONIC_TAGS)}. Statistics pooling: the head pools the mean and "
         "standard deviation of a window's patch embeddings (windows of several 3-s patches).\n\n"
         + (IMAGES_NOTE if any(r["variant"].startswith("images:") for r in rows) else "")
+        + ft.note(rows)
         + md_table(
             [
                 "variant",
