@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -360,7 +361,7 @@ def note(rows: list[dict]) -> str:
     """The markdown paragraph and budget table of the fine-tuned rows of ``outside_variants.md`` ("" if none)."""
     from _results import cpu, md_table
 
-    ft = [r for r in rows if "budget" in r]
+    ft = list({json.dumps(r["budget"]["finetune_config"]): r for r in rows if "budget" in r}.values())  # one a model
     if not ft:
         return ""
     c = FinetuneConfig()

@@ -19,6 +19,10 @@ genres, a mapping fixed from the tag names, added to the head's window log-proba
 weight fixed a priori (or fitted out of fold), before the temperature and the gate; a head on the
 tags only (``first_input``) and one trained with the prior inside it are rows of the same block.
 
+Fine-tuned top (``finetune``, :mod:`_finetune`): the MSD musicnn's mid-end and back end (or the
+back end only) fine-tuned with the genre head on GTZAN patches, clean and augmented, from its cached
+frozen front end; the OOD gate and the tag prior still read the frozen tagger's embedding.
+
 The outside figures are computed in process on the cached embeddings (the same frames and windows
 as ``genrekit predict``); ``outside.py`` measures the shipped model through the CLI.
 
@@ -493,6 +497,7 @@ def run_finetuned(
         copies=copies,
         cache=cache,
     )
+    assert [len(w) for w in r["outside"]] == [f.shape[1] for f in out_feats], "outside patches and windows disagree"
     scores: list = [None] * len(held.features)
     for f in folds:
         idx = np.concatenate([f.test + k * n for k in range(copies + 1)])
