@@ -361,7 +361,7 @@ def note(rows: list[dict]) -> str:
     """The markdown paragraph and budget table of the fine-tuned rows of ``outside_variants.md`` ("" if none)."""
     from _results import cpu, md_table
 
-    ft = list({json.dumps(r["budget"]["finetune_config"]): r for r in rows if "budget" in r}.values())  # one a model
+    ft = list({json.dumps(r["budget"]["finetune_config"]): r for r in reversed(rows) if "budget" in r}.values())[::-1]
     if not ft:
         return ""
     c = FinetuneConfig()
@@ -381,7 +381,7 @@ def note(rows: list[dict]) -> str:
         "other jobs, so the times are upper bounds). The frozen front end, once per clip version (cached, 1 thread): "
         f"{ft[0]['budget']['frontend_s_per_clip']['clean']} s a clean clip, "
         f"{ft[0]['budget']['frontend_s_per_clip']['augmented copy']} s an augmented copy (the chain included); "
-        "fine-tuning, each row's 7 models:\n\n"
+        "fine-tuning, the 7 models of each recipe (its tag-prior row reads the same models):\n\n"
         + md_table(
             ["variant", "models", "patches (all clips)", "torch threads", "wall s", "CPU s"],
             [
