@@ -19,6 +19,10 @@ genres, a mapping fixed from the tag names, added to the head's window log-proba
 weight fixed a priori (or fitted out of fold), before the temperature and the gate; a head on the
 tags only (``first_input``) and one trained with the prior inside it are rows of the same block.
 
+Fine-tuned top (``finetune``, :mod:`_finetune`): the MSD musicnn's mid-end and back end (or the
+back end only) fine-tuned with the genre head on GTZAN patches, clean and augmented, from its cached
+frozen front end; the OOD gate and the tag prior still read the frozen tagger's embedding.
+
 The outside figures are computed in process on the cached embeddings (the same frames and windows
 as ``genrekit predict``); ``outside.py`` measures the shipped model through the CLI.
 
@@ -33,6 +37,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _finetune as ft
 import _tag_prior as tp
 import numpy as np
 from _common import parser
@@ -91,10 +96,18 @@ class Variant:
     # --- end of the image-only clips' fields ---
     # the taggers whose MSD-tag log-odds are averaged into the prior (default: the variant's own)
     prior_from: tuple[str, ...] = ()
+    finetune: ft.FinetuneConfig | None = None  # the top of the MSD musicnn fine-tuned (_finetune.py)
 
 
 SHIPPED = "tag prior (not centred) among the genres it names, weight 2 (a priori) + OOD gate p99"
 VGG_SHIPPED = "VGG MSD: shipped recipe (tag prior not centred among the named genres, weight 2) + OOD gate p99"
+# the shipped prior, read from the original frozen tagger's tags
+FINETUNE_PRIOR = {"prior": 2.0, "prior_among_named": True, "prior_centred": False}
+FINETUNED = (  # the control (0 epochs: the linear probe on clean + copies, nothing fine-tuned), then the recipes
+    ("none, linear probe only (control)", ft.FinetuneConfig(midend=False, epochs=0)),
+    *((f"back end, L2-SP {lam:g}", ft.FinetuneConfig(midend=False, l2sp=lam)) for lam in (0.01, 0.1, 1.0)),
+    *((f"mid-end + back end, L2-SP {lam:g}", ft.FinetuneConfig(midend=True, l2sp=lam)) for lam in (0.1, 1.0)),
+)
 VARIANTS = [
     Variant("linear head (today's recipe)"),
     Variant("linear head, mixup 0.4", train={"mixup": 0.4}),
@@ -227,6 +240,13 @@ VARIANTS = [
     # MTT_vgg's augmented copies were not computed (as for MTT musicnn): calibrated on clean clips only
     Variant("VGG MTT: linear head", backbones="vgg_mtt", calibration_copies=0),
     # --- end of the VGG rows ---
+    # --- the top of the MSD musicnn fine-tuned with augmentation (_finetune.py; LP-FT, L2-SP, a priori settings) ---
+    *(
+        Variant(f"fine-tuned top: {name}{extra} + OOD gate p99", ood=99, finetune=config, **prior)
+        for name, config in FINETUNED
+        for extra, prior in (("", {}), (", tag prior (not centred, among the named genres, weight 2)", FINETUNE_PRIOR))
+    ),
+    # --- end of the fine-tuned rows ---
 ]
 # the MSD tags that name music no GTZAN genre fits (the tag prior of the "electronic tags" gate)
 ELECTRONIC_TAGS = ("electronic", "dance", "House", "electro", "electronica")
@@ -544,6 +564,43 @@ VGG_NOTE = (
 )
 
 
+def run_finetuned(
+    v: Variant,
+    data: Data,
+    out_feats: list[np.ndarray],
+    out_tracks: list[Track],
+    filtered: Fold,
+    folds: list[Fold],
+    cache,
+):
+    """:func:`run` for a variant with a fine-tuned top (:mod:`_finetune`); the OOD gate reads the frozen embedding."""
+    n, cfg, copies = len(data.y), windowed(data, v).feature_config, v.calibration_copies
+    held = with_copies(data, copies)
+    r = ft.finetuned(
+        config=v.finetune,
+        data=data,
+        embeddings=held.features,
+        outside=[t.path for t in out_tracks],
+        folds=folds,
+        filtered=filtered,
+        copies=copies,
+        cache=cache,
+    )
+    assert [len(w) for w in r["outside"]] == [f.shape[1] for f in out_feats], "outside patches and windows disagree"
+    scores: list = [None] * len(held.features)
+    for f in folds:
+        idx = np.concatenate([f.test + k * n for k in range(copies + 1)])
+        for i, s in zip(idx, scored(ood_fit(data, f.train, cfg), [held.features[i] for i in idx], cfg)):
+            scores[i] = s
+    train, full = np.sort(np.concatenate([filtered.train, filtered.val])), np.arange(n)
+    return {
+        **r,
+        "oof_scores": scores,
+        "test_scores": scored(ood_fit(data, train, cfg), [data.features[i] for i in filtered.test], cfg),
+        "outside_scores": scored(ood_fit(data, full, cfg), out_feats, cfg),
+    }
+
+
 def ood_threshold(scores: list[np.ndarray], percentile: float) -> float:
     """The ``percentile`` of held-out GTZAN windows' OOD scores: the gate's threshold."""
     return float(np.percentile(np.concatenate(scores), percentile))
@@ -680,6 +737,8 @@ def main() -> None:
 
                 cache["image clips"] = ImageClips(root=a.data, data=data)
             r = run_images(v, data, out, filtered, folds, a.device, cache["image clips"])
+        elif v.finetune:
+            r = run_finetuned(v, data, out, tracks, filtered, folds, cache)
         else:
             r = run(v, data, out, filtered, folds, a.device)
         if v.prior:
@@ -691,7 +750,14 @@ def main() -> None:
         fig = figures(r, data, folds, filtered, out_y, v)
         prior = {k: r[k] for k in ("prior_weight", "prior_bias") if k in r}
         rows.append(
-            {"variant": v.name, "n_gtzan": len(data.y), "calibration_copies": v.calibration_copies, **fig, **prior}
+            {
+                "variant": v.name,
+                "n_gtzan": len(data.y),
+                "calibration_copies": v.calibration_copies,
+                **fig,
+                **prior,
+                **({"budget": r["budget"]} if "budget" in r else {}),
+            }
         )
         print(v.name, {k: round(x, 3) if isinstance(x, float) else x for k, x in fig.items()}, flush=True)
     path = RESULTS / "outside_variants.json"  # rows of variants not run this time are kept
@@ -725,6 +791,7 @@ def markdown(rows: list[dict]) -> str:
         "embedding (EmbeddingHead `pooling='attention'`).\n\n"
         + (IMAGES_NOTE if any(r["variant"].startswith("images:") for r in rows) else "")
         + (VGG_NOTE if any(r["variant"].startswith("VGG MSD:") for r in rows) else "")
+        + ft.note(rows)
         + md_table(
             [
                 "variant",
