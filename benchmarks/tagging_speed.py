@@ -192,6 +192,8 @@ def escalated(
     stage it stopped at (1: k windows, 2: growth x k...; 0: every window) and the windows the
     sampled stages analysed (those of the last one: they nest)."""
     total, done, stage = len(probs), set(), 1
+    if k is not None and escalation is not None and k * escalation.growth > total:
+        return probs.mean(axis=0), 0, 0  # no stage between k and all (a 30-s clip): analysed whole
     while k is not None and k < total and k <= complete:
         done |= set(spread(complete, k))
         part = probs[sorted(done)]
