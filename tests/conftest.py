@@ -8,7 +8,9 @@ Everything is generated here; nothing is downloaded. Tests that need the real GT
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +58,17 @@ def slow_except(values, *quick):
 
 
 # ----------------------------------------------------------------------------- signals
+
+
+def script_module(name: str):
+    """``scripts/<name>.py`` imported as the module ``name`` (once: later calls get the same module)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def tone(freq: float, seconds: float, sr: int = SR, amp: float = 0.5, phase: float = 0.0) -> np.ndarray:

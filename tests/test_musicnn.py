@@ -8,15 +8,13 @@ numpy/librosa code (it never imports tensorflow) and needs neither the wheel nor
 
 from __future__ import annotations
 
-import importlib.util
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import GTZAN, slow_except
+from conftest import GTZAN, script_module, slow_except
 
 from genrekit.errors import GenrekitError
 from genrekit.features.musicnn import log_compress, musicnn_mel_stream
@@ -29,18 +27,8 @@ MODELS = {"MSD_musicnn": "msd", "MTT_musicnn": "mtt"}
 TOL = 1e-4
 
 
-def _script(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-tfc = _script("tf_checkpoint")
-ref = _script("musicnn_reference")
+tfc = script_module("tf_checkpoint")
+ref = script_module("musicnn_reference")
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +188,7 @@ def test_reader_rejects_corrupt_files_clearly(tiny_checkpoint, tmp_path):
 
 def _to_tensorflow(state: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     """The inverse of the converter's mapping, written independently from the stock layouts."""
-    conv = _script("convert_musicnn")
+    conv = script_module("convert_musicnn")
     bn = {v: k for k, v in conv.BN_NAMES.items()}
     out = {}
     for tf_layer, module in conv.LAYERS.items():
@@ -223,7 +211,7 @@ def _to_tensorflow(state: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
 
 
 def test_converter_mapping_round_trips_and_fails_loudly():
-    conv = _script("convert_musicnn")
+    conv = script_module("convert_musicnn")
     state = torch.load(PRETRAINED / "musicnn_msd.pt", weights_only=True)["state_dict"]
     tf_tensors = _to_tensorflow(state)
     assert len(tf_tensors) == 64 and tf_tensors["conv2d/kernel"].shape == (7, 38, 1, 204)

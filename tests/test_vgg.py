@@ -7,14 +7,12 @@ MSD_vgg,MTT_vgg``, run once with tensorflow outside the repository); the inputs 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import GTZAN, noise_band, tone
+from conftest import GTZAN, noise_band, script_module, tone
 
 from genrekit.errors import GenrekitError
 from genrekit.features import extract, make_feature_config
@@ -30,17 +28,7 @@ TOL = 1e-4
 MODELS = {"MSD_vgg": "vgg_msd", "MTT_vgg": "vgg_mtt"}
 
 
-def _script(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _script("musicnn_reference")
+ref = script_module("musicnn_reference")
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +104,7 @@ def test_port_matches_stock_tensorflow_on_gtzan(clip, models, reference):
 
 
 def test_converter_maps_every_vgg_tensor_once_or_fails():
-    conv = _script("convert_musicnn")
+    conv = script_module("convert_musicnn")
     state = torch.load(PRETRAINED / "vgg_msd.pt", weights_only=True)["state_dict"]
     bn = {v: k for k, v in conv.BN_NAMES.items()}
     tf = {}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -101,7 +102,17 @@ class _ConvBN(nn.Module):
         return F.batch_norm(F.relu(pooled), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
-class Musicnn(nn.Module):
+class PretrainedTagger(nn.Module):
+    """A backbone filled with a musicnn-wheel tagger's converted weights: its tag names and source."""
+
+    tags: tuple[str, ...]
+    source: str
+
+
+M = TypeVar("M", bound=PretrainedTagger)
+
+
+class Musicnn(PretrainedTagger):
     """The musicnn tagger: ``(batch, 1, n_mels, frames)`` log-mel patches to :class:`MusicnnOutput`.
 
     Parameters
@@ -193,15 +204,24 @@ def load_pretrained(name: str = "msd") -> Musicnn:
     Musicnn
         The model; its tag names are ``MUSICNN_TAGS[name]`` (also ``model.tags``).
     """
-    key = _canonical(name)
-    ref = resources.files("genrekit") / "pretrained" / PRETRAINED_FILES[key]
+    payload = pretrained_payload(PRETRAINED_FILES[_canonical(name)], what="musicnn")
+    return with_pretrained(Musicnn(n_tags=len(payload["tags"])), payload)
+
+
+def pretrained_payload(file: str, *, what: str) -> dict:
+    """The converted weights ``file`` shipped in ``genrekit/pretrained`` (loaded ``weights_only``)."""
+    ref = resources.files("genrekit") / "pretrained" / file
     if not ref.is_file():
-        raise GenrekitError(f"the pretrained musicnn weights are missing at '{ref}'; run 'make pretrained'")
+        raise GenrekitError(f"the pretrained {what} weights are missing at '{ref}'; run 'make pretrained'")
     with resources.as_file(ref) as path:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     if payload.get("format_version") != FORMAT_VERSION:
         raise GenrekitError(f"'{ref}' has format {payload.get('format_version')}, expected {FORMAT_VERSION}")
-    model = Musicnn(n_tags=len(payload["tags"]))
+    return payload
+
+
+def with_pretrained(model: M, payload: dict) -> M:
+    """``model`` holding ``payload``'s weights, tag names (``model.tags``) and source, in eval mode."""
     model.load_state_dict(payload["state_dict"])
     model.tags = tuple(payload["tags"])
     model.source = payload["source"]

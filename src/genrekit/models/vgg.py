@@ -21,14 +21,13 @@ in TensorFlow's (time, band, channel) order, these 256 values ("penultimate" her
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genrekit.errors import GenrekitError
-from genrekit.models.musicnn import BN_EPS, BN_MOMENTUM, FORMAT_VERSION, N_MELS
+from genrekit.models.musicnn import BN_EPS, BN_MOMENTUM, N_MELS, PretrainedTagger, pretrained_payload, with_pretrained
 
 PATCH_FRAMES = 187
 FILTERS = 128
@@ -71,7 +70,7 @@ class _Block(nn.Module):
         return self.pool(self.bn(F.relu(self.conv(x))))
 
 
-class MusicnnVgg(nn.Module):
+class MusicnnVgg(PretrainedTagger):
     """The musicnn VGG tagger: ``(batch, 1, n_mels, 187)`` log-mel patches to :class:`VggOutput`.
 
     Parameters
@@ -123,17 +122,5 @@ def load_vgg(name: str = "vgg_msd") -> MusicnnVgg:
     """
     if name not in PRETRAINED_FILES:
         raise GenrekitError(f"unknown VGG model '{name}'; choose one of: {', '.join(PRETRAINED_FILES)}")
-    ref = resources.files("genrekit") / "pretrained" / PRETRAINED_FILES[name]
-    if not ref.is_file():
-        raise GenrekitError(
-            f"the pretrained VGG weights are missing at '{ref}'; run scripts/convert_musicnn.py --vgg {name}"
-        )
-    with resources.as_file(ref) as path:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise GenrekitError(f"'{ref}' has format {payload.get('format_version')}, expected {FORMAT_VERSION}")
-    model = MusicnnVgg(n_tags=len(payload["tags"]))
-    model.load_state_dict(payload["state_dict"])
-    model.tags = tuple(payload["tags"])
-    model.source = payload["source"]
-    return model.eval()
+    payload = pretrained_payload(PRETRAINED_FILES[name], what="VGG")
+    return with_pretrained(MusicnnVgg(n_tags=len(payload["tags"])), payload)
