@@ -378,15 +378,36 @@ def out_of_fold(
     n = len(data.y)
     held = with_copies(data, copies)
     oof: list = [None] * (n * (copies + 1))
-    scores: list = [None] * (n * (copies + 1))
     for f in folds:
         idx = np.concatenate([f.test + k * n for k in range(copies + 1)])
         for i, w in zip(idx, window_log_probs(trained(f.train), [held.features[i] for i in idx])):
             oof[i] = w
-        if cfg is not None:
-            for i, s in zip(idx, scored(ood_fit(data, f.train, cfg, kind), [held.features[i] for i in idx], cfg)):
-                scores[i] = s
-    return oof if cfg is None else (oof, scores)
+    return oof if cfg is None else (oof, held_out_scores(held, data, folds, cfg, kind))
+
+
+def held_out_scores(held: Data, data: Data, folds: list[Fold], cfg, kind: str = "mahalanobis") -> list[np.ndarray]:
+    """Each window's OOD score of the clips of ``held`` (``data``'s, then their augmented copies)
+    against the training windows of the fold that held the clip out."""
+    n = len(data.y)
+    scores: list = [None] * len(held.features)
+    for f in folds:
+        idx = np.concatenate([f.test + k * n for k in range(len(held.features) // n)])
+        for i, s in zip(idx, scored(ood_fit(data, f.train, cfg, kind), [held.features[i] for i in idx], cfg)):
+            scores[i] = s
+    return scores
+
+
+def gate_scores(
+    data: Data, filtered: Fold, out_feats: list[np.ndarray], cfg, kind: str = "mahalanobis"
+) -> dict[str, list[np.ndarray]]:
+    """The OOD scores of the filtered test's windows and the outside set's, against the windows
+    of the clips their models were trained on."""
+    train = np.sort(np.concatenate([filtered.train, filtered.val]))
+    test = [data.features[i] for i in filtered.test]
+    return {
+        "test_scores": scored(ood_fit(data, train, cfg, kind), test, cfg),
+        "outside_scores": scored(ood_fit(data, np.arange(len(data.y)), cfg, kind), out_feats, cfg),
+    }
 
 
 def calibrate(oof: list[np.ndarray], y: np.ndarray) -> dict:
@@ -407,21 +428,30 @@ def calibrate(oof: list[np.ndarray], y: np.ndarray) -> dict:
     }
 
 
-def run(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fold, folds: list[Fold], device) -> dict:
-    """OOF window log-probabilities, the filtered test's and the outside set's of one variant."""
-    trained = trainer(v, data, device)
+def run(
+    v: Variant,
+    data: Data,
+    out_feats: list[np.ndarray],
+    filtered: Fold,
+    folds: list[Fold],
+    device,
+    trained=None,
+    filtered_trained=None,
+) -> dict:
+    """OOF window log-probabilities, the filtered test's and the outside set's of one variant;
+    ``trained`` (default: :func:`trainer`) trains it on given clips, ``filtered_trained`` (default:
+    ``trained``) for the filtered test."""
+    trained = trained or trainer(v, data, device)
     train = np.sort(np.concatenate([filtered.train, filtered.val]))
     test = [data.features[i] for i in filtered.test]
     cfg = windowed(data, v).feature_config
     oof, scores = out_of_fold(trained, data, folds, v.calibration_copies, cfg, v.ood_score)
-    full = np.arange(len(data.y))
     return {
         "oof": oof,
-        "test": window_log_probs(trained(train), test),
-        "outside": window_log_probs(trained(full), out_feats),
+        "test": window_log_probs((filtered_trained or trained)(train), test),
+        "outside": window_log_probs(trained(np.arange(len(data.y))), out_feats),
         "oof_scores": scores,
-        "test_scores": scored(ood_fit(data, train, cfg, v.ood_score), test, cfg),
-        "outside_scores": scored(ood_fit(data, full, cfg, v.ood_score), out_feats, cfg),
+        **gate_scores(data, filtered, out_feats, cfg, v.ood_score),
     }
 
 
@@ -532,23 +562,9 @@ def image_trainer(v: Variant, data: Data, device, clips, images: np.ndarray):
 def run_images(v: Variant, data: Data, out_feats: list[np.ndarray], filtered: Fold, folds: list[Fold], device, clips):
     """:func:`run` for a variant that trains on the image-only clips ``clips`` (_image_variants.ImageClips) too."""
 
-    def trainer_of(images: np.ndarray):
-        return image_trainer(v, data, device, clips, images)
-
-    every = trainer_of(np.arange(len(clips.tracks)))
-    train = np.sort(np.concatenate([filtered.train, filtered.val]))
-    test = [data.features[i] for i in filtered.test]
-    cfg = windowed(data, v).feature_config
-    oof, scores = out_of_fold(every, data, folds, v.calibration_copies, cfg, v.ood_score)
-    full = np.arange(len(data.y))
-    return {
-        "oof": oof,
-        "test": window_log_probs(trainer_of(clips.filtered)(train), test),
-        "outside": window_log_probs(every(full), out_feats),
-        "oof_scores": scores,
-        "test_scores": scored(ood_fit(data, train, cfg, v.ood_score), test, cfg),
-        "outside_scores": scored(ood_fit(data, full, cfg, v.ood_score), out_feats, cfg),
-    }
+    every = image_trainer(v, data, device, clips, np.arange(len(clips.tracks)))
+    filtered_only = image_trainer(v, data, device, clips, clips.filtered)
+    return run(v, data, out_feats, filtered, folds, device, trained=every, filtered_trained=filtered_only)
 
 
 # --- end of the image-only clips' code ---
@@ -574,7 +590,7 @@ def run_finetuned(
     cache,
 ):
     """:func:`run` for a variant with a fine-tuned top (:mod:`_finetune`); the OOD gate reads the frozen embedding."""
-    n, cfg, copies = len(data.y), windowed(data, v).feature_config, v.calibration_copies
+    cfg, copies = windowed(data, v).feature_config, v.calibration_copies
     held = with_copies(data, copies)
     r = ft.finetuned(
         config=v.finetune,
@@ -587,18 +603,7 @@ def run_finetuned(
         cache=cache,
     )
     assert [len(w) for w in r["outside"]] == [f.shape[1] for f in out_feats], "outside patches and windows disagree"
-    scores: list = [None] * len(held.features)
-    for f in folds:
-        idx = np.concatenate([f.test + k * n for k in range(copies + 1)])
-        for i, s in zip(idx, scored(ood_fit(data, f.train, cfg), [held.features[i] for i in idx], cfg)):
-            scores[i] = s
-    train, full = np.sort(np.concatenate([filtered.train, filtered.val])), np.arange(n)
-    return {
-        **r,
-        "oof_scores": scores,
-        "test_scores": scored(ood_fit(data, train, cfg), [data.features[i] for i in filtered.test], cfg),
-        "outside_scores": scored(ood_fit(data, full, cfg), out_feats, cfg),
-    }
+    return {**r, "oof_scores": held_out_scores(held, data, folds, cfg), **gate_scores(data, filtered, out_feats, cfg)}
 
 
 def ood_threshold(scores: list[np.ndarray], percentile: float) -> float:
