@@ -45,7 +45,7 @@ from _results import RESULTS, SHARED_DATA, cpu, md_table, update_summary, write_
 from genrekit.audio import load_audio
 from genrekit.escalation import Escalation
 from genrekit.presence import PresenceConfig
-from genrekit.sampling import settled, spread
+from genrekit.sampling import settled, spread, too_short
 from genrekit.tagging.core import DEFAULT_PATCHES
 from genrekit.workers import default_workers, predict_files
 
@@ -192,8 +192,8 @@ def escalated(
     stage it stopped at (1: k windows, 2: growth x k...; 0: every window) and the windows the
     sampled stages analysed (those of the last one: they nest)."""
     total, done, stage = len(probs), set(), 1
-    if k is not None and escalation is not None and k * escalation.growth > total:
-        return probs.mean(axis=0), 0, 0  # no stage between k and all (a 30-s clip): analysed whole
+    if k is not None and too_short(total, k=k, escalation=escalation):
+        return probs.mean(axis=0), 0, 0
     while k is not None and k < total and k <= complete:
         done |= set(spread(complete, k))
         part = probs[sorted(done)]

@@ -83,6 +83,14 @@ def full_windows(n_samples: int, *, min_tail_frames: float) -> tuple[int, int]:
     return complete, complete + int(tail)
 
 
+def too_short(total: int, *, k: int, escalation: Escalation | None) -> bool:
+    """Whether a song of ``total`` windows is analysed whole from the start: with ``escalation``, it
+    has no stage between ``k`` and all (a 30-s clip at k = 4). Sampling it would save a few patches,
+    and the mean of k windows is more extreme than the whole clip's, on which the temperature and
+    the confident threshold were fitted."""
+    return escalation is not None and k * escalation.growth > total
+
+
 def samplable(classifier: Classifier) -> bool:
     """Whether a classifier's windows are single musicnn patches, which can be analysed alone."""
     f = classifier.features
@@ -127,10 +135,7 @@ def analyse_sampled(
     done: dict[int, np.ndarray] = {}  # patch index -> its probabilities
     known: dict[int, np.ndarray] = {}  # patch index -> its embedding
     n_samples = 0
-    if escalation is not None and k * escalation.growth > total:
-        # no stage between k and all (a 30-s clip at k = 4): sampling would save a few patches, and
-        # the mean of k windows is more extreme than the whole clip's, on which the temperature and
-        # the confident threshold were fitted
+    if too_short(total, k=k, escalation=escalation):
         return Sampled(None, total, known)
     while True:
         if k >= total or k > complete:
