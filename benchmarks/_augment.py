@@ -19,7 +19,7 @@ import soundfile as sf
 from scipy.signal import butter, fftconvolve, sosfilt
 
 from genrekit.audio import load_audio, resample
-from genrekit.datasets.cache import _file_hash, default_cache_dir
+from genrekit.datasets.cache import _file_hash, default_cache_dir, save_entry
 from genrekit.features import extract
 
 SR = 16000
@@ -71,8 +71,5 @@ def augmented_features(*, path: Path, config, copy: int, cache_dir: Path | None 
         return np.load(entry)
     rng = np.random.default_rng([int(sha[:8], 16), copy])
     feats = extract(config, augment(load_audio(path, sr=SR), rng=rng), sr=SR).astype(np.float16)
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = entry.with_suffix(f".{np.random.default_rng().integers(1 << 30)}.tmp.npy")
-    np.save(tmp, feats)
-    tmp.replace(entry)
+    save_entry(entry, feats)
     return feats

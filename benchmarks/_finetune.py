@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genrekit.audio import load_audio, stream_audio
-from genrekit.datasets.cache import _file_hash, default_cache_dir
+from genrekit.datasets.cache import _file_hash, default_cache_dir, save_entry
 from genrekit.features.musicnn import MusicnnConfig, MusicnnStream
 from genrekit.models.musicnn import Musicnn, load_pretrained
 
@@ -84,10 +84,7 @@ def frontend_features(*, path: Path, copy: int | None, backbone: Musicnn, cache_
         stream.push(b)
     stream.finish()
     out = np.concatenate(kept) if kept else np.zeros((0, 561, 187), np.float16)
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = entry.with_suffix(f".{np.random.default_rng().integers(1 << 30)}.tmp.npy")
-    np.save(tmp, out)
-    tmp.replace(entry)
+    save_entry(entry, out)
     return out
 
 

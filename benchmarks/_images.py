@@ -10,14 +10,13 @@ the clips with audio have image-domain embeddings too. The backbone is the bundl
 from __future__ import annotations
 
 import hashlib
-import os
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from genrekit.audio import load_audio
-from genrekit.datasets.cache import _file_hash, default_cache_dir
+from genrekit.datasets.cache import _file_hash, default_cache_dir, save_entry
 from genrekit.features.kaggle_image import image_features
 from genrekit.features.kaggle_inverse import audio_image_embeddings, image_embeddings
 
@@ -45,8 +44,5 @@ def image_route_features(*, path: Path, source: str, config, cache_dir: Path | N
     else:
         feats = audio_image_embeddings(y=load_audio(path, sr=22050), sr=22050, config=config, embed=embed)
     feats = feats.astype(np.float16)
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = entry.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, feats)
-    tmp.replace(entry)
+    save_entry(entry, feats)
     return feats

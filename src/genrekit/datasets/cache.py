@@ -29,6 +29,15 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GENREKIT_CACHE", Path.home() / ".cache" / "genrekit"))
 
 
+def save_entry(entry: Path, array: np.ndarray) -> None:
+    """Write ``array`` to the cache file ``entry`` whole or not at all (a reader never sees half of it)."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp.npy")  # unique per thread and process
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, entry)
+
+
 def _file_hash(path: Path) -> str:
     h = hashlib.sha1()
     with open(path, "rb") as f:
@@ -89,11 +98,7 @@ def load_features(
             except (OSError, ValueError):
                 pass  # a damaged cache entry is recomputed
         feats = _extract(track, config).astype(np.float16)
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp.npy")  # unique per thread and process
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, feats)
-        os.replace(tmp, entry)
+        save_entry(entry, feats)
         return feats
 
     def guarded(track: Track):
