@@ -54,8 +54,7 @@ def frontend_of(backbone: Musicnn):
 
     def embed(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            z = backbone.input_bn(torch.from_numpy(x).unsqueeze(1))
-            kept.append(torch.cat([backbone._frontend(c) for c in z.split(2)]).numpy().astype(np.float16))
+            kept.append(backbone.frontend(torch.from_numpy(x).unsqueeze(1)).numpy().astype(np.float16))
         return np.zeros((len(x), 250), np.float32)
 
     return embed, kept

@@ -159,14 +159,18 @@ class Musicnn(PretrainedTagger):
         # each map is max-pooled over all its frequency rows: (batch, channels, frames)
         return torch.cat([block(x) for block in (*self.timbral, *self.temporal)], dim=1)
 
-    def forward(self, x: torch.Tensor) -> MusicnnOutput:
-        """Tags and features of a batch of log-mel patches ``(batch, 1, n_mels, frames)``."""
+    def frontend(self, x: torch.Tensor) -> torch.Tensor:
+        """The front end's maps ``(batch, channels, frames)`` of log-mel patches ``(batch, 1, n_mels, frames)``:
+        the mid-end's input."""
         x = self.input_bn(x)
         if self.training or x.device.type != "cpu" or not self.frontend_chunk:
-            features = [self._frontend(x)]
-        else:
-            # the front-end maps of a large batch overflow the CPU caches: ~1.8x slower per patch
-            features = [torch.cat([self._frontend(chunk) for chunk in x.split(self.frontend_chunk)])]
+            return self._frontend(x)
+        # the front-end maps of a large batch overflow the CPU caches: ~1.8x slower per patch
+        return torch.cat([self._frontend(chunk) for chunk in x.split(self.frontend_chunk)])
+
+    def forward(self, x: torch.Tensor) -> MusicnnOutput:
+        """Tags and features of a batch of log-mel patches ``(batch, 1, n_mels, frames)``."""
+        features = [self.frontend(x)]
         h = self.midend[0](features[0])
         features.append(h)
         for block in self.midend[1:]:
